@@ -1,0 +1,95 @@
+// Package bus moves events between services over NATS JetStream: a publisher that stamps the
+// headers of API.md, a typed listener on a durable pull consumer with retries and a
+// dead-letter subject, and the relay of the transactional outbox.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ticketing/common/events"
+)
+
+// Header names carried by every event.
+const (
+	HeaderMsgID       = "Nats-Msg-Id"
+	HeaderEventType   = "Event-Type"
+	HeaderEventSchema = "Event-Schema"
+	HeaderTraceParent = "traceparent"
+	HeaderRequestID   = "X-Request-Id"
+	HeaderDLReason    = "Dead-Letter-Reason"
+	HeaderDLConsumer  = "Dead-Letter-Consumer"
+	HeaderDLSubject   = "Dead-Letter-Subject"
+	HeaderDLMsgID     = "Dead-Letter-Msg-Id"
+)
+
+// Conn is a NATS connection with JetStream and the deployment's topology.
+type Conn struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Topology events.Topology
+	log      *slog.Logger
+}
+
+// Connect dials url as client name, reconnecting for ever, and creates or updates the streams
+// of topo.
+func Connect(ctx context.Context, url, name string, topo events.Topology, log *slog.Logger) (*Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := &Conn{NC: nc, JS: js, Topology: topo, log: log}
+	if err := c.EnsureStreams(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// EnsureStreams creates or updates every stream of the topology.
+func (c *Conn) EnsureStreams(ctx context.Context) error {
+	for _, cfg := range c.Topology.Streams() {
+		if _, err := c.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether the connection is up and JetStream answers.
+func (c *Conn) Ready(ctx context.Context) error {
+	if !c.NC.IsConnected() {
+		return errors.New("nats: not connected")
+	}
+	_, err := c.JS.AccountInfo(ctx)
+	return err
+}
+
+// Close drains the connection, flushing what was published.
+func (c *Conn) Close() {
+	if err := c.NC.Drain(); err != nil {
+		c.NC.Close()
+	}
+}

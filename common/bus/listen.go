@@ -1,0 +1,249 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ticketing/common/events"
+	"ticketing/common/meta"
+)
+
+// ErrNotYet is returned by a handler for an event that cannot apply yet, such as a version
+// whose predecessor has not arrived: the event is redelivered after a short delay.
+var ErrNotYet = errors.New("not yet")
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as one that no retry can cure: the event goes to the dead letters now.
+func Permanent(err error) error { return permanentError{err} }
+
+// Handler does the work for one event. It returns nil once the effect is stored, ErrNotYet
+// to be called again later, Permanent(err) to give up, or any other error to be retried
+// with backoff. It may be called more than once for one event.
+type Handler[E events.Event] func(ctx context.Context, e E) error
+
+// ListenOptions tune a listener; the zero value is usable.
+type ListenOptions struct {
+	MaxAttempts int           // deliveries before an event is dead-lettered; 20 by default
+	Backoff     time.Duration // first retry delay, doubled each attempt; 100ms by default
+	MaxBackoff  time.Duration // cap on the retry delay; 5s by default
+	NotYetDelay time.Duration // delay before an out-of-order event is offered again; 100ms by default
+	Concurrency int           // events handled at once by this replica; 16 by default
+	AckWait     time.Duration // redelivery when a handler neither acks nor naks; 30s by default
+	Logger      *slog.Logger
+}
+
+func (o *ListenOptions) defaults() {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 20
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Second
+	}
+	if o.NotYetDelay <= 0 {
+		o.NotYetDelay = 100 * time.Millisecond
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Listener consumes one subject through a durable consumer shared by every replica of a
+// service; each event goes to one replica.
+type Listener struct {
+	conn     *Conn
+	durable  string
+	subject  string
+	schema   int
+	opts     ListenOptions
+	cc       jetstream.ConsumeContext
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Listen starts handling E's subject with the durable consumer "<service>-<subject>".
+func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Handler[E], opts ListenOptions) (*Listener, error) {
+	opts.defaults()
+	var zero E
+	subject := zero.Subject()
+	l := &Listener{
+		conn:    c,
+		durable: events.Durable(service, subject),
+		subject: subject,
+		schema:  zero.Schema(),
+		opts:    opts,
+		sem:     make(chan struct{}, opts.Concurrency),
+	}
+	l.opts.Logger = opts.Logger.With("consumer", l.durable)
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.Topology.StreamOf(subject), jetstream.ConsumerConfig{
+		Durable:       l.durable,
+		Description:   service + " handles " + subject,
+		FilterSubject: c.Topology.Subject(subject),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opts.AckWait,
+		MaxDeliver:    -1, // bounded by MaxAttempts here, so the last failure is dead-lettered
+		MaxAckPending: 4 * opts.Concurrency,
+		Replicas:      0,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", l.durable, err)
+	}
+	handle := func(m jetstream.Msg) {
+		l.handle(m, func(ctx context.Context, data []byte) error {
+			e, err := events.Decode[E](data)
+			if err != nil {
+				return Permanent(err)
+			}
+			return h(ctx, e)
+		})
+	}
+	l.cc, err = cons.Consume(func(m jetstream.Msg) {
+		l.sem <- struct{}{}
+		l.inflight.Add(1)
+		go func() {
+			defer func() { <-l.sem; l.inflight.Done() }()
+			handle(m)
+		}()
+	},
+		jetstream.PullMaxMessages(2*opts.Concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) || c.NC.IsConnected() {
+				l.opts.Logger.Warn("consume", "err", err)
+			}
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", l.durable, err)
+	}
+	return l, nil
+}
+
+// Stop stops fetching, lets the events in hand finish (or ctx end), and returns.
+func (l *Listener) Stop(ctx context.Context) {
+	l.stopOnce.Do(func() { l.cc.Drain() })
+	done := make(chan struct{})
+	go func() { l.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) error) {
+	start := time.Now()
+	h := m.Headers()
+	ctx := context.Background()
+	if id := h.Get(HeaderRequestID); meta.SafeRequestID(id) {
+		ctx = meta.WithRequestID(ctx, id)
+	}
+	ctx = meta.WithTraceParent(ctx, meta.ChildTraceParent(h.Get(HeaderTraceParent)))
+	ctx = meta.WithEventID(ctx, h.Get(HeaderMsgID))
+	log := l.opts.Logger
+
+	attempt := uint64(1)
+	if md, err := m.Metadata(); err == nil {
+		attempt = md.NumDelivered
+	}
+
+	var err error
+	if s := h.Get(HeaderEventSchema); s != "" && s != strconv.Itoa(l.schema) {
+		err = Permanent(fmt.Errorf("unsupported Event-Schema %q, this reader knows %d", s, l.schema))
+	} else {
+		err = safeRun(ctx, run, m.Data())
+	}
+	handleSeconds.WithLabelValues(l.subject, l.durable).Observe(time.Since(start).Seconds())
+
+	var perm permanentError
+	switch {
+	case err == nil:
+		if ackErr := m.Ack(); ackErr != nil {
+			log.WarnContext(ctx, "ack", "err", ackErr)
+		}
+		l.count("ack")
+	case errors.As(err, &perm) || int(attempt) >= l.opts.MaxAttempts:
+		l.deadLetter(ctx, m, err, attempt)
+	case errors.Is(err, ErrNotYet):
+		_ = m.NakWithDelay(l.opts.NotYetDelay * time.Duration(min(attempt, 20)))
+		l.count("not_yet")
+	default:
+		log.WarnContext(ctx, "event handler failed; will retry", "attempt", attempt, "err", err)
+		_ = m.NakWithDelay(l.backoff(attempt))
+		l.count("retry")
+	}
+}
+
+func safeRun(ctx context.Context, run func(context.Context, []byte) error, data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return run(ctx, data)
+}
+
+func (l *Listener) backoff(attempt uint64) time.Duration {
+	d := l.opts.Backoff
+	for i := uint64(1); i < attempt && d < l.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, l.opts.MaxBackoff)
+}
+
+func (l *Listener) count(outcome string) {
+	handledTotal.WithLabelValues(l.subject, l.durable, outcome).Inc()
+}
+
+// deadLetter copies the event, with the reason, to the consumer's dead-letter subject, then
+// terminates its delivery. If the copy cannot be stored the event is retried instead.
+func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error, attempt uint64) {
+	reason := cause.Error()
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	dl := nats.NewMsg(l.conn.Topology.DeadLetterSubject(l.durable))
+	dl.Data = m.Data()
+	for k, v := range m.Headers() {
+		if k != HeaderMsgID {
+			dl.Header[k] = v
+		}
+	}
+	id := m.Headers().Get(HeaderMsgID)
+	dl.Header.Set(HeaderMsgID, l.durable+":"+id)
+	dl.Header.Set(HeaderDLReason, reason)
+	dl.Header.Set(HeaderDLConsumer, l.durable)
+	dl.Header.Set(HeaderDLSubject, l.subject)
+	dl.Header.Set(HeaderDLMsgID, id)
+	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.JS.PublishMsg(pctx, dl); err != nil {
+		l.opts.Logger.ErrorContext(ctx, "dead-letter publish failed; will retry the event", "err", err)
+		_ = m.NakWithDelay(l.opts.MaxBackoff)
+		l.count("retry")
+		return
+	}
+	_ = m.TermWithReason(reason)
+	l.count("dead_letter")
+	l.opts.Logger.ErrorContext(ctx, "event dead-lettered", "subject", l.subject, "event_id", id, "attempt", attempt, "reason", reason)
+}

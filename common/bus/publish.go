@@ -1,0 +1,132 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ticketing/common/events"
+	"ticketing/common/meta"
+)
+
+// Envelope is an event ready to publish: its id, subject, schema, JSON payload and the
+// request's trace. Services store envelopes in their documents' outbox.
+type Envelope struct {
+	ID          string    `bson:"id"`
+	Subject     string    `bson:"subject"`
+	Schema      int       `bson:"schema"`
+	Data        []byte    `bson:"data"`
+	RequestID   string    `bson:"requestId,omitempty"`
+	TraceParent string    `bson:"traceparent,omitempty"`
+	CreatedAt   time.Time `bson:"createdAt"`
+}
+
+// NewEnvelope wraps e with a fresh time-ordered id and the request id and trace of ctx.
+func NewEnvelope(ctx context.Context, e events.Event) (Envelope, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Envelope{}, err
+	}
+	return NewEnvelopeWithID(ctx, id.String(), e)
+}
+
+// NewEnvelopeWithID is NewEnvelope with a chosen id, for events whose duplicates must be
+// dropped by JetStream whoever publishes them.
+func NewEnvelopeWithID(ctx context.Context, id string, e events.Event) (Envelope, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s: %w", e.Subject(), err)
+	}
+	return Envelope{
+		ID:          id,
+		Subject:     e.Subject(),
+		Schema:      e.Schema(),
+		Data:        data,
+		RequestID:   meta.RequestID(ctx),
+		TraceParent: meta.TraceParent(ctx),
+		CreatedAt:   time.Now().UTC(),
+	}, nil
+}
+
+func (c *Conn) msg(env Envelope) *nats.Msg {
+	m := nats.NewMsg(c.Topology.Subject(env.Subject))
+	m.Data = env.Data
+	m.Header.Set(HeaderMsgID, env.ID)
+	m.Header.Set(HeaderEventType, env.Subject)
+	m.Header.Set(HeaderEventSchema, strconv.Itoa(env.Schema))
+	if env.TraceParent != "" {
+		m.Header.Set(HeaderTraceParent, env.TraceParent)
+	}
+	if env.RequestID != "" {
+		m.Header.Set(HeaderRequestID, env.RequestID)
+	}
+	return m
+}
+
+// Publish sends env and waits for JetStream's ack. A duplicate id within the stream's
+// duplicate window is acknowledged without being stored again.
+func (c *Conn) Publish(ctx context.Context, env Envelope) error {
+	ack, err := c.JS.PublishMsg(ctx, c.msg(env), jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
+	if err != nil {
+		return fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+	}
+	observePublished(env.Subject, ack.Duplicate)
+	return nil
+}
+
+// PublishAll sends envs in order without waiting between them, then waits for every ack.
+// It returns how many leading envelopes were acknowledged, so a caller removes only those.
+func (c *Conn) PublishAll(ctx context.Context, envs []Envelope) (int, error) {
+	if len(envs) == 1 {
+		if err := c.Publish(ctx, envs[0]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(envs))
+	var sendErr error
+	for _, env := range envs {
+		f, err := c.JS.PublishMsgAsync(c.msg(env), jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
+		if err != nil {
+			sendErr = fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+			break
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			observePublished(envs[i].Subject, ack.Duplicate)
+		case err := <-f.Err():
+			return i, fmt.Errorf("publish %s %s: %w", envs[i].Subject, envs[i].ID, err)
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+	}
+	if sendErr == nil && len(futures) < len(envs) {
+		sendErr = errors.New("publish: not every event was sent")
+	}
+	return len(futures), sendErr
+}
+
+// Publish wraps e in an envelope with id (a fresh one when empty) and publishes it.
+func Publish[E events.Event](ctx context.Context, c *Conn, id string, e E) error {
+	var env Envelope
+	var err error
+	if id == "" {
+		env, err = NewEnvelope(ctx, e)
+	} else {
+		env, err = NewEnvelopeWithID(ctx, id, e)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Publish(ctx, env)
+}

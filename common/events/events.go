@@ -1,0 +1,219 @@
+// Package events defines every event on the bus: its subject, payload, schema number and the
+// stream that carries it, and the streams and durable consumers themselves.
+//
+// Payloads are the JSON bodies of API.md. Metadata (event id, type, schema, trace) travels in
+// headers, set by the bus package.
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Subjects, one per event, named <aggregate>.<past-verb>.
+const (
+	SubjectTicketCreated       = "ticket.created"
+	SubjectTicketUpdated       = "ticket.updated"
+	SubjectOrderCreated        = "order.created"
+	SubjectOrderCancelled      = "order.cancelled"
+	SubjectOrderCompleted      = "order.completed"
+	SubjectExpirationCompleted = "expiration.completed"
+	SubjectPaymentCreated      = "payment.created"
+	SubjectPaymentRefunded     = "payment.refunded"
+)
+
+// Event is a payload that knows its subject and schema number, and checks its own fields.
+type Event interface {
+	Subject() string
+	Schema() int
+	Validate() error
+}
+
+// TicketCreated is published by tickets when a ticket is listed.
+type TicketCreated struct {
+	ID         string `json:"id"`
+	Version    int64  `json:"version"`
+	Title      string `json:"title"`
+	PriceCents int64  `json:"priceCents"`
+	UserID     string `json:"userId"`
+}
+
+// TicketUpdated is published by tickets on every later change; OrderID is set while an order
+// reserves or has bought the ticket.
+type TicketUpdated struct {
+	ID         string  `json:"id"`
+	Version    int64   `json:"version"`
+	Title      string  `json:"title"`
+	PriceCents int64   `json:"priceCents"`
+	UserID     string  `json:"userId"`
+	OrderID    *string `json:"orderId"`
+}
+
+// TicketRef names a ticket inside an order event.
+type TicketRef struct {
+	ID         string `json:"id"`
+	PriceCents int64  `json:"priceCents,omitempty"`
+}
+
+// OrderCreated is published by orders when a ticket is reserved.
+type OrderCreated struct {
+	ID        string    `json:"id"`
+	Version   int64     `json:"version"`
+	Status    string    `json:"status"`
+	UserID    string    `json:"userId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Ticket    TicketRef `json:"ticket"`
+}
+
+// OrderCancelled is published by orders when an order is cancelled or expires.
+type OrderCancelled struct {
+	ID      string    `json:"id"`
+	Version int64     `json:"version"`
+	Ticket  TicketRef `json:"ticket"`
+}
+
+// OrderCompleted is published by orders when an order is paid.
+type OrderCompleted struct {
+	ID      string    `json:"id"`
+	Version int64     `json:"version"`
+	Ticket  TicketRef `json:"ticket"`
+}
+
+// ExpirationCompleted is published by expiration when an order's reservation window ends.
+type ExpirationCompleted struct {
+	OrderID string `json:"orderId"`
+}
+
+// PaymentCreated is published by payments when an order's charge succeeded.
+type PaymentCreated struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+}
+
+// PaymentRefunded is published by payments when a charge was refunded.
+type PaymentRefunded struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+	Reason   string `json:"reason"`
+}
+
+func (TicketCreated) Subject() string       { return SubjectTicketCreated }
+func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
+func (OrderCreated) Subject() string        { return SubjectOrderCreated }
+func (OrderCancelled) Subject() string      { return SubjectOrderCancelled }
+func (OrderCompleted) Subject() string      { return SubjectOrderCompleted }
+func (ExpirationCompleted) Subject() string { return SubjectExpirationCompleted }
+func (PaymentCreated) Subject() string      { return SubjectPaymentCreated }
+func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
+
+// Schema numbers: a change that breaks readers takes the next number.
+func (TicketCreated) Schema() int       { return 1 }
+func (TicketUpdated) Schema() int       { return 1 }
+func (OrderCreated) Schema() int        { return 1 }
+func (OrderCancelled) Schema() int      { return 1 }
+func (OrderCompleted) Schema() int      { return 1 }
+func (ExpirationCompleted) Schema() int { return 1 }
+func (PaymentCreated) Schema() int      { return 1 }
+func (PaymentRefunded) Schema() int     { return 1 }
+
+// ErrInvalid marks a payload that decoded but breaks its rules.
+var ErrInvalid = errors.New("invalid event")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func checkTicket(id string, version int64, title string, price int64, user string) error {
+	switch {
+	case id == "":
+		return invalid("id is empty")
+	case version < 0:
+		return invalid("version %d is negative", version)
+	case title == "":
+		return invalid("title is empty")
+	case price <= 0:
+		return invalid("priceCents %d is not positive", price)
+	case user == "":
+		return invalid("userId is empty")
+	}
+	return nil
+}
+
+func (e TicketCreated) Validate() error {
+	return checkTicket(e.ID, e.Version, e.Title, e.PriceCents, e.UserID)
+}
+
+func (e TicketUpdated) Validate() error {
+	if err := checkTicket(e.ID, e.Version, e.Title, e.PriceCents, e.UserID); err != nil {
+		return err
+	}
+	if e.OrderID != nil && *e.OrderID == "" {
+		return invalid("orderId is empty")
+	}
+	return nil
+}
+
+func checkOrder(id string, version int64, ticket string) error {
+	switch {
+	case id == "":
+		return invalid("id is empty")
+	case version < 0:
+		return invalid("version %d is negative", version)
+	case ticket == "":
+		return invalid("ticket.id is empty")
+	}
+	return nil
+}
+
+func (e OrderCreated) Validate() error {
+	if err := checkOrder(e.ID, e.Version, e.Ticket.ID); err != nil {
+		return err
+	}
+	switch {
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.ExpiresAt.IsZero():
+		return invalid("expiresAt is missing")
+	case e.Ticket.PriceCents <= 0:
+		return invalid("ticket.priceCents %d is not positive", e.Ticket.PriceCents)
+	}
+	return nil
+}
+
+func (e OrderCancelled) Validate() error { return checkOrder(e.ID, e.Version, e.Ticket.ID) }
+func (e OrderCompleted) Validate() error { return checkOrder(e.ID, e.Version, e.Ticket.ID) }
+
+func (e ExpirationCompleted) Validate() error {
+	if e.OrderID == "" {
+		return invalid("orderId is empty")
+	}
+	return nil
+}
+
+func (e PaymentCreated) Validate() error {
+	if e.ID == "" || e.OrderID == "" || e.StripeID == "" {
+		return invalid("id, orderId and stripeId are required")
+	}
+	return nil
+}
+
+func (e PaymentRefunded) Validate() error {
+	if e.ID == "" || e.OrderID == "" || e.StripeID == "" {
+		return invalid("id, orderId and stripeId are required")
+	}
+	return nil
+}
+
+// Decode parses and validates a payload of type E. Unknown fields are allowed, so a reader
+// keeps working when a writer adds a field without a new schema number.
+func Decode[E Event](data []byte) (E, error) {
+	var e E
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return e, e.Validate()
+}

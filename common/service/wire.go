@@ -1,0 +1,73 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"ticketing/common/bus"
+	"ticketing/common/config"
+	"ticketing/common/events"
+	"ticketing/common/mongodb"
+)
+
+// Main is a service's whole main function: read the config, run until SIGINT or SIGTERM,
+// exit 1 on failure, 2 on a bad configuration.
+func Main[C any](name string, load func(*config.Env) (C, error), run func(context.Context, C) error) {
+	cfg, err := load(config.FromOS())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration:\n%v\n", name, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// NewApp makes the App of a service from its base settings.
+func NewApp(b Base) *App { return &App{Base: b, Log: b.Logger()} }
+
+// Mongo connects to the service's database and closes it at the end.
+func (a *App) Mongo(ctx context.Context) (*mongo.Database, error) {
+	c, err := mongodb.Connect(ctx, a.Base.MongoURI, a.Base.Name, 0)
+	if err != nil {
+		return nil, err
+	}
+	a.OnClose(func(ctx context.Context) { _ = c.Disconnect(ctx) })
+	return c.Database(a.Base.MongoDatabase), nil
+}
+
+// Bus connects to NATS and closes the connection at the end.
+func (a *App) Bus(ctx context.Context) (*bus.Conn, error) {
+	c, err := a.Base.ConnectBus(ctx, a.Log)
+	if err != nil {
+		return nil, err
+	}
+	a.OnClose(func(context.Context) { c.Close() })
+	return c, nil
+}
+
+// Relay runs the outbox relay of coll in the background.
+func (a *App) Relay(conn *bus.Conn, coll *mongo.Collection) *bus.Relay {
+	r := bus.NewRelay(conn, coll, bus.RelayOptions{Logger: a.Log})
+	a.Go("outbox relay "+coll.Name(), r.Run)
+	return r
+}
+
+// Listen starts a listener for E with the service's durable consumer and stops it on
+// shutdown, before the relay's last flush.
+func Listen[E events.Event](ctx context.Context, a *App, conn *bus.Conn, h bus.Handler[E]) error {
+	l, err := bus.Listen(ctx, conn, a.Base.Name, h, bus.ListenOptions{Logger: a.Log})
+	if err != nil {
+		return err
+	}
+	a.OnStop(l.Stop)
+	return nil
+}

@@ -1,0 +1,187 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"ticketing/common/authn"
+	"ticketing/common/errs"
+	"ticketing/common/meta"
+)
+
+var (
+	requestsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ticketing_http_requests_total",
+		Help: "HTTP requests by route pattern, method and status code.",
+	}, []string{"route", "method", "code"})
+	requestSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ticketing_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern and method.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"route", "method"})
+)
+
+// NewRouter is a chi router with the platform's middleware stack: request id and trace,
+// recovery, access log and metrics, the current user (when verifier is not nil), and the API's
+// error shape for unknown routes and methods.
+func NewRouter(log *slog.Logger, verifier *authn.Verifier) chi.Router {
+	r := chi.NewRouter()
+	r.Use(RequestID, AccessLog(log), Recover(log))
+	if verifier != nil {
+		r.Use(CurrentUser(verifier))
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, errs.New(errs.NotFound, "Not found"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed(r))
+		Respond(w, http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Message: "Method not allowed"}}})
+	})
+	return r
+}
+
+func allowed(r *http.Request) string {
+	rctx := chi.RouteContext(r.Context())
+	if rctx == nil {
+		return ""
+	}
+	out := ""
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		if rctx.Routes != nil && rctx.Routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			if out != "" {
+				out += ", "
+			}
+			out += m
+		}
+	}
+	return out
+}
+
+// RequestID takes X-Request-Id from the request when it is sane, or makes one, puts it and
+// the W3C trace context in the request's context, and echoes it in the response.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !meta.SafeRequestID(id) {
+			id = meta.NewID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := meta.WithRequestID(r.Context(), id)
+		ctx = meta.WithTraceParent(ctx, meta.ChildTraceParent(r.Header.Get("traceparent")))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// AccessLog logs each request with its status and duration, and counts it by route pattern.
+func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			route := "unmatched"
+			if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
+				route = rctx.RoutePattern()
+			}
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			requestsTotal.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			requestSeconds.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			level := slog.LevelInfo
+			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+				level = slog.LevelDebug
+			}
+			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "route", route,
+				"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000)
+		})
+	}
+}
+
+// Recover turns a panic into a 500 with a plain message, logging the panic.
+func Recover(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic", "value", v, "stack", string(debug.Stack()))
+					Error(w, r, errs.New(errs.Internal, "panic"))
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// CurrentUser verifies the request's token, if any, and puts its user in the context. A
+// missing or bad token leaves the request anonymous; RequireAuth decides what that means.
+func CurrentUser(v *authn.Verifier) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tok := authn.TokenFrom(r); tok != "" {
+				if u, err := v.Verify(tok); err == nil {
+					r = r.WithContext(authn.WithUser(r.Context(), u))
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// RequireAuth answers 401 unless a user is signed in.
+func RequireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := authn.UserFrom(r.Context()); !ok {
+			Error(w, r, errs.New(errs.Unauthenticated, "Not authorized"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// MustUser is the signed-in user of a request behind RequireAuth.
+func MustUser(r *http.Request) authn.User {
+	u, _ := authn.UserFrom(r.Context())
+	return u
+}
+
+// Check is one readiness probe: nil when the dependency answers.
+type Check func(ctx context.Context) error
+
+// Health mounts GET /healthz (the process is alive) and GET /readyz (every check passes
+// within two seconds, else 503 naming the failures).
+func Health(r chi.Router, checks map[string]Check) {
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		Respond(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		status := http.StatusOK
+		out := map[string]string{}
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				status = http.StatusServiceUnavailable
+				out[name] = "unavailable"
+				slog.Default().WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+			} else {
+				out[name] = "ok"
+			}
+		}
+		Respond(w, status, map[string]any{"status": http.StatusText(status), "checks": out})
+	})
+}

@@ -1,0 +1,7 @@
+module ticketing/services/auth
+
+go 1.26
+
+require ticketing/common v0.0.0
+
+replace ticketing/common => ../../common
