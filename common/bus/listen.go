@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,12 +226,16 @@ func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error,
 	dl := nats.NewMsg(l.conn.Topology.DeadLetterSubject(l.durable))
 	dl.Data = m.Data()
 	for k, v := range m.Headers() {
-		if k != HeaderMsgID {
+		if !strings.HasPrefix(k, "Nats-") { // JetStream's own, such as the expected stream
 			dl.Header[k] = v
 		}
 	}
 	id := m.Headers().Get(HeaderMsgID)
-	dl.Header.Set(HeaderMsgID, l.durable+":"+id)
+	seq := uint64(0)
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	dl.Header.Set(HeaderMsgID, fmt.Sprintf("%s:%d", l.durable, seq))
 	dl.Header.Set(HeaderDLReason, reason)
 	dl.Header.Set(HeaderDLConsumer, l.durable)
 	dl.Header.Set(HeaderDLSubject, l.subject)

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -106,8 +107,18 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 type outboxDoc struct {
-	ID     string     `bson:"_id"`
-	Outbox []Envelope `bson:"outbox"`
+	ID  string     `bson:"_id"`
+	Raw []bson.Raw `bson:"outbox"` // removed by exact value: FerretDB's $pull takes no conditions
+}
+
+func (d outboxDoc) envelopes() ([]Envelope, error) {
+	out := make([]Envelope, len(d.Raw))
+	for i, raw := range d.Raw {
+		if err := bson.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("outbox of %s: %w", d.ID, err)
+		}
+	}
+	return out, nil
 }
 
 // Flush publishes every pending event of the collection.
@@ -125,10 +136,10 @@ func (r *Relay) Flush(ctx context.Context) error {
 	var oldest time.Time
 	pending := 0
 	for _, d := range docs {
-		pending += len(d.Outbox)
-		for _, e := range d.Outbox {
-			if oldest.IsZero() || e.CreatedAt.Before(oldest) {
-				oldest = e.CreatedAt
+		pending += len(d.Raw)
+		if len(d.Raw) > 0 {
+			if t, ok := d.Raw[0].Lookup("createdAt").TimeOK(); ok && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
 			}
 		}
 	}
@@ -158,10 +169,14 @@ func (r *Relay) flushDoc(ctx context.Context, id string) error {
 }
 
 func (r *Relay) publish(ctx context.Context, d outboxDoc) error {
-	if len(d.Outbox) == 0 {
+	if len(d.Raw) == 0 {
 		return nil
 	}
-	n, pubErr := r.conn.PublishAll(ctx, d.Outbox)
+	envs, err := d.envelopes()
+	if err != nil {
+		return err
+	}
+	n, pubErr := r.conn.PublishAll(ctx, envs)
 	if n == 0 {
 		return pubErr
 	}
@@ -170,12 +185,7 @@ func (r *Relay) publish(ctx context.Context, d outboxDoc) error {
 			return err
 		}
 	}
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = d.Outbox[i].ID
-	}
-	_, err := r.coll.UpdateOne(ctx, bson.M{"_id": d.ID},
-		bson.M{"$pull": bson.M{OutboxField: bson.M{"id": bson.M{"$in": ids}}}})
+	_, err = r.coll.UpdateOne(ctx, bson.M{"_id": d.ID}, bson.M{"$pullAll": bson.M{OutboxField: d.Raw[:n]}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,249 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func connect(t testing.TB, url string) *bus.Conn {
+	t.Helper()
+	c, err := bus.Connect(context.Background(), url, t.Name(), events.Topology{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func ticket(id string) events.TicketCreated {
+	return events.TicketCreated{ID: id, Title: "concert", PriceCents: 2000, UserID: "u1"}
+}
+
+// collect subscribes to a subject with an ephemeral consumer and gathers every message.
+func collect(t testing.TB, c *bus.Conn, stream, subject string) func() []jetstream.Msg {
+	t.Helper()
+	cons, err := c.JS.CreateConsumer(context.Background(), stream, jetstream.ConsumerConfig{
+		FilterSubject: subject, AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []jetstream.Msg
+	cc, err := cons.Consume(func(m jetstream.Msg) { mu.Lock(); got = append(got, m); mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return func() []jetstream.Msg { mu.Lock(); defer mu.Unlock(); return append([]jetstream.Msg(nil), got...) }
+}
+
+func TestHandlerErrorIsRedeliveredUntilSuccess(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	var calls atomic.Int32
+	var done atomic.Int32
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		if calls.Add(1) < 3 {
+			return errors.New("database down")
+		}
+		done.Add(1)
+		return nil
+	}, bus.ListenOptions{Backoff: 10 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "handled", func() bool { return done.Load() == 1 })
+	time.Sleep(200 * time.Millisecond) // nothing more may arrive after the ack
+	if calls.Load() != 3 || done.Load() != 1 {
+		t.Fatalf("calls = %d, successes = %d; want 3 and 1", calls.Load(), done.Load())
+	}
+}
+
+func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
+	var calls atomic.Int32
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		calls.Add(1)
+		return errors.New("always broken")
+	}, bus.ListenOptions{MaxAttempts: 4, Backoff: 5 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	if err := bus.Publish(context.Background(), c, "evt-1", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("handler called %d times, want 4 (MaxAttempts)", n)
+	}
+	m := dead()[0]
+	if m.Subject() != "deadletter.test-ticket-created" {
+		t.Errorf("dead-letter subject %q", m.Subject())
+	}
+	h := m.Headers()
+	if h.Get(bus.HeaderDLReason) != "always broken" || h.Get(bus.HeaderDLMsgID) != "evt-1" ||
+		h.Get(bus.HeaderDLSubject) != events.SubjectTicketCreated || h.Get(bus.HeaderEventType) != events.SubjectTicketCreated {
+		t.Errorf("dead-letter headers %v", h)
+	}
+	if _, err := events.Decode[events.TicketCreated](m.Data()); err != nil {
+		t.Errorf("dead letter does not carry the event: %v", err)
+	}
+}
+
+func TestUndecodablePayloadIsDeadLetteredAtOnce(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
+	var calls atomic.Int32
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		calls.Add(1)
+		return nil
+	}, bus.ListenOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	for i, body := range []string{`{not json`, `{"id":"x","version":0,"title":"","priceCents":1,"userId":"u"}`} {
+		if _, err := c.NC.Request("ticket.created", []byte(body), time.Second); err != nil {
+			t.Fatalf("raw publish %d: %v", i, err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "two dead letters", func() bool { return len(dead()) == 2 })
+	for _, m := range dead() {
+		if n, _ := m.Metadata(); n != nil && m.Headers().Get(bus.HeaderDLReason) == "" {
+			t.Errorf("dead letter without a reason")
+		}
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("handler saw %d invalid events", calls.Load())
+	}
+}
+
+func TestNotYetIsOfferedAgainLater(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	var ready atomic.Bool
+	var attempts, applied atomic.Int32
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		attempts.Add(1)
+		if !ready.Load() {
+			return bus.ErrNotYet
+		}
+		applied.Add(1)
+		return nil
+	}, bus.ListenOptions{NotYetDelay: 10 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "offered twice", func() bool { return attempts.Load() >= 2 })
+	ready.Store(true)
+	testkit.Eventually(t, 5*time.Second, "applied", func() bool { return applied.Load() == 1 })
+}
+
+func TestReplicasShareTheDurableConsumer(t *testing.T) {
+	url := testkit.NATS(t)
+	const n = 200
+	var mu sync.Mutex
+	seen := map[string]int{}
+	perReplica := [2]atomic.Int32{}
+	for r := range 2 {
+		c := connect(t, url)
+		l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+			mu.Lock()
+			seen[e.ID]++
+			mu.Unlock()
+			perReplica[r].Add(1)
+			time.Sleep(time.Millisecond)
+			return nil
+		}, bus.ListenOptions{Concurrency: 4, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Stop(context.Background())
+	}
+	pub := connect(t, url)
+	for i := range n {
+		if err := bus.Publish(context.Background(), pub, "", ticket(fmt.Sprint("t", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "all handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s handled %d times", id, k)
+		}
+	}
+	if perReplica[0].Load() == 0 || perReplica[1].Load() == 0 {
+		t.Errorf("work not split: %d / %d", perReplica[0].Load(), perReplica[1].Load())
+	}
+	t.Logf("split %d / %d", perReplica[0].Load(), perReplica[1].Load())
+}
+
+func TestSameEventIDIsStoredOnce(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	for range 3 {
+		if err := bus.Publish(context.Background(), c, "same-id", ticket("t1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := c.JS.Stream(context.Background(), events.StreamTickets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+func TestStopWaitsForHandlersInFlight(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	started := make(chan struct{})
+	var finished atomic.Bool
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		finished.Store(true)
+		return nil
+	}, bus.ListenOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	l.Stop(context.Background())
+	if !finished.Load() {
+		t.Fatal("Stop returned before the handler finished")
+	}
+}
