@@ -1,0 +1,125 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"ticketing/common/events"
+)
+
+func TestDecodeRoundTripsEveryEvent(t *testing.T) {
+	oid := "o1"
+	all := []events.Event{
+		events.TicketCreated{ID: "t1", Title: "a", PriceCents: 1, UserID: "u"},
+		events.TicketUpdated{ID: "t1", Version: 2, Title: "a", PriceCents: 1, UserID: "u", OrderID: &oid},
+		events.OrderCreated{ID: "o1", Status: "created", UserID: "u", ExpiresAt: time.Now().UTC().Truncate(time.Millisecond), Ticket: events.TicketRef{ID: "t1", PriceCents: 5}},
+		events.OrderCancelled{ID: "o1", Version: 1, Ticket: events.TicketRef{ID: "t1"}},
+		events.OrderCompleted{ID: "o1", Version: 1, Ticket: events.TicketRef{ID: "t1"}},
+		events.ExpirationCompleted{OrderID: "o1"},
+		events.PaymentCreated{ID: "p1", OrderID: "o1", StripeID: "pi_1"},
+		events.PaymentRefunded{ID: "p1", OrderID: "o1", StripeID: "pi_1", Reason: "order cancelled"},
+	}
+	for _, e := range all {
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got events.Event
+		switch e.(type) {
+		case events.TicketCreated:
+			got, err = events.Decode[events.TicketCreated](data)
+		case events.TicketUpdated:
+			got, err = events.Decode[events.TicketUpdated](data)
+		case events.OrderCreated:
+			got, err = events.Decode[events.OrderCreated](data)
+		case events.OrderCancelled:
+			got, err = events.Decode[events.OrderCancelled](data)
+		case events.OrderCompleted:
+			got, err = events.Decode[events.OrderCompleted](data)
+		case events.ExpirationCompleted:
+			got, err = events.Decode[events.ExpirationCompleted](data)
+		case events.PaymentCreated:
+			got, err = events.Decode[events.PaymentCreated](data)
+		case events.PaymentRefunded:
+			got, err = events.Decode[events.PaymentRefunded](data)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", e.Subject(), err)
+		}
+		again, _ := json.Marshal(got)
+		if string(again) != string(data) {
+			t.Errorf("%s: %s != %s", e.Subject(), again, data)
+		}
+		stream := events.Topology{}.StreamOf(e.Subject())
+		if e.Schema() != 1 || stream == "" {
+			t.Errorf("%s: schema %d, stream %q", e.Subject(), e.Schema(), stream)
+		}
+	}
+}
+
+func TestDecodeRefusesInvalidPayloads(t *testing.T) {
+	for _, body := range []string{``, `null`, `[]`, `{"id":1}`, `{"id":"t","version":0,"title":"x","priceCents":0,"userId":"u"}`,
+		`{"id":"t","version":-1,"title":"x","priceCents":5,"userId":"u"}`} {
+		if _, err := events.Decode[events.TicketCreated]([]byte(body)); !errors.Is(err, events.ErrInvalid) {
+			t.Errorf("%q: err = %v, want ErrInvalid", body, err)
+		}
+	}
+}
+
+func TestTopologyPrefix(t *testing.T) {
+	top := events.Topology{Prefix: "run1"}
+	if got := top.Subject("order.created"); got != "run1.order.created" {
+		t.Errorf("subject %q", got)
+	}
+	if got := top.StreamOf("order.created"); got != "RUN1_ORDERS" {
+		t.Errorf("stream %q", got)
+	}
+	for _, s := range top.Streams() {
+		if s.Duplicates != events.DefaultDuplicateWindow || s.Replicas != 1 || len(s.Subjects) != 1 {
+			t.Errorf("stream %+v", s)
+		}
+	}
+	if events.Durable("orders", "ticket.created") != "orders-ticket-created" {
+		t.Error("durable name")
+	}
+}
+
+func FuzzDecodeEvents(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"t1","version":0,"title":"a","priceCents":100,"userId":"u"}`,
+		`{"id":"t1","version":3,"title":"a","priceCents":100,"userId":"u","orderId":null}`,
+		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5}}`,
+		`{"orderId":"o1"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		check := func(e events.Event, err error) {
+			if err == nil {
+				if verr := e.Validate(); verr != nil {
+					t.Fatalf("decoded an invalid event: %v", verr)
+				}
+			} else if !errors.Is(err, events.ErrInvalid) {
+				t.Fatalf("error not marked invalid: %v", err)
+			}
+		}
+		e1, err := events.Decode[events.TicketCreated](data)
+		check(e1, err)
+		e2, err := events.Decode[events.TicketUpdated](data)
+		check(e2, err)
+		e3, err := events.Decode[events.OrderCreated](data)
+		check(e3, err)
+		e4, err := events.Decode[events.OrderCancelled](data)
+		check(e4, err)
+		e5, err := events.Decode[events.OrderCompleted](data)
+		check(e5, err)
+		e6, err := events.Decode[events.ExpirationCompleted](data)
+		check(e6, err)
+		e7, err := events.Decode[events.PaymentCreated](data)
+		check(e7, err)
+		e8, err := events.Decode[events.PaymentRefunded](data)
+		check(e8, err)
+	})
+}

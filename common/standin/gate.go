@@ -1,0 +1,216 @@
+package standin
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// MongoDB wire protocol constants; see
+// https://www.mongodb.com/docs/manual/reference/mongodb-wire-protocol/.
+const (
+	headerLen      = 16       // messageLength, requestID, responseTo, opCode: int32 little-endian each
+	opMsg          = 2013     // OP_MSG opCode
+	flagMoreToCome = 1 << 1   // OP_MSG flagBits: the sender will not wait for (or will send) another message
+	maxMessageLen  = 48 << 20 // MongoDB's maxMessageSizeBytes
+)
+
+// gate is a TCP proxy in front of FerretDB that lets one wire-protocol command
+// through at a time, across all client connections.
+//
+// FerretDB executes a conditional update as a read followed by a write by _id,
+// so two racing findOneAndUpdate({_id, version: v}) calls can both match and
+// both "win". MongoDB guarantees single-document atomicity; serialising whole
+// commands restores it. Each client connection gets its own upstream
+// connection, so per-connection state (cursors) stays intact.
+type gate struct {
+	ln       net.Listener
+	upstream string
+	log      *slog.Logger
+
+	// mu is held from forwarding a request until its reply has been read back.
+	mu sync.Mutex
+
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{} // open client and upstream connections
+	closed  bool
+
+	wg sync.WaitGroup // accept loop and connection handlers
+}
+
+// newGate listens on 127.0.0.1 on a random port and proxies to upstream.
+func newGate(upstream string, log *slog.Logger) (*gate, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("standin: gate listen: %w", err)
+	}
+	g := &gate{
+		ln:       ln,
+		upstream: upstream,
+		log:      log,
+		conns:    make(map[net.Conn]struct{}),
+	}
+	g.wg.Add(1)
+	go g.accept()
+	return g, nil
+}
+
+// addr returns the gate's listen address, host:port.
+func (g *gate) addr() string { return g.ln.Addr().String() }
+
+// close stops accepting, closes every connection and waits for the handlers.
+func (g *gate) close() {
+	g.connsMu.Lock()
+	g.closed = true
+	for c := range g.conns {
+		_ = c.Close()
+	}
+	g.connsMu.Unlock()
+	_ = g.ln.Close()
+	g.wg.Wait()
+}
+
+func (g *gate) accept() {
+	defer g.wg.Done()
+	for {
+		c, err := g.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			g.log.Warn("standin gate: accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors
+			continue
+		}
+		g.wg.Add(1)
+		go g.serve(c)
+	}
+}
+
+// track registers conns for close; it reports false once the gate is closed.
+func (g *gate) track(conns ...net.Conn) bool {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	if g.closed {
+		return false
+	}
+	for _, c := range conns {
+		g.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (g *gate) untrack(conns ...net.Conn) {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	for _, c := range conns {
+		delete(g.conns, c)
+		_ = c.Close()
+	}
+}
+
+// serve relays one client connection over its own upstream connection.
+func (g *gate) serve(client net.Conn) {
+	defer g.wg.Done()
+	upstream, err := net.Dial("tcp", g.upstream)
+	if err != nil {
+		g.log.Warn("standin gate: dial FerretDB failed", "err", err)
+		_ = client.Close()
+		return
+	}
+	if !g.track(client, upstream) {
+		_ = client.Close()
+		_ = upstream.Close()
+		return
+	}
+	defer g.untrack(client, upstream)
+
+	err = g.relay(client, upstream)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		g.log.Debug("standin gate: connection ended", "err", err)
+	}
+}
+
+// relay forwards requests from client one whole message at a time, and the
+// replies back, until either side closes.
+func (g *gate) relay(client, upstream net.Conn) error {
+	cr := bufio.NewReader(client)
+	ur := bufio.NewReader(upstream)
+	for {
+		req, err := readMessage(cr)
+		if err != nil {
+			return err
+		}
+		replies, err := g.roundTrip(upstream, ur, req)
+		if err != nil {
+			return err
+		}
+		// Written after the lock is released: a slow client holds up no one.
+		for _, reply := range replies {
+			if _, err := client.Write(reply); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// roundTrip sends req upstream and reads its replies back, holding g.mu
+// throughout. Replies flagged moreToCome (an exhaust stream) are followed by
+// more replies, read under the same lock.
+func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	if _, err := w.Write(req); err != nil {
+		return nil, err
+	}
+	var replies [][]byte
+	for {
+		reply, err := readMessage(r)
+		if err != nil {
+			return nil, err
+		}
+		replies = append(replies, reply)
+		if !moreToCome(reply) {
+			break
+		}
+	}
+	if moreToCome(req) {
+		// MongoDB sends nothing back for a request flagged moreToCome (an
+		// unacknowledged write), but FerretDB replies to every request. Drop
+		// that reply so the client's next reply lines up with its request.
+		return nil, nil
+	}
+	return replies, nil
+}
+
+// readMessage reads one whole wire message, header included.
+func readMessage(r io.Reader) ([]byte, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(int32(binary.LittleEndian.Uint32(hdr[:4])))
+	if n < headerLen || n > maxMessageLen {
+		return nil, fmt.Errorf("standin gate: bad wire message length %d", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, hdr[:])
+	if _, err := io.ReadFull(r, msg[headerLen:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// moreToCome reports whether msg is an OP_MSG with the moreToCome flag bit.
+func moreToCome(msg []byte) bool {
+	return len(msg) >= headerLen+4 &&
+		binary.LittleEndian.Uint32(msg[12:16]) == opMsg &&
+		binary.LittleEndian.Uint32(msg[16:20])&flagMoreToCome != 0
+}

@@ -1,0 +1,109 @@
+package testkit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketing/common/authn"
+)
+
+var keys struct {
+	once        sync.Once
+	priv, pub   string
+	signer      *authn.Signer
+	initFailure error
+}
+
+func keyPair(t testing.TB) (priv, pub string) {
+	t.Helper()
+	keys.once.Do(func() {
+		keys.priv, keys.pub, keys.initFailure = authn.GenerateKey()
+		if keys.initFailure == nil {
+			k, err := authn.ParsePrivateKey(keys.priv)
+			keys.initFailure = err
+			keys.signer = authn.NewSigner(k, time.Hour)
+		}
+	})
+	if keys.initFailure != nil {
+		t.Fatalf("testkit: key pair: %v", keys.initFailure)
+	}
+	return keys.priv, keys.pub
+}
+
+// Token is a valid session token for a user, signed with the key pair of ServiceEnv.
+func Token(t testing.TB, userID, email string) string {
+	t.Helper()
+	keyPair(t)
+	tok, _, err := keys.signer.Issue(userID, email)
+	if err != nil {
+		t.Fatalf("testkit: token: %v", err)
+	}
+	return tok
+}
+
+// ServiceEnv is the environment of a service under test: a fresh database on the MongoDB in
+// use, natsURL, an HTTP port chosen by the system, no metrics port, quiet text logs, and the
+// test binary's JWT key pair (JWT_PRIVATE_KEY too, which only auth reads).
+func ServiceEnv(t testing.TB, natsURL string) map[string]string {
+	t.Helper()
+	priv, pub := keyPair(t)
+	db := Mongo(t)
+	return map[string]string{
+		"NATS_URL":         natsURL,
+		"MONGODB_URI":      MongoURI(t),
+		"MONGODB_DATABASE": db.Name(),
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"METRICS_ADDR":     "off",
+		"LOG_FORMAT":       "text",
+		"LOG_LEVEL":        "warn",
+		"SHUTDOWN_TIMEOUT": "10s",
+		"JWT_PUBLIC_KEY":   pub,
+		"JWT_PRIVATE_KEY":  priv,
+	}
+}
+
+// Serve runs a service until the test ends and returns its base URL ("http://addr"). run
+// must pass ready to the service (as Base.Ready) and block until ctx ends, as Run does.
+func Serve(t testing.TB, run func(ctx context.Context, ready func(addr string)) error) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(addr string) { addrCh <- addr }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("testkit: service stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("testkit: service did not stop within 30s")
+		}
+	})
+	select {
+	case addr := <-addrCh:
+		return "http://" + addr
+	case err := <-done:
+		t.Fatalf("testkit: service did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("testkit: service did not start within 60s")
+	}
+	return ""
+}
+
+// Eventually polls cond every 20ms until it holds or timeout passes, then fails the test
+// with msg.
+func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testkit: not within %s: %s", timeout, msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
