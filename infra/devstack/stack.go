@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"ticketing/common/standin"
+)
+
+// Services in start order, with the dev stack's fixed ports (BasePort + index).
+var Services = []string{"auth", "tickets", "orders", "expiration", "payments"}
+
+// Options say what to start. The zero value of each field has a sensible meaning.
+type Options struct {
+	Addr     string // gateway address, "localhost:8080"
+	DataDir  string // where data survives restarts, ".devstack"
+	Clean    bool   // start from empty data
+	Multi    bool   // each service as its own process (built into DataDir/bin)
+	Replicas int    // replicas of orders and tickets in multi-process mode, 2
+	BasePort int    // first service port (3001...); 0 picks free ports
+
+	NATSURL                   string // external NATS; "" embeds one (single) or spawns one (multi)
+	RedisAddr                 string // external Redis; "" starts redis-server from PATH, else miniredis
+	RedisDB                   int
+	MongoURI                  string // a real MongoDB; "" runs the stand-in in DataDir
+	MongoBackend, PostgresURL string
+
+	Env      map[string]string // extra settings for every service (EXPIRATION_WINDOW, ...)
+	LogLevel string            // services' log level, "info"
+	Logs     io.Writer         // services' logs in single-process mode; files in DataDir/logs in multi
+	Log      *slog.Logger      // the dev stack's own messages
+}
+
+// Stack is a running platform.
+type Stack struct {
+	URL       string // the gateway, http://host:port
+	NATSURL   string
+	RedisAddr string
+	RedisKind string
+	MongoURI  string
+	MongoKind string
+	Prefix    string // bus prefix isolating this stack on a shared NATS server
+
+	opts    Options
+	log     *slog.Logger
+	env     map[string]map[string]string // per service
+	gw      *gateway
+	gwSrv   *http.Server
+	closers []func()
+
+	// single-process mode
+	cancelRun context.CancelFunc
+	runWG     sync.WaitGroup
+
+	// multi-process mode
+	mu        sync.Mutex
+	procs     map[string][]*proc
+	binDir    string
+	natsProc  *proc
+	natsEmbed *server.Server
+	redis     *redisHandle
+}
+
+func (o *Options) defaults() {
+	if o.Addr == "" {
+		o.Addr = "localhost:8080"
+	}
+	if o.DataDir == "" {
+		o.DataDir = ".devstack"
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 2
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	if o.Logs == nil {
+		o.Logs = os.Stderr
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+}
+
+// Start brings the platform up and returns once the gateway answers and every service is
+// ready. Close stops it.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	opts.defaults()
+	s := &Stack{opts: opts, log: opts.Log, gw: newGateway(), procs: map[string][]*proc{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := claim(opts.Addr, "gateway"); err != nil {
+		return nil, err
+	}
+	if opts.Clean {
+		if err := os.RemoveAll(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.opts.DataDir = dataDir
+
+	if err := s.startDependencies(ctx); err != nil {
+		return nil, err
+	}
+	if opts.Multi {
+		err = s.startProcesses(ctx)
+	} else {
+		err = s.startInProcess(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, s.startGateway()
+}
+
+func (s *Stack) startDependencies(ctx context.Context) error {
+	d := s.opts.DataDir
+	// NATS
+	switch {
+	case s.opts.NATSURL != "":
+		s.NATSURL = s.opts.NATSURL
+		prefix, err := persisted(filepath.Join(d, "bus-prefix"), func() string { return "dev" + randomHex(4) })
+		if err != nil {
+			return err
+		}
+		s.Prefix = prefix
+	case s.opts.Multi:
+		// Spawned below, once the binaries exist, so that it can be stopped and restarted.
+	default:
+		srv, err := startNATS(filepath.Join(d, "nats"), 0)
+		if err != nil {
+			return err
+		}
+		s.natsEmbed = srv
+		s.closers = append(s.closers, func() { srv.Shutdown(); srv.WaitForShutdown() })
+		s.NATSURL = srv.ClientURL()
+	}
+	// MongoDB
+	if s.opts.MongoURI != "" {
+		s.MongoURI, s.MongoKind = s.opts.MongoURI, "MongoDB at MONGODB_URI"
+	} else {
+		backend := s.opts.MongoBackend
+		if backend == "" {
+			backend = standin.BackendSQLite
+		}
+		mdir := filepath.Join(d, "mongo")
+		if err := os.MkdirAll(mdir, 0o755); err != nil {
+			return err
+		}
+		srv, err := standin.Start(ctx, standin.Options{Dir: mdir, Backend: backend, PostgreSQLURL: s.opts.PostgresURL,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return fmt.Errorf("MongoDB stand-in: %w", err)
+		}
+		s.closers = append(s.closers, srv.Close)
+		s.MongoURI, s.MongoKind = srv.URI(), "stand-in (FerretDB on "+backend+", gated)"
+	}
+	// Redis
+	r, err := startRedis(ctx, s.opts.RedisAddr, s.opts.RedisDB, filepath.Join(d, "redis"))
+	if err != nil {
+		return err
+	}
+	s.redis = r
+	s.closers = append(s.closers, r.stop)
+	s.RedisAddr, s.RedisKind = r.addr, r.kind
+	return nil
+}
+
+// serviceEnv is the environment of every service, completed per service by addresses.
+func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
+	priv, pub, err := keys(filepath.Join(s.opts.DataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	webhookSecret, err := persisted(filepath.Join(s.opts.DataDir, "keys", "stripe-webhook-secret"),
+		func() string { return "whsec_dev" + randomHex(16) })
+	if err != nil {
+		return nil, err
+	}
+	common := map[string]string{
+		"NATS_URL":         s.NATSURL,
+		"BUS_PREFIX":       s.Prefix,
+		"MONGODB_URI":      s.MongoURI,
+		"JWT_PUBLIC_KEY":   pub,
+		"LOG_FORMAT":       "text",
+		"LOG_LEVEL":        s.opts.LogLevel,
+		"SHUTDOWN_TIMEOUT": "10s",
+		"SWEEP_INTERVAL":   "1s",
+		"SWEEP_GRACE":      "5s",
+	}
+	redisDB := strconv.Itoa(s.redis.db)
+	provider := "offline"
+	if os.Getenv("STRIPE_SECRET_KEY") != "" {
+		provider = "stripe"
+	}
+	per := map[string]map[string]string{
+		"auth":       {"JWT_PRIVATE_KEY": priv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB},
+		"tickets":    {},
+		"orders":     {},
+		"expiration": {"REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "ASYNQ_QUEUE": "expiration" + s.Prefix},
+		"payments": {"PAYMENT_PROVIDER": provider, "STRIPE_SECRET_KEY": os.Getenv("STRIPE_SECRET_KEY"),
+			"STRIPE_WEBHOOK_SECRET": cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret)},
+	}
+	out := map[string]map[string]string{}
+	for _, name := range Services {
+		env := maps.Clone(common)
+		env["MONGODB_DATABASE"] = name
+		maps.Copy(env, per[name])
+		maps.Copy(env, s.opts.Env)
+		for k, v := range env {
+			if v == "" {
+				delete(env, k)
+			}
+		}
+		out[name] = env
+	}
+	s.env = out
+	return out, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// addr is the address of replica r of the i-th service.
+func (s *Stack) addr(i, r int) (string, error) {
+	if s.opts.BasePort == 0 {
+		p, err := freePort()
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), err
+	}
+	a := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.opts.BasePort+i+10*r))
+	return a, claim(a, Services[i]+" service")
+}
+
+func (s *Stack) startGateway() error {
+	host, port, _ := net.SplitHostPort(s.opts.Addr)
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: cannot listen on %s: %w", s.opts.Addr, err)
+	}
+	if port == "0" || port == "" {
+		_, port, _ = net.SplitHostPort(ln.Addr().String())
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	s.URL = "http://" + net.JoinHostPort(host, port)
+	s.gwSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.gwSrv.Serve(ln) }()
+	return nil
+}
+
+// Close stops the gateway, the services, then their dependencies.
+func (s *Stack) Close() {
+	if s.gwSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.gwSrv.Shutdown(ctx)
+		cancel()
+	}
+	if s.cancelRun != nil {
+		s.cancelRun()
+		s.runWG.Wait()
+	}
+	s.mu.Lock()
+	var all []*proc
+	for _, ps := range s.procs {
+		all = append(all, ps...)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.stop() }()
+	}
+	wg.Wait()
+	if s.natsProc != nil {
+		s.natsProc.stop()
+	}
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+	s.closers = nil
+}
+
+// FlushRedis empties the stack's Redis database, as a Redis restart without persistence would.
+func (s *Stack) FlushRedis(ctx context.Context) error { return s.redis.flush(ctx) }
+
+var errSingle = errors.New("only in multi-process mode")

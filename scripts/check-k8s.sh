@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Offline checks of everything Kubernetes: the Helm chart, the skaffold config
+# and the manifests both render, without a Docker engine or a cluster.
+#
+#   1. builds the pinned helm and skaffold from infra/tools/ (once: cached in
+#      $TICKETING_TOOLS_DIR, default ${XDG_CACHE_HOME:-~/.cache}/ticketing-tools);
+#   2. helm lint --strict and helm template with the default and the production
+#      values, and checks that values.schema.json refuses what production must
+#      not run (PAYMENT_PROVIDER=offline, ...);
+#   3. skaffold diagnose --yaml-only and skaffold render --offline=true
+#      --digest-source=none with a build artifacts file, for the dev manifests
+#      and the helm profile;
+#   4. infra/k8scheck's Go test over every rendered manifest: strict decode into
+#      the k8s.io/api types, probes, resources, non-root, ingress routes, images
+#      and Secret references.
+#
+# Rendered files go to $K8S_OUT (default: a temporary directory, removed on
+# success). Usage: scripts/check-k8s.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+start=$(date +%s)
+
+tools_dir=${TICKETING_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ticketing-tools}
+chart=infra/helm/ticketing
+step() { printf '==> %s (%ss)\n' "$*" "$(($(date +%s) - start))"; }
+die() { printf 'check-k8s: %s\n' "$*" >&2; exit 1; }
+
+# The tools modules are not in go.work, and the services' GOFLAGS must not
+# leak into them.
+export GOWORK=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0
+
+# tool NAME MODULE_DIR PACKAGE MODULE_PATH LDFLAGS: builds the pinned tool into
+# the cache unless it is there, and echoes its path. The cache key is the
+# version and a hash of the tools module, so a changed go.mod/go.sum rebuilds.
+tool() {
+  local name=$1 dir=$2 pkg=$3 mod=$4 ldflags=$5 version key bin
+  version=$(awk -v m="$mod" '$1 == m { print $2; exit }' "$dir/go.mod")
+  [ -n "$version" ] || die "$mod is not required by $dir/go.mod"
+  key=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-12)
+  bin="$tools_dir/$name-$version-$key"
+  if [ ! -x "$bin" ]; then
+    step "building $name $version (first run only; skaffold takes several minutes)" >&2
+    mkdir -p "$tools_dir"
+    (cd "$dir" && go build -trimpath -ldflags "-s -w ${ldflags//@VERSION@/$version}" -o "$bin.tmp.$$" "$pkg") >&2
+    mv -f "$bin.tmp.$$" "$bin"
+  fi
+  echo "$bin"
+}
+
+helm_bin=$(tool helm infra/tools/helm helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 \
+  "-X helm.sh/helm/v3/internal/version.version=@VERSION@ -X helm.sh/helm/v3/internal/version.metadata= \
+   -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 \
+   -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37")
+skaffold_bin=$(tool skaffold infra/tools/skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
+  github.com/GoogleContainerTools/skaffold/v2 \
+  "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=@VERSION@")
+
+out=${K8S_OUT:-}
+if [ -z "$out" ]; then
+  out=$(mktemp -d)
+  trap 'status=$?; if [ $status -eq 0 ]; then rm -rf "$out"; else echo "check-k8s: rendered files kept in $out" >&2; fi' EXIT
+fi
+mkdir -p "$out/bin" "$out/home/.skaffold" "$out/helm"
+# skaffold runs "helm" from the PATH: the pinned one.
+ln -sf "$helm_bin" "$out/bin/helm"
+ln -sf "$skaffold_bin" "$out/bin/skaffold"
+export PATH="$out/bin:$PATH"
+# Keep helm's and skaffold's state out of the user's home, and skaffold quiet.
+export HELM_CACHE_HOME="$out/helm/cache" HELM_CONFIG_HOME="$out/helm/config" HELM_DATA_HOME="$out/helm/data"
+cat >"$out/home/.skaffold/config" <<'EOF'
+global:
+  collect-metrics: false
+  update-check: false
+  survey:
+    disable-prompt: true
+EOF
+skaffold() { HOME="$out/home" SKAFFOLD_UPDATE_CHECK=false command skaffold --interactive=false "$@"; }
+
+step "$(helm version --short), skaffold $(skaffold version)"
+
+prod=(-f "$chart/values-production.yaml" -f "$chart/ci/production-site-values.yaml")
+
+step "helm lint --strict (default values, production values)"
+helm lint --strict "$chart"
+helm lint --strict "$chart" "${prod[@]}"
+
+step "helm template (default values, production values)"
+helm template ticketing "$chart" --namespace ticketing >"$out/helm-default.yaml"
+helm template ticketing "$chart" --namespace ticketing "${prod[@]}" >"$out/helm-production.yaml"
+
+# must_refuse WANT ARGS...: helm template must fail, saying WANT.
+must_refuse() {
+  local want=$1 err
+  shift
+  if err=$(helm template ticketing "$chart" "$@" 2>&1 >/dev/null); then
+    die "helm template $* was accepted; want it refused ($want)"
+  fi
+  grep -qF -- "$want" <<<"$err" || die "helm template $* failed without mentioning '$want':
+$err"
+  echo "refused as expected: ${*: -2}"
+}
+step "the production values refuse what production must not run"
+must_refuse "/payments/env/PAYMENT_PROVIDER" "${prod[@]}" --set payments.env.PAYMENT_PROVIDER=offline
+must_refuse "/payments/env" "${prod[@]}" --set payments.env.STRIPE_API_BASE=http://stripe-mock:12111
+must_refuse "/auth/env/COOKIE_SECURE" "${prod[@]}" --set auth.env.COOKIE_SECURE=false
+must_refuse "/global/image/registry" "${prod[@]}" --set global.image.registry=
+must_refuse "/payments/extraEnv/0/name" "${prod[@]}" --set 'payments.extraEnv[0].name=PAYMENT_PROVIDER' --set 'payments.extraEnv[0].value=offline'
+must_refuse "invalid propertyName 'MONGODB_URI'" --set auth.env.MONGODB_URI=mongodb://elsewhere
+must_refuse "nats.url or nats.existingSecret is required" -f "$chart/values-production.yaml" --set global.image.registry=r.example
+must_refuse "/nats/streamReplicas" --set nats.streamReplicas=3
+must_refuse "terminationGracePeriodSeconds must exceed" --set global.terminationGracePeriodSeconds=20
+
+step "skaffold diagnose --yaml-only (default, -p helm)"
+skaffold diagnose --yaml-only >"$out/skaffold-diagnose.yaml"
+skaffold diagnose --yaml-only -p helm >"$out/skaffold-diagnose-helm.yaml"
+
+step "skaffold render --offline=true --digest-source=none (default, -p helm)"
+# What `skaffold build --file-output` would write: one image per artifact.
+images=$(awk '$1 == "-" && $2 == "image:" { print $3 }' skaffold.yaml)
+[ -n "$images" ] || die "no artifacts found in skaffold.yaml"
+{
+  printf '{"builds": ['
+  sep=
+  for image in $images; do
+    printf '%s\n  {"imageName": "%s", "tag": "%s:ci-check"}' "$sep" "$image" "$image"
+    sep=,
+  done
+  printf '\n]}\n'
+} >"$out/artifacts.json"
+skaffold render --offline=true --digest-source=none -a "$out/artifacts.json" -o "$out/skaffold-dev.yaml"
+skaffold render --offline=true --digest-source=none -a "$out/artifacts.json" -o "$out/skaffold-helm.yaml" -p helm
+
+step "strict decode and cross-checks of the rendered manifests (infra/k8scheck)"
+(cd infra/k8scheck && K8SCHECK_RENDERED="$out" K8SCHECK_REPO="$root" go test -count=1 ./...)
+
+step "kubernetes checks passed"
