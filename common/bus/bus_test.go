@@ -247,3 +247,23 @@ func TestStopWaitsForHandlersInFlight(t *testing.T) {
 		t.Fatal("Stop returned before the handler finished")
 	}
 }
+
+func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		return bus.ErrNotYet
+	}, bus.ListenOptions{MaxAttempts: 2, NotYetDelay: 10 * time.Millisecond, NotYetFor: 500 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	start := time.Now()
+	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Fatalf("dead-lettered after %s, before its not-yet budget (MaxAttempts must not apply)", waited)
+	}
+}

@@ -29,6 +29,12 @@ func (p permanentError) Unwrap() error { return p.err }
 // Permanent marks err as one that no retry can cure: the event goes to the dead letters now.
 func Permanent(err error) error { return permanentError{err} }
 
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
 // Handler does the work for one event. It returns nil once the effect is stored, ErrNotYet
 // to be called again later, Permanent(err) to give up, or any other error to be retried
 // with backoff. It may be called more than once for one event.
@@ -39,7 +45,8 @@ type ListenOptions struct {
 	MaxAttempts int           // deliveries before an event is dead-lettered; 20 by default
 	Backoff     time.Duration // first retry delay, doubled each attempt; 100ms by default
 	MaxBackoff  time.Duration // cap on the retry delay; 5s by default
-	NotYetDelay time.Duration // delay before an out-of-order event is offered again; 100ms by default
+	NotYetDelay time.Duration // delay before an out-of-order event is offered again, growing to 20x; 100ms by default
+	NotYetFor   time.Duration // how long after its publication an event may keep saying "not yet"; 15m by default
 	Concurrency int           // events handled at once by this replica; 16 by default
 	AckWait     time.Duration // redelivery when a handler neither acks nor naks; 30s by default
 	Logger      *slog.Logger
@@ -57,6 +64,9 @@ func (o *ListenOptions) defaults() {
 	}
 	if o.NotYetDelay <= 0 {
 		o.NotYetDelay = 100 * time.Millisecond
+	}
+	if o.NotYetFor <= 0 {
+		o.NotYetFor = 15 * time.Minute
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
@@ -164,8 +174,9 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	log := l.opts.Logger
 
 	attempt := uint64(1)
+	published := time.Now()
 	if md, err := m.Metadata(); err == nil {
-		attempt = md.NumDelivered
+		attempt, published = md.NumDelivered, md.Timestamp
 	}
 
 	var err error
@@ -176,16 +187,20 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	}
 	handleSeconds.WithLabelValues(l.subject, l.durable).Observe(time.Since(start).Seconds())
 
-	var perm permanentError
+	// An event waiting for its predecessor is offered again for NotYetFor, however many
+	// times; a failing handler gets MaxAttempts deliveries. Then the event is dead-lettered.
+	notYet := errors.Is(err, ErrNotYet)
 	switch {
 	case err == nil:
 		if ackErr := m.Ack(); ackErr != nil {
 			log.WarnContext(ctx, "ack", "err", ackErr)
 		}
 		l.count("ack")
-	case errors.As(err, &perm) || int(attempt) >= l.opts.MaxAttempts:
+	case IsPermanent(err),
+		notYet && time.Since(published) > l.opts.NotYetFor,
+		!notYet && int(attempt) >= l.opts.MaxAttempts:
 		l.deadLetter(ctx, m, err, attempt)
-	case errors.Is(err, ErrNotYet):
+	case notYet:
 		_ = m.NakWithDelay(l.opts.NotYetDelay * time.Duration(min(attempt, 20)))
 		l.count("not_yet")
 	default:

@@ -194,10 +194,15 @@ func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 	return runErr
 }
 
+// Close runs the OnClose functions. Serve calls it; a Run that fails before Serve calls it
+// to release what it had opened.
+func (a *App) Close() { a.close() }
+
 func (a *App) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := len(a.onClose) - 1; i >= 0; i-- {
 		a.onClose[i](ctx)
 	}
+	a.onClose = nil
 }

@@ -54,9 +54,16 @@ func (a *App) Bus(ctx context.Context) (*bus.Conn, error) {
 	return c, nil
 }
 
-// Relay runs the outbox relay of coll in the background.
-func (a *App) Relay(conn *bus.Conn, coll *mongo.Collection) *bus.Relay {
-	r := bus.NewRelay(conn, coll, bus.RelayOptions{Logger: a.Log})
+// Relay runs the outbox relay of coll in the background; opts, when given, tune it.
+func (a *App) Relay(conn *bus.Conn, coll *mongo.Collection, opts ...bus.RelayOptions) *bus.Relay {
+	o := bus.RelayOptions{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Logger == nil {
+		o.Logger = a.Log
+	}
+	r := bus.NewRelay(conn, coll, o)
 	a.Go("outbox relay "+coll.Name(), r.Run)
 	return r
 }

@@ -65,7 +65,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // Decode reads a JSON object body into dst: at most MaxBody bytes, unknown fields refused,
-// one value only. Every failure is an *errs.Error of a 4xx kind naming what was wrong.
+// one value only. As in encoding/json, field names match without regard to case. Every failure is an *errs.Error of a 4xx kind naming what was wrong.
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -113,6 +113,9 @@ func decodeError(err error) error {
 		return errs.Field(typ.Field, fmt.Sprintf("%s must be a %s", typ.Field, jsonType(typ.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if name == "" {
+			return errs.New(errs.Invalid, "Request body has a field with an empty name")
+		}
 		return errs.Field(name, fmt.Sprintf("%s is not a known field", name))
 	default:
 		return errs.New(errs.Invalid, "Request body is not valid JSON")
