@@ -1,0 +1,134 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"ticketing/common/errs"
+	"ticketing/common/web"
+	"ticketing/services/tickets/internal/ticket"
+)
+
+// decodeTicket is what POST /api/tickets does with a body before it touches the database;
+// decoded says the JSON rules passed and the domain's were applied.
+func decodeTicket(body []byte) (d ticket.Details, req ticketRequest, decoded bool, err error) {
+	if err := web.DecodeReader(bytes.NewReader(body), &req); err != nil {
+		return d, req, false, err
+	}
+	d, err = req.details()
+	return d, req, true, err
+}
+
+// isNumberLiteral says raw is JSON number text (it decoded as a JSON value).
+func isNumberLiteral(raw []byte) bool {
+	return len(raw) > 0 && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))
+}
+
+// FuzzCreateTicket decodes arbitrary bodies as POST /api/tickets does. It never panics, every
+// refusal is a 4xx errs.Error, every accepted ticket obeys the rules, and the price in cents
+// is exactly the decimal value sent times 100 (checked against math/big), with no float drift.
+func FuzzCreateTicket(f *testing.F) {
+	for _, seed := range []string{
+		`{"title":"Concert","price":20.1}`,
+		`{"title":"  Concert  ","price":0.29}`,
+		`{"title":"a","price":1e6}`,
+		`{"title":"a","price":1000000.01}`,
+		`{"title":"a","price":1.005e2}`,
+		`{"title":"a","price":-0}`,
+		`{"title":"a","price":0.001}`,
+		`{"title":"a","price":"20"}`,
+		`{"title":"a","price":null}`,
+		`{"title":null,"price":5}`,
+		`{"title":5,"price":5}`,
+		`{"title":"a","price":5,"extra":1}`,
+		`{"title":"a\u0000b","price":5}`,
+		`{"title":"` + strings.Repeat("é", 201) + `","price":5}`,
+		`{"title":"a","price":1e999999999}`,
+		`{"title":"a","price":5}{}`,
+		`{"title":"a","price":5} x`,
+		`{"":0}`,
+		`[]`, `null`, `""`, `{`, ``, `{"price":[1]}`, `{"price":{}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	hundred := big.NewRat(100, 1)
+	maxCents := big.NewRat(ticket.MaxPriceCents, 1)
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, req, decoded, err := decodeTicket(body)
+		if err != nil {
+			var e *errs.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v (%T) is not an errs.Error", err, err)
+			}
+			if s := e.Kind.Status(); s < 400 || s >= 500 {
+				t.Fatalf("error %v has status %d, want 4xx", err, s)
+			}
+			if e.Message == "" {
+				t.Fatalf("error %#v has no message", e)
+			}
+			for _, fe := range e.Fields {
+				// common/web names an unknown field "" (body {"":0}) with an empty field and
+				// the message " is not a known field": reported to the lead, tolerated here.
+				if (fe.Field == "" && fe.Message != " is not a known field") || fe.Message == "" {
+					t.Fatalf("field error %#v is incomplete", fe)
+				}
+			}
+		} else {
+			if d.Title != strings.TrimSpace(d.Title) || d.Title == "" || utf8.RuneCountInString(d.Title) > ticket.MaxTitleRunes ||
+				!utf8.ValidString(d.Title) || strings.ContainsFunc(d.Title, unicode.IsControl) {
+				t.Fatalf("accepted title %q", d.Title)
+			}
+			if d.PriceCents <= 0 || d.PriceCents > ticket.MaxPriceCents {
+				t.Fatalf("accepted price %d cents", d.PriceCents)
+			}
+			// What the API answers reads back to the same cents.
+			out, jerr := json.Marshal(toResponse(ticket.Ticket{Title: d.Title, PriceCents: d.PriceCents}))
+			if jerr != nil {
+				t.Fatal(jerr)
+			}
+			var back ticketRequest
+			if jerr := json.Unmarshal(out, &back); jerr != nil {
+				t.Fatal(jerr)
+			}
+			if cents, perr := ticket.ParsePrice(string(back.Price)); perr != nil || cents != d.PriceCents {
+				t.Fatalf("answered price %s reads back as %d, %v; stored %d", back.Price, cents, perr, d.PriceCents)
+			}
+		}
+
+		// The price rule, against exact rational arithmetic.
+		raw := bytes.TrimSpace(req.Price)
+		if !decoded || !isNumberLiteral(raw) || len(raw) > 100 {
+			return
+		}
+		var e *errs.Error
+		priceRefused := errors.As(err, &e) && hasField(e, "price")
+		r, ok := new(big.Rat).SetString(string(raw))
+		if !ok {
+			return // an exponent beyond math/big's range; TestParsePrice covers those
+		}
+		cents := new(big.Rat).Mul(r, hundred)
+		want := cents.Sign() > 0 && cents.IsInt() && cents.Cmp(maxCents) <= 0
+		if want == priceRefused {
+			t.Fatalf("price %s: refused %t, want refused %t (%v)", raw, priceRefused, !want, err)
+		}
+		if err == nil && cents.Num().Int64() != d.PriceCents {
+			t.Fatalf("price %s: %d cents, want %s", raw, d.PriceCents, cents.RatString())
+		}
+	})
+}
+
+func hasField(e *errs.Error, field string) bool {
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,48 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"ticketing/services/tickets/internal/ticket"
+)
+
+// ticketRequest is the body of POST and PUT /api/tickets. Price is kept as the raw JSON value
+// so that it is converted to cents from its decimal text, never through a float, and so that
+// a string such as "20" is refused rather than read as a number.
+type ticketRequest struct {
+	Title *string         `json:"title"`
+	Price json.RawMessage `json:"price"`
+}
+
+// details checks the request with the domain's rules.
+func (b ticketRequest) details() (ticket.Details, error) {
+	var price *string
+	if raw := bytes.TrimSpace(b.Price); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		s := string(raw)
+		price = &s
+	}
+	return ticket.NewDetails(b.Title, price)
+}
+
+// ticketResponse is a ticket as the API shows it. Price is the major unit as a JSON number
+// written from the cents (2010 is 20.1); OrderID is left out while the ticket is free.
+type ticketResponse struct {
+	ID      string      `json:"id"`
+	Title   string      `json:"title"`
+	Price   json.Number `json:"price"`
+	UserID  string      `json:"userId"`
+	Version int64       `json:"version"`
+	OrderID string      `json:"orderId,omitempty"`
+}
+
+func toResponse(t ticket.Ticket) ticketResponse {
+	return ticketResponse{
+		ID:      t.ID,
+		Title:   t.Title,
+		Price:   json.Number(ticket.FormatPrice(t.PriceCents)),
+		UserID:  t.UserID,
+		Version: t.Version,
+		OrderID: t.OrderID,
+	}
+}

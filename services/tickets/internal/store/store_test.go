@@ -1,0 +1,293 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+	"ticketing/services/tickets/internal/store"
+	"ticketing/services/tickets/internal/ticket"
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	st := store.New(testkit.Mongo(t))
+	for range 2 { // idempotent
+		if err := st.EnsureIndexes(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
+	t.Helper()
+	tk := ticket.New(bson.NewObjectID().Hex(), "u1", ticket.Details{Title: title, PriceCents: 2010}, time.Now())
+	if err := st.Create(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// outbox is the pending events of ticket id, as the relay would read them.
+func outbox(t *testing.T, st *store.Store, id string) []bus.Envelope {
+	t.Helper()
+	var d struct {
+		Outbox []bus.Envelope `bson:"outbox"`
+	}
+	if err := st.Collection().FindOne(t.Context(), bson.M{"_id": id}).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Outbox
+}
+
+func updates(t *testing.T, envs []bus.Envelope) []events.TicketUpdated {
+	t.Helper()
+	var out []events.TicketUpdated
+	for _, env := range envs {
+		if env.Subject != events.SubjectTicketUpdated {
+			continue
+		}
+		e, err := events.Decode[events.TicketUpdated](env.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestCreateAndGet(t *testing.T) {
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	got, err := st.Get(t.Context(), tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != tk.ID || got.Title != "Concert" || got.PriceCents != 2010 || got.UserID != "u1" ||
+		got.Version != 0 || got.OrderID != "" || got.Sold || len(got.ReleasedOrders) != 0 ||
+		!got.CreatedAt.Equal(tk.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("Get = %+v, want %+v", got, tk)
+	}
+
+	envs := outbox(t, st, tk.ID)
+	if len(envs) != 1 || envs[0].Subject != events.SubjectTicketCreated || envs[0].ID == "" || envs[0].Schema != 1 {
+		t.Fatalf("outbox = %+v, want one ticket.created", envs)
+	}
+	var e events.TicketCreated
+	if err := json.Unmarshal(envs[0].Data, &e); err != nil {
+		t.Fatal(err)
+	}
+	if want := store.Created(tk); e != want {
+		t.Errorf("ticket.created = %+v, want %+v", e, want)
+	}
+
+	for _, id := range []string{bson.NewObjectID().Hex(), "nope", ""} {
+		if _, err := st.Get(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Get(%q) error = %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
+func TestListFree(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	var all []ticket.Ticket
+	for i := range 5 {
+		all = append(all, create(t, st, fmt.Sprint("t", i)))
+	}
+	// Reserve t1 and sell t3: neither is listed.
+	for _, i := range []int{1, 3} {
+		if _, _, err := st.Update(ctx, all[i].ID, 1, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := st.Update(ctx, all[3].ID, 1, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Sell("o") }); err != nil {
+		t.Fatal(err)
+	}
+
+	ids := func(after string, limit int) []string {
+		t.Helper()
+		got, err := st.ListFree(ctx, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tk := range got {
+			out = append(out, tk.Title)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		after string
+		limit int
+		want  []string
+	}{
+		{"", 50, []string{"t4", "t2", "t0"}},
+		{"", 2, []string{"t4", "t2"}},
+		{all[2].ID, 2, []string{"t0"}},
+		{all[3].ID, 50, []string{"t2", "t0"}}, // after a ticket that is not listed itself
+		{all[0].ID, 50, nil},
+	} {
+		if got := ids(tc.after, tc.limit); !slices.Equal(got, tc.want) {
+			t.Errorf("ListFree(after %q, %d) = %v, want %v", tc.after, tc.limit, got, tc.want)
+		}
+	}
+}
+
+func TestApplyNewVersionPushesItsEvent(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	next, err := tk.Reserve("o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queued, err := st.Apply(ctx, tk, next); err != nil || !queued {
+		t.Fatalf("Apply = %t, %v; want a new version", queued, err)
+	}
+	got, err := st.Get(ctx, tk.ID)
+	if err != nil || got.Version != 1 || got.OrderID != "o1" {
+		t.Fatalf("Get = %+v, %v; want version 1 held by o1", got, err)
+	}
+	ups := updates(t, outbox(t, st, tk.ID))
+	if len(ups) != 1 || ups[0].Version != 1 || ups[0].OrderID == nil || *ups[0].OrderID != "o1" ||
+		ups[0].Title != "Concert" || ups[0].PriceCents != 2010 || ups[0].UserID != "u1" {
+		t.Fatalf("ticket.updated events = %+v, want one at version 1 with orderId o1", ups)
+	}
+
+	// The same write from the stale read loses, and changes nothing.
+	if _, err := st.Apply(ctx, tk, next); !errors.Is(err, store.ErrLostRace) {
+		t.Fatalf("stale Apply error = %v, want ErrLostRace", err)
+	}
+	if n := len(outbox(t, st, tk.ID)); n != 2 {
+		t.Errorf("outbox holds %d events after a lost race, want 2", n)
+	}
+
+	// Released: the event says orderId null.
+	released := got.Release("o1")
+	if _, err := st.Apply(ctx, got, released); err != nil {
+		t.Fatal(err)
+	}
+	ups = updates(t, outbox(t, st, tk.ID))
+	if len(ups) != 2 || ups[1].Version != 2 || ups[1].OrderID != nil {
+		t.Fatalf("ticket.updated events = %+v, want the second at version 2 with orderId null", ups)
+	}
+	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || !slices.Equal(got.ReleasedOrders, []string{"o1"}) {
+		t.Errorf("after release: %+v", got)
+	}
+}
+
+func TestApplyRecordsReleaseWithoutVersion(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	if queued, err := st.Apply(ctx, tk, tk); err != nil || queued {
+		t.Fatalf("Apply of no change = %t, %v; want no event", queued, err)
+	}
+	if queued, err := st.Apply(ctx, tk, tk.Release("o9")); err != nil || queued {
+		t.Fatalf("Apply of a recorded release = %t, %v; want a write that queues no event", queued, err)
+	}
+	got, err := st.Get(ctx, tk.ID)
+	if err != nil || got.Version != 0 || !slices.Equal(got.ReleasedOrders, []string{"o9"}) {
+		t.Fatalf("Get = %+v, %v; want version 0 with o9 released", got, err)
+	}
+	if envs := outbox(t, st, tk.ID); len(envs) != 1 {
+		t.Errorf("outbox = %+v, want only ticket.created", envs)
+	}
+}
+
+// order.cancelled for an order that does not hold the ticket yet is recorded without a new
+// version; its order.created, computed from an earlier read, must then lose the race.
+func TestReserveLosesToReleaseOfTheSameOrder(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	reserved, err := tk.Reserve("o1") // computed from the read at version 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, tk, tk.Release("o1")); err != nil { // lands first, version still 0
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, tk, reserved); !errors.Is(err, store.ErrLostRace) {
+		t.Fatalf("Apply of the stale reservation = %v, want ErrLostRace", err)
+	}
+	// Read again: the order is released, nothing to do.
+	got, queued, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1") })
+	if err != nil || queued || got.OrderID != "" || got.Version != 0 {
+		t.Fatalf("Update = %+v, %t, %v; want the free ticket, no event", got, queued, err)
+	}
+}
+
+func TestConcurrentUpdatesGiveDistinctVersions(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	const writers = 10
+	var wg sync.WaitGroup
+	versions := make(chan int64, writers)
+	for i := range writers {
+		wg.Go(func() {
+			got, queued, err := st.Update(ctx, tk.ID, 50, func(t ticket.Ticket) (ticket.Ticket, error) {
+				return t.Edit("u1", ticket.Details{Title: "Concert", PriceCents: int64(100 + i)})
+			})
+			if err != nil || !queued {
+				t.Errorf("Update = %t, %v", queued, err)
+				return
+			}
+			versions <- got.Version
+		})
+	}
+	wg.Wait()
+	close(versions)
+	var got []int64
+	for v := range versions {
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	var evs []int64
+	for _, e := range updates(t, outbox(t, st, tk.ID)) {
+		evs = append(evs, e.Version)
+	}
+	slices.Sort(evs)
+	want := make([]int64, writers)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if !slices.Equal(got, want) || !slices.Equal(evs, want) {
+		t.Errorf("versions returned %v and in the outbox %v, want %v", got, evs, want)
+	}
+}
+
+func TestUpdateReturnsTheChangeError(t *testing.T) {
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+	boom := errors.New("boom")
+	if _, _, err := st.Update(t.Context(), tk.ID, 3, func(ticket.Ticket) (ticket.Ticket, error) { return tk, boom }); !errors.Is(err, boom) {
+		t.Errorf("Update error = %v, want %v", err, boom)
+	}
+	if _, _, err := st.Update(t.Context(), bson.NewObjectID().Hex(), 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t, nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Update of an unknown ticket: %v, want ErrNotFound", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t, nil }); err == nil {
+		t.Error("Update with a cancelled context succeeded")
+	}
+}

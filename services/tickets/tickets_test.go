@@ -1,0 +1,491 @@
+package tickets_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+)
+
+// POST /api/tickets: 201 with version 0 and ticket.created on the bus; 400 naming the field;
+// 401; and the JSON rules of the contract (413, malformed JSON, unknown fields).
+func TestCreateTicket(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+
+	t.Run("201", func(t *testing.T) {
+		r := h.call("POST", "/api/tickets", alice, `{"title":"  Concert  ","price":20.1}`)
+		r.expect(t, http.StatusCreated, "", "")
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(r.body, &raw); err != nil {
+			t.Fatal(err)
+		}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range raw {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		if !slices.Equal(keys, []string{"id", "price", "title", "userId", "version"}) {
+			t.Errorf("keys %v, want id, price, title, userId, version (orderId absent while free)", keys)
+		}
+		if string(raw["price"]) != "20.1" {
+			t.Errorf("price written as %s, want 20.1", raw["price"])
+		}
+		tk := r.ticket(t)
+		if tk.Title != "Concert" || tk.Price != 20.1 || tk.UserID != "alice" || tk.Version != 0 || tk.OrderID != nil {
+			t.Errorf("created %+v", tk)
+		}
+		if _, err := bson.ObjectIDFromHex(tk.ID); err != nil {
+			t.Errorf("id %q is not an ObjectID: %v", tk.ID, err)
+		}
+		if r.header.Get("X-Request-Id") == "" {
+			t.Error("no X-Request-Id")
+		}
+		if got := h.get(tk.ID); got != tk {
+			t.Errorf("GET = %+v, want %+v", got, tk)
+		}
+
+		h.settled(tk.ID)
+		msgs := h.rec.of(tk.ID, events.SubjectTicketCreated)
+		if len(msgs) != 1 {
+			t.Fatalf("%d ticket.created events, want 1", len(msgs))
+		}
+		e, err := events.Decode[events.TicketCreated](msgs[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := events.TicketCreated{ID: tk.ID, Version: 0, Title: "Concert", PriceCents: 2010, UserID: "alice"}
+		if e != want {
+			t.Errorf("ticket.created %+v, want %+v", e, want)
+		}
+		hd := msgs[0].Header
+		if hd.Get(bus.HeaderEventType) != events.SubjectTicketCreated || hd.Get(bus.HeaderEventSchema) != "1" ||
+			hd.Get(bus.HeaderRequestID) != r.header.Get("X-Request-Id") || hd.Get(bus.HeaderTraceParent) == "" {
+			t.Errorf("event headers %v", hd)
+		}
+	})
+
+	t.Run("prices convert exactly", func(t *testing.T) {
+		for body, want := range map[string]float64{
+			`{"title":"a","price":0.29}`:                             0.29,
+			`{"title":"a","price":1000000}`:                          1000000,
+			`{"title":"a","price":1.5e1}`:                            15,
+			`{"title":"a","price":19.990}`:                           19.99,
+			`{"price":0.01,"title":"a"}`:                             0.01,
+			`{"title":"a","price":999999.99}`:                        999999.99,
+			`{"title":"é","price":5}`:                                5,
+			`{"title":"` + strings.Repeat("x", 200) + `","price":5}`: 5,
+		} {
+			r := h.call("POST", "/api/tickets", alice, body)
+			r.expect(t, http.StatusCreated, "", "")
+			if tk := r.ticket(t); tk.Price != want {
+				t.Errorf("%s: price %v, want %v", body, tk.Price, want)
+			}
+		}
+	})
+
+	t.Run("400", func(t *testing.T) {
+		for _, tc := range []struct{ body, field, msg string }{
+			{`{"price":10}`, "title", "Title is required"},
+			{`{"title":"   ","price":10}`, "title", "Title is required"},
+			{`{"title":null,"price":10}`, "title", "Title is required"},
+			{`{"title":"` + strings.Repeat("x", 201) + `","price":10}`, "title", "at most 200"},
+			{`{"title":"a\nb","price":10}`, "title", "control characters"},
+			{`{"title":7,"price":10}`, "title", "must be a string"},
+			{`{"title":"a"}`, "price", "Price is required"},
+			{`{"title":"a","price":null}`, "price", "Price is required"},
+			{`{"title":"a","price":0}`, "price", "greater than 0"},
+			{`{"title":"a","price":-10}`, "price", "greater than 0"},
+			{`{"title":"a","price":10.001}`, "price", "at most 2 decimals"},
+			{`{"title":"a","price":1000000.01}`, "price", "at most 1000000"},
+			{`{"title":"a","price":1e400}`, "price", "at most 1000000"},
+			{`{"title":"a","price":"10"}`, "price", "must be a number"},
+			{`{"title":"a","price":true}`, "price", "must be a number"},
+			{`{"title":"a","price":10,"userId":"mallory"}`, "userId", "not a known field"},
+			{`{}`, "title", "Title is required"},
+			{`{}`, "price", "Price is required"},
+			{`{"title":"a","price":10`, "", "not valid JSON"},
+			{`[{"title":"a","price":10}]`, "", "JSON object"},
+			{``, "", "required"},
+			{`{"title":"a","price":10}{}`, "", "single JSON object"},
+		} {
+			h.call("POST", "/api/tickets", alice, tc.body).expect(t, http.StatusBadRequest, tc.field, tc.msg)
+		}
+	})
+
+	t.Run("401", func(t *testing.T) {
+		h.call("POST", "/api/tickets", "", `{"title":"a","price":10}`).expect(t, http.StatusUnauthorized, "", "")
+		h.call("POST", "/api/tickets", "not-a-token", `{"title":"a","price":10}`).expect(t, http.StatusUnauthorized, "", "")
+	})
+
+	t.Run("413 and 415", func(t *testing.T) {
+		big := `{"title":"` + strings.Repeat("x", 1<<20) + `","price":10}`
+		h.call("POST", "/api/tickets", alice, big).expect(t, http.StatusRequestEntityTooLarge, "", "")
+		req, _ := http.NewRequest("POST", h.url+"/api/tickets", strings.NewReader(`{"title":"a","price":10}`))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+alice)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("text/plain body: %d, want 415", res.StatusCode)
+		}
+	})
+}
+
+// GET /api/tickets/{id}: 200, and 404 for an unknown or malformed id.
+func TestGetTicket(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+	tk := h.create(alice, "Concert", 12.5)
+
+	if got := h.get(tk.ID); got != tk {
+		t.Errorf("GET = %+v, want %+v", got, tk)
+	}
+	for _, id := range []string{bson.NewObjectID().Hex(), "nope", strings.ToUpper(tk.ID), tk.ID + "0", "%00"} {
+		h.call("GET", "/api/tickets/"+id, "", nil).expect(t, http.StatusNotFound, "", "Ticket not found")
+	}
+	h.call("DELETE", "/api/tickets/"+tk.ID, alice, nil).expect(t, http.StatusMethodNotAllowed, "", "")
+}
+
+// GET /api/tickets: free tickets only, newest first, paged with limit and after.
+func TestListTickets(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+
+	r := h.call("GET", "/api/tickets", "", nil)
+	r.expect(t, http.StatusOK, "", "")
+	if strings.TrimSpace(string(r.body)) != "[]" {
+		t.Errorf("empty list %s, want []", r.body)
+	}
+
+	var made []ticketJSON
+	for i := range 5 {
+		made = append(made, h.create(alice, fmt.Sprint("t", i), float64(i+1)))
+	}
+	// t1 reserved, t3 sold: neither is for sale.
+	publish(h, orderCreated("o1", made[1].ID))
+	publish(h, orderCreated("o3", made[3].ID))
+	publish(h, orderCompleted("o3", made[3].ID))
+	testkit.Eventually(t, 20*time.Second, "t1 reserved and t3 sold", func() bool {
+		return h.get(made[1].ID).Version == 1 && h.get(made[3].ID).Version == 2
+	})
+
+	list := func(query string) []string {
+		t.Helper()
+		r := h.call("GET", "/api/tickets"+query, "", nil)
+		r.expect(t, http.StatusOK, "", "")
+		var got []ticketJSON
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		titles := []string{}
+		for _, tk := range got {
+			if tk.OrderID != nil {
+				t.Errorf("listed %+v, which an order holds", tk)
+			}
+			titles = append(titles, tk.Title)
+		}
+		return titles
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"t4", "t2", "t0"}},
+		{"/", []string{"t4", "t2", "t0"}},
+		{"?limit=2", []string{"t4", "t2"}},
+		{"?limit=2&after=" + made[2].ID, []string{"t0"}},
+		{"?after=" + made[4].ID, []string{"t2", "t0"}},
+		{"?after=" + strings.ToUpper(made[4].ID), []string{"t2", "t0"}},
+		{"?after=" + made[0].ID, []string{}},
+		{"?limit=500", []string{"t4", "t2", "t0"}},
+	} {
+		if got := list(tc.query); !slices.Equal(got, tc.want) {
+			t.Errorf("GET /api/tickets%s = %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	for _, q := range []string{"?limit=0", "?limit=501", "?limit=abc", "?limit=-1", "?limit=1.5"} {
+		h.call("GET", "/api/tickets"+q, "", nil).expect(t, http.StatusBadRequest, "limit", "limit must be")
+	}
+	h.call("GET", "/api/tickets?after=xyz", "", nil).expect(t, http.StatusBadRequest, "after", "after must be")
+}
+
+// PUT /api/tickets/{id}: 200 with version + 1 and ticket.updated; 400; 401; 403 for another
+// user; 404; 409 while an order holds the ticket or after it was sold.
+func TestUpdateTicket(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+	bob := testkit.Token(t, "bob", "bob@example.com")
+	tk := h.create(alice, "Concert", 10)
+	path := "/api/tickets/" + tk.ID
+
+	r := h.call("PUT", path, alice, `{"title":" Opera ","price":20.05}`)
+	r.expect(t, http.StatusOK, "", "")
+	got := r.ticket(t)
+	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1}
+	if got != want {
+		t.Fatalf("PUT = %+v, want %+v", got, want)
+	}
+	if g := h.get(tk.ID); g != want {
+		t.Errorf("GET after PUT = %+v, want %+v", g, want)
+	}
+	h.settled(tk.ID)
+	ups := h.rec.updates(tk.ID)
+	if len(ups) != 1 || ups[0] != (events.TicketUpdated{ID: tk.ID, Version: 1, Title: "Opera", PriceCents: 2005, UserID: "alice"}) {
+		t.Fatalf("ticket.updated events %+v", ups)
+	}
+
+	h.call("PUT", path, alice, `{"title":"Opera","price":0}`).expect(t, http.StatusBadRequest, "price", "greater than 0")
+	h.call("PUT", path, alice, `{"title":"","price":5}`).expect(t, http.StatusBadRequest, "title", "required")
+	h.call("PUT", path, alice, `{"title":"Opera"}`).expect(t, http.StatusBadRequest, "price", "required")
+	h.call("PUT", path, "", `{"title":"Opera","price":5}`).expect(t, http.StatusUnauthorized, "", "")
+	h.call("PUT", path, bob, `{"title":"Mine now","price":5}`).expect(t, http.StatusForbidden, "", "")
+	h.call("PUT", "/api/tickets/"+bson.NewObjectID().Hex(), alice, `{"title":"Opera","price":5}`).expect(t, http.StatusNotFound, "", "")
+	h.call("PUT", "/api/tickets/nope", alice, `{"title":"Opera","price":5}`).expect(t, http.StatusNotFound, "", "")
+
+	// Reserved: 409, for the owner; another user still gets 403.
+	publish(h, orderCreated("o1", tk.ID))
+	testkit.Eventually(t, 20*time.Second, "the ticket is reserved", func() bool { return h.get(tk.ID).OrderID != nil })
+	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
+	h.call("PUT", path, bob, `{"title":"Opera","price":5}`).expect(t, http.StatusForbidden, "", "")
+	reserved := h.get(tk.ID)
+	if reserved.Version != 2 || *reserved.OrderID != "o1" || reserved.Title != "Opera" {
+		t.Errorf("reserved ticket %+v", reserved)
+	}
+
+	// Sold: still 409.
+	publish(h, orderCompleted("o1", tk.ID))
+	h.handled(events.SubjectOrderCompleted)
+	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
+	if sold := h.get(tk.ID); sold.Version != 3 || *sold.OrderID != "o1" {
+		t.Errorf("sold ticket %+v", sold)
+	}
+
+	h.settled(tk.ID)
+	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
+		t.Errorf("ticket.updated versions %v, want 1..3: refused edits publish nothing", got)
+	}
+}
+
+// 20 concurrent PUTs by the owner: each 200 has its own version, the last version is the
+// number of 200s, and exactly that many ticket.updated events reach the bus, versions 1..N,
+// each carrying the price of the PUT that made it.
+func TestConcurrentUpdates(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+	tk := h.create(alice, "Concert", 1)
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]response, n)
+	release := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-release
+			results[i] = h.call("PUT", "/api/tickets/"+tk.ID, alice, fmt.Sprintf(`{"title":"Concert","price":%d}`, 100+i))
+		})
+	}
+	close(release)
+	wg.Wait()
+
+	priceOf := map[int64]float64{} // version -> price of the PUT that made it
+	for i, r := range results {
+		r.expect(t, http.StatusOK, "", "")
+		got := r.ticket(t)
+		if got.Price != float64(100+i) {
+			t.Errorf("PUT %d answered price %v", i, got.Price)
+		}
+		if _, dup := priceOf[got.Version]; dup {
+			t.Fatalf("two PUTs answered version %d", got.Version)
+		}
+		priceOf[got.Version] = got.Price
+	}
+	final := h.get(tk.ID)
+	if final.Version != int64(len(priceOf)) {
+		t.Fatalf("final version %d, want %d (the number of 200s)", final.Version, len(priceOf))
+	}
+	if final.Price != priceOf[final.Version] {
+		t.Errorf("final price %v, want %v (the PUT of the last version)", final.Price, priceOf[final.Version])
+	}
+
+	h.settled(tk.ID)
+	ups := h.rec.updates(tk.ID)
+	vs := versionsOf(ups)
+	slices.Sort(vs)
+	if !slices.Equal(vs, oneToN(len(priceOf))) {
+		t.Fatalf("ticket.updated versions %v, want each of 1..%d once", vs, len(priceOf))
+	}
+	for _, e := range ups {
+		if float64(e.PriceCents)/100 != priceOf[e.Version] {
+			t.Errorf("ticket.updated version %d has %d cents, the PUT answered %v", e.Version, e.PriceCents, priceOf[e.Version])
+		}
+	}
+}
+
+// The order events, through the bus: order.created reserves (once, however often it comes),
+// order.cancelled from another order changes nothing, the holder's releases, a late
+// order.created of a cancelled order does nothing, order.created of the next order waits
+// for the previous holder's release, order.completed sells, and an impossible event is
+// dead-lettered.
+func TestOrderEvents(t *testing.T) {
+	h := start(t)
+	alice := testkit.Token(t, "alice", "alice@example.com")
+	tk := h.create(alice, "Concert", 10)
+	id := tk.ID
+	expect := func(version int64, holder string) {
+		t.Helper()
+		got := h.get(id)
+		gotHolder := ""
+		if got.OrderID != nil {
+			gotHolder = *got.OrderID
+		}
+		if got.Version != version || gotHolder != holder {
+			t.Fatalf("ticket at version %d held by %q, want %d and %q", got.Version, gotHolder, version, holder)
+		}
+	}
+	expectEvents := func(holders ...string) {
+		t.Helper()
+		h.settled(id)
+		ups := h.rec.updates(id)
+		if !slices.Equal(versionsOf(ups), oneToN(len(holders))) || !slices.Equal(orderIDs(ups), holders) {
+			t.Fatalf("ticket.updated versions %v orderIds %v, want 1..%d with %v", versionsOf(ups), orderIDs(ups), len(holders), holders)
+		}
+	}
+
+	// A duplicate order.created (a redelivery with a new event id) publishes one ticket.updated.
+	publish(h, orderCreated("o1", id))
+	publish(h, orderCreated("o1", id))
+	h.handled(events.SubjectOrderCreated)
+	expect(1, "o1")
+	expectEvents("o1")
+
+	// order.cancelled from another order than the holder changes nothing.
+	publish(h, orderCancelled("o2", id))
+	h.handled(events.SubjectOrderCancelled)
+	expect(1, "o1")
+	expectEvents("o1")
+
+	// The holder's cancellation releases, once.
+	publish(h, orderCancelled("o1", id))
+	publish(h, orderCancelled("o1", id))
+	h.handled(events.SubjectOrderCancelled)
+	expect(2, "")
+	expectEvents("o1", "<null>")
+
+	// order.created of cancelled orders, arriving late or again, reserves nothing.
+	publish(h, orderCreated("o1", id))
+	publish(h, orderCreated("o2", id))
+	h.handled(events.SubjectOrderCreated)
+	expect(2, "")
+
+	// o3 reserves; o4's order.created arrives before o3's order.cancelled: it waits for it.
+	publish(h, orderCreated("o3", id))
+	h.handled(events.SubjectOrderCreated)
+	expect(3, "o3")
+	publish(h, orderCreated("o4", id))
+	publish(h, orderCompleted("o4", id)) // and o4 is paid before its reservation was applied
+	publish(h, orderCancelled("o3", id))
+	h.handled(events.SubjectOrderCreated)
+	h.handled(events.SubjectOrderCompleted)
+	expect(6, "o4")
+	h.call("PUT", "/api/tickets/"+id, alice, `{"title":"Concert","price":5}`).expect(t, http.StatusConflict, "", "reserved")
+	expectEvents("o1", "<null>", "o3", "<null>", "o4", "o4")
+
+	// Sold for good: the buyer's order events, again, are no-ops.
+	publish(h, orderCompleted("o4", id))
+	publish(h, orderCancelled("o4", id))
+	publish(h, orderCreated("o4", id))
+	h.handled(events.SubjectOrderCompleted)
+	h.handled(events.SubjectOrderCancelled)
+	h.handled(events.SubjectOrderCreated)
+	expect(6, "o4")
+	expectEvents("o1", "<null>", "o3", "<null>", "o4", "o4")
+
+	// An order that completes after it was cancelled can never apply: dead letter, at once.
+	publish(h, orderCompleted("o1", id))
+	h.handled(events.SubjectOrderCompleted)
+	dl, err := h.conn.JS.Stream(t.Context(), h.conn.Topology.Stream(events.StreamDeadLetter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := dl.GetLastMsgForSubject(t.Context(), h.conn.Topology.DeadLetterSubject(events.Durable("tickets", events.SubjectOrderCompleted)))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if !strings.Contains(string(msg.Data), `"o1"`) || !strings.Contains(msg.Header.Get(bus.HeaderDLReason), "contradicts") {
+		t.Errorf("dead letter %s, reason %q", msg.Data, msg.Header.Get(bus.HeaderDLReason))
+	}
+	expect(6, "o4")
+}
+
+// The relay dies between publishing a ticket's events and removing them from its outbox,
+// at every attempt, then its instance stops; another instance's relay takes the outbox over.
+// Each change still ends as exactly one event on the bus: JetStream drops the republished ids.
+func TestRelayKilledBetweenPublishAndRemoval(t *testing.T) {
+	h := newHarness(t)
+	var kills atomic.Int64
+	urlA, stopA := h.serve(func(string) error {
+		kills.Add(1)
+		return errKilled
+	})
+	h.url = urlA
+	alice := testkit.Token(t, "alice", "alice@example.com")
+
+	// Three changes on instance A: created and two edits.
+	tk := h.create(alice, "Concert", 10)
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":11}`).expect(t, http.StatusOK, "", "")
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":12}`).expect(t, http.StatusOK, "", "")
+
+	// A's relay publishes, dies before the removal, and its polls publish the same events
+	// again: at least three rounds more than the changes.
+	testkit.Eventually(t, 20*time.Second, "the killed relay republishes", func() bool { return kills.Load() >= 6 })
+	if n := h.outboxLen(tk.ID); n != 3 {
+		t.Fatalf("outbox holds %d events, want 3: the relay never got to remove them", n)
+	}
+	h.rec.caughtUp()
+	if got := len(h.rec.of(tk.ID, events.SubjectTicketCreated)) + len(h.rec.updates(tk.ID)); got != 3 {
+		t.Fatalf("%d events on the bus after %d publishes, want 3", got, kills.Load())
+	}
+
+	// A stops (its last flush dies too); instance B starts and its relay's poll takes over.
+	stopA()
+	h.url, _ = h.serve(nil)
+	h.settled(tk.ID)
+	if got := len(h.rec.of(tk.ID, events.SubjectTicketCreated)); got != 1 {
+		t.Errorf("%d ticket.created events, want 1", got)
+	}
+	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(2)) {
+		t.Errorf("ticket.updated versions %v, want 1, 2", got)
+	}
+	info, err := h.rec.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 {
+		t.Errorf("the stream stored %d messages after %d publishes, want 3", info.State.Msgs, kills.Load())
+	}
+
+	// B carries on: the next change is published once and removed.
+	publish(h, orderCreated("o1", tk.ID))
+	testkit.Eventually(t, 20*time.Second, "reserved", func() bool { return h.get(tk.ID).Version == 3 })
+	h.settled(tk.ID)
+	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
+		t.Errorf("ticket.updated versions %v, want 1..3", got)
+	}
+}
