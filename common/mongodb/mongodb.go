@@ -49,3 +49,14 @@ func IsDuplicate(err error) bool { return mongo.IsDuplicateKeyError(err) }
 
 // IsNotFound reports whether err says no document matched.
 func IsNotFound(err error) bool { return errors.Is(err, mongo.ErrNoDocuments) }
+
+// EnsureIndexes creates each index unless it exists, one command per index: the stand-in's
+// FerretDB fails a createIndexes of several indexes when some already exist.
+func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {
+	for _, m := range models {
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("index on %s: %w", coll.Name(), err)
+		}
+	}
+	return nil
+}

@@ -69,9 +69,16 @@ func (a *App) Relay(conn *bus.Conn, coll *mongo.Collection, opts ...bus.RelayOpt
 }
 
 // Listen starts a listener for E with the service's durable consumer and stops it on
-// shutdown, before the relay's last flush.
-func Listen[E events.Event](ctx context.Context, a *App, conn *bus.Conn, h bus.Handler[E]) error {
-	l, err := bus.Listen(ctx, conn, a.Base.Name, h, bus.ListenOptions{Logger: a.Log})
+// shutdown, before the relay's last flush. opts, when given, tune it.
+func Listen[E events.Event](ctx context.Context, a *App, conn *bus.Conn, h bus.Handler[E], opts ...bus.ListenOptions) error {
+	o := bus.ListenOptions{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Logger == nil {
+		o.Logger = a.Log
+	}
+	l, err := bus.Listen(ctx, conn, a.Base.Name, h, o)
 	if err != nil {
 		return err
 	}

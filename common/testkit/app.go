@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -69,30 +70,54 @@ func ServiceEnv(t testing.TB, natsURL string) map[string]string {
 // must pass ready to the service (as Base.Ready) and block until ctx ends, as Run does.
 func Serve(t testing.TB, run func(ctx context.Context, ready func(addr string)) error) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(addr string) { addrCh <- addr }) }()
+	url, stop := ServeStoppable(t, run)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("testkit: service stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("testkit: service did not stop within 30s")
+		if err := stop(); err != nil {
+			t.Errorf("testkit: %v", err)
 		}
 	})
+	return url
+}
+
+// ServeStoppable is Serve with a stop function for tests that stop or restart a service
+// before they end. stop cancels the service and returns its error, if it was not a clean
+// stop; calling it again returns the same.
+func ServeStoppable(t testing.TB, run func(ctx context.Context, ready func(addr string)) error) (url string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrCh := make(chan string, 1)
+	stopped := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(stopped)
+		runErr = run(ctx, func(addr string) { addrCh <- addr })
+	}()
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-stopped:
+				if runErr != nil && !errors.Is(runErr, context.Canceled) {
+					stopErr = fmt.Errorf("service stopped with %w", runErr)
+				}
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("service did not stop within 30s")
+			}
+		})
+		return stopErr
+	}
 	select {
 	case addr := <-addrCh:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("testkit: service did not start: %v", err)
+		return "http://" + addr, stop
+	case <-stopped:
+		t.Fatalf("testkit: service did not start: %v", runErr)
 	case <-time.After(60 * time.Second):
+		cancel()
 		t.Fatalf("testkit: service did not start within 60s")
 	}
-	return ""
+	return "", stop
 }
 
 // Eventually polls cond every 20ms until it holds or timeout passes, then fails the test

@@ -1,0 +1,69 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"ticketing/services/orders/internal/order"
+)
+
+// createRequest is the body of POST /api/orders.
+type createRequest struct {
+	TicketID string `json:"ticketId"`
+}
+
+// orderResponse is an order as REST shows it.
+type orderResponse struct {
+	ID        string         `json:"id"`
+	UserID    string         `json:"userId"`
+	Status    string         `json:"status"`
+	ExpiresAt time.Time      `json:"expiresAt"`
+	Version   int64          `json:"version"`
+	Ticket    ticketResponse `json:"ticket"`
+}
+
+type ticketResponse struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Price   Price  `json:"price"`
+	Version int64  `json:"version"`
+}
+
+func toResponse(o order.Order) orderResponse {
+	return orderResponse{
+		ID:        o.ID,
+		UserID:    o.UserID,
+		Status:    string(o.Status),
+		ExpiresAt: o.ExpiresAt.UTC(),
+		Version:   o.Version,
+		Ticket: ticketResponse{
+			ID:      o.Ticket.ID,
+			Title:   o.Ticket.Title,
+			Price:   Price(o.Ticket.PriceCents),
+			Version: o.Ticket.Version,
+		},
+	}
+}
+
+// Price is an amount in cents that JSON shows as a number of the major unit, written
+// exactly from the integer (2010 -> 20.1, 2000 -> 20, 5 -> 0.05), never through a float.
+type Price int64
+
+// MarshalJSON writes the decimal number.
+func (p Price) MarshalJSON() ([]byte, error) {
+	c := int64(p)
+	var b []byte
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	b = strconv.AppendInt(b, c/100, 10)
+	switch frac := c % 100; {
+	case frac == 0:
+	case frac%10 == 0:
+		b = append(b, '.', byte('0'+frac/10))
+	default:
+		b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
+	}
+	return b, nil
+}

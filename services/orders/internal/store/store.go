@@ -1,0 +1,199 @@
+// Package store keeps orders and the replica of tickets in MongoDB. Every write that must
+// hold under concurrency is one conditional single-document update; nothing here reads and
+// then writes.
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"ticketing/common/bus"
+	"ticketing/common/mongodb"
+	"ticketing/services/orders/internal/order"
+)
+
+// Collection names in the orders database.
+const (
+	OrdersCollection  = "orders"
+	TicketsCollection = "tickets"
+)
+
+// Store is the orders database.
+type Store struct {
+	orders  *mongo.Collection
+	tickets *mongo.Collection
+}
+
+// New is the store of db.
+func New(db *mongo.Database) *Store {
+	return &Store{orders: db.Collection(OrdersCollection), tickets: db.Collection(TicketsCollection)}
+}
+
+// Orders is the orders collection, whose documents carry the outbox the relay publishes.
+func (s *Store) Orders() *mongo.Collection { return s.orders }
+
+// EnsureIndexes creates the indexes the queries need, if missing: the sweeper's
+// {status, expiresAt} and the listing's {userId, _id}.
+//
+// One index per command: the stand-in (FerretDB v1.24.2) panics on a createIndexes of
+// several indexes of which more than one already exists, as on every restart.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	for _, m := range []mongo.IndexModel{
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("status_expiresAt")},
+		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("userId_id")},
+	} {
+		if _, err := s.orders.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("orders index: %w", err)
+		}
+	}
+	return nil
+}
+
+// orderDoc is an order as stored, with its pending events.
+type orderDoc struct {
+	ID        string         `bson:"_id"`
+	UserID    string         `bson:"userId"`
+	Status    string         `bson:"status"`
+	ExpiresAt time.Time      `bson:"expiresAt"`
+	Version   int64          `bson:"version"`
+	Ticket    orderTicketDoc `bson:"ticket"`
+	Outbox    []bus.Envelope `bson:"outbox"`
+}
+
+type orderTicketDoc struct {
+	ID         string `bson:"id"`
+	Title      string `bson:"title"`
+	PriceCents int64  `bson:"priceCents"`
+	Version    int64  `bson:"version"`
+}
+
+func (d orderDoc) domain() order.Order {
+	return order.Order{
+		ID:        d.ID,
+		UserID:    d.UserID,
+		Status:    order.Status(d.Status),
+		ExpiresAt: d.ExpiresAt.UTC(),
+		Version:   d.Version,
+		Ticket: order.Ticket{
+			ID:         d.Ticket.ID,
+			Title:      d.Ticket.Title,
+			PriceCents: d.Ticket.PriceCents,
+			Version:    d.Ticket.Version,
+		},
+	}
+}
+
+// orderProjection leaves the outbox out of reads.
+var orderProjection = bson.M{bus.OutboxField: 0}
+
+// InsertOrder stores a new order with its events in its outbox.
+func (s *Store) InsertOrder(ctx context.Context, o order.Order, events ...bus.Envelope) error {
+	if events == nil {
+		events = []bus.Envelope{}
+	}
+	_, err := s.orders.InsertOne(ctx, orderDoc{
+		ID:        o.ID,
+		UserID:    o.UserID,
+		Status:    string(o.Status),
+		ExpiresAt: o.ExpiresAt.UTC(),
+		Version:   o.Version,
+		Ticket: orderTicketDoc{
+			ID:         o.Ticket.ID,
+			Title:      o.Ticket.Title,
+			PriceCents: o.Ticket.PriceCents,
+			Version:    o.Ticket.Version,
+		},
+		Outbox: events,
+	})
+	if err != nil {
+		return fmt.Errorf("insert order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Order reads one order; order.ErrNotFound when there is none.
+func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
+	var d orderDoc
+	err := s.orders.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(orderProjection)).Decode(&d)
+	if mongodb.IsNotFound(err) {
+		return order.Order{}, order.ErrNotFound
+	}
+	if err != nil {
+		return order.Order{}, fmt.Errorf("read order %s: %w", id, err)
+	}
+	return d.domain(), nil
+}
+
+// ListByUser returns userID's orders newest first: at most limit, and only those older than
+// the order after when it is not empty.
+func (s *Store) ListByUser(ctx context.Context, userID, after string, limit int) ([]order.Order, error) {
+	filter := bson.M{"userId": userID}
+	if after != "" {
+		filter["_id"] = bson.M{"$lt": after}
+	}
+	return s.find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "_id", Value: -1}}).
+		SetLimit(int64(limit)).
+		SetProjection(orderProjection))
+}
+
+// Overdue returns up to limit live orders whose expiresAt is before before, oldest first.
+func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]order.Order, error) {
+	return s.find(ctx, bson.M{
+		"status":    bson.M{"$in": liveStatuses()},
+		"expiresAt": bson.M{"$lt": before},
+	}, options.Find().
+		SetSort(bson.D{{Key: "expiresAt", Value: 1}}).
+		SetLimit(int64(limit)).
+		SetProjection(orderProjection))
+}
+
+func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]order.Order, error) {
+	cur, err := s.orders.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find orders: %w", err)
+	}
+	var docs []orderDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find orders: %w", err)
+	}
+	out := make([]order.Order, len(docs))
+	for i, d := range docs {
+		out[i] = d.domain()
+	}
+	return out, nil
+}
+
+func liveStatuses() []string {
+	var out []string
+	for _, s := range order.Statuses {
+		if s.Live() {
+			out = append(out, string(s))
+		}
+	}
+	return out
+}
+
+// Transition moves o to status next and pushes events to its outbox, in one write
+// conditional on o still being at the status and version it was read at; the version goes
+// up by one. It reports false when o changed in between (the caller re-reads and decides
+// again).
+func (s *Store) Transition(ctx context.Context, o order.Order, next order.Status, events ...bus.Envelope) (bool, error) {
+	update := bson.M{"$set": bson.M{"status": string(next), "version": o.Version + 1}}
+	if len(events) > 0 {
+		update["$push"] = bus.PushOutbox(events...)
+	}
+	res, err := s.orders.UpdateOne(ctx, bson.M{"_id": o.ID, "status": string(o.Status), "version": o.Version}, update)
+	if err != nil {
+		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, next, err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// NewID is a fresh order id: a time-ordered ObjectID in hex.
+func NewID() string { return bson.NewObjectID().Hex() }

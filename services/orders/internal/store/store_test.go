@@ -1,0 +1,321 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+	"ticketing/services/orders/internal/order"
+	"ticketing/services/orders/internal/store"
+)
+
+func newStore(t *testing.T) (*store.Store, context.Context) {
+	t.Helper()
+	st := store.New(testkit.Mongo(t))
+	ctx := t.Context()
+	if err := st.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, ctx
+}
+
+// A restart, or a second replica, ensures the indexes again.
+func TestEnsureIndexesIsIdempotent(t *testing.T) {
+	st, ctx := newStore(t)
+	for range 2 {
+		if err := st.EnsureIndexes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func insertTicket(t *testing.T, ctx context.Context, st *store.Store, id string) {
+	t.Helper()
+	out, err := st.InsertTicket(ctx, order.Ticket{ID: id, Title: "Concert " + id, PriceCents: 2010, Version: 0})
+	if err != nil || out != store.Applied {
+		t.Fatalf("InsertTicket(%s) = %v, %v", id, out, err)
+	}
+}
+
+func TestHoldAdmitsOneOfConcurrentOrders(t *testing.T) {
+	st, ctx := newStore(t)
+	insertTicket(t, ctx, st, "t1")
+	now := time.Now().UTC()
+
+	const racers = 50
+	var wins, reserved atomic.Int32
+	var winner atomic.Value
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			id := store.NewID()
+			tk, err := st.Hold(ctx, "t1", id, now, now.Add(time.Minute))
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(id)
+				if tk.ID != "t1" || tk.Title != "Concert t1" || tk.PriceCents != 2010 {
+					t.Errorf("racer %d: Hold returned %+v", i, tk)
+				}
+			case errors.Is(err, order.ErrTicketReserved):
+				reserved.Add(1)
+			default:
+				t.Errorf("racer %d: %v", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if wins.Load() != 1 || reserved.Load() != racers-1 {
+		t.Fatalf("%d holds won and %d were refused, want 1 and %d", wins.Load(), reserved.Load(), racers-1)
+	}
+	r, err := st.Replica(ctx, "t1")
+	if err != nil || r.Holder != winner.Load().(string) {
+		t.Errorf("replica holder = %q (%v), want the winner %q", r.Holder, err, winner.Load())
+	}
+}
+
+func TestHoldOfUnknownTicket(t *testing.T) {
+	st, ctx := newStore(t)
+	now := time.Now()
+	if _, err := st.Hold(ctx, "nope", "o1", now, now.Add(time.Minute)); !errors.Is(err, order.ErrTicketNotFound) {
+		t.Errorf("Hold of an unknown ticket: %v, want ErrTicketNotFound", err)
+	}
+}
+
+func TestHoldLapsesByItself(t *testing.T) {
+	st, ctx := newStore(t)
+	insertTicket(t, ctx, st, "t1")
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	if _, err := st.Hold(ctx, "t1", "a", t0, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Hold(ctx, "t1", "b", t0.Add(999*time.Millisecond), t0.Add(time.Hour)); !errors.Is(err, order.ErrTicketReserved) {
+		t.Fatalf("Hold before the first lapsed: %v, want ErrTicketReserved", err)
+	}
+	// A crashed order's hold ends at its holdUntil without anyone releasing it.
+	if _, err := st.Hold(ctx, "t1", "b", t0.Add(1001*time.Millisecond), t0.Add(time.Hour)); err != nil {
+		t.Fatalf("Hold after the first lapsed: %v", err)
+	}
+	r, _ := st.Replica(ctx, "t1")
+	if r.Holder != "b" || !r.HoldUntil.Equal(t0.Add(time.Hour)) {
+		t.Errorf("replica = %+v, want held by b until %v", r, t0.Add(time.Hour))
+	}
+	// The lapsed holder cannot release or extend the new hold.
+	if ok, err := st.ReleaseHold(ctx, "t1", "a"); ok || err != nil {
+		t.Errorf("ReleaseHold by the lapsed holder = %v, %v; want false", ok, err)
+	}
+	if ok, err := st.ExtendHold(ctx, "t1", "a", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); ok || err != nil {
+		t.Errorf("ExtendHold by the lapsed holder = %v, %v; want false", ok, err)
+	}
+}
+
+func TestReleaseAndExtendAreConditionalOnTheHolder(t *testing.T) {
+	st, ctx := newStore(t)
+	insertTicket(t, ctx, st, "t1")
+	now := time.Now().UTC()
+	if _, err := st.Hold(ctx, "t1", "a", now, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	forever := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	if ok, err := st.ExtendHold(ctx, "t1", "a", forever); !ok || err != nil {
+		t.Fatalf("ExtendHold by the holder = %v, %v", ok, err)
+	}
+	r, _ := st.Replica(ctx, "t1")
+	if !r.HoldUntil.Equal(forever) {
+		t.Errorf("holdUntil = %v, want %v", r.HoldUntil, forever)
+	}
+	// A permanent hold never lapses.
+	if _, err := st.Hold(ctx, "t1", "b", now.AddDate(100, 0, 0), forever); !errors.Is(err, order.ErrTicketReserved) {
+		t.Errorf("Hold over a permanent hold: %v, want ErrTicketReserved", err)
+	}
+	if ok, err := st.ReleaseHold(ctx, "t1", "b"); ok || err != nil {
+		t.Errorf("ReleaseHold by another order = %v, %v; want false", ok, err)
+	}
+	if ok, err := st.ReleaseHold(ctx, "t1", "a"); !ok || err != nil {
+		t.Errorf("ReleaseHold by the holder = %v, %v; want true", ok, err)
+	}
+	if ok, err := st.ReleaseHold(ctx, "t1", "a"); ok || err != nil {
+		t.Errorf("second ReleaseHold = %v, %v; want false", ok, err)
+	}
+	r, _ = st.Replica(ctx, "t1")
+	if r.Holder != "" || !r.HoldUntil.IsZero() {
+		t.Errorf("released replica = %+v, want no holder and a zero holdUntil", r)
+	}
+	if _, err := st.Hold(ctx, "t1", "b", now, now.Add(time.Minute)); err != nil {
+		t.Errorf("Hold after release: %v", err)
+	}
+}
+
+func TestTicketVersionsApplyInOrderOnce(t *testing.T) {
+	st, ctx := newStore(t)
+	insertTicket(t, ctx, st, "t1")
+	if out, err := st.InsertTicket(ctx, order.Ticket{ID: "t1", Title: "other", PriceCents: 1, Version: 0}); out != store.Duplicate || err != nil {
+		t.Errorf("redelivered ticket.created = %v, %v; want Duplicate", out, err)
+	}
+	now := time.Now().UTC()
+	if _, err := st.Hold(ctx, "t1", "o1", now, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	v := func(n int64) order.Ticket {
+		return order.Ticket{ID: "t1", Title: "v" + string(rune('0'+n)), PriceCents: 1000 + n, Version: n}
+	}
+	for _, step := range []struct {
+		ticket order.Ticket
+		want   store.Outcome
+	}{
+		{v(2), store.NotYet}, // ahead of its predecessor
+		{v(1), store.Applied},
+		{v(2), store.Applied},
+		{v(1), store.Duplicate},
+		{v(2), store.Duplicate},
+		{order.Ticket{ID: "unknown", Title: "x", PriceCents: 1, Version: 1}, store.NotYet},
+	} {
+		if out, err := st.ApplyTicketVersion(ctx, step.ticket); out != step.want || err != nil {
+			t.Errorf("apply %s v%d = %v, %v; want %v", step.ticket.ID, step.ticket.Version, out, err, step.want)
+		}
+	}
+	r, err := st.Replica(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ticket != v(2) {
+		t.Errorf("replica = %+v, want %+v", r.Ticket, v(2))
+	}
+	if r.Holder != "o1" {
+		t.Errorf("a ticket event touched the hold: holder %q, want o1", r.Holder)
+	}
+}
+
+func newOrder(userID, ticketID string, expiresAt time.Time) order.Order {
+	return order.Order{
+		ID: store.NewID(), UserID: userID, Status: order.Created, ExpiresAt: expiresAt,
+		Ticket: order.Ticket{ID: ticketID, Title: "T", PriceCents: 500, Version: 2},
+	}
+}
+
+func envelope(t *testing.T, e events.Event) bus.Envelope {
+	t.Helper()
+	env, err := bus.NewEnvelope(t.Context(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestOrderRoundTripAndConditionalTransition(t *testing.T) {
+	st, ctx := newStore(t)
+	exp := time.Now().UTC().Add(time.Minute).Truncate(time.Millisecond)
+	o := newOrder("u1", "t1", exp)
+	if err := st.InsertOrder(ctx, o, envelope(t, events.OrderCreated{ID: o.ID})); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Order(ctx, o.ID)
+	if err != nil || got != o {
+		t.Fatalf("Order = %+v, %v; want %+v", got, err, o)
+	}
+	if _, err := st.Order(ctx, "nope"); !errors.Is(err, order.ErrNotFound) {
+		t.Errorf("unknown order: %v, want ErrNotFound", err)
+	}
+
+	stale := o
+	stale.Version = 7
+	if ok, err := st.Transition(ctx, stale, order.Cancelled); ok || err != nil {
+		t.Errorf("Transition from a stale version = %v, %v; want false", ok, err)
+	}
+	if ok, err := st.Transition(ctx, o, order.Complete, envelope(t, events.OrderCompleted{ID: o.ID, Version: 1})); !ok || err != nil {
+		t.Fatalf("Transition = %v, %v", ok, err)
+	}
+	// The same transition again finds the order moved on.
+	if ok, err := st.Transition(ctx, o, order.Cancelled); ok || err != nil {
+		t.Errorf("second Transition from the same read = %v, %v; want false", ok, err)
+	}
+	got, _ = st.Order(ctx, o.ID)
+	if got.Status != order.Complete || got.Version != 1 {
+		t.Errorf("order = %s v%d, want complete v1", got.Status, got.Version)
+	}
+
+	var raw struct {
+		Outbox []bus.Envelope `bson:"outbox"`
+	}
+	if err := st.Orders().FindOne(ctx, bson.M{"_id": o.ID}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Outbox) != 2 || raw.Outbox[0].Subject != events.SubjectOrderCreated || raw.Outbox[1].Subject != events.SubjectOrderCompleted {
+		t.Errorf("outbox = %+v, want order.created then order.completed", raw.Outbox)
+	}
+}
+
+func TestListByUserAndOverdue(t *testing.T) {
+	st, ctx := newStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var mine []order.Order
+	for i := range 5 {
+		o := newOrder("u1", "t", now.Add(time.Duration(i-2)*time.Minute)) // two are past expiresAt
+		mine = append(mine, o)
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.InsertOrder(ctx, newOrder("u2", "t", now.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	// One overdue order is complete already: the sweeper leaves it alone.
+	if ok, err := st.Transition(ctx, mine[0], order.Complete); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+
+	ids := func(list []order.Order) []string {
+		var out []string
+		for _, o := range list {
+			out = append(out, o.ID)
+		}
+		return out
+	}
+	all, err := st.ListByUser(ctx, "u1", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{mine[4].ID, mine[3].ID, mine[2].ID, mine[1].ID, mine[0].ID}
+	if !equal(ids(all), want) {
+		t.Errorf("ListByUser = %v, want newest first %v", ids(all), want)
+	}
+	page, _ := st.ListByUser(ctx, "u1", "", 2)
+	next, _ := st.ListByUser(ctx, "u1", page[1].ID, 2)
+	if !equal(ids(page), want[:2]) || !equal(ids(next), want[2:4]) {
+		t.Errorf("pages = %v %v, want %v %v", ids(page), ids(next), want[:2], want[2:4])
+	}
+	if none, _ := st.ListByUser(ctx, "u3", "", 10); len(none) != 0 {
+		t.Errorf("another user's list = %v, want empty", ids(none))
+	}
+
+	due, err := st.Overdue(ctx, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 2 || due[0].UserID != "u2" || due[1].ID != mine[1].ID {
+		t.Errorf("Overdue = %+v, want u2's order then %s", due, mine[1].ID)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
