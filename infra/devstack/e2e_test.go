@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"ticketing/common/testkit"
+)
+
+// TestEndToEnd drives the whole workflow over HTTP through the gateway, with every service in
+// its own process, two replicas of orders and tickets, a NATS server process of its own (so it
+// can be restarted) and a real Redis.
+func TestEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	rs := testkit.Redis(t)
+	dir := t.TempDir()
+	s, err := Start(ctx, Options{
+		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2, BasePort: 0,
+		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
+		Env: map[string]string{"EXPIRATION_WINDOW": "3s", "SWEEP_INTERVAL": "500ms", "SWEEP_GRACE": "2s", "HOLD_GRACE": "5s"},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			dumpLogs(t, filepath.Join(dir, "logs"))
+		}
+	})
+	c := newClient(t, s.URL)
+	bus := watchBus(t, s.NATSURL)
+
+	seller := c.signup("seller@example.com")
+	buyers := c.users("buyer", 2)
+
+	t.Run("reserve, refuse, expire, buy", func(t *testing.T) {
+		c.t = t
+		tk := c.createTicket(seller, "Concert", 20.5)
+		eventually(t, 10*time.Second, "ticket listed", func() bool { return c.listed(tk.ID) })
+		r := c.orderWhenReady(buyers[0], tk.ID)
+		if r.Status != 201 {
+			t.Fatalf("order: %d %s", r.Status, r.Body)
+		}
+		first := r.field(t, "id")
+		eventually(t, 10*time.Second, "ticket shows the order", func() bool {
+			v := c.ticket(tk.ID)
+			return v.OrderID != nil && *v.OrderID == first
+		})
+		c.must(409, "PUT", "/api/tickets/"+tk.ID, seller.token, map[string]any{"title": "Concert", "price": 30})
+		c.must(409, "POST", "/api/orders", buyers[1].token, map[string]string{"ticketId": tk.ID})
+
+		// Unpaid, the order expires by itself and the ticket is free again.
+		eventually(t, 15*time.Second, "order cancelled by expiry", func() bool { return c.order(buyers[0], first).Status == "cancelled" })
+		eventually(t, 10*time.Second, "ticket free and listed", func() bool {
+			v := c.ticket(tk.ID)
+			return (v.OrderID == nil || *v.OrderID == "") && c.listed(tk.ID)
+		})
+
+		// The second buyer orders and pays: complete, sold, and expiry never cancels it.
+		r = c.must(201, "POST", "/api/orders", buyers[1].token, map[string]string{"ticketId": tk.ID})
+		second := r.field(t, "id")
+		c.must(201, "POST", "/api/payments", buyers[1].token, map[string]string{"orderId": second, "token": "tok_visa"})
+		eventually(t, 10*time.Second, "order complete", func() bool { return c.order(buyers[1], second).Status == "complete" })
+		eventually(t, 10*time.Second, "ticket sold", func() bool {
+			v := c.ticket(tk.ID)
+			return v.OrderID != nil && *v.OrderID == second && !c.listed(tk.ID)
+		})
+		time.Sleep(5 * time.Second) // past expiresAt + the sweeper's grace
+		if st := c.order(buyers[1], second).Status; st != "complete" {
+			t.Fatalf("paid order became %s", st)
+		}
+	})
+
+	t.Run("race across replicas", func(t *testing.T) {
+		c.t = t
+		const tickets, racers = 20, 50
+		racersUsers := c.users("racer", racers)
+		var ids []string
+		for i := range tickets {
+			ids = append(ids, c.createTicket(seller, fmt.Sprint("Rush ", i), 10).ID)
+		}
+		for _, id := range ids { // every ticket orderable first, so the race is about the hold
+			eventually(t, 20*time.Second, "replica caught up", func() bool {
+				r := c.do("GET", "/api/tickets/"+id, "", nil)
+				return r.Status == 200
+			})
+		}
+		time.Sleep(time.Second)
+		winners := map[string]string{} // ticket -> order
+		for _, id := range ids {
+			var wg sync.WaitGroup
+			var created, conflict, other atomic.Int32
+			var winner atomic.Value
+			start := make(chan struct{})
+			for k := range racers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					r := c.do("POST", "/api/orders", racersUsers[k].token, map[string]string{"ticketId": id})
+					switch r.Status {
+					case 201:
+						created.Add(1)
+						var o orderView
+						r.json(t, &o)
+						winner.Store([2]string{o.ID, racersUsers[k].token})
+						c.do("POST", "/api/payments", racersUsers[k].token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
+					case 409:
+						conflict.Add(1)
+					default:
+						other.Add(1)
+						t.Errorf("order: %d %s", r.Status, r.Body)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if created.Load() != 1 || conflict.Load() != racers-1 {
+				t.Fatalf("ticket %s: %d created, %d conflicts, %d other; want 1 and %d", id, created.Load(), conflict.Load(), other.Load(), racers-1)
+			}
+			winners[id] = winner.Load().([2]string)[0]
+		}
+		// After the events settle, every service's view agrees: the ticket is sold to its one
+		// order if it was paid in time, free if it expired first.
+		for _, id := range ids {
+			order := winners[id]
+			eventually(t, 20*time.Second, "views agree on "+id, func() bool {
+				v := c.ticket(id)
+				st := orderStatus(c, racersUsers, order)
+				switch st {
+				case "complete":
+					return v.OrderID != nil && *v.OrderID == order
+				case "cancelled":
+					return v.OrderID == nil || *v.OrderID == ""
+				}
+				return false
+			})
+		}
+	})
+
+	t.Run("faults", func(t *testing.T) {
+		// A request in flight to a replica that is killed gets 502, as behind ingress-nginx:
+		// this step counts statuses apart from the 5xx check at the end.
+		c := newClient(t, s.URL)
+		const n = 16
+		fbuyers := c.users("fault", n)
+		var ids []string
+		for i := range n {
+			ids = append(ids, c.createTicket(seller, fmt.Sprint("Fault ", i), 15).ID)
+		}
+		orders := make([]string, n)
+		placed := func(i int) {
+			r := c.orderWhenReady(fbuyers[i], ids[i])
+			if r.Status == 201 {
+				orders[i] = r.field(t, "id")
+			}
+		}
+		// An orders replica is killed while orders are being placed, then comes back.
+		var wg sync.WaitGroup
+		for i := range n / 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); placed(i) }()
+			if i == 2 {
+				if err := s.Kill("orders", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		wg.Wait()
+		if err := s.Restart(ctx, "orders", 0); err != nil {
+			t.Fatal(err)
+		}
+		// NATS restarts between orders and their payments.
+		for i := n / 2; i < n; i++ {
+			placed(i)
+		}
+		if err := s.RestartNATS(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := n / 2; i < n-4; i++ {
+			if orders[i] != "" {
+				c.do("POST", "/api/payments", fbuyers[i].token, map[string]string{"orderId": orders[i], "token": "tok_visa"})
+			}
+		}
+		// Redis loses the expiry jobs of the last orders: the sweeper expires them anyway.
+		if err := s.FlushRedis(ctx); err != nil {
+			t.Fatal(err)
+		}
+		placedCount := 0
+		for i := range n {
+			if orders[i] == "" {
+				continue
+			}
+			placedCount++
+			eventually(t, 30*time.Second, "order settles", func() bool {
+				st := c.order(fbuyers[i], orders[i]).Status
+				return st == "complete" || st == "cancelled"
+			})
+			st := c.order(fbuyers[i], orders[i]).Status
+			eventually(t, 20*time.Second, "ticket consistent with its order", func() bool {
+				v := c.ticket(ids[i])
+				if st == "complete" {
+					return v.OrderID != nil && *v.OrderID == orders[i]
+				}
+				return v.OrderID == nil || *v.OrderID == ""
+			})
+		}
+		if placedCount < n-2 {
+			t.Fatalf("only %d of %d orders placed around the faults", placedCount, n)
+		}
+	})
+
+	t.Run("no event lost", func(t *testing.T) {
+		c.t = t
+		eventually(t, 20*time.Second, "every order has one ending", func() bool {
+			created, cancelled, completed := bus.count("order.created"), bus.count("order.cancelled"), bus.count("order.completed")
+			return created > 0 && created == cancelled+completed
+		})
+		if p, oc := bus.count("payment.created"), bus.count("order.completed"); oc > p {
+			t.Fatalf("%d orders completed but %d payments", oc, p)
+		}
+		t.Logf("events: %v", bus.counts())
+	})
+
+	t.Run("bad input", func(t *testing.T) { c.t = t; badInput(t, c, seller, buyers) })
+
+	for route, st := range c.statuses {
+		for code, n := range st {
+			if code >= 500 {
+				t.Errorf("%s answered %d %d times", route, code, n)
+			}
+		}
+	}
+}
+
+func orderStatus(c *client, users []user, id string) string {
+	for _, u := range users {
+		r := c.do("GET", "/api/orders/"+id, u.token, nil)
+		if r.Status == 200 {
+			return r.field(c.t, "status")
+		}
+	}
+	return ""
+}
+
+// busWatch counts distinct events per subject on the stack's streams.
+type busWatch struct {
+	mu   sync.Mutex
+	seen map[string]map[string]bool
+}
+
+func watchBus(t *testing.T, url string) *busWatch {
+	w := &busWatch{seen: map[string]map[string]bool{}}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"TICKETS", "ORDERS", "EXPIRATION", "PAYMENTS"} {
+		cons, err := js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.seen[m.Subject()] == nil {
+				w.seen[m.Subject()] = map[string]bool{}
+			}
+			w.seen[m.Subject()][m.Headers().Get("Nats-Msg-Id")] = true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cc.Stop)
+	}
+	return w
+}
+
+func (w *busWatch) count(subject string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seen[subject])
+}
+
+func (w *busWatch) counts() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]int{}
+	for s, ids := range w.seen {
+		out[s] = len(ids)
+	}
+	return out
+}
+
+func dumpLogs(t *testing.T, dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		t.Logf("---- %s (last 40 lines)\n%s", e.Name(), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+}
