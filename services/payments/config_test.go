@@ -1,0 +1,71 @@
+package payments_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"ticketing/common/config"
+	"ticketing/common/testkit"
+	"ticketing/services/payments"
+)
+
+func baseEnv(t *testing.T) map[string]string {
+	t.Helper()
+	full := testkit.ServiceEnv(t, "nats://127.0.0.1:4222")
+	return map[string]string{
+		"NATS_URL":       full["NATS_URL"],
+		"MONGODB_URI":    full["MONGODB_URI"],
+		"JWT_PUBLIC_KEY": full["JWT_PUBLIC_KEY"],
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("stripe by default, needs both secrets", func(t *testing.T) {
+		_, err := payments.LoadConfig(config.FromMap(baseEnv(t)))
+		if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("offline needs no secret key", func(t *testing.T) {
+		env := baseEnv(t)
+		env["PAYMENT_PROVIDER"] = "offline"
+		env["STRIPE_WEBHOOK_SECRET"] = "whsec_1"
+		cfg, err := payments.LoadConfig(config.FromMap(env))
+		if err != nil || cfg.Provider != "offline" || cfg.Currency != "usd" {
+			t.Fatalf("got %+v, %v", cfg, err)
+		}
+	})
+	t.Run("bad values", func(t *testing.T) {
+		env := baseEnv(t)
+		env["PAYMENT_PROVIDER"] = "paypal"
+		env["STRIPE_WEBHOOK_SECRET"] = "whsec_1"
+		env["STRIPE_API_BASE"] = "ftp://x"
+		env["CURRENCY"] = "dollars"
+		_, err := payments.LoadConfig(config.FromMap(env))
+		for _, key := range []string{"PAYMENT_PROVIDER", "STRIPE_API_BASE", "CURRENCY"} {
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("no error about %s in %v", key, err)
+			}
+		}
+	})
+	t.Run("secrets are masked in logs", func(t *testing.T) {
+		env := baseEnv(t)
+		env["STRIPE_SECRET_KEY"] = "sk_test_supersecret"
+		env["STRIPE_WEBHOOK_SECRET"] = "whsec_supersecret"
+		env["STRIPE_API_BASE"] = "http://127.0.0.1:12111/"
+		cfg, err := payments.LoadConfig(config.FromMap(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.StripeAPIBase != "http://127.0.0.1:12111" {
+			t.Errorf("api base %q", cfg.StripeAPIBase)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", cfg)
+		if strings.Contains(buf.String(), "supersecret") || !strings.Contains(buf.String(), "[set]") {
+			t.Fatalf("log line: %s", buf.String())
+		}
+	})
+}

@@ -1,0 +1,156 @@
+// Package payments is the payments service: it charges orders through Stripe PaymentIntents
+// without ever charging twice, completes browser-confirmed payments from Stripe's webhooks,
+// keeps a replica of orders, and refunds a payment whose order was cancelled meanwhile.
+package payments
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"ticketing/common/authn"
+	"ticketing/common/config"
+	"ticketing/common/service"
+	"ticketing/common/web"
+	"ticketing/services/payments/internal/api"
+	"ticketing/services/payments/internal/checkout"
+	"ticketing/services/payments/internal/listener"
+	"ticketing/services/payments/internal/provider"
+	"ticketing/services/payments/internal/store"
+)
+
+// Name is the service's name: its database, its durable consumers' prefix, its logs.
+const Name = "payments"
+
+// Payment providers.
+const (
+	ProviderStripe  = "stripe"
+	ProviderOffline = "offline"
+)
+
+// Config is the payments service's configuration.
+type Config struct {
+	service.Base
+	Provider        string // PAYMENT_PROVIDER: stripe (default) or offline
+	StripeSecretKey string // STRIPE_SECRET_KEY, required with stripe
+	WebhookSecret   string // STRIPE_WEBHOOK_SECRET, required
+	StripeAPIBase   string // STRIPE_API_BASE: Stripe's API by default; stripe-mock's URL in tests
+	Currency        string // CURRENCY, usd
+	// RefundSweepInterval (REFUND_SWEEP_INTERVAL, 1m) is how often refunds that failed are
+	// retried: succeeded payments of cancelled orders.
+	RefundSweepInterval time.Duration
+
+	// PaymentProvider, when set, is used instead of the one Provider names (tests).
+	PaymentProvider provider.Provider `json:"-"`
+}
+
+var currencyCode = regexp.MustCompile(`^[a-z]{3}$`)
+
+// LoadConfig reads the configuration from env.
+func LoadConfig(env *config.Env) (Config, error) {
+	c := Config{
+		Base:          service.LoadBase(env, Name, true),
+		Provider:      env.OneOf("PAYMENT_PROVIDER", ProviderStripe, ProviderStripe, ProviderOffline),
+		WebhookSecret: env.Required("STRIPE_WEBHOOK_SECRET"),
+		StripeAPIBase: env.String("STRIPE_API_BASE", ""),
+		Currency:      strings.ToLower(env.String("CURRENCY", "usd")),
+
+		RefundSweepInterval: env.Duration("REFUND_SWEEP_INTERVAL", time.Minute),
+	}
+	if c.Provider == ProviderStripe {
+		c.StripeSecretKey = env.Required("STRIPE_SECRET_KEY")
+		if c.StripeSecretKey != "" && !strings.HasPrefix(c.StripeSecretKey, "sk_") && !strings.HasPrefix(c.StripeSecretKey, "rk_") {
+			env.Fail("STRIPE_SECRET_KEY", "is not a Stripe secret key (sk_... or rk_...)")
+		}
+	} else {
+		c.StripeSecretKey = env.String("STRIPE_SECRET_KEY", "")
+	}
+	if c.StripeAPIBase != "" {
+		u, err := url.Parse(c.StripeAPIBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			env.Fail("STRIPE_API_BASE", "%q is not an http(s) URL", c.StripeAPIBase)
+		}
+		c.StripeAPIBase = strings.TrimRight(c.StripeAPIBase, "/")
+	}
+	if !currencyCode.MatchString(c.Currency) {
+		env.Fail("CURRENCY", "%q is not a three-letter ISO currency code", c.Currency)
+	}
+	return c, env.Err()
+}
+
+// LogValue shows the configuration with its secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("provider", c.Provider),
+		slog.String("stripe_secret_key", config.Mask(c.StripeSecretKey)),
+		slog.String("stripe_webhook_secret", config.Mask(c.WebhookSecret)),
+		slog.String("stripe_api_base", c.StripeAPIBase),
+		slog.String("currency", c.Currency),
+		slog.Duration("refund_sweep_interval", c.RefundSweepInterval),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("mongodb_database", c.MongoDatabase),
+	)
+}
+
+// NewProvider makes the provider the configuration names.
+func (c Config) NewProvider(log *slog.Logger) provider.Provider {
+	if c.PaymentProvider != nil {
+		return c.PaymentProvider
+	}
+	if c.Provider == ProviderOffline {
+		return provider.NewOffline(log)
+	}
+	return provider.NewStripe(provider.StripeOptions{SecretKey: c.StripeSecretKey, APIBase: c.StripeAPIBase})
+}
+
+// Run serves the payments service until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	app := service.NewApp(cfg.Base)
+	app.Log.Info("starting", "config", cfg)
+	router, err := setup(ctx, app, cfg)
+	if err != nil {
+		app.Close() // release what setup opened
+		return err
+	}
+	return app.Serve(ctx, router)
+}
+
+func setup(ctx context.Context, app *service.App, cfg Config) (http.Handler, error) {
+	db, err := app.Mongo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := store.New(db)
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	conn, err := app.Bus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	relay := app.Relay(conn, st.Payments())
+	prov := cfg.NewProvider(app.Log)
+	co := &checkout.Service{Store: st, Provider: prov, Relay: relay, Currency: cfg.Currency, Log: app.Log}
+	app.Go("refund sweeper", func(ctx context.Context) error { return co.RunSweeper(ctx, cfg.RefundSweepInterval) })
+
+	h := &listener.Handlers{Store: st, Checkout: co, Log: app.Log}
+	if err := service.Listen(ctx, app, conn, h.OrderCreated); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if err := service.Listen(ctx, app, conn, h.OrderCancelled); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if err := service.Listen(ctx, app, conn, h.OrderCompleted); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+
+	router := web.NewRouter(app.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	web.Health(router, map[string]web.Check{"mongodb": st.Ping, "nats": conn.Ready})
+	api.Routes(router, &api.Handler{Checkout: co, Store: st, WebhookSecret: cfg.WebhookSecret, Log: app.Log})
+	return router, nil
+}
