@@ -15,8 +15,17 @@
 #      and Secret references.
 #
 # Rendered files go to $K8S_OUT (default: a temporary directory, removed on
-# success). Usage: scripts/check-k8s.sh
+# success).
+#
+#   scripts/check-k8s.sh           all of the above
+#   scripts/check-k8s.sh --tools   only build the tools; print the directory
+#                                  holding helm and skaffold (for PATH)
 set -euo pipefail
+
+case "${1:-}" in
+  "" | --tools) ;;
+  *) echo "usage: $0 [--tools]" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -46,6 +55,9 @@ tool() {
     (cd "$dir" && go build -trimpath -ldflags "-s -w ${ldflags//@VERSION@/$version}" -o "$bin.tmp.$$" "$pkg") >&2
     mv -f "$bin.tmp.$$" "$bin"
   fi
+  # $tools_dir/bin always links the versions this checkout pins.
+  mkdir -p "$tools_dir/bin"
+  ln -sfn "$bin" "$tools_dir/bin/$name"
   echo "$bin"
 }
 
@@ -56,6 +68,11 @@ helm_bin=$(tool helm infra/tools/helm helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 \
 skaffold_bin=$(tool skaffold infra/tools/skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold \
   github.com/GoogleContainerTools/skaffold/v2 \
   "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=@VERSION@")
+
+if [ "${1:-}" = --tools ]; then
+  echo "$tools_dir/bin"
+  exit 0
+fi
 
 out=${K8S_OUT:-}
 if [ -z "$out" ]; then
