@@ -17,7 +17,8 @@ const (
 )
 
 // DefaultDuplicateWindow is how long JetStream remembers an event id to drop a republish.
-// It must outlast any outbox retry and the expiration service's task retention.
+// It must outlast any outbox retry; the expiration service keeps finished task ids at least
+// this long (TASK_RETENTION), so a late duplicate order.created schedules nothing.
 const DefaultDuplicateWindow = 10 * time.Minute
 
 var streamSubjects = map[string]string{

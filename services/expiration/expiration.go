@@ -1,0 +1,183 @@
+// Package expiration is the expiration service: it schedules an expiry job in Redis (asynq)
+// for every order created, drops it when the order is cancelled or paid, and publishes
+// expiration.completed when the order's reservation window ends.
+package expiration
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"ticketing/common/bus"
+	"ticketing/common/config"
+	"ticketing/common/events"
+	"ticketing/common/service"
+	"ticketing/common/web"
+
+	"ticketing/services/expiration/internal/api"
+	"ticketing/services/expiration/internal/expiry"
+	"ticketing/services/expiration/internal/listener"
+	"ticketing/services/expiration/internal/queue"
+	"ticketing/services/expiration/internal/worker"
+)
+
+// Config is the expiration service's configuration.
+type Config struct {
+	service.Base
+
+	RedisAddr     string // REDIS_ADDR, host:port, required
+	RedisUsername string // REDIS_USERNAME, for a Redis with ACL users
+	RedisPassword string // REDIS_PASSWORD
+	RedisDB       int    // REDIS_DB, 0
+	RedisTLS      bool   // REDIS_TLS, false
+
+	Concurrency int           // ASYNQ_CONCURRENCY, 20: jobs run at once per replica
+	Queue       string        // ASYNQ_QUEUE, "expiration"
+	Retention   time.Duration // TASK_RETENTION, the JetStream duplicate window (10m); not shorter
+
+	// Not read from the environment (tests and the dev stack may set them).
+	CheckInterval  time.Duration // queue.DefaultCheckInterval when zero
+	StatsInterval  time.Duration // queue.DefaultStatsInterval when zero
+	PublishTimeout time.Duration // longest wait for JetStream to acknowledge one expiry; 5s when zero
+}
+
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+
+// LoadConfig reads the configuration from env, naming every problem at once.
+func LoadConfig(env *config.Env) (Config, error) {
+	cfg := Config{
+		Base:          service.LoadBase(env, "expiration", false),
+		RedisAddr:     env.Required("REDIS_ADDR"),
+		RedisUsername: env.String("REDIS_USERNAME", ""),
+		RedisPassword: env.String("REDIS_PASSWORD", ""),
+		RedisDB:       env.Int("REDIS_DB", 0, 0, 1<<20),
+		RedisTLS:      env.Bool("REDIS_TLS", false),
+		Concurrency:   env.Int("ASYNQ_CONCURRENCY", 20, 1, 100_000),
+		Queue:         env.String("ASYNQ_QUEUE", "expiration"),
+		Retention:     env.Duration("TASK_RETENTION", events.DefaultDuplicateWindow),
+	}
+	if cfg.RedisAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.RedisAddr); err != nil {
+			env.Fail("REDIS_ADDR", "%q is not host:port", cfg.RedisAddr)
+		}
+	}
+	if !queueName.MatchString(cfg.Queue) {
+		env.Fail("ASYNQ_QUEUE", "%q is not 1 to 100 letters, digits, '_', '.', ':' or '-'", cfg.Queue)
+	}
+	if window := duplicateWindow(cfg.Topology); cfg.Retention < window {
+		env.Fail("TASK_RETENTION", "%s is shorter than the JetStream duplicate window %s: a late duplicate "+
+			"order.created could schedule a finished expiry again", cfg.Retention, window)
+	}
+	return cfg, env.Err()
+}
+
+func duplicateWindow(t events.Topology) time.Duration {
+	if t.Duplicates > 0 {
+		return t.Duplicates
+	}
+	return events.DefaultDuplicateWindow
+}
+
+func (c Config) redisOptions() *redis.Options {
+	o := &redis.Options{Addr: c.RedisAddr, Username: c.RedisUsername, Password: c.RedisPassword, DB: c.RedisDB}
+	if c.RedisTLS {
+		host, _, _ := net.SplitHostPort(c.RedisAddr)
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	return o
+}
+
+// Run runs the service until ctx ends.
+func Run(ctx context.Context, cfg Config) (err error) {
+	app := service.NewApp(cfg.Base)
+	log := app.Log
+	log.Info("configuration", "redis_addr", cfg.RedisAddr, "redis_username", cfg.RedisUsername,
+		"redis_password", config.Mask(cfg.RedisPassword), "redis_db", cfg.RedisDB, "redis_tls", cfg.RedisTLS,
+		"concurrency", cfg.Concurrency, "queue", cfg.Queue, "retention", cfg.Retention,
+		"shutdown_timeout", cfg.ShutdownTimeout, "bus_prefix", cfg.Topology.Prefix) // NATS_URL may hold credentials
+
+	// Until Serve takes over the shutdown, a failed start closes what it opened here.
+	var opened []func()
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i]()
+			}
+		}
+	}()
+
+	rc := redis.NewClient(cfg.redisOptions())
+	opened = append(opened, func() { _ = rc.Close() })
+	app.OnClose(func(context.Context) { _ = rc.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = rc.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to Redis at %s: %w", cfg.RedisAddr, err)
+	}
+
+	conn, err := app.Bus(ctx)
+	if err != nil {
+		return err
+	}
+	opened = append(opened, conn.Close)
+
+	sched := queue.NewScheduler(rc, queue.Options{Queue: cfg.Queue, Retention: cfg.Retention})
+
+	// The worker starts before the listeners: a job scheduled in the past runs at once.
+	srv := queue.NewServer(rc, queue.ServerOptions{
+		Queue:           cfg.Queue,
+		Concurrency:     cfg.Concurrency,
+		ShutdownTimeout: cfg.ShutdownTimeout / 2,
+		CheckInterval:   cfg.CheckInterval,
+		Logger:          log,
+	})
+	publishTimeout := cmp.Or(cfg.PublishTimeout, 5*time.Second)
+	publish := func(ctx context.Context, job expiry.Job) error {
+		// Bounded: while NATS is away nats.go buffers the message and would wait for the
+		// acknowledgement as long as the task's timeout; failing sooner retries with backoff.
+		ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		return bus.Publish(ctx, conn, job.EventID(), events.ExpirationCompleted{OrderID: job.OrderID})
+	}
+	if err = srv.Start(worker.New(publish, log)); err != nil {
+		return fmt.Errorf("start the asynq server: %w", err)
+	}
+	opened = append(opened, srv.Shutdown)
+
+	h := listener.New(sched)
+	if err = service.Listen(ctx, app, conn, h.OrderCreated); err != nil {
+		return err
+	}
+	if err = service.Listen(ctx, app, conn, h.OrderCancelled); err != nil {
+		return err
+	}
+	if err = service.Listen(ctx, app, conn, h.OrderCompleted); err != nil {
+		return err
+	}
+	// Registered after the listeners, so it runs after they stopped; running jobs finish (or
+	// go back to Redis after the timeout) before the NATS connection closes.
+	app.OnStop(func(context.Context) { srv.Shutdown() })
+
+	monitor := queue.NewMonitor(sched, cfg.StatsInterval, log)
+	app.Go("expiry task stats", monitor.Run)
+
+	router := web.NewRouter(log, nil)
+	api.Health(router, log, map[string]web.Check{
+		"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		"nats":  conn.Ready,
+	}, func() map[string]any {
+		if c, ok := monitor.Last(); ok {
+			return map[string]any{"tasks": c}
+		}
+		return nil
+	})
+	opened = nil // Serve closes everything from here on, even when it fails.
+	return app.Serve(ctx, router)
+}

@@ -1,0 +1,258 @@
+package expiration_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/authn"
+	"ticketing/common/bus"
+	"ticketing/common/config"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+
+	"ticketing/services/expiration"
+)
+
+// harness runs the expiration service against an embedded JetStream and a real Redis, and
+// plays the order service: it publishes order events and watches expiration.completed.
+type harness struct {
+	t         testing.TB
+	cfg       expiration.Config
+	nats      *testkit.NATSServer
+	redis     *testkit.RedisServer
+	url       string
+	conn      *bus.Conn
+	inspector *asynq.Inspector
+	expired   *collector
+}
+
+type option func(env map[string]string, cfg *expiration.Config)
+
+// withPublishTimeout bounds each publish of the service.
+func withPublishTimeout(d time.Duration) option {
+	return func(_ map[string]string, cfg *expiration.Config) { cfg.PublishTimeout = d }
+}
+
+func start(t testing.TB, opts ...option) *harness {
+	t.Helper()
+	ns := testkit.StartNATS(t, t.TempDir())
+	rs := testkit.Redis(t)
+	_, pub, err := authn.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"NATS_URL":         ns.ClientURL(),
+		"REDIS_ADDR":       rs.Addr,
+		"REDIS_DB":         strconv.Itoa(rs.DB),
+		"HTTP_ADDR":        "127.0.0.1:0",
+		"METRICS_ADDR":     "off",
+		"LOG_FORMAT":       "text",
+		"LOG_LEVEL":        "warn",
+		"SHUTDOWN_TIMEOUT": "10s",
+		"JWT_PUBLIC_KEY":   pub, // required by service.LoadBase, unused here
+	}
+	var cfg expiration.Config
+	for _, o := range opts {
+		o(env, &cfg)
+	}
+	loaded, err := expiration.LoadConfig(config.FromMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded.CheckInterval, loaded.StatsInterval, loaded.PublishTimeout = cfg.CheckInterval, cfg.StatsInterval, cfg.PublishTimeout
+	if loaded.StatsInterval == 0 {
+		loaded.StatsInterval = 100 * time.Millisecond
+	}
+	h := &harness{t: t, cfg: loaded, nats: ns, redis: rs}
+	h.url = testkit.Serve(t, func(ctx context.Context, ready func(string)) error {
+		c := h.cfg
+		c.Ready = ready
+		return expiration.Run(ctx, c)
+	})
+
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	h.conn, err = bus.Connect(context.Background(), ns.ClientURL(), "test", events.Topology{}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.conn.Close)
+	h.inspector = asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB})
+	t.Cleanup(func() { _ = h.inspector.Close() })
+	h.expired = collect(t, h.conn)
+	return h
+}
+
+// newOrderID is an order id as the order service makes them.
+func newOrderID() string { return bson.NewObjectID().Hex() }
+
+func (h *harness) created(id string, expiresAt time.Time) {
+	h.t.Helper()
+	h.publish(events.OrderCreated{
+		ID: id, Version: 0, Status: "created", UserID: "u1", ExpiresAt: expiresAt,
+		Ticket: events.TicketRef{ID: "t-" + id, PriceCents: 1000},
+	})
+}
+
+func (h *harness) cancelled(id string) {
+	h.t.Helper()
+	h.publish(events.OrderCancelled{ID: id, Version: 1, Ticket: events.TicketRef{ID: "t-" + id}})
+}
+
+func (h *harness) completed(id string) {
+	h.t.Helper()
+	h.publish(events.OrderCompleted{ID: id, Version: 2, Ticket: events.TicketRef{ID: "t-" + id}})
+}
+
+// publish sends e with a fresh event id, so JetStream never drops it as a duplicate: a
+// second publish of one event stands for a redelivery.
+func (h *harness) publish(e events.Event) {
+	h.t.Helper()
+	if err := bus.Publish(context.Background(), h.conn, "", e); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// handled waits until the service's consumer of subject has handled every event published
+// so far.
+func (h *harness) handled(subject string) {
+	h.t.Helper()
+	ctx := context.Background()
+	testkit.Eventually(h.t, 10*time.Second, "consumer of "+subject+" caught up", func() bool {
+		c, err := h.conn.JS.Consumer(ctx, events.StreamOrders, events.Durable("expiration", subject))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+// taskState is the asynq state of an order's task, or "none".
+func (h *harness) taskState(id string) string {
+	h.t.Helper()
+	info, err := h.inspector.GetTaskInfo(h.cfg.Queue, id)
+	switch {
+	case err == nil:
+		return info.State.String()
+	case isNotFound(err):
+		return "none"
+	}
+	h.t.Fatalf("task %s: %v", id, err)
+	return ""
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound))
+}
+
+func (h *harness) queueInfo() *asynq.QueueInfo {
+	h.t.Helper()
+	info, err := h.inspector.GetQueueInfo(h.cfg.Queue)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return info
+}
+
+func (h *harness) readyz() (int, map[string]any) {
+	h.t.Helper()
+	resp, err := http.Get(h.url + "/readyz")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		h.t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// expiry is one expiration.completed seen on the stream.
+type expiry struct {
+	OrderID string
+	Stored  time.Time // when JetStream stored it: the moment it was published
+	MsgID   string
+}
+
+// collector reads every expiration.completed from the EXPIRATION stream with an ordered
+// consumer of its own.
+type collector struct {
+	mu   sync.Mutex
+	byID map[string][]expiry
+	all  int
+}
+
+func collect(t testing.TB, conn *bus.Conn) *collector {
+	t.Helper()
+	c := &collector{byID: map[string][]expiry{}}
+	cons, err := conn.JS.OrderedConsumer(context.Background(), events.StreamExpiration, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Errorf("metadata: %v", err)
+			return
+		}
+		e, err := events.Decode[events.ExpirationCompleted](m.Data())
+		if err != nil {
+			t.Errorf("expiration.completed: %v", err)
+			return
+		}
+		c.mu.Lock()
+		c.byID[e.OrderID] = append(c.byID[e.OrderID], expiry{e.OrderID, md.Timestamp, m.Headers().Get(bus.HeaderMsgID)})
+		c.all++
+		c.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return c
+}
+
+func (c *collector) of(id string) []expiry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]expiry(nil), c.byID[id]...)
+}
+
+func (c *collector) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.all
+}
+
+// checkOnTime fails t unless id expired exactly once, not before expiresAt and at most
+// maxLate after it, with the event id derived from the order id.
+func checkOnTime(t testing.TB, c *collector, id string, expiresAt time.Time, maxLate time.Duration) time.Duration {
+	t.Helper()
+	got := c.of(id)
+	if len(got) != 1 {
+		t.Errorf("order %s: %d expiration.completed, want 1", id, len(got))
+		return 0
+	}
+	late := got[0].Stored.Sub(expiresAt)
+	if late < 0 || late > maxLate {
+		t.Errorf("order %s: expiration.completed %v after expiresAt, want within [0, %v]", id, late, maxLate)
+	}
+	if got[0].MsgID != "expiration-"+id {
+		t.Errorf("order %s: Nats-Msg-Id %q, want %q", id, got[0].MsgID, "expiration-"+id)
+	}
+	return late
+}

@@ -1,0 +1,85 @@
+// Package expiry holds the rules of an order's expiry job: what a job is, when it may fire,
+// and how a failed or early run is retried. It imports no driver.
+package expiry
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TaskType is the asynq task type of an order's expiry.
+const TaskType = "order:expire"
+
+// MaxEarlyWait is how long a run that starts before its order's expiresAt waits in place.
+// asynq keeps due times in whole seconds, so a run normally starts at most one second early;
+// a run earlier than this (clock skew, a manual "run now") is put back until it is due.
+const MaxEarlyWait = 2 * time.Second
+
+// Retry backoff of a failed run (a publish that JetStream did not acknowledge). asynq keeps
+// retry times in whole seconds, so the first step is one second.
+const (
+	FirstRetryDelay = time.Second
+	MaxRetryDelay   = 30 * time.Second
+)
+
+// ErrInvalid marks a job that can never run.
+var ErrInvalid = errors.New("invalid expiry job")
+
+// Job is the expiry of one order: at ExpiresAt, expiration.completed is published for it.
+type Job struct {
+	OrderID   string
+	ExpiresAt time.Time
+}
+
+// NewJob checks and builds the job of an order.
+func NewJob(orderID string, expiresAt time.Time) (Job, error) {
+	switch {
+	case orderID == "":
+		return Job{}, fmt.Errorf("%w: order id is empty", ErrInvalid)
+	case expiresAt.IsZero():
+		return Job{}, fmt.Errorf("%w: expiresAt is missing", ErrInvalid)
+	}
+	return Job{OrderID: orderID, ExpiresAt: expiresAt.UTC()}, nil
+}
+
+// EventID is the Nats-Msg-Id of the job's expiration.completed: the same for every run of
+// the job, so that JetStream drops a second publish within its duplicate window.
+func (j Job) EventID() string { return "expiration-" + j.OrderID }
+
+// Remaining is how long the job must still wait at now before it may fire; zero or negative
+// when it is due.
+func (j Job) Remaining(now time.Time) time.Duration { return j.ExpiresAt.Sub(now) }
+
+// Lateness is how long after its due time the job fired at now.
+func (j Job) Lateness(now time.Time) time.Duration { return now.Sub(j.ExpiresAt) }
+
+// TooEarlyError is returned by a run that started more than MaxEarlyWait before the job is
+// due: the run is put back for Remaining, and it does not count as a failure.
+type TooEarlyError struct{ Remaining time.Duration }
+
+func (e *TooEarlyError) Error() string {
+	return fmt.Sprintf("expiry job started %s early", e.Remaining.Round(time.Millisecond))
+}
+
+// IsFailure says whether a run's error counts against the job's retries.
+func IsFailure(err error) bool {
+	var early *TooEarlyError
+	return err != nil && !errors.As(err, &early)
+}
+
+// RetryDelay is the delay before the next run after a run that returned err, when that run
+// was the job's retried-th retry (0 for the first run): the remaining wait of a run that
+// came too early, otherwise an exponential backoff from FirstRetryDelay capped at
+// MaxRetryDelay.
+func RetryDelay(retried int, err error) time.Duration {
+	var early *TooEarlyError
+	if errors.As(err, &early) {
+		return max(early.Remaining, 0)
+	}
+	d := FirstRetryDelay
+	for i := 0; i < retried && d < MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryDelay)
+}
