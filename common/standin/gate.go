@@ -132,7 +132,7 @@ func (g *gate) serve(client net.Conn) {
 	defer g.untrack(client, upstream)
 
 	err = g.relay(client, upstream)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		g.log.Debug("standin gate: connection ended", "err", err)
 	}
 }

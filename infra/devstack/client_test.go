@@ -127,7 +127,10 @@ func (c *client) users(prefix string, n int) []user {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); out[i] = c.signup(fmt.Sprintf("%s%d-%d@example.com", prefix, i, time.Now().UnixNano())) }()
+		go func() {
+			defer wg.Done()
+			out[i] = c.signup(fmt.Sprintf("%s%d-%d@example.com", prefix, i, time.Now().UnixNano()))
+		}()
 	}
 	wg.Wait()
 	return out
