@@ -1,0 +1,187 @@
+// Package auth is the auth service: accounts, sessions (Ed25519-signed JWTs) and the JWKS
+// document with which the other services' public key can be fetched.
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"ticketing/common/authn"
+	"ticketing/common/config"
+	"ticketing/common/mongodb"
+	"ticketing/common/service"
+	"ticketing/common/web"
+	"ticketing/services/auth/internal/api"
+	"ticketing/services/auth/internal/limiter"
+	"ticketing/services/auth/internal/password"
+	"ticketing/services/auth/internal/store"
+	"ticketing/services/auth/internal/user"
+)
+
+// Config is the auth service's configuration.
+type Config struct {
+	service.Base
+
+	PrivateKey   ed25519.PrivateKey // JWT_PRIVATE_KEY, PKCS#8 PEM; must match JWT_PUBLIC_KEY
+	TokenTTL     time.Duration      // TOKEN_TTL, 24h
+	CookieSecure bool               // COOKIE_SECURE, false
+	TrustProxy   bool               // TRUST_PROXY, false: client address from X-Forwarded-For
+
+	Argon2            password.Params // ARGON2_TIME, ARGON2_MEMORY_KIB, ARGON2_THREADS
+	Argon2Concurrency int             // ARGON2_CONCURRENCY, GOMAXPROCS: hashes at once
+
+	RedisAddr     string // REDIS_ADDR; unset: the sign-in limiter counts in process
+	RedisPassword string // REDIS_PASSWORD
+	RedisTLS      bool   // REDIS_TLS
+	RedisDB       int    // REDIS_DB, 0
+
+	SignInEmailLimit  int           // SIGNIN_EMAIL_LIMIT, 5 failures per email
+	SignInClientLimit int           // SIGNIN_CLIENT_LIMIT, 20 failures per client address
+	SignInWindow      time.Duration // SIGNIN_WINDOW, 15m
+}
+
+// LoadConfig reads the configuration from env, naming every problem at once.
+func LoadConfig(env *config.Env) (Config, error) {
+	c := Config{
+		Base:         service.LoadBase(env, "auth", true),
+		TokenTTL:     env.Duration("TOKEN_TTL", 24*time.Hour),
+		CookieSecure: env.Bool("COOKIE_SECURE", false),
+		TrustProxy:   env.Bool("TRUST_PROXY", false),
+		Argon2: password.Params{
+			Time:      uint32(env.Int("ARGON2_TIME", int(password.Default.Time), 1, password.MaxTime)),
+			MemoryKiB: uint32(env.Int("ARGON2_MEMORY_KIB", int(password.Default.MemoryKiB), 8, password.MaxMemoryKiB)),
+			Threads:   uint8(env.Int("ARGON2_THREADS", int(password.Default.Threads), 1, 255)),
+			SaltLen:   password.Default.SaltLen,
+			KeyLen:    password.Default.KeyLen,
+		},
+		Argon2Concurrency: env.Int("ARGON2_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+		RedisAddr:         env.String("REDIS_ADDR", ""),
+		RedisPassword:     env.String("REDIS_PASSWORD", ""),
+		RedisTLS:          env.Bool("REDIS_TLS", false),
+		RedisDB:           env.Int("REDIS_DB", 0, 0, 1023),
+		SignInEmailLimit:  env.Int("SIGNIN_EMAIL_LIMIT", 5, 1, 1_000_000),
+		SignInClientLimit: env.Int("SIGNIN_CLIENT_LIMIT", 20, 1, 1_000_000),
+		SignInWindow:      env.Duration("SIGNIN_WINDOW", 15*time.Minute),
+	}
+	if err := c.Argon2.Validate(); err != nil {
+		env.Fail("ARGON2_MEMORY_KIB", "%v", err)
+	}
+	if pemKey := env.Required("JWT_PRIVATE_KEY"); pemKey != "" {
+		k, err := authn.ParsePrivateKey(pemKey)
+		switch {
+		case err != nil:
+			env.Fail("JWT_PRIVATE_KEY", "%v", err)
+		case c.JWTPublicKey != nil && !c.JWTPublicKey.Equal(k.Public()):
+			env.Fail("JWT_PRIVATE_KEY", "does not match JWT_PUBLIC_KEY")
+		default:
+			c.PrivateKey = k
+		}
+	}
+	if err := env.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// logAttrs describes the configuration for the log, secrets masked.
+func (c Config) logAttrs() []any {
+	return []any{
+		"http", c.HTTPAddr, "metrics", c.MetricsAddr, "mongodb_database", c.MongoDatabase,
+		"jwt_private_key", config.Mask(string(c.PrivateKey)), "jwt_kid", authn.KeyID(c.JWTPublicKey),
+		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trust_proxy", c.TrustProxy,
+		"argon2id", c.Argon2.String(), "argon2_concurrency", c.Argon2Concurrency,
+		"redis_addr", c.RedisAddr, "redis_password", config.Mask(c.RedisPassword), "redis_tls", c.RedisTLS,
+		"redis_db", c.RedisDB, "signin_email_limit", c.SignInEmailLimit,
+		"signin_client_limit", c.SignInClientLimit, "signin_window", c.SignInWindow,
+	}
+}
+
+// Run serves the auth service until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	app := service.NewApp(cfg.Base)
+	app.Log.Info("configuration", cfg.logAttrs()...)
+	if cfg.Argon2.BelowOWASP() {
+		app.Log.Warn("argon2id parameters are below OWASP's minimum (m=47104 KiB at t=1, m=19456 KiB at t=2, ...)",
+			"argon2id", cfg.Argon2.String())
+	}
+	db, err := app.Mongo(ctx)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(ctx, cfg, app.Log, db)
+	if err != nil {
+		app.Close() // Serve, which would close the database, never runs
+		return err
+	}
+	app.OnClose(func(context.Context) { srv.close() })
+	return app.Serve(ctx, srv.handler)
+}
+
+// server is the service's HTTP side over its database, built apart from App so that tests
+// and benchmarks can drive the very handler that Run serves.
+type server struct {
+	handler http.Handler
+	close   func() // releases what newServer opened (not the database)
+}
+
+// newServer ensures the indexes, connects the sign-in limiter (Redis when configured), and
+// builds the router with every route, health checks included.
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database) (*server, error) {
+	users := store.NewUsers(db)
+	if err := users.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	checks := map[string]web.Check{"mongodb": mongodb.Ready(db.Client())}
+	closeFn := func() {}
+
+	var counter limiter.Counter = limiter.NewMemory()
+	if cfg.RedisAddr == "" {
+		log.Warn("REDIS_ADDR is not set: the sign-in limiter counts in this process only, so each replica allows the full limits")
+	} else {
+		rdb := redis.NewClient(redisOptions(cfg))
+		closeFn = func() { _ = rdb.Close() }
+		counter = &limiter.Fallback{Primary: limiter.NewRedis(rdb), Secondary: counter, Log: log}
+		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
+	throttle := &limiter.SignIn{Counter: counter, EmailLimit: cfg.SignInEmailLimit,
+		ClientLimit: cfg.SignInClientLimit, Window: cfg.SignInWindow, Log: log}
+
+	hasher, err := password.NewHasher(cfg.Argon2, cfg.Argon2Concurrency)
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+	accounts, err := user.NewService(ctx, users, hasher, throttle, log)
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+
+	router := web.NewRouter(log, authn.NewVerifier(cfg.JWTPublicKey))
+	web.Health(router, checks)
+	(&api.Handler{
+		Accounts:     accounts,
+		Signer:       authn.NewSigner(cfg.PrivateKey, cfg.TokenTTL),
+		PublicKey:    cfg.JWTPublicKey,
+		CookieSecure: cfg.CookieSecure,
+		TrustProxy:   cfg.TrustProxy,
+	}).Mount(router)
+	return &server{handler: router, close: closeFn}, nil
+}
+
+func redisOptions(cfg Config) *redis.Options {
+	o := &redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB,
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+	if cfg.RedisTLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o
+}

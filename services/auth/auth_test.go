@@ -1,0 +1,623 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/authn"
+	"ticketing/common/config"
+	"ticketing/common/testkit"
+	"ticketing/common/web"
+	"ticketing/services/auth"
+)
+
+// testEnv is the environment of an auth service under test. Hashing is cheap here (1 MiB,
+// one pass) to keep the suite fast under the race detector; BenchmarkSignin measures the
+// defaults. NATS_URL is required by service.Base, but auth never connects to it.
+func testEnv(t *testing.T, set map[string]string) map[string]string {
+	t.Helper()
+	env := testkit.ServiceEnv(t, testkit.ExternalNATS(t))
+	env["ARGON2_TIME"], env["ARGON2_MEMORY_KIB"], env["ARGON2_THREADS"] = "1", "1024", "1"
+	maps.Copy(env, set)
+	return env
+}
+
+// start runs an auth service with env until the test ends and returns its base URL.
+func start(t *testing.T, env map[string]string) string {
+	t.Helper()
+	cfg, err := auth.LoadConfig(config.FromMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.Serve(t, func(ctx context.Context, ready func(string)) error {
+		cfg.Ready = ready
+		return auth.Run(ctx, cfg)
+	})
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	cookie *http.Cookie // the session cookie set, if any
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body %s: %v", r.body, err)
+	}
+}
+
+// errors returns the answer's error items, failing unless it has the API's error shape.
+func (r response) errors(t *testing.T) []web.ErrorItem {
+	t.Helper()
+	var e web.ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil || len(e.Errors) == 0 {
+		t.Fatalf("status %d body %s is not the error shape: %v", r.status, r.body, err)
+	}
+	return e.Errors
+}
+
+// call sends a request; headers are name, value pairs.
+func call(t *testing.T, method, url, body string, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, body: b}
+	for _, c := range res.Cookies() {
+		if c.Name == authn.CookieName {
+			r.cookie = c
+		}
+	}
+	return r
+}
+
+func creds(email, password string) string {
+	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	return string(b)
+}
+
+type session struct{ ID, Email, Token string }
+
+type current struct {
+	CurrentUser *struct {
+		ID, Email string
+		Iat, Exp  json.Number
+	} `json:"currentUser"`
+}
+
+// currentUser asks who the headers sign in as.
+func currentUser(t *testing.T, base string, headers ...string) current {
+	t.Helper()
+	r := call(t, http.MethodGet, base+"/api/users/currentuser", "", headers...)
+	if r.status != http.StatusOK {
+		t.Fatalf("currentuser: %d %s", r.status, r.body)
+	}
+	var c current
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(r.body, []byte(`"currentUser":`)) {
+		t.Fatalf("no currentUser key in %s", r.body)
+	}
+	return c
+}
+
+func checkSessionCookie(t *testing.T, c *http.Cookie, token string, secure bool) {
+	t.Helper()
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+	if c.Value != token || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure != secure || c.MaxAge <= 0 {
+		t.Errorf("session cookie %+v: want the token, HttpOnly, SameSite=Lax, Path=/, Secure=%v, a Max-Age", c, secure)
+	}
+}
+
+func wantField(t *testing.T, r response, status int, fields ...string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d (%s), want %d", r.status, r.body, status)
+	}
+	items := r.errors(t)
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Field)
+	}
+	if strings.Join(got, ",") != strings.Join(fields, ",") {
+		t.Errorf("error fields %q (%s), want %q", got, r.body, fields)
+	}
+}
+
+// Every row of API.md's auth table, with each status code it names.
+func TestAPI(t *testing.T) {
+	env := testEnv(t, map[string]string{"TOKEN_TTL": "2h"})
+	base := start(t, env)
+	pub, _ := authn.ParsePublicKey(env["JWT_PUBLIC_KEY"])
+	verifier := authn.NewVerifier(pub)
+
+	// POST /api/users/signup: 201 {id, email, token} and the cookie.
+	r := call(t, http.MethodPost, base+"/api/users/signup", creds("  Ann.Lee@Example.COM ", "password"))
+	if r.status != http.StatusCreated {
+		t.Fatalf("signup: %d %s", r.status, r.body)
+	}
+	var s session
+	r.json(t, &s)
+	if s.ID == "" || s.Email != "ann.lee@example.com" || s.Token == "" {
+		t.Fatalf("signup answer %s", r.body)
+	}
+	var keys map[string]any
+	r.json(t, &keys)
+	if len(keys) != 3 {
+		t.Errorf("signup answer has other keys than id, email, token: %s", r.body)
+	}
+	checkSessionCookie(t, r.cookie, s.Token, false)
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a token answer is cacheable: Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	u, err := verifier.Verify(s.Token)
+	if err != nil || u.ID != s.ID || u.Email != s.Email || u.Expires.Sub(u.IssuedAt) != 2*time.Hour {
+		t.Errorf("signup token: %+v, %v; want sub %s, email %s, 2h lifetime", u, err, s.ID, s.Email)
+	}
+
+	// 400 invalid email or password, naming the fields.
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("nope", "password")), 400, "email")
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("bob@test.com", "1234567")), 400, "password")
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("bob@test.com", strings.Repeat("p", 129))), 400, "password")
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("", "")), 400, "email", "password")
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", `{"email":"bob@test.com"}`), 400, "password")
+	// 128 characters of 4 bytes each are a valid password.
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("long@test.com", strings.Repeat("🎟", 128))); r.status != http.StatusCreated {
+		t.Errorf("signup with 128 four-byte characters: %d %s", r.status, r.body)
+	}
+
+	// 409 email in use, whatever its case and spacing.
+	r = call(t, http.MethodPost, base+"/api/users/signup", creds("ANN.LEE@example.com", "different1"))
+	if r.status != http.StatusConflict || r.errors(t)[0].Message != "Email in use" || r.cookie != nil {
+		t.Errorf("duplicate signup: %d %s", r.status, r.body)
+	}
+
+	// POST /api/users/signin: 200 {id, email, token} and the cookie.
+	r = call(t, http.MethodPost, base+"/api/users/signin", creds("ann.lee@EXAMPLE.com", "password"))
+	if r.status != http.StatusOK {
+		t.Fatalf("signin: %d %s", r.status, r.body)
+	}
+	var in session
+	r.json(t, &in)
+	if in.ID != s.ID || in.Email != s.Email || in.Token == "" {
+		t.Errorf("signin answer %s, want the account of %+v", r.body, s)
+	}
+	checkSessionCookie(t, r.cookie, in.Token, false)
+
+	// 401 invalid credentials: wrong password and unknown email alike.
+	for _, c := range []string{creds("ann.lee@example.com", "Password"), creds("nobody@example.com", "password")} {
+		r = call(t, http.MethodPost, base+"/api/users/signin", c)
+		if r.status != http.StatusUnauthorized || r.errors(t)[0].Message != "Invalid credentials" || r.cookie != nil {
+			t.Errorf("signin %s: %d %s, want 401 Invalid credentials", c, r.status, r.body)
+		}
+	}
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signin", creds("nope", "password")), 400, "email")
+	wantField(t, call(t, http.MethodPost, base+"/api/users/signin", creds("ann.lee@example.com", "")), 400, "password")
+	// (429 after repeated failures: TestSignInLimit*.)
+
+	// GET /api/users/currentuser: with the cookie, with a bearer token, and with neither.
+	for name, h := range map[string][]string{
+		"cookie": {"Cookie", authn.CookieName + "=" + in.Token},
+		"bearer": {"Authorization", "Bearer " + in.Token},
+	} {
+		c := currentUser(t, base, h...)
+		if c.CurrentUser == nil || c.CurrentUser.ID != s.ID || c.CurrentUser.Email != s.Email {
+			t.Fatalf("currentuser by %s: %+v", name, c.CurrentUser)
+		}
+		iat, err1 := strconv.ParseInt(c.CurrentUser.Iat.String(), 10, 64)
+		exp, err2 := strconv.ParseInt(c.CurrentUser.Exp.String(), 10, 64)
+		if err1 != nil || err2 != nil || exp-iat != 7200 || time.Since(time.Unix(iat, 0)) > time.Minute {
+			t.Errorf("currentuser by %s: iat %s exp %s, want integer NumericDates 2h apart", name, c.CurrentUser.Iat, c.CurrentUser.Exp)
+		}
+	}
+	if c := currentUser(t, base); c.CurrentUser != nil {
+		t.Errorf("currentuser without a token: %+v, want null", c.CurrentUser)
+	}
+
+	// POST /api/users/signout: 200 {}, cookie cleared.
+	r = call(t, http.MethodPost, base+"/api/users/signout", "", "Cookie", authn.CookieName+"="+in.Token)
+	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "{}" {
+		t.Errorf("signout: %d %s, want 200 {}", r.status, r.body)
+	}
+	if r.cookie == nil || r.cookie.Value != "" || r.cookie.MaxAge >= 0 || !r.cookie.HttpOnly {
+		t.Errorf("signout cookie %+v, want it cleared (empty, Max-Age=0)", r.cookie)
+	}
+}
+
+// Bodies that are not JSON, too large or of the wrong types answer 4xx in the error shape.
+func TestRequestDecoding(t *testing.T) {
+	base := start(t, testEnv(t, nil))
+	huge := `{"email":"a@b.co","password":"` + strings.Repeat("x", web.MaxBody) + `"}`
+	for _, path := range []string{"/api/users/signup", "/api/users/signin"} {
+		for _, tc := range []struct {
+			name, body, contentType string
+			status                  int
+			field                   string
+		}{
+			{"empty", "", "application/json", 400, ""},
+			{"malformed", `{"email":`, "application/json", 400, ""},
+			{"not an object", `["a@b.co","password"]`, "application/json", 400, ""},
+			{"wrong type", `{"email":42,"password":"password"}`, "application/json", 400, "email"},
+			{"wrong type password", `{"email":"a@b.co","password":["password"]}`, "application/json", 400, "password"},
+			{"unknown field", `{"email":"a@b.co","password":"password","isAdmin":true}`, "application/json", 400, "isAdmin"},
+			{"two objects", `{"email":"a@b.co","password":"password"}{}`, "application/json", 400, ""},
+			{"too large", huge, "application/json", 413, ""},
+			{"not JSON", "email=a@b.co&password=password", "application/x-www-form-urlencoded", 415, ""},
+		} {
+			r := call(t, http.MethodPost, base+path, tc.body, "Content-Type", tc.contentType)
+			if r.status != tc.status {
+				t.Errorf("%s %s: %d %s, want %d", path, tc.name, r.status, r.body, tc.status)
+				continue
+			}
+			if items := r.errors(t); items[0].Field != tc.field {
+				t.Errorf("%s %s: field %q, want %q", path, tc.name, items[0].Field, tc.field)
+			}
+		}
+	}
+}
+
+func TestRoutesAndHeaders(t *testing.T) {
+	base := start(t, testEnv(t, nil))
+	r := call(t, http.MethodGet, base+"/api/users/nothing", "", "X-Request-Id", "req-123")
+	if r.status != http.StatusNotFound || r.header.Get("X-Request-Id") != "req-123" {
+		t.Errorf("unknown route: %d, X-Request-Id %q", r.status, r.header.Get("X-Request-Id"))
+	}
+	r.errors(t)
+	r = call(t, http.MethodGet, base+"/api/users/signup", "")
+	if r.status != http.StatusMethodNotAllowed || !strings.Contains(r.header.Get("Allow"), "POST") {
+		t.Errorf("GET signup: %d, Allow %q", r.status, r.header.Get("Allow"))
+	}
+	r.errors(t)
+	if r := call(t, http.MethodGet, base+"/api/users/currentuser", ""); r.header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id made up")
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := call(t, http.MethodGet, base+p, ""); r.status != http.StatusOK {
+			t.Errorf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+}
+
+func TestSecureCookie(t *testing.T) {
+	base := start(t, testEnv(t, map[string]string{"COOKIE_SECURE": "true"}))
+	r := call(t, http.MethodPost, base+"/api/users/signup", creds("sec@test.com", "password"))
+	var s session
+	r.json(t, &s)
+	checkSessionCookie(t, r.cookie, s.Token, true)
+	if r := call(t, http.MethodPost, base+"/api/users/signout", ""); r.cookie == nil || !r.cookie.Secure {
+		t.Errorf("signout cookie %+v, want Secure", r.cookie)
+	}
+}
+
+// The JWKS document publishes the key that verifies the service's tokens.
+func TestJWKS(t *testing.T) {
+	base := start(t, testEnv(t, nil))
+	r := call(t, http.MethodGet, base+"/api/users/.well-known/jwks.json", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("jwks: %d %s", r.status, r.body)
+	}
+	var set struct {
+		Keys []struct{ Kty, Crv, Alg, Use, Kid, X string } `json:"keys"`
+	}
+	r.json(t, &set)
+	if len(set.Keys) != 1 {
+		t.Fatalf("jwks %s: want one key", r.body)
+	}
+	k := set.Keys[0]
+	x, err := base64.RawURLEncoding.DecodeString(k.X)
+	if err != nil || len(x) != ed25519.PublicKeySize || k.Kty != "OKP" || k.Crv != "Ed25519" || k.Alg != "EdDSA" || k.Use != "sig" {
+		t.Fatalf("jwk %+v", k)
+	}
+	r = call(t, http.MethodPost, base+"/api/users/signup", creds("jwks@test.com", "password"))
+	var s session
+	r.json(t, &s)
+	tok, err := jwt.Parse(s.Token, func(tok *jwt.Token) (any, error) {
+		if tok.Header["kid"] != k.Kid {
+			return nil, fmt.Errorf("kid %v, want %s", tok.Header["kid"], k.Kid)
+		}
+		return ed25519.PublicKey(x), nil
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(authn.Issuer))
+	if err != nil || !tok.Valid {
+		t.Fatalf("a token does not verify with the JWKS key: %v", err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	for _, c := range []string{"sub", "email", "iat", "exp"} {
+		if _, ok := claims[c]; !ok {
+			t.Errorf("token has no %s claim: %v", c, claims)
+		}
+	}
+}
+
+// mixedCase spells s with upper-case letters where the bits of i say so.
+func mixedCase(s string, i int) string {
+	b := []byte(s)
+	for j := range b {
+		if i>>(j%6)&1 == 1 && b[j] >= 'a' && b[j] <= 'z' {
+			b[j] -= 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// 50 concurrent signups with one email in different letter case: exactly one account.
+func TestConcurrentSignupsOneEmail(t *testing.T) {
+	env := testEnv(t, nil)
+	base := start(t, env)
+	const n = 50
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	startGun := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-startGun
+			r := call(t, http.MethodPost, base+"/api/users/signup", creds(mixedCase("racer@test.com", i), fmt.Sprintf("password-%02d", i)))
+			statuses[i] = r.status
+		})
+	}
+	close(startGun)
+	wg.Wait()
+
+	winner, conflicts := -1, 0
+	for i, s := range statuses {
+		switch s {
+		case http.StatusCreated:
+			if winner >= 0 {
+				t.Errorf("signups %d and %d both created", winner, i)
+			}
+			winner = i
+		case http.StatusConflict:
+			conflicts++
+		default:
+			t.Errorf("signup %d: status %d", i, s)
+		}
+	}
+	if winner < 0 || conflicts != n-1 {
+		t.Fatalf("%v created and %d conflicts, want exactly 1 and %d", winner >= 0, conflicts, n-1)
+	}
+	users := testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]).Collection("users")
+	if count, err := users.CountDocuments(t.Context(), bson.M{}); err != nil || count != 1 {
+		t.Errorf("%d documents (%v), want 1", count, err)
+	}
+	// The stored account is the winner's.
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("RACER@test.com", fmt.Sprintf("password-%02d", winner))); r.status != http.StatusOK {
+		t.Errorf("signin with the winner's password: %d", r.status)
+	}
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("racer@test.com", fmt.Sprintf("password-%02d", (winner+1)%n))); r.status != http.StatusUnauthorized {
+		t.Errorf("signin with a loser's password: %d", r.status)
+	}
+}
+
+// forgedTokens are tokens that no service may accept, each built by an attacker's recipe.
+func forgedTokens(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	priv, err := authn.ParsePrivateKey(env["JWT_PRIVATE_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	now := time.Now()
+	valid := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": authn.Issuer, "sub": "6650f0c2a1b2c3d4e5f60718", "email": "eve@test.com",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	sign := func(m jwt.SigningMethod, claims jwt.MapClaims, key any) string {
+		tok, err := jwt.NewWithClaims(m, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	expired := valid()
+	expired["iat"], expired["exp"] = now.Add(-2*time.Hour).Unix(), now.Add(-time.Minute).Unix()
+	otherIssuer := valid()
+	otherIssuer["iss"] = "someone-else"
+	noExp := valid()
+	delete(noExp, "exp")
+	noSub := valid()
+	delete(noSub, "sub")
+
+	good := sign(jwt.SigningMethodEdDSA, valid(), priv)
+	parts := strings.Split(good, ".")
+	tamperedClaims, _ := json.Marshal(map[string]any{"iss": authn.Issuer, "sub": "admin", "email": "eve@test.com",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+
+	return map[string]string{
+		"signed with another key":          sign(jwt.SigningMethodEdDSA, valid(), otherKey),
+		"expired":                          sign(jwt.SigningMethodEdDSA, expired, priv),
+		"alg none":                         sign(jwt.SigningMethodNone, valid(), jwt.UnsafeAllowNoneSignatureType),
+		"HS256 keyed with the public key":  sign(jwt.SigningMethodHS256, valid(), []byte(pub)),
+		"HS256 keyed with the public PEM":  sign(jwt.SigningMethodHS256, valid(), []byte(env["JWT_PUBLIC_KEY"])),
+		"another issuer":                   sign(jwt.SigningMethodEdDSA, otherIssuer, priv),
+		"no exp":                           sign(jwt.SigningMethodEdDSA, noExp, priv),
+		"no sub":                           sign(jwt.SigningMethodEdDSA, noSub, priv),
+		"claims tampered after signing":    parts[0] + "." + base64.RawURLEncoding.EncodeToString(tamperedClaims) + "." + parts[2],
+		"signature stripped":               parts[0] + "." + parts[1] + ".",
+		"garbage":                          "not.a.token",
+		"header alg none, EdDSA signature": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2],
+	}
+}
+
+// Forged, expired and confused-algorithm tokens sign nobody in: currentuser answers null, and
+// a route of a service behind web.RequireAuth answers 401. A valid token passes both, so the
+// test cannot pass with everything refused.
+func TestForgedTokensAreRefused(t *testing.T) {
+	env := testEnv(t, nil)
+	base := start(t, env)
+
+	pub, err := authn.ParsePublicKey(env["JWT_PUBLIC_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := web.NewRouter(slog.New(slog.NewTextHandler(io.Discard, nil)), authn.NewVerifier(pub))
+	router.With(web.RequireAuth).Get("/api/protected", func(w http.ResponseWriter, r *http.Request) {
+		web.Respond(w, http.StatusOK, map[string]string{"userId": web.MustUser(r).ID})
+	})
+	protected := httptest.NewServer(router)
+	t.Cleanup(protected.Close)
+
+	r := call(t, http.MethodPost, base+"/api/users/signup", creds("real@test.com", "password"))
+	var s session
+	r.json(t, &s)
+	if r := call(t, http.MethodGet, protected.URL+"/api/protected", "", "Authorization", "Bearer "+s.Token); r.status != http.StatusOK {
+		t.Fatalf("a valid token on the protected route: %d %s", r.status, r.body)
+	}
+	if c := currentUser(t, base, "Cookie", authn.CookieName+"="+s.Token); c.CurrentUser == nil {
+		t.Fatal("a valid token: currentUser null")
+	}
+
+	for name, tok := range forgedTokens(t, env) {
+		for _, h := range [][]string{{"Authorization", "Bearer " + tok}, {"Cookie", authn.CookieName + "=" + tok}} {
+			if c := currentUser(t, base, h...); c.CurrentUser != nil {
+				t.Errorf("%s in %s: currentUser %+v, want null", name, h[0], c.CurrentUser)
+			}
+			r := call(t, http.MethodGet, protected.URL+"/api/protected", "", h...)
+			if r.status != http.StatusUnauthorized {
+				t.Errorf("%s in %s: protected route %d, want 401", name, h[0], r.status)
+				continue
+			}
+			r.errors(t)
+		}
+	}
+}
+
+func retryAfter(t *testing.T, r response, window time.Duration) {
+	t.Helper()
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("status %d (%s), want 429", r.status, r.body)
+	}
+	r.errors(t)
+	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || secs < 1 || time.Duration(secs)*time.Second > window+time.Second {
+		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.header.Get("Retry-After"), window)
+	}
+}
+
+// Failed sign-ins count per email and per client address in Redis, so the limits hold across
+// replicas: two services share one database and one Redis, and attempts alternate between
+// them.
+func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
+	rds := testkit.Redis(t)
+	env := testEnv(t, map[string]string{
+		"REDIS_ADDR": rds.Addr, "REDIS_DB": strconv.Itoa(rds.DB),
+		"SIGNIN_EMAIL_LIMIT": "5", "SIGNIN_CLIENT_LIMIT": "8", "SIGNIN_WINDOW": "15m",
+	})
+	replicas := []string{start(t, env), start(t, env)}
+	signin := func(i int, email, password string, headers ...string) response {
+		return call(t, http.MethodPost, replicas[i%2]+"/api/users/signin", creds(email, password), headers...)
+	}
+	for _, e := range []string{"ann@test.com", "bob@test.com"} {
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password")); r.status != http.StatusCreated {
+			t.Fatalf("signup %s: %d", e, r.status)
+		}
+	}
+	for i := range 5 {
+		if r := signin(i, "ann@test.com", "wrong-password"); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	// The email is locked on both replicas, even with the right password.
+	retryAfter(t, signin(0, "ann@test.com", "password"), 15*time.Minute)
+	retryAfter(t, signin(1, "ANN@test.com", "password"), 15*time.Minute)
+
+	// Another account from the same client still signs in; a success does not count
+	// against the client.
+	if r := signin(0, "bob@test.com", "password"); r.status != http.StatusOK {
+		t.Fatalf("bob: %d %s", r.status, r.body)
+	}
+	// Three more failures (unknown emails) bring the client to 8...
+	for i := range 3 {
+		if r := signin(i, fmt.Sprintf("nobody%d@test.com", i), "password"); r.status != http.StatusUnauthorized {
+			t.Fatalf("unknown email %d: %d", i, r.status)
+		}
+	}
+	// ...and then the client is locked out, for any email, on any replica.
+	retryAfter(t, signin(1, "bob@test.com", "password"), 15*time.Minute)
+	// Without TRUST_PROXY, a forged X-Forwarded-For does not help.
+	retryAfter(t, signin(0, "bob@test.com", "password", "X-Forwarded-For", "198.51.100.7"), 15*time.Minute)
+
+	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redis":"ok"`) {
+		t.Errorf("readyz: %d %s, want redis ok", r.status, r.body)
+	}
+}
+
+// Without REDIS_ADDR the limiter counts in process; behind a trusted proxy the client
+// address is the first X-Forwarded-For entry.
+func TestSignInLimitInProcessBehindProxy(t *testing.T) {
+	base := start(t, testEnv(t, map[string]string{
+		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUST_PROXY": "true",
+	}))
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.status != http.StatusCreated {
+		t.Fatalf("signup: %d", r.status)
+	}
+	signin := func(email, password, client string) response {
+		return call(t, http.MethodPost, base+"/api/users/signin", creds(email, password), "X-Forwarded-For", client+", 10.0.0.1")
+	}
+	// Two failures, a success (which clears the email's count), then three failures again:
+	// only then is the email locked.
+	signin("cat@test.com", "wrong", "198.51.100.1")
+	signin("cat@test.com", "wrong", "198.51.100.2")
+	if r := signin("cat@test.com", "password", "198.51.100.3"); r.status != http.StatusOK {
+		t.Fatalf("success after two failures: %d %s", r.status, r.body)
+	}
+	for i := range 3 {
+		if r := signin("cat@test.com", "wrong", fmt.Sprintf("198.51.100.%d", 10+i)); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d after the success: %d", i+1, r.status)
+		}
+	}
+	retryAfter(t, signin("cat@test.com", "password", "198.51.100.99"), 15*time.Minute)
+
+	// Client limit: four failures from one address lock it, not its neighbours.
+	for i := range 4 {
+		signin(fmt.Sprintf("x%d@test.com", i), "password", "203.0.113.5")
+	}
+	retryAfter(t, signin("y@test.com", "password", "203.0.113.5"), 15*time.Minute)
+	if r := signin("y@test.com", "password", "203.0.113.6"); r.status != http.StatusUnauthorized {
+		t.Errorf("another client address: %d, want 401", r.status)
+	}
+}

@@ -1,0 +1,148 @@
+// Package api is the auth service's HTTP interface: /api/users/signup, signin, signout,
+// currentuser and the JWKS document.
+package api
+
+import (
+	"crypto/ed25519"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"ticketing/common/authn"
+	"ticketing/common/errs"
+	"ticketing/common/web"
+	"ticketing/services/auth/internal/user"
+)
+
+// Prefix is where the routes are mounted.
+const Prefix = "/api/users"
+
+var outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "ticketing_auth_attempts_total",
+	Help: "Sign-ups and sign-ins by outcome (ok, invalid, conflict, unauthenticated, rate_limited, error).",
+}, []string{"action", "outcome"})
+
+// Handler serves the routes.
+type Handler struct {
+	Accounts     *user.Service
+	Signer       *authn.Signer
+	PublicKey    ed25519.PublicKey
+	CookieSecure bool // set the cookie's Secure attribute
+	TrustProxy   bool // take the client address from X-Forwarded-For
+}
+
+// Mount adds the routes to r at their full public paths. r must verify sessions
+// (web.NewRouter with a verifier) for currentuser to see them.
+func (h *Handler) Mount(r chi.Router) {
+	jwks := authn.JWKS(h.PublicKey)
+	r.Route(Prefix, func(r chi.Router) {
+		r.Post("/signup", h.signUp)
+		r.Post("/signin", h.signIn)
+		r.Post("/signout", h.signOut)
+		r.Get("/currentuser", h.currentUser)
+		r.Get("/.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			web.Respond(w, http.StatusOK, jwks)
+		})
+	})
+}
+
+// credentialsRequest is the body of signup and signin.
+type credentialsRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// sessionResponse answers signup and signin.
+type sessionResponse struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Token string `json:"token"`
+}
+
+// currentUserResponse answers currentuser; CurrentUser is null when nobody is signed in.
+type currentUserResponse struct {
+	CurrentUser *currentUser `json:"currentUser"`
+}
+
+// currentUser is the session's payload, with iat and exp as JWT NumericDates.
+type currentUser struct {
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	IssuedAt  int64  `json:"iat"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
+	var body credentialsRequest
+	if err := web.Decode(w, r, &body); err != nil {
+		h.fail(w, r, "signup", err)
+		return
+	}
+	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password)
+	if err != nil {
+		h.fail(w, r, "signup", err)
+		return
+	}
+	h.startSession(w, r, "signup", http.StatusCreated, u)
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	var body credentialsRequest
+	if err := web.Decode(w, r, &body); err != nil {
+		h.fail(w, r, "signin", err)
+		return
+	}
+	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.TrustProxy))
+	if err != nil {
+		h.fail(w, r, "signin", err)
+		return
+	}
+	h.startSession(w, r, "signin", http.StatusOK, u)
+}
+
+// startSession issues a token for u, sets it as the session cookie and answers it.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, action string, status int, u user.User) {
+	tok, claims, err := h.Signer.Issue(u.ID, u.Email)
+	if err != nil {
+		h.fail(w, r, action, errs.Wrap(errs.Internal, err, "issue token"))
+		return
+	}
+	outcomes.WithLabelValues(action, "ok").Inc()
+	authn.SetCookie(w, tok, claims.Expires, h.CookieSecure)
+	w.Header().Set("Cache-Control", "no-store")
+	web.Respond(w, status, sessionResponse{ID: u.ID, Email: u.Email, Token: tok})
+}
+
+func (h *Handler) signOut(w http.ResponseWriter, _ *http.Request) {
+	authn.ClearCookie(w, h.CookieSecure)
+	w.Header().Set("Cache-Control", "no-store")
+	web.Respond(w, http.StatusOK, struct{}{})
+}
+
+func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
+	var out currentUserResponse
+	if u, ok := authn.UserFrom(r.Context()); ok {
+		out.CurrentUser = &currentUser{ID: u.ID, Email: u.Email, IssuedAt: u.IssuedAt.Unix(), ExpiresAt: u.Expires.Unix()}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	web.Respond(w, http.StatusOK, out)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, err error) {
+	outcome := "error"
+	switch errs.KindOf(err) {
+	case errs.Invalid, errs.TooLarge, errs.UnsupportedMedia:
+		outcome = "invalid"
+	case errs.Conflict:
+		outcome = "conflict"
+	case errs.Unauthenticated:
+		outcome = "unauthenticated"
+	case errs.RateLimited:
+		outcome = "rate_limited"
+	}
+	outcomes.WithLabelValues(action, outcome).Inc()
+	web.Error(w, r, err)
+}

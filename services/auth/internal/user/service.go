@@ -1,0 +1,140 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"ticketing/common/errs"
+)
+
+// Repository stores accounts.
+type Repository interface {
+	// Create stores a new account and returns it with its id; ErrEmailTaken when the email
+	// is in use.
+	Create(ctx context.Context, u User) (User, error)
+	// ByEmail finds an account by normalised email; ErrNotFound when there is none.
+	ByEmail(ctx context.Context, email string) (User, error)
+	// SetPasswordHash replaces an account's hash if it still is old.
+	SetPasswordHash(ctx context.Context, id, old, new string) error
+}
+
+// Hasher hashes passwords and verifies them in constant time.
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	// Verify reports whether password matches encoded, and whether encoded should be
+	// rehashed because it was made with other parameters.
+	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+}
+
+// Throttle limits sign-in attempts per email and per client address. Acquire reserves an
+// attempt and counts it as a failure until told otherwise; it answers a positive wait when
+// either allowance is used up.
+type Throttle interface {
+	Acquire(ctx context.Context, email, client string) (wait time.Duration, err error)
+	// Succeeded clears the email's failures and gives the client its attempt back.
+	Succeeded(ctx context.Context, email, client string)
+	// Release gives back an attempt that could not be judged (a fault on our side).
+	Release(ctx context.Context, email, client string)
+}
+
+// Service runs the sign-up and sign-in flows.
+type Service struct {
+	users    Repository
+	hasher   Hasher
+	throttle Throttle
+	log      *slog.Logger
+	now      func() time.Time
+	dummy    string // hash of a random password, verified for unknown emails
+}
+
+// NewService makes the service; it hashes a random password once, so that a sign-in for an
+// unknown email can verify against it and take as long as one with a wrong password.
+func NewService(ctx context.Context, users Repository, hasher Hasher, throttle Throttle, log *slog.Logger) (*Service, error) {
+	dummy, err := hasher.Hash(ctx, rand.Text())
+	if err != nil {
+		return nil, fmt.Errorf("dummy hash: %w", err)
+	}
+	return &Service{users: users, hasher: hasher, throttle: throttle, log: log, now: time.Now, dummy: dummy}, nil
+}
+
+// SignUp creates an account.
+func (s *Service) SignUp(ctx context.Context, email, password string) (User, error) {
+	c, err := NewSignUp(email, password)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, c.Password)
+	if err != nil {
+		return User{}, err
+	}
+	return s.users.Create(ctx, User{Email: c.Email, PasswordHash: hash, CreatedAt: s.now().UTC()})
+}
+
+// RateLimited is the error of a refused attempt.
+func RateLimited(wait time.Duration) error {
+	return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: wait}
+}
+
+// SignIn checks credentials from client (its address) and returns the account. Failures
+// count against the email and the client; past the limits it answers RateLimited. An
+// unknown email costs one verification, like a wrong password, so timing tells nothing.
+func (s *Service) SignIn(ctx context.Context, email, password, client string) (User, error) {
+	c, err := NewSignIn(email, password)
+	if err != nil {
+		return User{}, err
+	}
+	wait, err := s.throttle.Acquire(ctx, c.Email, client)
+	if err != nil {
+		return User{}, err
+	}
+	if wait > 0 {
+		return User{}, RateLimited(wait)
+	}
+	u, ok, err := s.check(ctx, c)
+	switch {
+	case err != nil:
+		s.throttle.Release(context.WithoutCancel(ctx), c.Email, client)
+		return User{}, err
+	case !ok:
+		return User{}, ErrInvalidCredentials
+	}
+	s.throttle.Succeeded(context.WithoutCancel(ctx), c.Email, client)
+	return u, nil
+}
+
+// check looks the account up and verifies the password, against the dummy hash when there
+// is no account.
+func (s *Service) check(ctx context.Context, c Credentials) (User, bool, error) {
+	u, err := s.users.ByEmail(ctx, c.Email)
+	if errors.Is(err, ErrNotFound) {
+		_, _, err := s.hasher.Verify(ctx, c.Password, s.dummy)
+		return User{}, false, err
+	}
+	if err != nil {
+		return User{}, false, err
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, c.Password, u.PasswordHash)
+	if err != nil || !ok {
+		return User{}, false, err
+	}
+	if rehash {
+		s.rehash(ctx, u, c.Password)
+	}
+	return u, true, nil
+}
+
+// rehash stores the password under the current parameters. A failure is only logged: the
+// old hash still verifies, and the next sign-in tries again.
+func (s *Service) rehash(ctx context.Context, u User, password string) {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.users.SetPasswordHash(ctx, u.ID, u.PasswordHash, hash)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "rehash of a password failed", "user", u.ID, "err", err)
+	}
+}

@@ -1,0 +1,208 @@
+package user
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketing/common/errs"
+)
+
+// fakeUsers is an in-memory Repository.
+type fakeUsers struct {
+	mu      sync.Mutex
+	byEmail map[string]User
+	fail    error
+}
+
+func (f *fakeUsers) Create(_ context.Context, u User) (User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.byEmail[u.Email]; ok {
+		return User{}, ErrEmailTaken
+	}
+	u.ID = "id-" + u.Email
+	f.byEmail[u.Email] = u
+	return u, nil
+}
+
+func (f *fakeUsers) ByEmail(_ context.Context, email string) (User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return User{}, f.fail
+	}
+	u, ok := f.byEmail[email]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return u, nil
+}
+
+func (f *fakeUsers) SetPasswordHash(_ context.Context, id, old, new string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for e, u := range f.byEmail {
+		if u.ID == id && u.PasswordHash == old {
+			u.PasswordHash = new
+			f.byEmail[e] = u
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+// fakeHasher "hashes" as "v<version>:<password>" and records what it verified against.
+type fakeHasher struct {
+	mu       sync.Mutex
+	version  string
+	verified []string // encoded values passed to Verify
+}
+
+func (h *fakeHasher) Hash(_ context.Context, pw string) (string, error) {
+	return h.version + ":" + pw, nil
+}
+
+func (h *fakeHasher) Verify(_ context.Context, pw, enc string) (bool, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.verified = append(h.verified, enc)
+	v, p, _ := strings.Cut(enc, ":")
+	return p == pw, v != h.version, nil
+}
+
+// fakeThrottle records the calls and refuses with wait when set.
+type fakeThrottle struct {
+	wait  time.Duration
+	calls []string
+}
+
+func (f *fakeThrottle) Acquire(_ context.Context, email, client string) (time.Duration, error) {
+	f.calls = append(f.calls, "acquire "+email+" "+client)
+	return f.wait, nil
+}
+func (f *fakeThrottle) Succeeded(_ context.Context, email, client string) {
+	f.calls = append(f.calls, "succeeded "+email+" "+client)
+}
+func (f *fakeThrottle) Release(_ context.Context, email, client string) {
+	f.calls = append(f.calls, "release "+email+" "+client)
+}
+
+func newService(t *testing.T) (*Service, *fakeUsers, *fakeHasher, *fakeThrottle) {
+	t.Helper()
+	users := &fakeUsers{byEmail: map[string]User{}}
+	hasher := &fakeHasher{version: "v1"}
+	throttle := &fakeThrottle{}
+	s, err := NewService(t.Context(), users, hasher, throttle, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, users, hasher, throttle
+}
+
+func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
+	s, users, _, _ := newService(t)
+	u, err := s.SignUp(t.Context(), " Ann@Test.COM", "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID == "" || u.Email != "ann@test.com" || u.PasswordHash != "v1:password1" || u.CreatedAt.IsZero() {
+		t.Errorf("SignUp = %+v", u)
+	}
+	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2"); err != ErrEmailTaken {
+		t.Errorf("second SignUp = %v, want ErrEmailTaken", err)
+	}
+	if _, err := s.SignUp(t.Context(), "bob@test.com", "short"); errs.KindOf(err) != errs.Invalid {
+		t.Errorf("SignUp with a short password = %v, want Invalid", err)
+	}
+	if len(users.byEmail) != 1 {
+		t.Errorf("%d accounts stored, want 1", len(users.byEmail))
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	s, _, hasher, throttle := newService(t)
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+		t.Fatal(err)
+	}
+
+	u, err := s.SignIn(t.Context(), "ANN@test.com ", "password1", "10.0.0.1")
+	if err != nil || u.Email != "ann@test.com" {
+		t.Fatalf("SignIn = %+v, %v", u, err)
+	}
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password2", "10.0.0.1"); err != ErrInvalidCredentials {
+		t.Errorf("wrong password: %v, want ErrInvalidCredentials", err)
+	}
+	want := []string{
+		"acquire ann@test.com 10.0.0.1", "succeeded ann@test.com 10.0.0.1", // success clears
+		"acquire ann@test.com 10.0.0.1", // a failure stays counted
+	}
+	if strings.Join(throttle.calls, "|") != strings.Join(want, "|") {
+		t.Errorf("throttle calls %q, want %q", throttle.calls, want)
+	}
+
+	// An unknown email verifies against the dummy hash, as a wrong password verifies
+	// against the account's: the same work, so the same time.
+	hasher.verified = nil
+	if _, err := s.SignIn(t.Context(), "nobody@test.com", "password1", "10.0.0.1"); err != ErrInvalidCredentials {
+		t.Errorf("unknown email: %v, want ErrInvalidCredentials", err)
+	}
+	if len(hasher.verified) != 1 || hasher.verified[0] != s.dummy || !strings.HasPrefix(s.dummy, "v1:") {
+		t.Errorf("unknown email verified against %q, want the dummy hash made with the current parameters", hasher.verified)
+	}
+}
+
+func TestSignInRateLimited(t *testing.T) {
+	s, _, hasher, throttle := newService(t)
+	throttle.wait = 90 * time.Second
+	_, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1")
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Kind != errs.RateLimited || e.RetryAfter != 90*time.Second {
+		t.Fatalf("SignIn past the limit = %v, want RateLimited with RetryAfter 90s", err)
+	}
+	if len(hasher.verified) != 0 {
+		t.Errorf("a refused attempt still verified a password")
+	}
+}
+
+// A fault is no failure of the user's: the attempt is given back.
+func TestSignInFaultReleasesTheAttempt(t *testing.T) {
+	s, users, _, throttle := newService(t)
+	users.fail = errors.New("database down")
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1"); !errors.Is(err, users.fail) {
+		t.Fatalf("SignIn = %v, want the store's error", err)
+	}
+	if got := throttle.calls[len(throttle.calls)-1]; got != "release ann@test.com 10.0.0.1" {
+		t.Errorf("last throttle call %q, want a release", got)
+	}
+}
+
+func TestSignInInvalidInputTouchesNothing(t *testing.T) {
+	s, _, hasher, throttle := newService(t)
+	if _, err := s.SignIn(t.Context(), "not-an-email", "password1", "10.0.0.1"); errs.KindOf(err) != errs.Invalid {
+		t.Errorf("SignIn(bad email) = %v, want Invalid", err)
+	}
+	if len(throttle.calls) != 0 || len(hasher.verified) != 0 {
+		t.Errorf("invalid input reached the throttle (%v) or the hasher (%v)", throttle.calls, hasher.verified)
+	}
+}
+
+// A hash made with older parameters is replaced on the next successful sign-in.
+func TestSignInRehashesOldHashes(t *testing.T) {
+	s, users, hasher, _ := newService(t)
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	hasher.version = "v2"
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := users.byEmail["ann@test.com"].PasswordHash; got != "v2:password1" {
+		t.Errorf("hash after sign-in = %q, want it rehashed with v2", got)
+	}
+}
