@@ -12,7 +12,9 @@
 #      and the helm profile;
 #   4. infra/k8scheck's Go test over every rendered manifest: strict decode into
 #      the k8s.io/api types, probes, resources, non-root, ingress routes, images
-#      and Secret references.
+#      and Secret references;
+#   5. envcheck: each rendered service environment goes through that service's
+#      own LoadConfig, as at a pod's start.
 #
 # Rendered files go to $K8S_OUT (default: a temporary directory, removed on
 # success).
@@ -150,6 +152,24 @@ skaffold render --offline=true --digest-source=none -a "$out/artifacts.json" -o 
 skaffold render --offline=true --digest-source=none -a "$out/artifacts.json" -o "$out/skaffold-helm.yaml" -p helm
 
 step "strict decode and cross-checks of the rendered manifests (infra/k8scheck)"
-(cd infra/k8scheck && K8SCHECK_RENDERED="$out" K8SCHECK_REPO="$root" go test -count=1 ./...)
+(cd infra/k8scheck && go vet ./... && K8SCHECK_RENDERED="$out" K8SCHECK_REPO="$root" go test -count=1 ./...)
+
+# The services' own configuration loaders over the environments the test wrote:
+# a temporary workspace of the repository's modules plus envcheck, so that the
+# k8scheck module never depends on the services.
+if [ -f go.work ]; then
+  step "every rendered service environment loads with the service's LoadConfig (envcheck)"
+  mkdir -p "$out/envcheck"
+  cp infra/k8scheck/envcheck/main.go "$out/envcheck/main.go"
+  printf 'module envcheck\n\ngo 1.26.0\n' >"$out/envcheck/go.mod"
+  [ -f go.work.sum ] && cp go.work.sum "$out/envcheck/go.work.sum"
+  sed -n 's/^go \(1\.[0-9.]*\)$/go \1/p' go.work | head -1 >"$out/envcheck/go.work"
+  echo 'use .' >>"$out/envcheck/go.work"
+  GOWORK="$root/go.work" go work edit -json | sed -n 's/^[[:space:]]*"DiskPath": "\(.*\)",\{0,1\}$/\1/p' |
+    while read -r dir; do echo "use $root/${dir#./}"; done >>"$out/envcheck/go.work"
+  (cd "$out/envcheck" && GOWORK="$out/envcheck/go.work" GOFLAGS= go run main.go "$out/envs.json")
+else
+  echo "no go.work: envcheck skipped"
+fi
 
 step "kubernetes checks passed"
