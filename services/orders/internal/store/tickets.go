@@ -121,26 +121,32 @@ func (s *Store) Replica(ctx context.Context, id string) (Replica, error) {
 // ticket as replicated; order.ErrTicketReserved when another hold is live,
 // order.ErrTicketNotFound when the ticket is not replicated.
 func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until time.Time) (order.Ticket, error) {
-	var d ticketDoc
-	err := s.tickets.FindOneAndUpdate(ctx,
-		bson.M{"_id": ticketID, "$or": bson.A{
-			bson.M{"holder": ""},
-			bson.M{"holdUntil": bson.M{"$lt": now}},
-		}},
-		bson.M{"$set": bson.M{"holder": orderID, "holdUntil": until}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&d)
-	if err == nil {
-		return d.ticket(), nil
+	for attempt := 0; ; attempt++ {
+		var d ticketDoc
+		err := s.tickets.FindOneAndUpdate(ctx,
+			bson.M{"_id": ticketID, "$or": bson.A{
+				bson.M{"holder": ""},
+				bson.M{"holdUntil": bson.M{"$lt": now}},
+			}},
+			bson.M{"$set": bson.M{"holder": orderID, "holdUntil": until}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After),
+		).Decode(&d)
+		if err == nil {
+			return d.ticket(), nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return order.Ticket{}, fmt.Errorf("hold ticket %s: %w", ticketID, err)
+		}
+		// Only to choose the answer: the write above decided. A ticket found free was
+		// replicated or released just after the write missed it: try the write again.
+		r, err := s.Replica(ctx, ticketID)
+		if err != nil {
+			return order.Ticket{}, err
+		}
+		if (r.Holder != "" && !r.HoldUntil.Before(now)) || attempt == 2 {
+			return order.Ticket{}, order.ErrTicketReserved
+		}
 	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return order.Ticket{}, fmt.Errorf("hold ticket %s: %w", ticketID, err)
-	}
-	// Only to choose the answer: the write above decided.
-	if _, err := s.Replica(ctx, ticketID); err != nil {
-		return order.Ticket{}, err
-	}
-	return order.Ticket{}, order.ErrTicketReserved
 }
 
 // ExtendHold moves the end of orderID's hold on ticketID to until, if orderID still holds
