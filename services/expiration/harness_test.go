@@ -242,6 +242,11 @@ func (c *collector) total() int {
 // maxLate after it, with the event id derived from the order id.
 func checkOnTime(t testing.TB, c *collector, id string, expiresAt time.Time, maxLate time.Duration) time.Duration {
 	t.Helper()
+	// The task completes once the publish is acknowledged; the collector sees it a moment later.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.of(id)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	got := c.of(id)
 	if len(got) != 1 {
 		t.Errorf("order %s: %d expiration.completed, want 1", id, len(got))
