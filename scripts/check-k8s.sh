@@ -109,6 +109,12 @@ step "helm template (default values, production values)"
 helm template ticketing "$chart" --namespace ticketing >"$out/helm-default.yaml"
 helm template ticketing "$chart" --namespace ticketing "${prod[@]}" >"$out/helm-production.yaml"
 
+step "monitoring: dashboards, alerts and ServiceMonitor render; rules and dashboard checked"
+helm lint --strict "$chart" -f "$chart/ci/monitoring-values.yaml"
+# Rendered apart: the strict decode below knows only the core kinds.
+helm template ticketing "$chart" -f "$chart/ci/monitoring-values.yaml" >/dev/null
+(cd "$root/infra/monitoring" && GOWORK=off GOFLAGS=-mod=readonly go test -count=1 ./...)
+
 # must_refuse WANT ARGS...: helm template must fail, saying WANT.
 must_refuse() {
   local want=$1 err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -89,10 +90,14 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Stop(context.Background())
+	before := deadLettered(t, "test-ticket-created")
 	if err := bus.Publish(context.Background(), c, "evt-1", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 5*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	if n := deadLettered(t, "test-ticket-created") - before; n != 1 {
+		t.Errorf("ticketing_events_dead_lettered_total moved by %v, want 1", n)
+	}
 	time.Sleep(200 * time.Millisecond)
 	if n := calls.Load(); n != 4 {
 		t.Fatalf("handler called %d times, want 4 (MaxAttempts)", n)
@@ -109,6 +114,28 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	if _, err := events.Decode[events.TicketCreated](m.Data()); err != nil {
 		t.Errorf("dead letter does not carry the event: %v", err)
 	}
+}
+
+// deadLettered is ticketing_events_dead_lettered_total of consumer.
+func deadLettered(t *testing.T, consumer string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ticketing_events_dead_lettered_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "consumer" && l.GetValue() == consumer {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func TestUndecodablePayloadIsDeadLetteredAtOnce(t *testing.T) {

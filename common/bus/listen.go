@@ -12,6 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"ticketing/common/events"
 	"ticketing/common/meta"
@@ -121,6 +125,7 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", l.durable, err)
 	}
+	deadLetteredTotal.WithLabelValues(subject, l.durable) // exported as 0 from the start, for alerts
 	handle := func(m jetstream.Msg) {
 		l.handle(m, func(ctx context.Context, data []byte) error {
 			e, err := events.Decode[E](data)
@@ -169,15 +174,24 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	if id := h.Get(HeaderRequestID); meta.SafeRequestID(id) {
 		ctx = meta.WithRequestID(ctx, id)
 	}
-	ctx = meta.WithTraceParent(ctx, meta.ChildTraceParent(h.Get(HeaderTraceParent)))
-	ctx = meta.WithEventID(ctx, h.Get(HeaderMsgID))
-	log := l.opts.Logger
-
 	attempt := uint64(1)
 	published := time.Now()
 	if md, err := m.Metadata(); err == nil {
 		attempt, published = md.NumDelivered, md.Timestamp
 	}
+	// The consumer span continues the trace of the producer span, whose traceparent the
+	// event carries.
+	ctx, span := otel.Tracer(tracerName).Start(meta.WithTraceParent(ctx, h.Get(HeaderTraceParent)),
+		"process "+l.subject, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", l.subject),
+			attribute.String("messaging.consumer.group.name", l.durable),
+			attribute.String("messaging.message.id", h.Get(HeaderMsgID)),
+			attribute.Int64("messaging.nats.delivery_attempt", int64(attempt))))
+	defer span.End()
+	ctx = meta.WithEventID(ctx, h.Get(HeaderMsgID))
+	log := l.opts.Logger
 
 	var err error
 	if s := h.Get(HeaderEventSchema); s != "" && s != strconv.Itoa(l.schema) {
@@ -190,23 +204,30 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	// An event waiting for its predecessor is offered again for NotYetFor, however many
 	// times; a failing handler gets MaxAttempts deliveries. Then the event is dead-lettered.
 	notYet := errors.Is(err, ErrNotYet)
+	var outcome string
 	switch {
 	case err == nil:
 		if ackErr := m.Ack(); ackErr != nil {
 			log.WarnContext(ctx, "ack", "err", ackErr)
 		}
-		l.count("ack")
+		outcome = "ack"
 	case IsPermanent(err),
 		notYet && time.Since(published) > l.opts.NotYetFor,
 		!notYet && int(attempt) >= l.opts.MaxAttempts:
-		l.deadLetter(ctx, m, err, attempt)
+		outcome = l.deadLetter(ctx, m, err, attempt)
 	case notYet:
 		_ = m.NakWithDelay(l.opts.NotYetDelay * time.Duration(min(attempt, 20)))
-		l.count("not_yet")
+		outcome = "not_yet"
 	default:
 		log.WarnContext(ctx, "event handler failed; will retry", "attempt", attempt, "err", err)
 		_ = m.NakWithDelay(l.backoff(attempt))
-		l.count("retry")
+		outcome = "retry"
+	}
+	handledTotal.WithLabelValues(l.subject, l.durable, outcome).Inc()
+	span.SetAttributes(attribute.String("ticketing.event.outcome", outcome))
+	if err != nil && (!notYet || outcome == "dead_letter") {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
 }
 
@@ -227,13 +248,10 @@ func (l *Listener) backoff(attempt uint64) time.Duration {
 	return min(d, l.opts.MaxBackoff)
 }
 
-func (l *Listener) count(outcome string) {
-	handledTotal.WithLabelValues(l.subject, l.durable, outcome).Inc()
-}
-
 // deadLetter copies the event, with the reason, to the consumer's dead-letter subject, then
-// terminates its delivery. If the copy cannot be stored the event is retried instead.
-func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error, attempt uint64) {
+// terminates its delivery, and returns "dead_letter". If the copy cannot be stored the event
+// is retried instead, and it returns "retry".
+func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error, attempt uint64) string {
 	reason := cause.Error()
 	if len(reason) > 1000 {
 		reason = reason[:1000]
@@ -260,10 +278,10 @@ func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error,
 	if _, err := l.conn.JS.PublishMsg(pctx, dl); err != nil {
 		l.opts.Logger.ErrorContext(ctx, "dead-letter publish failed; will retry the event", "err", err)
 		_ = m.NakWithDelay(l.opts.MaxBackoff)
-		l.count("retry")
-		return
+		return "retry"
 	}
 	_ = m.TermWithReason(reason)
-	l.count("dead_letter")
+	deadLetteredTotal.WithLabelValues(l.subject, l.durable).Inc()
 	l.opts.Logger.ErrorContext(ctx, "event dead-lettered", "subject", l.subject, "event_id", id, "attempt", attempt, "reason", reason)
+	return "dead_letter"
 }

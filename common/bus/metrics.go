@@ -1,8 +1,12 @@
 package bus
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 var (
@@ -19,6 +23,10 @@ var (
 		Help:    "Time spent in event handlers.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
 	}, []string{"subject", "consumer"})
+	deadLetteredTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ticketing_events_dead_lettered_total",
+		Help: "Events a consumer gave up on and copied to its dead-letter subject, by subject and consumer.",
+	}, []string{"subject", "consumer"})
 	outboxPublished = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "ticketing_outbox_relayed_total",
 		Help: "Outbox events published and removed from their documents, by collection.",
@@ -33,10 +41,9 @@ var (
 	}, []string{"collection"})
 )
 
-func observePublished(subject string, duplicate bool) {
-	d := "false"
-	if duplicate {
-		d = "true"
-	}
-	publishedTotal.WithLabelValues(subject, d).Inc()
+// observePublished counts an acknowledged publish and notes on its span whether JetStream
+// dropped it as a duplicate.
+func observePublished(span trace.Span, subject string, duplicate bool) {
+	publishedTotal.WithLabelValues(subject, strconv.FormatBool(duplicate)).Inc()
+	span.SetAttributes(attribute.Bool("ticketing.event.duplicate", duplicate))
 }

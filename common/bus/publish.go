@@ -11,6 +11,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"ticketing/common/events"
 	"ticketing/common/meta"
@@ -55,29 +59,58 @@ func NewEnvelopeWithID(ctx context.Context, id string, e events.Event) (Envelope
 	}, nil
 }
 
-func (c *Conn) msg(env Envelope) *nats.Msg {
+const tracerName = "ticketing/common/bus"
+
+// msg is the message of env with its producer span, a child of the span that was current when
+// env was made; the message carries the producer span's traceparent. End the span with
+// endSpan once JetStream answered.
+func (c *Conn) msg(env Envelope) (*nats.Msg, trace.Span) {
+	ctx, span := otel.Tracer(tracerName).Start(meta.WithTraceParent(context.Background(), env.TraceParent),
+		"publish "+env.Subject, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", env.Subject),
+			attribute.String("messaging.message.id", env.ID)))
 	m := nats.NewMsg(c.Topology.Subject(env.Subject))
 	m.Data = env.Data
 	m.Header.Set(HeaderMsgID, env.ID)
 	m.Header.Set(HeaderEventType, env.Subject)
 	m.Header.Set(HeaderEventSchema, strconv.Itoa(env.Schema))
-	if env.TraceParent != "" {
-		m.Header.Set(HeaderTraceParent, env.TraceParent)
+	if tp := meta.TraceParent(ctx); tp != "" {
+		m.Header.Set(HeaderTraceParent, tp)
 	}
 	if env.RequestID != "" {
 		m.Header.Set(HeaderRequestID, env.RequestID)
 	}
-	return m
+	return m, span
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+func endSpans(spans []trace.Span, err error) {
+	for _, span := range spans {
+		endSpan(span, err)
+	}
 }
 
 // Publish sends env and waits for JetStream's ack. A duplicate id within the stream's
 // duplicate window is acknowledged without being stored again.
 func (c *Conn) Publish(ctx context.Context, env Envelope) error {
-	ack, err := c.JS.PublishMsg(ctx, c.msg(env), jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
+	m, span := c.msg(env)
+	ack, err := c.JS.PublishMsg(ctx, m, jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
 	if err != nil {
-		return fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+		err = fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+		endSpan(span, err)
+		return err
 	}
-	observePublished(env.Subject, ack.Duplicate)
+	observePublished(span, env.Subject, ack.Duplicate)
+	span.End()
 	return nil
 }
 
@@ -91,22 +124,30 @@ func (c *Conn) PublishAll(ctx context.Context, envs []Envelope) (int, error) {
 		return 1, nil
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(envs))
+	spans := make([]trace.Span, 0, len(envs))
 	var sendErr error
 	for _, env := range envs {
-		f, err := c.JS.PublishMsgAsync(c.msg(env), jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
+		m, span := c.msg(env)
+		f, err := c.JS.PublishMsgAsync(m, jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
 		if err != nil {
 			sendErr = fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+			endSpan(span, sendErr)
 			break
 		}
 		futures = append(futures, f)
+		spans = append(spans, span)
 	}
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
-			observePublished(envs[i].Subject, ack.Duplicate)
+			observePublished(spans[i], envs[i].Subject, ack.Duplicate)
+			spans[i].End()
 		case err := <-f.Err():
-			return i, fmt.Errorf("publish %s %s: %w", envs[i].Subject, envs[i].ID, err)
+			err = fmt.Errorf("publish %s %s: %w", envs[i].Subject, envs[i].ID, err)
+			endSpans(spans[i:], err)
+			return i, err
 		case <-ctx.Done():
+			endSpans(spans[i:], ctx.Err())
 			return i, ctx.Err()
 		}
 	}

@@ -1,20 +1,20 @@
-// Package meta carries a request's id and W3C trace context through a context.Context,
-// from an HTTP request into the events it causes and on into their handlers.
+// Package meta carries a request's id, the event being handled and the W3C trace context
+// (OpenTelemetry's span context) through a context.Context, from an HTTP request into the
+// events it causes and on into their handlers, and puts them on every log line.
 package meta
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type key int
 
-const (
-	requestIDKey key = iota
-	traceParentKey
-)
+const requestIDKey key = iota
 
 // WithRequestID returns ctx carrying id.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -27,53 +27,39 @@ func RequestID(ctx context.Context) string {
 	return s
 }
 
-// WithTraceParent returns ctx carrying a W3C traceparent value.
-func WithTraceParent(ctx context.Context, tp string) context.Context {
-	return context.WithValue(ctx, traceParentKey, tp)
-}
+// The trace context is OpenTelemetry's: the span in a context (a local one started by the HTTP
+// middleware or the event listener, or a remote one from WithTraceParent) is the trace.
+var traceContext propagation.TraceContext
 
-// TraceParent is the traceparent in ctx, or "".
+const traceParentHeader = "traceparent"
+
+// TraceParent is the W3C traceparent of the span in ctx, or "" when ctx has none.
 func TraceParent(ctx context.Context) string {
-	s, _ := ctx.Value(traceParentKey).(string)
-	return s
+	c := propagation.MapCarrier{}
+	traceContext.Inject(ctx, c)
+	return c[traceParentHeader]
 }
 
-// TraceID is the trace id part of the traceparent in ctx, or "".
-func TraceID(ctx context.Context) string {
-	parts := strings.Split(TraceParent(ctx), "-")
-	if len(parts) != 4 {
-		return ""
+// WithTraceParent returns ctx carrying the remote span of a W3C traceparent value, so that a
+// span started from it continues that trace. An empty or invalid value leaves ctx as it is.
+func WithTraceParent(ctx context.Context, tp string) context.Context {
+	if tp == "" {
+		return ctx
 	}
-	return parts[1]
+	return traceContext.Extract(ctx, propagation.MapCarrier{traceParentHeader: tp})
+}
+
+// TraceID is the trace id of the span in ctx, or "".
+func TraceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return ""
 }
 
 // NewID is a random 16-byte id in hex, for request ids.
-func NewID() string { return randomHex(16) }
-
-// ChildTraceParent continues the trace of parent with a new span id, or starts a new trace
-// when parent is not a valid traceparent.
-func ChildTraceParent(parent string) string {
-	parts := strings.Split(parent, "-")
-	if len(parts) == 4 && len(parts[1]) == 32 && isHex(parts[1]) && parts[1] != strings.Repeat("0", 32) {
-		return "00-" + parts[1] + "-" + randomHex(8) + "-" + flags(parts[3])
-	}
-	return "00-" + randomHex(16) + "-" + randomHex(8) + "-01"
-}
-
-func flags(f string) string {
-	if len(f) == 2 && isHex(f) {
-		return f
-	}
-	return "01"
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
+func NewID() string {
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }

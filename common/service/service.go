@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/meta"
+	"ticketing/common/telemetry"
 )
 
 // Base is the configuration every service reads.
@@ -36,6 +38,7 @@ type Base struct {
 	MongoURI        string // MONGODB_URI
 	MongoDatabase   string // MONGODB_DATABASE, the service name
 	JWTPublicKey    ed25519.PublicKey
+	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT, OTLP/HTTP base URL; "" exports no traces
 
 	// Ready, when set, is called with the HTTP address once the service serves (tests and the
 	// dev stack use it with HTTP_ADDR 127.0.0.1:0).
@@ -57,6 +60,12 @@ func LoadBase(env *config.Env, name string, withMongo bool) Base {
 			Prefix:   env.String("BUS_PREFIX", ""),
 			Replicas: env.Int("STREAM_REPLICAS", 1, 1, 5),
 		},
+		OTLPEndpoint: env.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+	}
+	if b.OTLPEndpoint != "" {
+		if err := telemetry.CheckEndpoint(b.OTLPEndpoint); err != nil {
+			env.Fail("OTEL_EXPORTER_OTLP_ENDPOINT", "%v", err)
+		}
 	}
 	if withMongo {
 		b.MongoURI = env.Required("MONGODB_URI")
@@ -160,7 +169,13 @@ func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 			}
 		}()
 	}
-	a.Log.Info("serving", "http", ln.Addr().String(), "metrics", a.Base.MetricsAddr)
+	traces := "off"
+	if a.Base.OTLPEndpoint != "" {
+		if u, err := url.Parse(telemetry.TracesURL(a.Base.OTLPEndpoint)); err == nil {
+			traces = u.Redacted()
+		}
+	}
+	a.Log.Info("serving", "http", ln.Addr().String(), "metrics", a.Base.MetricsAddr, "traces", traces)
 	if a.Base.Ready != nil {
 		a.Base.Ready(ln.Addr().String())
 	}

@@ -13,6 +13,7 @@ import (
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/mongodb"
+	"ticketing/common/telemetry"
 )
 
 // Main is a service's whole main function: read the config, run until SIGINT or SIGTERM,
@@ -31,8 +32,22 @@ func Main[C any](name string, load func(*config.Env) (C, error), run func(contex
 	}
 }
 
-// NewApp makes the App of a service from its base settings.
-func NewApp(b Base) *App { return &App{Base: b, Log: b.Logger()} }
+// NewApp makes the App of a service from its base settings, and installs its tracing (see
+// telemetry.Setup), flushed when the App closes.
+func NewApp(b Base) *App {
+	a := &App{Base: b, Log: b.Logger()}
+	shutdown, err := telemetry.Setup(b.Name, b.OTLPEndpoint, a.Log)
+	if err != nil {
+		a.Log.Error("tracing is off", "err", err)
+		return a
+	}
+	a.OnClose(func(ctx context.Context) {
+		if err := shutdown(ctx); err != nil {
+			a.Log.Warn("flush traces", "err", err)
+		}
+	})
+	return a
+}
 
 // Mongo connects to the service's database and closes it at the end.
 func (a *App) Mongo(ctx context.Context) (*mongo.Database, error) {

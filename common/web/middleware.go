@@ -12,6 +12,10 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"ticketing/common/authn"
 	"ticketing/common/errs"
@@ -30,8 +34,8 @@ var (
 	}, []string{"route", "method"})
 )
 
-// NewRouter is a chi router with the platform's middleware stack: request id and trace,
-// recovery, access log and metrics, the current user (when verifier is not nil), and the API's
+// NewRouter is a chi router with the platform's middleware stack: request id, trace span,
+// access log and metrics, recovery, the current user (when verifier is not nil), and the API's
 // error shape for unknown routes and methods.
 func NewRouter(log *slog.Logger, verifier *authn.Verifier) chi.Router {
 	r := chi.NewRouter()
@@ -66,8 +70,8 @@ func allowed(r *http.Request) string {
 	return out
 }
 
-// RequestID takes X-Request-Id from the request when it is sane, or makes one, puts it and
-// the W3C trace context in the request's context, and echoes it in the response.
+// RequestID takes X-Request-Id from the request when it is sane, or makes one, puts it in the
+// request's context, and echoes it in the response.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -75,17 +79,28 @@ func RequestID(next http.Handler) http.Handler {
 			id = meta.NewID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx := meta.WithRequestID(r.Context(), id)
-		ctx = meta.WithTraceParent(ctx, meta.ChildTraceParent(r.Header.Get("traceparent")))
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(meta.WithRequestID(r.Context(), id)))
 	})
 }
 
-// AccessLog logs each request with its status and duration, and counts it by route pattern.
+const tracerName = "ticketing/common/web"
+
+// AccessLog traces each request with a server span named by its route pattern (continuing
+// the caller's W3C traceparent, if any), logs it with its status and duration, and counts it
+// by route pattern. The health probes get no span.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			var span trace.Span
+			if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+				var ctx context.Context
+				ctx, span = otel.Tracer(tracerName).Start(meta.WithTraceParent(r.Context(), r.Header.Get("traceparent")),
+					r.Method, trace.WithSpanKind(trace.SpanKindServer),
+					trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+				defer span.End()
+				r = r.WithContext(ctx)
+			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
 			route := "unmatched"
@@ -99,6 +114,13 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			elapsed := time.Since(start)
 			requestsTotal.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 			requestSeconds.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			if span != nil && span.IsRecording() {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
+				if status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(status))
+				}
+			}
 			level := slog.LevelInfo
 			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug

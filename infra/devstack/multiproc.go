@@ -12,21 +12,24 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // proc is one child process: a service replica or the spawned NATS server.
 type proc struct {
-	name    string
-	replica int
-	addr    string // HTTP address ("" for NATS)
-	bin     string
-	args    []string
-	env     []string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	name        string
+	replica     int
+	addr        string // HTTP address ("" for NATS)
+	metricsAddr string // its /metrics ("" for NATS)
+	starts      atomic.Int32
+	bin         string
+	args        []string
+	env         []string
+	logPath     string
+	cmd         *exec.Cmd
+	exited      chan struct{}
 }
 
 func (p *proc) start() error {
@@ -43,6 +46,7 @@ func (p *proc) start() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	p.cmd = cmd
+	p.starts.Add(1)
 	p.exited = make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(p.exited) }()
 	return nil
@@ -179,10 +183,14 @@ func (s *Stack) startProcesses(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr, "METRICS_ADDR=off"}
-			if s.opts.BasePort != 0 {
-				env[3] = "METRICS_ADDR=127.0.0.1:" + strconv.Itoa(s.opts.BasePort+100+i+10*r)
+			metricsPort := s.opts.BasePort + 100 + i + 10*r
+			if s.opts.BasePort == 0 {
+				if metricsPort, err = freePort(); err != nil {
+					return err
+				}
 			}
+			metricsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
+			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=" + addr, "METRICS_ADDR=" + metricsAddr}
 			keys := make([]string, 0, len(envs[name]))
 			for k := range envs[name] {
 				keys = append(keys, k)
@@ -191,7 +199,7 @@ func (s *Stack) startProcesses(ctx context.Context) error {
 			for _, k := range keys {
 				env = append(env, k+"="+envs[name][k])
 			}
-			p := &proc{name: fmt.Sprintf("%s-%d", name, r), replica: r, addr: addr,
+			p := &proc{name: fmt.Sprintf("%s-%d", name, r), replica: r, addr: addr, metricsAddr: metricsAddr,
 				bin: filepath.Join(s.binDir, name), env: env, logPath: filepath.Join(logDir, fmt.Sprintf("%s-%d.log", name, r))}
 			if err := p.start(); err != nil {
 				return err
@@ -220,6 +228,28 @@ func (s *Stack) replica(name string, r int) (*proc, error) {
 		return nil, fmt.Errorf("no replica %d of %s (%w)", r, name, errSingle)
 	}
 	return ps[r], nil
+}
+
+// Replica is a running service process, for tests that look inside it.
+type Replica struct {
+	Service     string
+	Index       int
+	MetricsAddr string // host:port of its /metrics
+	Starts      int    // 1, plus one per Restart: its counters count from its last start
+}
+
+// Replicas lists the service processes in multi-process mode (none in single-process mode,
+// where metrics are off).
+func (s *Stack) Replicas() []Replica {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Replica
+	for _, name := range Services {
+		for _, p := range s.procs[name] {
+			out = append(out, Replica{Service: name, Index: p.replica, MetricsAddr: p.metricsAddr, Starts: int(p.starts.Load())})
+		}
+	}
+	return out
 }
 
 // Kill ends replica r of a service with SIGKILL, as a crash would.

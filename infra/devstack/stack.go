@@ -211,6 +211,8 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		"SHUTDOWN_TIMEOUT": "10s",
 		"SWEEP_INTERVAL":   "1s",
 		"SWEEP_GRACE":      "5s",
+		// Traces go to a local collector (Jaeger, Tempo...) when one is given.
+		"OTEL_EXPORTER_OTLP_ENDPOINT": os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 	redisDB := strconv.Itoa(s.redis.db)
 	provider := "offline"

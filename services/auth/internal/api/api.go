@@ -12,6 +12,7 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/errs"
+	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/user"
 )
@@ -33,11 +34,13 @@ type Handler struct {
 	TrustProxy   bool // take the client address from X-Forwarded-For
 }
 
-// Mount adds the routes to r at their full public paths. r must verify sessions
-// (web.NewRouter with a verifier) for currentuser to see them.
+// Mount adds the routes, and the OpenAPI document that describes them, to r at their full
+// public paths. r must verify sessions (web.NewRouter with a verifier) for currentuser to see
+// them.
 func (h *Handler) Mount(r chi.Router) {
 	jwks := authn.JWKS(h.PublicKey)
 	r.Route(Prefix, func(r chi.Router) {
+		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
 		r.Post("/signup", h.signUp)
 		r.Post("/signin", h.signIn)
 		r.Post("/signout", h.signOut)

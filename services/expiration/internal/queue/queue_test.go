@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"ticketing/common/meta"
 	"ticketing/common/testkit"
 
 	"ticketing/services/expiration/internal/expiry"
@@ -260,5 +261,27 @@ func TestServerRetriesFailuresAndPutsBackEarlyRuns(t *testing.T) {
 		if info.Retried != want {
 			t.Errorf("%s counted %d failures, want %d", id, info.Retried, want)
 		}
+	}
+}
+
+// The task keeps the request id and trace of the event that scheduled it, so that the
+// expiry's expiration.completed continues the order's trace.
+func TestTaskCarriesTheRequestAndTrace(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := meta.WithTraceParent(meta.WithRequestID(context.Background(), "req-7"), tp)
+	task, err := queue.NewTask(ctx, job(t, "o1", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := queue.TaskContext(context.Background(), asynq.NewTask(task.Type(), task.Payload()))
+	if meta.RequestID(got) != "req-7" || meta.TraceParent(got) != tp {
+		t.Fatalf("request id %q, traceparent %q", meta.RequestID(got), meta.TraceParent(got))
+	}
+	plain, err := queue.NewTask(context.Background(), job(t, "o2", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queue.TaskContext(context.Background(), plain); meta.RequestID(got) != "" || meta.TraceID(got) != "" {
+		t.Fatalf("a task scheduled without a request has request id %q, trace %q", meta.RequestID(got), meta.TraceID(got))
 	}
 }

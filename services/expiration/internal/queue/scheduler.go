@@ -51,7 +51,7 @@ func NewScheduler(rc redis.UniversalClient, opts Options) *Scheduler {
 // the task id, so a job already scheduled, running, finished within the retention, or dead
 // is not scheduled again: that is a success.
 func (s *Scheduler) Schedule(ctx context.Context, job expiry.Job) error {
-	task, err := NewTask(job)
+	task, err := NewTask(ctx, job)
 	if err != nil {
 		return err
 	}

@@ -3,24 +3,30 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"ticketing/common/meta"
 	"ticketing/services/expiration/internal/expiry"
 )
 
-// payload is the JSON body of an order:expire task.
+// payload is the JSON body of an order:expire task. The request id and trace of the event
+// that scheduled it go along, so that the expiry continues the order's trace.
 type payload struct {
-	OrderID   string    `json:"orderId"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	OrderID     string    `json:"orderId"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	RequestID   string    `json:"requestId,omitempty"`
+	TraceParent string    `json:"traceparent,omitempty"`
 }
 
-// NewTask is the asynq task of job.
-func NewTask(job expiry.Job) (*asynq.Task, error) {
-	data, err := json.Marshal(payload{OrderID: job.OrderID, ExpiresAt: job.ExpiresAt})
+// NewTask is the asynq task of job, scheduled from ctx.
+func NewTask(ctx context.Context, job expiry.Job) (*asynq.Task, error) {
+	data, err := json.Marshal(payload{OrderID: job.OrderID, ExpiresAt: job.ExpiresAt,
+		RequestID: meta.RequestID(ctx), TraceParent: meta.TraceParent(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -37,4 +43,16 @@ func DecodeTask(t *asynq.Task) (expiry.Job, error) {
 		return expiry.Job{}, fmt.Errorf("%w: %v", expiry.ErrInvalid, err)
 	}
 	return expiry.NewJob(p.OrderID, p.ExpiresAt)
+}
+
+// TaskContext is ctx with the request id and trace of the context that scheduled t.
+func TaskContext(ctx context.Context, t *asynq.Task) context.Context {
+	var p payload
+	if json.Unmarshal(t.Payload(), &p) != nil {
+		return ctx
+	}
+	if meta.SafeRequestID(p.RequestID) {
+		ctx = meta.WithRequestID(ctx, p.RequestID)
+	}
+	return meta.WithTraceParent(ctx, p.TraceParent)
 }

@@ -48,6 +48,7 @@ func New(publish Publisher, log *slog.Logger) *Worker {
 // earlier one is put back until due. A failed publish returns its error, and asynq retries
 // the job with backoff; JetStream drops a second publish of the same event id.
 func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	ctx = queue.TaskContext(ctx, t) // the order's request id and trace
 	job, err := queue.DecodeTask(t)
 	if err != nil {
 		runsTotal.WithLabelValues("invalid").Inc()

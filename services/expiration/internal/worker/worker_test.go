@@ -44,7 +44,7 @@ func task(t *testing.T, id string, at time.Time) *asynq.Task {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := queue.NewTask(j)
+	task, err := queue.NewTask(context.Background(), j)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"ticketing/common/errs"
+	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/orders/internal/booking"
 	"ticketing/services/orders/internal/order"
@@ -20,9 +21,11 @@ const (
 	MaxLimit     = 500
 )
 
-// Routes mounts /api/orders on r. Every route needs a signed-in user.
+// Routes mounts /api/orders on r. Every route needs a signed-in user, except the OpenAPI
+// document at /api/orders/openapi.json.
 func Routes(r chi.Router, svc *booking.Service) {
 	h := handlers{svc: svc}
+	r.Method(http.MethodGet, "/api/orders"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Route("/api/orders", func(r chi.Router) {
 		r.Use(web.RequireAuth)
 		r.Post("/", h.create)

@@ -72,9 +72,13 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	now := s.now()
 	o := order.New(store.NewID(), userID, order.Ticket{}, now, s.opts.Window)
 	t, err := s.store.Hold(wctx, ticketID, o.ID, now, o.ExpiresAt.Add(s.opts.HoldGrace))
+	if errors.Is(err, order.ErrTicketReserved) {
+		holdsTotal.WithLabelValues("refused").Inc()
+	}
 	if err != nil {
 		return order.Order{}, err
 	}
+	holdsTotal.WithLabelValues("taken").Inc()
 	o.Ticket = t
 	env, err := bus.NewEnvelope(ctx, events.OrderCreated{
 		ID:        o.ID,
@@ -94,6 +98,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 		}
 		return order.Order{}, err
 	}
+	ordersTotal.WithLabelValues(string(order.Created), "").Inc()
 	s.opts.Notify(o.ID)
 	return o, nil
 }
@@ -118,7 +123,7 @@ func (s *Service) List(ctx context.Context, userID, after string, limit int) ([]
 // Cancel cancels userID's order id. Cancelling a cancelled order succeeds again. Errors:
 // order.ErrNotFound, order.ErrForbidden, order.ErrComplete.
 func (s *Service) Cancel(ctx context.Context, userID, id string) error {
-	return s.cancel(context.WithoutCancel(ctx), id, order.CancelByUser, func(o order.Order) error {
+	return s.cancel(context.WithoutCancel(ctx), id, order.CancelByUser, causeUser, func(o order.Order) error {
 		return o.VisibleTo(userID)
 	})
 }
@@ -126,7 +131,7 @@ func (s *Service) Cancel(ctx context.Context, userID, id string) error {
 // Expire cancels order id because its reservation window ended, unless it is complete (then
 // nothing changes). Errors: order.ErrNotFound, order.ErrTooEarly while the window lasts.
 func (s *Service) Expire(ctx context.Context, id string) error {
-	return s.cancel(ctx, id, order.Expire, func(o order.Order) error {
+	return s.cancel(ctx, id, order.Expire, causeExpired, func(o order.Order) error {
 		if o.Status.Live() {
 			return o.CheckExpiry(s.opts.Now())
 		}
@@ -134,12 +139,13 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 	})
 }
 
-// cancel applies ev (CancelByUser or Expire) to order id after check passes.
+// cancel applies ev (CancelByUser or Expire) to order id after check passes; cause says why,
+// for the metrics and the log.
 //
 // The status changes first, in one write conditional on the status and version read; then
 // the hold is released, conditional on this order still holding the ticket. The release
 // also runs when the order was already cancelled, to heal a crash between the two writes.
-func (s *Service) cancel(ctx context.Context, id string, ev order.Event, check func(order.Order) error) error {
+func (s *Service) cancel(ctx context.Context, id string, ev order.Event, cause string, check func(order.Order) error) error {
 	for range maxAttempts {
 		o, err := s.store.Order(ctx, id)
 		if err != nil {
@@ -173,8 +179,9 @@ func (s *Service) cancel(ctx context.Context, id string, ev order.Event, check f
 		if !ok {
 			continue // it changed since it was read: decide again
 		}
+		ordersTotal.WithLabelValues(string(order.Cancelled), cause).Inc()
 		s.opts.Notify(o.ID)
-		s.log.InfoContext(ctx, "order cancelled", "order", o.ID, "ticket", o.Ticket.ID, "cause", ev.String())
+		s.log.InfoContext(ctx, "order cancelled", "order", o.ID, "ticket", o.Ticket.ID, "cause", cause)
 		return s.release(ctx, o)
 	}
 	return fmt.Errorf("order %s kept changing during %s", id, ev)
@@ -220,7 +227,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 		if !held {
 			s.log.WarnContext(ctx, "payment after the order's hold was lost; cancelling the order so that payments refunds it",
 				"order", o.ID, "ticket", o.Ticket.ID)
-			return s.cancel(ctx, o.ID, order.Expire, nil)
+			return s.cancel(ctx, o.ID, order.Expire, causeLostHold, nil)
 		}
 		env, err := bus.NewEnvelope(ctx, events.OrderCompleted{
 			ID: o.ID, Version: o.Version + 1, Ticket: events.TicketRef{ID: o.Ticket.ID},
@@ -233,6 +240,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 			return err
 		}
 		if ok {
+			ordersTotal.WithLabelValues(string(order.Complete), "").Inc()
 			s.opts.Notify(o.ID)
 			s.log.InfoContext(ctx, "order complete", "order", o.ID, "ticket", o.Ticket.ID)
 			return nil

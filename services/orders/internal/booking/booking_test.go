@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -416,5 +417,88 @@ func TestSweep(t *testing.T) {
 	}
 	if r := f.replica("t1"); r.Holder != "" {
 		t.Errorf("swept order's hold: %+v", r)
+	}
+}
+
+// counter is the value of a counter of the default registry with exactly these labels.
+func counter(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func TestMetricsCountHoldsAndTransitions(t *testing.T) {
+	type key struct{ name, a, b string }
+	read := func() map[key]float64 {
+		out := map[key]float64{}
+		for _, o := range []string{"taken", "refused"} {
+			out[key{"holds", o, ""}] = counter(t, "ticketing_order_holds_total", map[string]string{"outcome": o})
+		}
+		for _, sc := range [][2]string{{"created", ""}, {"complete", ""}, {"cancelled", "user"}, {"cancelled", "expired"}, {"cancelled", "lost_hold"}} {
+			out[key{"orders", sc[0], sc[1]}] = counter(t, "ticketing_orders_total", map[string]string{"status": sc[0], "cause": sc[1]})
+		}
+		return out
+	}
+	before := read()
+	f := newFixture(t)
+	for _, id := range []string{"t1", "t2", "t3", "t4"} {
+		f.ticket(id)
+	}
+	user := f.create("u1", "t1")
+	if _, err := f.svc.Create(f.ctx, "u2", "t1"); !errors.Is(err, order.ErrTicketReserved) {
+		t.Fatal(err)
+	}
+	if err := f.svc.Cancel(f.ctx, "u1", user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Cancel(f.ctx, "u1", user.ID); err != nil { // again: no second count
+		t.Fatal(err)
+	}
+	paid := f.create("u1", "t2")
+	if err := f.svc.Pay(f.ctx, paid.ID); err != nil {
+		t.Fatal(err)
+	}
+	lost := f.create("u1", "t3")
+	expired := f.create("u1", "t4")
+	f.advance(window + grace + time.Second)
+	if err := f.svc.Expire(f.ctx, expired.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.create("u2", "t3") // takes the lapsed hold
+	if err := f.svc.Pay(f.ctx, lost.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	after := read()
+	want := map[key]float64{
+		{"holds", "taken", ""}: 5, {"holds", "refused", ""}: 1,
+		{"orders", "created", ""}: 5, {"orders", "complete", ""}: 1,
+		{"orders", "cancelled", "user"}: 1, {"orders", "cancelled", "expired"}: 1, {"orders", "cancelled", "lost_hold"}: 1,
+	}
+	for k, n := range want {
+		if got := after[k] - before[k]; got != n {
+			t.Errorf("%v moved by %v, want %v", k, got, n)
+		}
 	}
 }

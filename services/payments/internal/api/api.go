@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/payments/internal/checkout"
 	"ticketing/services/payments/internal/payment"
@@ -23,8 +24,10 @@ type Handler struct {
 	Log           *slog.Logger
 }
 
-// Routes mounts the payments routes on r at their public paths.
+// Routes mounts the payments routes, and the OpenAPI document that describes them, on r at
+// their public paths.
 func Routes(r chi.Router, h *Handler) {
+	r.Method(http.MethodGet, "/api/payments"+openapi.Path, openapi.Handler(OpenAPI))
 	r.With(web.RequireAuth).Post("/api/payments", h.create)
 	r.Post("/api/payments/webhook", h.webhook)
 }

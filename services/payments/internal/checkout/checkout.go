@@ -144,14 +144,18 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 	var invalid *provider.InvalidError
 	switch {
 	case errors.As(err, &declined):
-		if _, _, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message); ferr != nil {
+		_, applied, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message)
+		if ferr != nil {
 			return Result{}, ferr
 		}
+		countFailure("declined", applied)
 		return Result{}, errs.Wrap(errs.PaymentRequired, err, declined.Message)
 	case errors.As(err, &invalid):
-		if _, _, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, "", invalid.Message); ferr != nil {
+		_, applied, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, "", invalid.Message)
+		if ferr != nil {
 			return Result{}, ferr
 		}
+		countFailure("failed", applied)
 		field := "paymentMethodId"
 		if m.Token != "" {
 			field = "token"
@@ -175,9 +179,11 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 		return Result{Payment: p}, nil
 	default:
 		msg := provider.DeclinedMessage
-		if _, _, err := s.Store.Fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status)); err != nil {
+		_, applied, err := s.Store.Fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status))
+		if err != nil {
 			return Result{}, err
 		}
+		countFailure("declined", applied)
 		return Result{}, errs.Wrap(errs.PaymentRequired, fmt.Errorf("payment intent %s is %s", in.ID, in.Status), msg)
 	}
 }
@@ -245,6 +251,7 @@ func (s *Service) succeeded(ctx context.Context, p payment.Payment, n int, inten
 		}
 		return Result{}, payment.ErrInProgress
 	}
+	paymentsTotal.WithLabelValues("succeeded").Inc()
 	s.Relay.Notify(p.ID)
 	s.Log.InfoContext(ctx, "payment succeeded", "payment_id", p.ID, "order_id", p.OrderID, "payment_intent", intentID)
 	// Late success: the order may have been cancelled (its hold expired) while the card was
@@ -368,6 +375,7 @@ func (s *Service) Refund(ctx context.Context, orderID string) error {
 		return err
 	}
 	if ok {
+		paymentsTotal.WithLabelValues("refunded").Inc()
 		s.Relay.Notify(p.ID)
 		s.Log.InfoContext(ctx, "payment refunded: order cancelled", "payment_id", p.ID, "order_id", orderID, "payment_intent", p.StripeID)
 	}
@@ -409,8 +417,12 @@ func (s *Service) IntentFailed(ctx context.Context, orderID string, n int, inten
 	if message == "" {
 		message = provider.DeclinedMessage
 	}
-	_, _, err = s.Store.Fail(ctx, p.ID, n, intentID, message)
-	return err
+	_, applied, err := s.Store.Fail(ctx, p.ID, n, intentID, message)
+	if err != nil {
+		return err
+	}
+	countFailure("failed", applied)
+	return nil
 }
 
 // ParseAttempt reads the attempt number from PaymentIntent metadata.

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"ticketing/common/errs"
+	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
@@ -36,10 +37,12 @@ type handlers struct {
 	now    func() time.Time
 }
 
-// Mount adds the tickets routes to r at their public paths.
+// Mount adds the tickets routes, and the OpenAPI document that describes them, to r at their
+// public paths.
 func Mount(r chi.Router, st *store.Store, outbox Notifier) {
 	h := &handlers{store: st, outbox: outbox, now: time.Now}
 	r.Route("/api/tickets", func(r chi.Router) {
+		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
 		r.Get("/", h.list)
 		r.With(web.RequireAuth).Post("/", h.create)
 		r.Get("/{id}", h.get)

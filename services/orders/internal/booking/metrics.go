@@ -1,0 +1,34 @@
+package booking
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Causes of a cancellation, the cause label of ticketing_orders_total.
+const (
+	causeUser     = "user"      // the owner cancelled
+	causeExpired  = "expired"   // the reservation window ended
+	causeLostHold = "lost_hold" // the payment landed after the hold lapsed and another order took the ticket
+)
+
+var (
+	holdsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ticketing_order_holds_total",
+		Help: "Attempts to hold a ticket for a new order, by outcome: taken, or refused (another live order holds it).",
+	}, []string{"outcome"})
+	ordersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ticketing_orders_total",
+		Help: "Orders reaching a status (created, cancelled, complete), by status and, for cancelled, cause (user, expired, lost_hold).",
+	}, []string{"status", "cause"})
+)
+
+func init() { // every series exported from the start, at 0
+	holdsTotal.WithLabelValues("taken")
+	holdsTotal.WithLabelValues("refused")
+	ordersTotal.WithLabelValues("created", "")
+	ordersTotal.WithLabelValues("complete", "")
+	for _, cause := range []string{causeUser, causeExpired, causeLostHold} {
+		ordersTotal.WithLabelValues("cancelled", cause)
+	}
+}
