@@ -39,13 +39,11 @@ type handlers struct{ svc *booking.Service }
 
 func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
-	if err := web.Decode(w, r, &req); err != nil {
-		web.Error(w, r, err)
-		return
+	err := web.Decode(w, r, &req)
+	if err == nil {
+		err = req.validate()
 	}
-	var v errs.Validation
-	v.Check(req.TicketID != "", "ticketId", "ticketId is required")
-	if err := v.Err(); err != nil {
+	if err != nil {
 		web.Error(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"ticketing/common/errs"
 	"time"
 
 	"ticketing/services/orders/internal/order"
@@ -10,6 +11,12 @@ import (
 // createRequest is the body of POST /api/orders.
 type createRequest struct {
 	TicketID string `json:"ticketId"`
+}
+
+func (r createRequest) validate() error {
+	var v errs.Validation
+	v.Check(r.TicketID != "", "ticketId", "ticketId is required")
+	return v.Err()
 }
 
 // orderResponse is an order as REST shows it.
