@@ -184,9 +184,17 @@ func MustUser(r *http.Request) authn.User {
 // Check is one readiness probe: nil when the dependency answers.
 type Check func(ctx context.Context) error
 
+// ReadyBody is the answer of GET /readyz.
+type ReadyBody struct {
+	Status  string            `json:"status"`
+	Checks  map[string]string `json:"checks"`
+	Details map[string]any    `json:"details,omitempty"`
+}
+
 // Health mounts GET /healthz (the process is alive) and GET /readyz (every check passes
-// within two seconds, else 503 naming the failures).
-func Health(r chi.Router, checks map[string]Check) {
+// within two seconds, else 503 naming the failures). details, when given, adds what it
+// returns to /readyz's body.
+func Health(r chi.Router, checks map[string]Check, details ...func() map[string]any) {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		Respond(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -204,6 +212,10 @@ func Health(r chi.Router, checks map[string]Check) {
 				out[name] = "ok"
 			}
 		}
-		Respond(w, status, map[string]any{"status": http.StatusText(status), "checks": out})
+		body := ReadyBody{Status: http.StatusText(status), Checks: out}
+		for _, d := range details {
+			body.Details = d()
+		}
+		Respond(w, status, body)
 	})
 }

@@ -20,7 +20,6 @@ import (
 	"ticketing/common/service"
 	"ticketing/common/web"
 
-	"ticketing/services/expiration/internal/api"
 	"ticketing/services/expiration/internal/expiry"
 	"ticketing/services/expiration/internal/listener"
 	"ticketing/services/expiration/internal/queue"
@@ -169,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	app.Go("expiry task stats", monitor.Run)
 
 	router := web.NewRouter(log, nil)
-	api.Health(router, log, map[string]web.Check{
+	web.Health(router, map[string]web.Check{
 		"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() },
 		"nats":  conn.Ready,
 	}, func() map[string]any {
