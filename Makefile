@@ -52,3 +52,4 @@ tidy:
 	for m in $$(go list -m -f '{{.Dir}}'); do (cd $$m && $(GO) mod tidy) || exit 1; done
 
 -include infra/k8s.mk
+-include infra/bench/bench.mk

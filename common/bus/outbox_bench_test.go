@@ -1,0 +1,112 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+)
+
+// BenchmarkOutboxRelay measures the relay's normal path: b.N documents each hold one
+// pending event (written before the timer starts); the relay is told about each
+// (Notify, as a service does after its write) and the timer stops once JetStream has
+// every event and every outbox is empty. Per event that is one read, one publish awaited
+// and one $pullAll, through whichever MongoDB the test kit uses (the SQLite stand-in by
+// default, TESTKIT_MONGO_BACKEND=postgresql, or MONGODB_URI).
+//
+//	go test -run '^$' -bench OutboxRelay -benchtime 500x ./bus/
+func BenchmarkOutboxRelay(b *testing.B) {
+	ctx := context.Background()
+	c := connect(b, testkit.NATS(b))
+	coll := testkit.Mongo(b).Collection("relaybench")
+	ids := make([]string, b.N)
+	docs := make([]any, b.N)
+	for i := range b.N {
+		ids[i] = fmt.Sprintf("t%07d", i)
+		e, err := bus.NewEnvelope(ctx, ticket(ids[i]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs[i] = bson.M{"_id": ids[i], bus.OutboxField: []bus.Envelope{e}}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		b.Fatal(err)
+	}
+	stream, err := c.JS.Stream(ctx, events.StreamTickets)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
+	done := make(chan error, 1)
+
+	b.ResetTimer()
+	go func() { done <- r.Run(runCtx) }()
+	for _, id := range ids {
+		r.Notify(id)
+	}
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.State.Msgs >= uint64(b.N) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		n, err := coll.CountDocuments(ctx, bson.M{bus.OutboxField + ".0": bson.M{"$exists": true}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkOutboxPollIdle measures one poll of the relay (Flush) over a collection whose
+// documents have nothing pending: the work each replica's relay repeats every
+// PollInterval (1s by default) for ever. On the stand-in the filter
+// {outbox.0: {$exists: true}} is not pushed down to the backend, so every poll reads and
+// decodes the whole collection, and the cost grows with the number of documents.
+//
+//	go test -run '^$' -bench OutboxPollIdle -benchtime 20x ./bus/
+func BenchmarkOutboxPollIdle(b *testing.B) {
+	for _, n := range []int{100, 1000, 4000} {
+		b.Run(fmt.Sprintf("docs=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			c := connect(b, testkit.NATS(b))
+			coll := testkit.Mongo(b).Collection(fmt.Sprintf("pollbench%d", n))
+			docs := make([]any, n)
+			for i := range n {
+				docs[i] = bson.M{"_id": fmt.Sprintf("t%07d", i), "title": "concert", "priceCents": 2000,
+					"version": int64(3), bus.OutboxField: []bus.Envelope{}}
+			}
+			if _, err := coll.InsertMany(ctx, docs); err != nil {
+				b.Fatal(err)
+			}
+			r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet})
+			for b.Loop() {
+				if err := r.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

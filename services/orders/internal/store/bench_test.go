@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"ticketing/common/testkit"
+	"ticketing/services/orders/internal/order"
+	"ticketing/services/orders/internal/store"
+)
+
+// BenchmarkHold measures the hold's conditional write (store.Hold), 16 callers at once,
+// through whichever MongoDB the test kit uses (TESTKIT_MONGO_BACKEND=postgresql for the
+// load-test backend):
+//
+//   - free: each hold takes a different free ticket (what distinct does; one findAndModify);
+//
+//   - taken: every hold asks for a ticket another order holds (a rush loser: the write
+//     misses, then the replica is read to answer 409).
+//
+//     go test -run '^$' -bench Hold -benchtime 400x ./internal/store/
+func BenchmarkHold(b *testing.B) {
+	const callers = 16
+	for _, taken := range []bool{false, true} {
+		name := "free"
+		if taken {
+			name = "taken"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			st := store.New(testkit.Mongo(b))
+			if err := st.EnsureIndexes(ctx); err != nil {
+				b.Fatal(err)
+			}
+			n := b.N
+			if taken {
+				n = 20 // the rush's tickets, all held already
+			}
+			ids := make([]string, n)
+			now := time.Now().UTC()
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%024x", i+1)
+				if _, err := st.InsertTicket(ctx, order.Ticket{ID: ids[i], Title: "Concert", PriceCents: 2010}); err != nil {
+					b.Fatal(err)
+				}
+				if taken {
+					if _, err := st.Hold(ctx, ids[i], "winner", now, now.Add(time.Hour)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range callers {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1) - 1)
+						if i >= b.N {
+							return
+						}
+						_, err := st.Hold(ctx, ids[i%n], store.NewID(), now, now.Add(time.Hour))
+						if (taken && !errors.Is(err, order.ErrTicketReserved)) || (!taken && err != nil) {
+							b.Errorf("hold: %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "holds/s")
+		})
+	}
+}
