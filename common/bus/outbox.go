@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -26,7 +27,7 @@ func PushOutbox(envs ...Envelope) bson.M {
 
 // RelayOptions tune a relay; the zero value is usable.
 type RelayOptions struct {
-	PollInterval time.Duration // how often every document is checked; 1s by default
+	PollInterval time.Duration // how often every document is checked (the safety net); 5s by default, jittered
 	Workers      int           // documents flushed at once after local writes; 8 by default
 	Logger       *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before
@@ -49,7 +50,7 @@ type Relay struct {
 // NewRelay makes a relay for coll's outbox.
 func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = time.Second
+		opts.PollInterval = 5 * time.Second
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 8
@@ -80,7 +81,8 @@ func (r *Relay) Notify(docID string) {
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.opts.Workers)
-	tick := time.NewTicker(r.opts.PollInterval)
+	// Jittered, so that the replicas' polls, each a scan of the collection, spread out.
+	tick := time.NewTicker(r.opts.PollInterval - r.opts.PollInterval/5 + rand.N(r.opts.PollInterval*2/5+1))
 	defer tick.Stop()
 	for {
 		select {

@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // MongoDB wire protocol constants; see
@@ -21,8 +24,9 @@ const (
 	maxMessageLen  = 48 << 20 // MongoDB's maxMessageSizeBytes
 )
 
-// gate is a TCP proxy in front of FerretDB that lets one wire-protocol command
-// through at a time, across all client connections.
+// gate is a TCP proxy in front of FerretDB that lets one write command per
+// collection through at a time, across all client connections; reads pass
+// freely.
 //
 // FerretDB executes a conditional update as a read followed by a write by _id,
 // so two racing findOneAndUpdate({_id, version: v}) calls can both match and
@@ -34,8 +38,15 @@ type gate struct {
 	upstream string
 	log      *slog.Logger
 
-	// mu is held from forwarding a request until its reply has been read back.
-	mu sync.Mutex
+	// global is held exclusively by commands the gate cannot place in one collection, and
+	// shared by collection writes, which also hold their collection's lock from forwarding
+	// the request until its reply has been read back. Reads take no lock.
+	global  sync.RWMutex
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
+	// perDatabase serialises writes per database rather than per collection: SQLite keeps
+	// a database in one file, with one writer at a time.
+	perDatabase bool
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // open client and upstream connections
@@ -45,16 +56,17 @@ type gate struct {
 }
 
 // newGate listens on 127.0.0.1 on a random port and proxies to upstream.
-func newGate(upstream string, log *slog.Logger) (*gate, error) {
+func newGate(upstream string, perDatabase bool, log *slog.Logger) (*gate, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("standin: gate listen: %w", err)
 	}
 	g := &gate{
-		ln:       ln,
-		upstream: upstream,
-		log:      log,
-		conns:    make(map[net.Conn]struct{}),
+		ln:          ln,
+		upstream:    upstream,
+		perDatabase: perDatabase,
+		log:         log,
+		conns:       make(map[net.Conn]struct{}),
 	}
 	g.wg.Add(1)
 	go g.accept()
@@ -160,12 +172,36 @@ func (g *gate) relay(client, upstream net.Conn) error {
 	}
 }
 
-// roundTrip sends req upstream and reads its replies back, holding g.mu
+// roundTrip sends req upstream and reads its replies back, holding the write lock
+// of req's collection (none for a read, every one for a command it cannot place)
 // throughout. Replies flagged moreToCome (an exhaust stream) are followed by
 // more replies, read under the same lock.
 func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	ns, write := classify(req)
+	if g.perDatabase {
+		ns, _, _ = strings.Cut(ns, ".")
+	}
+	switch {
+	case !write:
+	case ns == "":
+		g.global.Lock()
+		defer g.global.Unlock()
+	default:
+		g.global.RLock()
+		defer g.global.RUnlock()
+		g.locksMu.Lock()
+		if g.locks == nil {
+			g.locks = map[string]*sync.Mutex{}
+		}
+		m := g.locks[ns]
+		if m == nil {
+			m = &sync.Mutex{}
+			g.locks[ns] = m
+		}
+		g.locksMu.Unlock()
+		m.Lock()
+		defer m.Unlock()
+	}
 
 	if _, err := w.Write(req); err != nil {
 		return nil, err
@@ -213,4 +249,53 @@ func moreToCome(msg []byte) bool {
 	return len(msg) >= headerLen+4 &&
 		binary.LittleEndian.Uint32(msg[12:16]) == opMsg &&
 		binary.LittleEndian.Uint32(msg[16:20])&flagMoreToCome != 0
+}
+
+var writeCommands = map[string]bool{
+	"insert": true, "update": true, "delete": true, "findandmodify": true,
+	"create": true, "drop": true, "createindexes": true, "dropindexes": true, "collmod": true,
+}
+
+var readCommands = map[string]bool{
+	"find": true, "getmore": true, "count": true, "aggregate": true, "distinct": true,
+	"listindexes": true, "listcollections": true, "listdatabases": true, "hello": true, "ismaster": true,
+	"ping": true, "buildinfo": true, "endsessions": true, "killcursors": true, "explain": true,
+	"dbstats": true, "collstats": true, "serverstatus": true, "getparameter": true, "getlog": true,
+}
+
+// classify names the collection ("db.coll") a command writes, or reports a read. A command
+// it cannot parse or place counts as a write of everything (ns "").
+func classify(msg []byte) (ns string, write bool) {
+	if len(msg) < headerLen+5 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
+		return "", true
+	}
+	body := msg[headerLen+4:]
+	for len(body) >= 5 {
+		kind := body[0]
+		body = body[1:]
+		size := int(int32(binary.LittleEndian.Uint32(body[:4])))
+		if size < 5 || size > len(body) {
+			return "", true
+		}
+		if kind != 0 {
+			body = body[size:]
+			continue
+		}
+		doc := bson.Raw(body[:size])
+		elems, err := doc.Elements()
+		if err != nil || len(elems) == 0 {
+			return "", true
+		}
+		name := strings.ToLower(elems[0].Key())
+		if readCommands[name] {
+			return "", false
+		}
+		coll, ok := elems[0].Value().StringValueOK()
+		db, ok2 := doc.Lookup("$db").StringValueOK()
+		if !writeCommands[name] || !ok || !ok2 {
+			return "", true
+		}
+		return db + "." + coll, true
+	}
+	return "", true
 }

@@ -137,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("standin: FerretDB URI: %w", err)
 	}
-	if s.gate, err = newGate(u.Host, log); err != nil {
+	if s.gate, err = newGate(u.Host, cfg.Handler != BackendPostgreSQL, log); err != nil {
 		return nil, err
 	}
 	if err = ping(ctx, s.URI()); err != nil {

@@ -209,7 +209,7 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		"LOG_FORMAT":       "text",
 		"LOG_LEVEL":        s.opts.LogLevel,
 		"SHUTDOWN_TIMEOUT": "10s",
-		"SWEEP_INTERVAL":   "1s",
+		"SWEEP_INTERVAL":   "5s",
 		"SWEEP_GRACE":      "5s",
 		// Traces go to a local collector (Jaeger, Tempo...) when one is given.
 		"OTEL_EXPORTER_OTLP_ENDPOINT": os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),

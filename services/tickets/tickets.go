@@ -29,7 +29,7 @@ const Name = "tickets"
 type Config struct {
 	service.Base
 
-	// OutboxPollInterval (OUTBOX_POLL_INTERVAL, 1s) is how often the relay looks for events
+	// OutboxPollInterval (OUTBOX_POLL_INTERVAL, 5s) is how often the relay looks for events
 	// left in any ticket's outbox (by a replica that crashed, or a publish that failed).
 	OutboxPollInterval time.Duration
 
@@ -43,7 +43,7 @@ type Config struct {
 func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Base:               service.LoadBase(env, Name, true),
-		OutboxPollInterval: env.Duration("OUTBOX_POLL_INTERVAL", time.Second),
+		OutboxPollInterval: env.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
 	}
 	return cfg, env.Err()
 }
