@@ -90,13 +90,7 @@ func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (Intent, error) 
 		ErrorOnRequiresAction: stripe.Bool(true),
 		Metadata:              metadata(req.OrderID, req.Attempt),
 	}
-	p.Context = ctx
-	p.SetIdempotencyKey(req.IdempotencyKey)
-	pi, err := s.api.PaymentIntents.New(p)
-	if err != nil {
-		return Intent{}, mapError(err)
-	}
-	return intentOf(pi), nil
+	return s.newIntent(ctx, p, req.IdempotencyKey)
 }
 
 // CreateIntent implements Provider.
@@ -107,8 +101,13 @@ func (s *Stripe) CreateIntent(ctx context.Context, req IntentRequest) (Intent, e
 		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{Enabled: stripe.Bool(true)},
 		Metadata:                metadata(req.OrderID, req.Attempt),
 	}
+	return s.newIntent(ctx, p, req.IdempotencyKey)
+}
+
+// newIntent creates the PaymentIntent p under an idempotency key.
+func (s *Stripe) newIntent(ctx context.Context, p *stripe.PaymentIntentParams, key string) (Intent, error) {
 	p.Context = ctx
-	p.SetIdempotencyKey(req.IdempotencyKey)
+	p.SetIdempotencyKey(key)
 	pi, err := s.api.PaymentIntents.New(p)
 	if err != nil {
 		return Intent{}, mapError(err)
