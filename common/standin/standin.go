@@ -115,6 +115,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 		cfg.Handler = BackendPostgreSQL
+		if err := installGINTwins(ctx, WithoutPoolParams(cfg.PostgreSQLURL)); err != nil {
+			log.Warn("standin: every query will scan its whole table", "err", err)
+		}
 	default:
 		return nil, fmt.Errorf("standin: unknown backend %q (want %q or %q)", opts.Backend, BackendSQLite, BackendPostgreSQL)
 	}
@@ -195,6 +198,23 @@ func withPoolMaxConns(u string) (string, error) {
 		pu.RawQuery = q.Encode()
 	}
 	return pu.String(), nil
+}
+
+// WithoutPoolParams returns u without pgxpool's own parameters (pool_max_conns and the
+// like), which a single connection would send to the server as settings.
+func WithoutPoolParams(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := pu.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	pu.RawQuery = q.Encode()
+	return pu.String()
 }
 
 // ferretLogger returns the logger FerretDB gets: log itself when it is

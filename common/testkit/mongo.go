@@ -157,15 +157,7 @@ func freshPostgresDB(ctx context.Context, base string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("testkit: %s: %w", EnvPostgresURL, err)
 	}
-	admin := *u
-	q := admin.Query()
-	for k := range q {
-		if strings.HasPrefix(k, "pool_") { // pgxpool's, unknown to a plain connection
-			q.Del(k)
-		}
-	}
-	admin.RawQuery = q.Encode()
-	conn, err := pgx.Connect(ctx, admin.String())
+	conn, err := pgx.Connect(ctx, standin.WithoutPoolParams(base))
 	if err != nil {
 		return "", fmt.Errorf("testkit: connect to PostgreSQL: %w", err)
 	}
