@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,37 +15,90 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// OutboxField is the array field of an aggregate document that holds its pending events.
-// A service appends to it in the same single-document write as the state change:
-//
-//	update := bson.M{"$set": ..., "$push": bson.M{bus.OutboxField: bson.M{"$each": envs}}}
-const OutboxField = "outbox"
+const (
+	// OutboxField is the array field of an aggregate document that holds its pending events.
+	OutboxField = "outbox"
+	// OutboxPendingField is true on a document whose outbox may hold events; the relay's poll
+	// finds documents by it, through an index, and clears it once the outbox is empty.
+	OutboxPendingField = "outboxPending"
+)
 
-// PushOutbox is the update operator that appends envs to a document's outbox.
-func PushOutbox(envs ...Envelope) bson.M {
-	return bson.M{OutboxField: bson.M{"$each": envs}}
+// Outbox is the part of an aggregate's document that holds its pending events. Embed it
+// inline in the document type:
+//
+//	type ticketDoc struct {
+//		ID string `bson:"_id"`
+//		...
+//		bus.Outbox `bson:",inline"`
+//	}
+type Outbox struct {
+	Events  []Envelope `bson:"outbox"`
+	Pending bool       `bson:"outboxPending"`
+}
+
+// NewOutbox is the outbox of a new document, holding envs.
+func NewOutbox(envs ...Envelope) Outbox {
+	if envs == nil {
+		envs = []Envelope{}
+	}
+	return Outbox{Events: envs, Pending: len(envs) > 0}
+}
+
+// AddOutbox makes update, a document of update operators, also append envs to the outbox
+// and flag the document for the relay, so that the events are stored in the same
+// single-document write as the state change. It returns update. A $set in update must be a
+// bson.M.
+func AddOutbox(update bson.M, envs ...Envelope) bson.M {
+	if len(envs) == 0 {
+		return update
+	}
+	set, ok := update["$set"].(bson.M)
+	if !ok {
+		if update["$set"] != nil {
+			panic(fmt.Sprintf("bus.AddOutbox: $set is a %T, want bson.M", update["$set"]))
+		}
+		set = bson.M{}
+		update["$set"] = set
+	}
+	set[OutboxPendingField] = true
+	update["$push"] = bson.M{OutboxField: bson.M{"$each": envs}}
+	return update
+}
+
+// Notifier is told which document a write gave new events, and which: the outbox relay.
+type Notifier interface {
+	Notify(docID string, envs ...Envelope)
 }
 
 // RelayOptions tune a relay; the zero value is usable.
 type RelayOptions struct {
-	PollInterval time.Duration // how often every document is checked (the safety net); 5s by default, jittered
-	Workers      int           // documents flushed at once after local writes; 8 by default
+	PollInterval time.Duration // how often flagged documents are checked (the safety net); 5s by default, jittered
+	Workers      int           // batches of notified documents in flight at once; 4 by default
+	BatchSize    int           // most documents published and removed together; 64 by default
 	Logger       *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before
 	// they are removed; an error stops there, as a crash would (a test hook).
 	AfterPublish func(docID string) error
 }
 
-// Relay publishes the outbox of one collection: it wakes at once for documents this replica
-// wrote (Notify) and also polls, so that events left by a crashed replica still go out. An
-// event is removed from its document only after JetStream acknowledged it; a republish after
+// Relay publishes the outbox of one collection. It is told about the documents this
+// replica wrote (Notify, with the events written, so that nothing is read back) and also
+// polls the documents flagged as pending, so that events left by a crashed replica still
+// go out. Events are published in batches, asynchronously, and removed from their documents
+// only after JetStream acknowledged them, in one write command per batch; a republish after
 // a crash carries the same id and JetStream drops the duplicate.
 type Relay struct {
 	conn *Conn
 	coll *mongo.Collection
 	opts RelayOptions
-	wake chan string
+	wake chan notice
 	log  *slog.Logger
+}
+
+// notice is a document to relay and, when the writer gave them, the events it appended.
+type notice struct {
+	id   string
+	envs []Envelope
 }
 
 // NewRelay makes a relay for coll's outbox.
@@ -53,7 +107,10 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 		opts.PollInterval = 5 * time.Second
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 4
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 64
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -62,26 +119,37 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 		conn: conn,
 		coll: coll,
 		opts: opts,
-		wake: make(chan string, 4096),
+		wake: make(chan notice, 4096),
 		log:  opts.Logger.With("outbox", coll.Name()),
 	}
 }
 
-// Notify asks the relay to publish docID's outbox now. It never blocks: when the relay is
-// busy the next poll picks the document up.
-func (r *Relay) Notify(docID string) {
+// Notify asks the relay to publish docID's outbox now. envs are the events the caller's
+// write appended to it: the relay publishes them without reading the document. Without
+// envs it reads the document's outbox. Notify never blocks: when the relay is busy the next
+// poll picks the document up.
+func (r *Relay) Notify(docID string, envs ...Envelope) {
 	select {
-	case r.wake <- docID:
+	case r.wake <- notice{id: docID, envs: envs}:
 	default:
 	}
 }
 
 // Run relays until ctx ends, then makes one last pass (bounded by a short timeout) so that
-// a clean shutdown leaves nothing behind.
+// a clean shutdown leaves nothing behind. Its first pass reads every document with events,
+// flagged or not.
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.CreateIndex(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("outbox index not created; polls scan the collection", "err", err)
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.opts.Workers)
-	// Jittered, so that the replicas' polls, each a scan of the collection, spread out.
+	for range r.opts.Workers {
+		wg.Go(func() { r.work(ctx) })
+	}
+	if err := r.flush(ctx, bson.M{OutboxField + ".0": bson.M{"$exists": true}}); err != nil && ctx.Err() == nil {
+		r.log.Warn("outbox first pass failed", "err", err)
+	}
+	// Jittered, so that the replicas' polls spread out.
 	tick := time.NewTicker(r.opts.PollInterval - r.opts.PollInterval/5 + rand.N(r.opts.PollInterval*2/5+1))
 	defer tick.Stop()
 	for {
@@ -94,15 +162,6 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.log.Warn("outbox flush at shutdown failed; the next start or another replica publishes the rest", "err", err)
 			}
 			return nil
-		case id := <-r.wake:
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if err := r.flushDoc(ctx, id); err != nil && ctx.Err() == nil {
-					r.log.Warn("outbox publish failed; the poll will retry", "doc", id, "err", err)
-				}
-			}()
 		case <-tick.C:
 			if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("outbox poll failed", "err", err)
@@ -111,42 +170,158 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-type outboxDoc struct {
-	ID  string     `bson:"_id"`
-	Raw []bson.Raw `bson:"outbox"` // removed by exact value: FerretDB's $pull takes no conditions
+// CreateIndex creates the index of the pending flag that the polls use (Run does it).
+func (r *Relay) CreateIndex(ctx context.Context) error {
+	_, err := r.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: OutboxPendingField, Value: 1}}})
+	return err
 }
 
-func (d outboxDoc) envelopes() ([]Envelope, error) {
-	out := make([]Envelope, len(d.Raw))
-	for i, raw := range d.Raw {
-		if err := bson.Unmarshal(raw, &out[i]); err != nil {
-			return nil, fmt.Errorf("outbox of %s: %w", d.ID, err)
+// work relays notified documents, as many at a time as are waiting, up to BatchSize.
+func (r *Relay) work(ctx context.Context) {
+	for {
+		var batch []notice
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-r.wake:
+			batch = append(batch, n)
+		}
+	more:
+		for len(batch) < r.opts.BatchSize {
+			select {
+			case n := <-r.wake:
+				batch = append(batch, n)
+			default:
+				break more
+			}
+		}
+		if err := r.relayNotices(ctx, batch); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox publish failed; the poll will retry", "docs", len(batch), "err", err)
 		}
 	}
-	return out, nil
 }
 
-// Flush publishes every pending event of the collection.
+// pendingDoc is a document's events to publish and their stored values, which the removal
+// names exactly (FerretDB's $pull takes no conditions).
+type pendingDoc struct {
+	id   string
+	envs []Envelope
+	raw  []bson.Raw
+	read bool // the events are to be read from the document
+}
+
+type outboxDoc struct {
+	ID  string     `bson:"_id"`
+	Raw []bson.Raw `bson:"outbox"`
+}
+
+func (d outboxDoc) pending() (pendingDoc, error) {
+	p := pendingDoc{id: d.ID, envs: make([]Envelope, len(d.Raw)), raw: d.Raw}
+	for i, raw := range d.Raw {
+		if err := bson.Unmarshal(raw, &p.envs[i]); err != nil {
+			return p, fmt.Errorf("outbox of %s: %w", d.ID, err)
+		}
+	}
+	return p, nil
+}
+
+// relayNotices publishes the notified documents' events: those given, or else those read.
+func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
+	byID := make(map[string]int, len(batch))
+	var docs []pendingDoc
+	var errs []error
+	for _, n := range batch {
+		i, seen := byID[n.id]
+		if !seen {
+			i = len(docs)
+			byID[n.id] = i
+			docs = append(docs, pendingDoc{id: n.id})
+		}
+		d := &docs[i]
+		if len(n.envs) == 0 {
+			d.read = true // whatever else was notified, the document has it all
+			continue
+		}
+		for _, env := range n.envs {
+			raw, err := bson.Marshal(env)
+			if err != nil {
+				errs = append(errs, err)
+				d.read = true
+				break
+			}
+			d.envs = append(d.envs, env)
+			d.raw = append(d.raw, raw)
+		}
+	}
+	for i := range docs {
+		d := &docs[i]
+		if !d.read {
+			sortByCreation(d)
+			continue
+		}
+		var od outboxDoc
+		err := r.coll.FindOne(ctx, bson.M{"_id": d.id}, options.FindOne().SetProjection(bson.M{OutboxField: 1})).Decode(&od)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			*d = pendingDoc{}
+		case err != nil:
+			errs = append(errs, err)
+			*d = pendingDoc{}
+		default:
+			if *d, err = od.pending(); err != nil {
+				errs = append(errs, err)
+				*d = pendingDoc{}
+			}
+		}
+	}
+	docs = slices.DeleteFunc(docs, func(d pendingDoc) bool { return len(d.envs) == 0 })
+	return errors.Join(append(errs, r.send(ctx, docs))...)
+}
+
+// sortByCreation puts a document's events, notified by several writes, in the order of
+// their creation: the order of the writes, for a document written under a version check.
+func sortByCreation(d *pendingDoc) {
+	idx := make([]int, len(d.envs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return d.envs[a].CreatedAt.Compare(d.envs[b].CreatedAt) })
+	envs, raw := make([]Envelope, len(idx)), make([]bson.Raw, len(idx))
+	for i, j := range idx {
+		envs[i], raw[i] = d.envs[j], d.raw[j]
+	}
+	d.envs, d.raw = envs, raw
+}
+
+// Flush publishes every pending event of the collection's flagged documents.
 func (r *Relay) Flush(ctx context.Context) error {
-	cur, err := r.coll.Find(ctx,
-		bson.M{OutboxField + ".0": bson.M{"$exists": true}},
-		options.Find().SetProjection(bson.M{OutboxField: 1}).SetLimit(1000))
+	return r.flush(ctx, bson.M{OutboxPendingField: true})
+}
+
+func (r *Relay) flush(ctx context.Context, filter bson.M) error {
+	cur, err := r.coll.Find(ctx, filter, options.Find().SetProjection(bson.M{OutboxField: 1}).SetLimit(1000))
 	if err != nil {
 		return err
 	}
-	var docs []outboxDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	var found []outboxDoc
+	if err := cur.All(ctx, &found); err != nil {
 		return err
 	}
 	var oldest time.Time
 	pending := 0
-	for _, d := range docs {
-		pending += len(d.Raw)
-		if len(d.Raw) > 0 {
-			if t, ok := d.Raw[0].Lookup("createdAt").TimeOK(); ok && (oldest.IsZero() || t.Before(oldest)) {
-				oldest = t
-			}
+	var errs []error
+	docs := make([]pendingDoc, 0, len(found))
+	for _, od := range found {
+		d, err := od.pending()
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		pending += len(d.envs)
+		if len(d.envs) > 0 && (oldest.IsZero() || d.envs[0].CreatedAt.Before(oldest)) {
+			oldest = d.envs[0].CreatedAt
+		}
+		docs = append(docs, d)
 	}
 	outboxPending.WithLabelValues(r.coll.Name()).Set(float64(pending))
 	if oldest.IsZero() {
@@ -154,46 +329,64 @@ func (r *Relay) Flush(ctx context.Context) error {
 	} else {
 		outboxOldest.WithLabelValues(r.coll.Name()).Set(time.Since(oldest).Seconds())
 	}
-	var errs []error
-	for _, d := range docs {
-		errs = append(errs, r.publish(ctx, d))
+	for batch := range slices.Chunk(docs, r.opts.BatchSize) {
+		errs = append(errs, r.send(ctx, batch))
 	}
 	return errors.Join(errs...)
 }
 
-func (r *Relay) flushDoc(ctx context.Context, id string) error {
-	var d outboxDoc
-	err := r.coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{OutboxField: 1})).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+// send publishes docs' events, all at once, and then, in one write command, removes from
+// each document the events acknowledged before its first failure and clears the pending
+// flag of each document left with an empty outbox. A document with no events only has its
+// flag cleared.
+func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
+	if len(docs) == 0 {
 		return nil
 	}
-	if err != nil {
-		return err
+	var all []Envelope
+	for _, d := range docs {
+		all = append(all, d.envs...)
 	}
-	return r.publish(ctx, d)
-}
-
-func (r *Relay) publish(ctx context.Context, d outboxDoc) error {
-	if len(d.Raw) == 0 {
-		return nil
-	}
-	envs, err := d.envelopes()
-	if err != nil {
-		return err
-	}
-	n, pubErr := r.conn.PublishAll(ctx, envs)
-	if n == 0 {
-		return pubErr
-	}
-	if r.opts.AfterPublish != nil {
-		if err := r.opts.AfterPublish(d.ID); err != nil {
-			return err
+	outcomes := r.conn.publishEach(ctx, all)
+	var errs []error
+	models := make([]mongo.WriteModel, 0, 2*len(docs))
+	relayed := 0
+	for _, d := range docs {
+		got := outcomes[:len(d.envs)]
+		outcomes = outcomes[len(d.envs):]
+		n := slices.IndexFunc(got, func(err error) bool { return err != nil })
+		if n < 0 {
+			n = len(got)
+		} else {
+			errs = append(errs, got[n])
+			if n == 0 {
+				continue
+			}
+		}
+		if r.opts.AfterPublish != nil && n > 0 {
+			if err := r.opts.AfterPublish(d.id); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if n > 0 {
+			models = append(models, mongo.NewUpdateOneModel().
+				SetFilter(bson.M{"_id": d.id}).
+				SetUpdate(bson.M{"$pullAll": bson.M{OutboxField: d.raw[:n]}}))
+			relayed += n
+		}
+		if n == len(got) {
+			models = append(models, mongo.NewUpdateOneModel().
+				SetFilter(bson.M{"_id": d.id, OutboxField: bson.M{"$size": 0}}).
+				SetUpdate(bson.M{"$set": bson.M{OutboxPendingField: false}}))
 		}
 	}
-	_, err = r.coll.UpdateOne(ctx, bson.M{"_id": d.ID}, bson.M{"$pullAll": bson.M{OutboxField: d.Raw[:n]}})
-	if err != nil {
-		return err
+	if len(models) > 0 {
+		// Ordered: a document's flag is cleared only after its events are removed.
+		if _, err := r.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("outbox removal: %w", err))...)
+		}
+		outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(relayed))
 	}
-	outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(n))
-	return pubErr
+	return errors.Join(errs...)
 }

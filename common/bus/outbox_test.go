@@ -3,6 +3,9 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +17,44 @@ import (
 	"ticketing/common/testkit"
 )
 
+// thing is an aggregate document with an outbox, as the services store theirs.
+type thing struct {
+	ID         string `bson:"_id"`
+	Title      string `bson:"title"`
+	bus.Outbox `bson:",inline"`
+}
+
+func updated(t testing.TB, id string, version int) bus.Envelope {
+	t.Helper()
+	e, err := bus.NewEnvelope(context.Background(), events.TicketUpdated{ID: id, Version: int64(version), Title: "x", PriceCents: 100, UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// runRelay runs r until the test ends and checks it stops cleanly.
+func runRelay(t testing.TB, r *bus.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 func TestOutboxRelayCrashBeforeRemoveRepublishesOnce(t *testing.T) {
 	ctx := context.Background()
 	c := connect(t, testkit.NATS(t))
 	coll := testkit.Mongo(t).Collection("things")
 	got := collect(t, c, events.StreamTickets, "ticket.>")
 
-	envs := make([]bus.Envelope, 0, 3)
-	for i := range 3 {
-		e, err := bus.NewEnvelope(ctx, events.TicketUpdated{ID: "t1", Version: int64(i + 1), Title: "x", PriceCents: 100, UserID: "u"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		envs = append(envs, e)
-	}
-	if _, err := coll.InsertOne(ctx, bson.M{"_id": "t1", "state": 3, bus.OutboxField: envs}); err != nil {
+	envs := []bus.Envelope{updated(t, "t1", 1), updated(t, "t1", 2), updated(t, "t1", 3)}
+	if _, err := coll.InsertOne(ctx, thing{ID: "t1", Outbox: bus.NewOutbox(envs...)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -38,20 +64,13 @@ func TestOutboxRelayCrashBeforeRemoveRepublishesOnce(t *testing.T) {
 	if err := r1.Flush(ctx); !errors.Is(err, crashed) {
 		t.Fatalf("first relay: %v", err)
 	}
-	if n := pending(t, coll, "t1"); n != 3 {
-		t.Fatalf("pending after crash = %d, want 3", n)
+	if d := read(t, coll, "t1"); len(d.Events) != 3 || !d.Pending {
+		t.Fatalf("after the crash: %d events pending (flag %t), want 3 (true)", len(d.Events), d.Pending)
 	}
 
 	// A new relay (another replica, or the restarted one) finds them by polling.
-	runCtx, cancel := context.WithCancel(ctx)
-	r2 := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: 50 * time.Millisecond})
-	done := make(chan error, 1)
-	go func() { done <- r2.Run(runCtx) }()
-	testkit.Eventually(t, 5*time.Second, "outbox emptied", func() bool { return pending(t, coll, "t1") == 0 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runRelay(t, bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: 50 * time.Millisecond}))
+	testkit.Eventually(t, 5*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t1") })
 
 	time.Sleep(200 * time.Millisecond)
 	msgs := got()
@@ -65,41 +84,174 @@ func TestOutboxRelayCrashBeforeRemoveRepublishesOnce(t *testing.T) {
 	}
 }
 
-func TestOutboxRelayWakesOnNotify(t *testing.T) {
+func TestOutboxRelayPublishesNotifiedEventsWithoutAPoll(t *testing.T) {
+	for _, withEvents := range []bool{true, false} {
+		t.Run(fmt.Sprintf("events given %t", withEvents), func(t *testing.T) {
+			ctx := context.Background()
+			c := connect(t, testkit.NATS(t))
+			coll := testkit.Mongo(t).Collection("things")
+			got := collect(t, c, events.StreamTickets, "ticket.>")
+			r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
+			runRelay(t, r)
+			notify := func(id string, envs ...bus.Envelope) {
+				if withEvents {
+					r.Notify(id, envs...)
+				} else {
+					r.Notify(id)
+				}
+			}
+
+			e1 := updated(t, "t2", 1)
+			if _, err := coll.InsertOne(ctx, thing{ID: "t2", Outbox: bus.NewOutbox(e1)}); err != nil {
+				t.Fatal(err)
+			}
+			notify("t2", e1)
+			// A later write appends to the same outbox, in the same update as its change.
+			e2 := updated(t, "t2", 2)
+			if _, err := coll.UpdateOne(ctx, bson.M{"_id": "t2"}, bus.AddOutbox(bson.M{"$set": bson.M{"title": "y"}}, e2)); err != nil {
+				t.Fatal(err)
+			}
+			notify("t2", e2)
+			testkit.Eventually(t, 5*time.Second, "published without a poll", func() bool { return len(got()) == 2 })
+			testkit.Eventually(t, 5*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t2") })
+			if d := read(t, coll, "t2"); d.Title != "y" {
+				t.Errorf("title %q, want y: the relay's writes touched the document's state", d.Title)
+			}
+		})
+	}
+}
+
+// A write that lands after the relay published and before it removed keeps the document
+// flagged: its event is published by the next poll.
+func TestOutboxRelayKeepsTheFlagForAnEventWrittenMeanwhile(t *testing.T) {
 	ctx := context.Background()
 	c := connect(t, testkit.NATS(t))
 	coll := testkit.Mongo(t).Collection("things")
 	got := collect(t, c, events.StreamTickets, "ticket.>")
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
-	go func() { _ = r.Run(runCtx) }()
+	e1, e2 := updated(t, "t3", 1), updated(t, "t3", 2)
+	if _, err := coll.InsertOne(ctx, thing{ID: "t3", Outbox: bus.NewOutbox(e1)}); err != nil {
+		t.Fatal(err)
+	}
+	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, AfterPublish: func(string) error {
+		_, err := coll.UpdateOne(ctx, bson.M{"_id": "t3"}, bus.AddOutbox(bson.M{}, e2))
+		return err
+	}})
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, coll, "t3"); len(d.Events) != 1 || d.Events[0].ID != e2.ID || !d.Pending {
+		t.Fatalf("after the first pass: %+v, want only the second event, flagged", d.Outbox)
+	}
+	r = bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet})
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !done(t, coll, "t3") {
+		t.Fatalf("after the second pass: %+v, want empty and unflagged", read(t, coll, "t3").Outbox)
+	}
+	testkit.Eventually(t, 5*time.Second, "both events on the bus", func() bool { return len(got()) == 2 })
+}
 
-	e, err := bus.NewEnvelope(ctx, events.TicketCreated{ID: "t2", Title: "x", PriceCents: 100, UserID: "u"})
+// Documents written without the flag (before it existed) are found by the relay's first pass.
+func TestOutboxRelayFirstPassFindsUnflaggedDocuments(t *testing.T) {
+	ctx := context.Background()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	got := collect(t, c, events.StreamTickets, "ticket.>")
+	if _, err := coll.InsertOne(ctx, bson.M{"_id": "t4", bus.OutboxField: []bus.Envelope{updated(t, "t4", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour}))
+	testkit.Eventually(t, 5*time.Second, "published", func() bool { return len(got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "outbox emptied", func() bool { return done(t, coll, "t4") })
+}
+
+// Writers on several documents, each notifying one of two relays (replicas) that also
+// poll: every event reaches the bus exactly once and every outbox ends empty and unflagged.
+func TestOutboxRelaysUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	got := collect(t, c, events.StreamTickets, "ticket.>")
+	const docs, writers, writesEach = 10, 16, 15
+	for i := range docs {
+		if _, err := coll.InsertOne(ctx, thing{ID: fmt.Sprintf("d%d", i), Outbox: bus.NewOutbox()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relays := []*bus.Relay{
+		bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: 100 * time.Millisecond, BatchSize: 8}),
+		bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: 100 * time.Millisecond, BatchSize: 8}),
+	}
+	for _, r := range relays {
+		runRelay(t, r)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, writers*writesEach)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range writesEach {
+				doc := fmt.Sprintf("d%d", rand.N(docs))
+				env := updated(t, doc, w*1000+i)
+				if _, err := coll.UpdateOne(ctx, bson.M{"_id": doc}, bus.AddOutbox(bson.M{}, env)); err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- env.ID
+				relays[rand.N(len(relays))].Notify(doc, env)
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	want := map[string]bool{}
+	for id := range ids {
+		want[id] = true
+	}
+
+	stream, err := c.JS.Stream(ctx, events.StreamTickets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := coll.InsertOne(ctx, bson.M{"_id": "t2", bus.OutboxField: []bus.Envelope{e}}); err != nil {
+	testkit.Eventually(t, 20*time.Second, "every outbox emptied and unflagged", func() bool {
+		n, err := coll.CountDocuments(ctx, bson.M{"$or": bson.A{
+			bson.M{bus.OutboxPendingField: true}, bson.M{bus.OutboxField + ".0": bson.M{"$exists": true}}}})
+		return err == nil && n == 0
+	})
+	info, err := stream.Info(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A later write appends to the same outbox, in the same update as its change.
-	e2, _ := bus.NewEnvelope(ctx, events.TicketUpdated{ID: "t2", Version: 1, Title: "y", PriceCents: 100, UserID: "u"})
-	if _, err := coll.UpdateOne(ctx, bson.M{"_id": "t2"}, bson.M{"$set": bson.M{"title": "y"}, "$push": bus.PushOutbox(e2)}); err != nil {
-		t.Fatal(err)
+	if info.State.Msgs != uint64(len(want)) {
+		t.Errorf("%d events stored on the bus, want %d", info.State.Msgs, len(want))
 	}
-	r.Notify("t2")
-	testkit.Eventually(t, 5*time.Second, "published without a poll", func() bool { return len(got()) == 2 })
-	testkit.Eventually(t, 5*time.Second, "outbox emptied", func() bool { return pending(t, coll, "t2") == 0 })
+	var seen map[string]int
+	testkit.Eventually(t, 5*time.Second, "every event read back", func() bool {
+		seen = map[string]int{}
+		for _, m := range got() {
+			seen[m.Headers().Get(bus.HeaderMsgID)]++
+		}
+		return len(seen) >= len(want)
+	})
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("event %s on the bus %d times, want 1", id, seen[id])
+		}
+	}
 }
 
-func pending(t *testing.T, coll *mongo.Collection, id string) int {
+func read(t *testing.T, coll *mongo.Collection, id string) thing {
 	t.Helper()
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
+	var d thing
 	if err := coll.FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	return len(d.Outbox)
+	return d
+}
+
+// done reports whether id's outbox is empty and unflagged.
+func done(t *testing.T, coll *mongo.Collection, id string) bool {
+	d := read(t, coll, id)
+	return len(d.Events) == 0 && !d.Pending
 }

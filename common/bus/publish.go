@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -93,12 +92,6 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-func endSpans(spans []trace.Span, err error) {
-	for _, span := range spans {
-		endSpan(span, err)
-	}
-}
-
 // Publish sends env and waits for JetStream's ack. A duplicate id within the stream's
 // duplicate window is acknowledged without being stored again.
 func (c *Conn) Publish(ctx context.Context, env Envelope) error {
@@ -117,44 +110,51 @@ func (c *Conn) Publish(ctx context.Context, env Envelope) error {
 // PublishAll sends envs in order without waiting between them, then waits for every ack.
 // It returns how many leading envelopes were acknowledged, so a caller removes only those.
 func (c *Conn) PublishAll(ctx context.Context, envs []Envelope) (int, error) {
-	if len(envs) == 1 {
-		if err := c.Publish(ctx, envs[0]); err != nil {
-			return 0, err
+	for i, err := range c.publishEach(ctx, envs) {
+		if err != nil {
+			return i, err
 		}
-		return 1, nil
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(envs))
-	spans := make([]trace.Span, 0, len(envs))
-	var sendErr error
-	for _, env := range envs {
+	return len(envs), nil
+}
+
+// publishEach sends envs in order without waiting between them, then waits for every ack;
+// errs[i] is envs[i]'s outcome (nil: JetStream stored it, or dropped it as a duplicate).
+func (c *Conn) publishEach(ctx context.Context, envs []Envelope) (errs []error) {
+	errs = make([]error, len(envs))
+	if len(envs) == 1 {
+		errs[0] = c.Publish(ctx, envs[0])
+		return errs
+	}
+	futures := make([]jetstream.PubAckFuture, len(envs))
+	spans := make([]trace.Span, len(envs))
+	for i, env := range envs {
 		m, span := c.msg(env)
 		f, err := c.JS.PublishMsgAsync(m, jetstream.WithExpectStream(c.Topology.StreamOf(env.Subject)))
 		if err != nil {
-			sendErr = fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
-			endSpan(span, sendErr)
-			break
+			errs[i] = fmt.Errorf("publish %s %s: %w", env.Subject, env.ID, err)
+			endSpan(span, errs[i])
+			continue
 		}
-		futures = append(futures, f)
-		spans = append(spans, span)
+		futures[i], spans[i] = f, span
 	}
 	for i, f := range futures {
+		if f == nil {
+			continue
+		}
 		select {
 		case ack := <-f.Ok():
 			observePublished(spans[i], envs[i].Subject, ack.Duplicate)
 			spans[i].End()
 		case err := <-f.Err():
-			err = fmt.Errorf("publish %s %s: %w", envs[i].Subject, envs[i].ID, err)
-			endSpans(spans[i:], err)
-			return i, err
+			errs[i] = fmt.Errorf("publish %s %s: %w", envs[i].Subject, envs[i].ID, err)
+			endSpan(spans[i], errs[i])
 		case <-ctx.Done():
-			endSpans(spans[i:], ctx.Err())
-			return i, ctx.Err()
+			errs[i] = ctx.Err()
+			endSpan(spans[i], errs[i])
 		}
 	}
-	if sendErr == nil && len(futures) < len(envs) {
-		sendErr = errors.New("publish: not every event was sent")
-	}
-	return len(futures), sendErr
+	return errs
 }
 
 // Publish wraps e in an envelope with id (a fresh one when empty) and publishes it.

@@ -122,7 +122,7 @@ func TestPostgreSQLFindsUseIndexes(t *testing.T) {
 func TestWithoutPoolParams(t *testing.T) {
 	for in, want := range map[string]string{
 		"postgres://u@h/db?pool_max_conns=7&sslmode=disable": "postgres://u@h/db?sslmode=disable",
-		"postgres://u@h/db":                                  "postgres://u@h/db",
+		"postgres://u@h/db": "postgres://u@h/db",
 	} {
 		if got := WithoutPoolParams(in); got != want {
 			t.Errorf("WithoutPoolParams(%q) = %q, want %q", in, got, want)

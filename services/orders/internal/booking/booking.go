@@ -29,7 +29,7 @@ const maxAttempts = 5
 type Options struct {
 	Window    time.Duration        // EXPIRATION_WINDOW: expiresAt = now + Window
 	HoldGrace time.Duration        // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
-	Notify    func(orderID string) // the outbox relay's Notify; nil does nothing
+	Notify    func(orderID string, envs ...bus.Envelope) // the outbox relay's Notify; nil does nothing
 	Now       func() time.Time     // time.Now by default
 	Logger    *slog.Logger         // slog.Default() by default
 }
@@ -44,7 +44,7 @@ type Service struct {
 // New is a Service over st.
 func New(st *store.Store, opts Options) *Service {
 	if opts.Notify == nil {
-		opts.Notify = func(string) {}
+		opts.Notify = func(string, ...bus.Envelope) {}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -99,7 +99,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 		return order.Order{}, err
 	}
 	ordersTotal.WithLabelValues(string(order.Created), "").Inc()
-	s.opts.Notify(o.ID)
+	s.opts.Notify(o.ID, env)
 	return o, nil
 }
 
@@ -180,7 +180,7 @@ func (s *Service) cancel(ctx context.Context, id string, ev order.Event, cause s
 			continue // it changed since it was read: decide again
 		}
 		ordersTotal.WithLabelValues(string(order.Cancelled), cause).Inc()
-		s.opts.Notify(o.ID)
+		s.opts.Notify(o.ID, env)
 		s.log.InfoContext(ctx, "order cancelled", "order", o.ID, "ticket", o.Ticket.ID, "cause", cause)
 		return s.release(ctx, o)
 	}
@@ -241,7 +241,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 		}
 		if ok {
 			ordersTotal.WithLabelValues(string(order.Complete), "").Inc()
-			s.opts.Notify(o.ID)
+			s.opts.Notify(o.ID, env)
 			s.log.InfoContext(ctx, "order complete", "order", o.ID, "ticket", o.Ticket.ID)
 			return nil
 		}

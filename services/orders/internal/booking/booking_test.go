@@ -44,7 +44,12 @@ func newFixture(t *testing.T) *fixture {
 	f.svc = booking.New(f.st, booking.Options{
 		Window: window, HoldGrace: grace,
 		Now:    func() time.Time { return time.Unix(0, f.clock.Load()) },
-		Notify: func(id string) { f.notified.Store(id, true) },
+		Notify: func(id string, envs ...bus.Envelope) {
+			if len(envs) == 0 {
+				t.Errorf("order %s: notified without its events", id)
+			}
+			f.notified.Store(id, true)
+		},
 	})
 	return f
 }

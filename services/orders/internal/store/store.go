@@ -56,13 +56,13 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 
 // orderDoc is an order as stored, with its pending events.
 type orderDoc struct {
-	ID        string         `bson:"_id"`
-	UserID    string         `bson:"userId"`
-	Status    string         `bson:"status"`
-	ExpiresAt time.Time      `bson:"expiresAt"`
-	Version   int64          `bson:"version"`
-	Ticket    orderTicketDoc `bson:"ticket"`
-	Outbox    []bus.Envelope `bson:"outbox"`
+	ID         string         `bson:"_id"`
+	UserID     string         `bson:"userId"`
+	Status     string         `bson:"status"`
+	ExpiresAt  time.Time      `bson:"expiresAt"`
+	Version    int64          `bson:"version"`
+	Ticket     orderTicketDoc `bson:"ticket"`
+	bus.Outbox `bson:",inline"`
 }
 
 type orderTicketDoc struct {
@@ -93,9 +93,6 @@ var orderProjection = bson.M{bus.OutboxField: 0}
 
 // InsertOrder stores a new order with its events in its outbox.
 func (s *Store) InsertOrder(ctx context.Context, o order.Order, events ...bus.Envelope) error {
-	if events == nil {
-		events = []bus.Envelope{}
-	}
 	_, err := s.orders.InsertOne(ctx, orderDoc{
 		ID:        o.ID,
 		UserID:    o.UserID,
@@ -108,7 +105,7 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order, events ...bus.En
 			PriceCents: o.Ticket.PriceCents,
 			Version:    o.Ticket.Version,
 		},
-		Outbox: events,
+		Outbox: bus.NewOutbox(events...),
 	})
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
@@ -184,10 +181,7 @@ func liveStatuses() []string {
 // up by one. It reports false when o changed in between (the caller re-reads and decides
 // again).
 func (s *Store) Transition(ctx context.Context, o order.Order, next order.Status, events ...bus.Envelope) (bool, error) {
-	update := bson.M{"$set": bson.M{"status": string(next), "version": o.Version + 1}}
-	if len(events) > 0 {
-		update["$push"] = bus.PushOutbox(events...)
-	}
+	update := bus.AddOutbox(bson.M{"$set": bson.M{"status": string(next), "version": o.Version + 1}}, events...)
 	res, err := s.orders.UpdateOne(ctx, bson.M{"_id": o.ID, "status": string(o.Status), "version": o.Version}, update)
 	if err != nil {
 		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, next, err)

@@ -24,9 +24,6 @@ import (
 	"ticketing/services/payments/internal/store"
 )
 
-// Notifier wakes the outbox relay for a document just written.
-type Notifier interface{ Notify(docID string) }
-
 // ErrSettling is a payment still being charged: its outcome decides whether to refund.
 var ErrSettling = fmt.Errorf("payment still processing: %w", bus.ErrNotYet)
 
@@ -34,7 +31,7 @@ var ErrSettling = fmt.Errorf("payment still processing: %w", bus.ErrNotYet)
 type Service struct {
 	Store    *store.Store
 	Provider provider.Provider
-	Relay    Notifier
+	Relay    bus.Notifier
 	Currency string
 	Log      *slog.Logger
 	Now      func() time.Time // time.Now when nil
@@ -252,7 +249,7 @@ func (s *Service) succeeded(ctx context.Context, p payment.Payment, n int, inten
 		return Result{}, payment.ErrInProgress
 	}
 	paymentsTotal.WithLabelValues("succeeded").Inc()
-	s.Relay.Notify(p.ID)
+	s.Relay.Notify(p.ID, env)
 	s.Log.InfoContext(ctx, "payment succeeded", "payment_id", p.ID, "order_id", p.OrderID, "payment_intent", intentID)
 	// Late success: the order may have been cancelled (its hold expired) while the card was
 	// charged. The listener of order.cancelled does the same; the keys make both safe. If the
@@ -376,7 +373,7 @@ func (s *Service) Refund(ctx context.Context, orderID string) error {
 	}
 	if ok {
 		paymentsTotal.WithLabelValues("refunded").Inc()
-		s.Relay.Notify(p.ID)
+		s.Relay.Notify(p.ID, env)
 		s.Log.InfoContext(ctx, "payment refunded: order cancelled", "payment_id", p.ID, "order_id", orderID, "payment_intent", p.StripeID)
 	}
 	return nil

@@ -145,19 +145,19 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 // ---- payments ----
 
 type paymentDoc struct {
-	ID          string         `bson:"_id"`
-	OrderID     string         `bson:"orderId"`
-	UserID      string         `bson:"userId"`
-	Status      string         `bson:"status"`
-	Attempt     int            `bson:"attempt"`
-	StripeID    string         `bson:"stripeId"`
-	AmountCents int64          `bson:"amountCents"`
-	Currency    string         `bson:"currency"`
-	Failure     string         `bson:"failure,omitempty"`
-	Cancelled   bool           `bson:"orderCancelled,omitempty"`
-	Outbox      []bus.Envelope `bson:"outbox"`
-	CreatedAt   time.Time      `bson:"createdAt"`
-	UpdatedAt   time.Time      `bson:"updatedAt"`
+	ID          string    `bson:"_id"`
+	OrderID     string    `bson:"orderId"`
+	UserID      string    `bson:"userId"`
+	Status      string    `bson:"status"`
+	Attempt     int       `bson:"attempt"`
+	StripeID    string    `bson:"stripeId"`
+	AmountCents int64     `bson:"amountCents"`
+	Currency    string    `bson:"currency"`
+	Failure     string    `bson:"failure,omitempty"`
+	Cancelled   bool      `bson:"orderCancelled,omitempty"`
+	CreatedAt   time.Time `bson:"createdAt"`
+	UpdatedAt   time.Time `bson:"updatedAt"`
+	bus.Outbox  `bson:",inline"`
 }
 
 func (d paymentDoc) payment() payment.Payment {
@@ -174,7 +174,7 @@ func NewPaymentID() string { return bson.NewObjectID().Hex() }
 func (s *Store) StartPayment(ctx context.Context, p payment.Payment) (payment.Payment, bool, error) {
 	now := time.Now().UTC()
 	d := paymentDoc{ID: p.ID, OrderID: p.OrderID, UserID: p.UserID, Status: string(p.Status), Attempt: p.Attempt,
-		AmountCents: p.AmountCents, Currency: p.Currency, Outbox: []bus.Envelope{}, CreatedAt: now, UpdatedAt: now}
+		AmountCents: p.AmountCents, Currency: p.Currency, Outbox: bus.NewOutbox(), CreatedAt: now, UpdatedAt: now}
 	_, err := s.payments.InsertOne(ctx, d)
 	if err == nil {
 		return d.payment(), true, nil
@@ -250,8 +250,7 @@ func (s *Store) NextAttempt(ctx context.Context, id string, n int, from ...payme
 func (s *Store) Succeed(ctx context.Context, id string, n int, stripeID string, env bus.Envelope) (payment.Payment, bool, error) {
 	return s.transition(ctx,
 		bson.M{"_id": id, "attempt": n, "status": statuses(payment.SucceedFrom...)},
-		bson.M{"$set": bson.M{"status": string(payment.StatusSucceeded), "stripeId": stripeID, "failure": ""},
-			"$push": bus.PushOutbox(env)})
+		bus.AddOutbox(bson.M{"$set": bson.M{"status": string(payment.StatusSucceeded), "stripeId": stripeID, "failure": ""}}, env))
 }
 
 // Fail records that attempt n, still processing, was declined or refused.
@@ -271,7 +270,7 @@ func (s *Store) AwaitClient(ctx context.Context, id string, n int, stripeID stri
 // in the same write. It matches only once.
 func (s *Store) Refunded(ctx context.Context, id string, env bus.Envelope) (payment.Payment, bool, error) {
 	return s.transition(ctx, bson.M{"_id": id, "status": string(payment.StatusSucceeded)},
-		bson.M{"$set": bson.M{"status": string(payment.StatusRefunded)}, "$push": bus.PushOutbox(env)})
+		bus.AddOutbox(bson.M{"$set": bson.M{"status": string(payment.StatusRefunded)}}, env))
 }
 
 // FlagOrderCancelled marks the order's payment, if any, as belonging to a cancelled order.

@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/bus"
 	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
@@ -28,18 +29,15 @@ const (
 // the race (each round is one read and one conditional write).
 const editAttempts = 50
 
-// Notifier is told which ticket has new events in its outbox (the outbox relay).
-type Notifier interface{ Notify(docID string) }
-
 type handlers struct {
 	store  *store.Store
-	outbox Notifier
+	outbox bus.Notifier
 	now    func() time.Time
 }
 
 // Mount adds the tickets routes, and the OpenAPI document that describes them, to r at their
 // public paths.
-func Mount(r chi.Router, st *store.Store, outbox Notifier) {
+func Mount(r chi.Router, st *store.Store, outbox bus.Notifier) {
 	h := &handlers{store: st, outbox: outbox, now: time.Now}
 	r.Route("/api/tickets", func(r chi.Router) {
 		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
@@ -62,11 +60,12 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := ticket.New(bson.NewObjectID().Hex(), web.MustUser(r).ID, d, h.now())
-	if err := h.store.Create(r.Context(), t); err != nil {
+	env, err := h.store.Create(r.Context(), t)
+	if err != nil {
 		web.Error(w, r, err)
 		return
 	}
-	h.outbox.Notify(t.ID)
+	h.outbox.Notify(t.ID, env)
 	web.Respond(w, http.StatusCreated, toResponse(t))
 }
 
@@ -136,7 +135,7 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := web.MustUser(r).ID
-	t, _, err := h.store.Update(r.Context(), id, editAttempts, func(t ticket.Ticket) (ticket.Ticket, error) {
+	t, queued, err := h.store.Update(r.Context(), id, editAttempts, func(t ticket.Ticket) (ticket.Ticket, error) {
 		return t.Edit(user, d)
 	})
 	if errors.Is(err, store.ErrLostRace) {
@@ -146,7 +145,9 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	h.outbox.Notify(t.ID)
+	if len(queued) > 0 {
+		h.outbox.Notify(t.ID, queued...)
+	}
 	web.Respond(w, http.StatusOK, toResponse(t))
 }
 

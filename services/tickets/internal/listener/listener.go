@@ -19,18 +19,15 @@ import (
 // race; after that the event is retried by the bus with backoff.
 const attempts = 5
 
-// Notifier is told which ticket has new events in its outbox (the outbox relay).
-type Notifier interface{ Notify(docID string) }
-
 // Listener holds the handlers.
 type Listener struct {
 	store  *store.Store
-	outbox Notifier
+	outbox bus.Notifier
 	log    *slog.Logger
 }
 
 // New makes the handlers.
-func New(st *store.Store, outbox Notifier, log *slog.Logger) *Listener {
+func New(st *store.Store, outbox bus.Notifier, log *slog.Logger) *Listener {
 	return &Listener{store: st, outbox: outbox, log: log}
 }
 
@@ -70,8 +67,8 @@ func (l *Listener) apply(ctx context.Context, ticketID, orderID, subject string,
 	case err != nil:
 		return err
 	}
-	if queued {
-		l.outbox.Notify(ticketID)
+	if len(queued) > 0 {
+		l.outbox.Notify(ticketID, queued...)
 		l.log.InfoContext(ctx, "order event applied", "event", subject, "ticket", ticketID, "order", orderID,
 			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)
 	}

@@ -21,13 +21,17 @@ import (
 )
 
 type notes struct {
-	mu  sync.Mutex
-	ids []string
+	mu   sync.Mutex
+	envs [][]bus.Envelope // per notice
 }
 
-func (n *notes) Notify(id string) { n.mu.Lock(); n.ids = append(n.ids, id); n.mu.Unlock() }
+func (n *notes) Notify(_ string, envs ...bus.Envelope) {
+	n.mu.Lock()
+	n.envs = append(n.envs, envs)
+	n.mu.Unlock()
+}
 
-func (n *notes) count() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.ids) }
+func (n *notes) count() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.envs) }
 
 type fixture struct {
 	st     *store.Store
@@ -40,7 +44,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	st := store.New(testkit.Mongo(t))
 	tk := ticket.New(bson.NewObjectID().Hex(), "u1", ticket.Details{Title: "Concert", PriceCents: 500}, time.Now())
-	if err := st.Create(t.Context(), tk); err != nil {
+	if _, err := st.Create(t.Context(), tk); err != nil {
 		t.Fatal(err)
 	}
 	n := &notes{}
@@ -144,6 +148,11 @@ func TestReserveReleaseIdempotent(t *testing.T) {
 
 	if n := f.notes.count(); n != 2 {
 		t.Errorf("relay notified %d times, want 2 (one per write that queued an event)", n)
+	}
+	for i, envs := range f.notes.envs {
+		if len(envs) != 1 || envs[0].Subject != events.SubjectTicketUpdated {
+			t.Errorf("notice %d carries %d events (%v), want its ticket.updated", i, len(envs), envs)
+		}
 	}
 }
 

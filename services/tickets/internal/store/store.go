@@ -60,16 +60,16 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 
 // document is a ticket as stored.
 type document struct {
-	ID             string         `bson:"_id"`
-	Title          string         `bson:"title"`
-	PriceCents     int64          `bson:"priceCents"`
-	UserID         string         `bson:"userId"`
-	Version        int64          `bson:"version"`
-	OrderID        string         `bson:"orderId"`
-	Sold           bool           `bson:"sold"`
-	ReleasedOrders []string       `bson:"releasedOrders"`
-	Outbox         []bus.Envelope `bson:"outbox,omitempty"`
-	CreatedAt      time.Time      `bson:"createdAt"`
+	ID             string    `bson:"_id"`
+	Title          string    `bson:"title"`
+	PriceCents     int64     `bson:"priceCents"`
+	UserID         string    `bson:"userId"`
+	Version        int64     `bson:"version"`
+	OrderID        string    `bson:"orderId"`
+	Sold           bool      `bson:"sold"`
+	ReleasedOrders []string  `bson:"releasedOrders"`
+	CreatedAt      time.Time `bson:"createdAt"`
+	bus.Outbox     `bson:",inline"`
 }
 
 func toDocument(t ticket.Ticket) document {
@@ -108,18 +108,18 @@ func Updated(t ticket.Ticket) events.TicketUpdated {
 	return e
 }
 
-// Create stores a new ticket with its ticket.created event.
-func (s *Store) Create(ctx context.Context, t ticket.Ticket) error {
+// Create stores a new ticket with its ticket.created event, which it returns for the relay.
+func (s *Store) Create(ctx context.Context, t ticket.Ticket) (bus.Envelope, error) {
 	env, err := bus.NewEnvelope(ctx, Created(t))
 	if err != nil {
-		return err
+		return bus.Envelope{}, err
 	}
 	doc := toDocument(t)
-	doc.Outbox = []bus.Envelope{env}
+	doc.Outbox = bus.NewOutbox(env)
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
-		return fmt.Errorf("insert ticket %s: %w", t.ID, err)
+		return bus.Envelope{}, fmt.Errorf("insert ticket %s: %w", t.ID, err)
 	}
-	return nil
+	return env, nil
 }
 
 // Get reads a ticket.
@@ -163,11 +163,11 @@ func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
 // version. A new version sets the state and appends its ticket.updated event; orders added
 // to ReleasedOrders are added to the set, with or without a new version. It returns
-// ErrLostRace when the ticket changed since prev was read, and whether it queued an event
-// (stored a new version), which the relay must then be told about.
-func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
+// ErrLostRace when the ticket changed since prev was read, and the event it queued, if any
+// (when it stored a new version), which the relay must then be told about.
+func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) ([]bus.Envelope, error) {
 	if next.ID != prev.ID {
-		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
+		return nil, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
 	}
 	var released []string
 	for _, o := range next.ReleasedOrders {
@@ -177,13 +177,14 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 	}
 	filter := bson.D{{Key: "_id", Value: prev.ID}, {Key: "version", Value: prev.Version}}
 	update := bson.M{}
+	var queued []bus.Envelope
 	if len(released) > 0 {
 		update["$addToSet"] = bson.M{"releasedOrders": bson.M{"$each": released}}
 	}
 	switch next.Version {
 	case prev.Version:
 		if len(released) == 0 {
-			return false, nil // nothing changed
+			return nil, nil // nothing changed
 		}
 	case prev.Version + 1:
 		if next.OrderID != "" && next.OrderID != prev.OrderID {
@@ -193,8 +194,9 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 		}
 		env, err := bus.NewEnvelope(ctx, Updated(next))
 		if err != nil {
-			return false, err
+			return nil, err
 		}
+		queued = []bus.Envelope{env}
 		update["$set"] = bson.M{
 			"title":      next.Title,
 			"priceCents": next.PriceCents,
@@ -202,49 +204,49 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 			"sold":       next.Sold,
 			"version":    next.Version,
 		}
-		update["$push"] = bus.PushOutbox(env)
+		bus.AddOutbox(update, queued...)
 	default:
-		return false, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
+		return nil, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
 	}
 	res, err := s.coll.UpdateOne(ctx, filter, update)
 	if err != nil {
-		return false, fmt.Errorf("update ticket %s: %w", prev.ID, err)
+		return nil, fmt.Errorf("update ticket %s: %w", prev.ID, err)
 	}
 	if res.MatchedCount == 0 {
-		return false, ErrLostRace
+		return nil, ErrLostRace
 	}
-	return next.Version != prev.Version, nil
+	return queued, nil
 }
 
 // Update reads ticket id, computes its next state with change, and applies it; when another
 // write wins the race it reads and computes again, at most attempts times. It returns the
-// stored state and whether this call queued an event (stored a new version). An error from
+// stored state and the event this call queued, if any (when it stored a new version). An error from
 // change is returned as it is.
-func (s *Store) Update(ctx context.Context, id string, attempts int, change func(ticket.Ticket) (ticket.Ticket, error)) (ticket.Ticket, bool, error) {
+func (s *Store) Update(ctx context.Context, id string, attempts int, change func(ticket.Ticket) (ticket.Ticket, error)) (ticket.Ticket, []bus.Envelope, error) {
 	for attempt := range attempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
-				return ticket.Ticket{}, false, err
+				return ticket.Ticket{}, nil, err
 			}
 		}
 		prev, err := s.Get(ctx, id)
 		if err != nil {
-			return ticket.Ticket{}, false, err
+			return ticket.Ticket{}, nil, err
 		}
 		next, err := change(prev)
 		if err != nil {
-			return prev, false, err
+			return prev, nil, err
 		}
 		queued, err := s.Apply(ctx, prev, next)
 		if errors.Is(err, ErrLostRace) {
 			continue
 		}
 		if err != nil {
-			return ticket.Ticket{}, false, err
+			return ticket.Ticket{}, nil, err
 		}
 		return next, queued, nil
 	}
-	return ticket.Ticket{}, false, fmt.Errorf("ticket %s: gave up after %d attempts: %w", id, attempts, ErrLostRace)
+	return ticket.Ticket{}, nil, fmt.Errorf("ticket %s: gave up after %d attempts: %w", id, attempts, ErrLostRace)
 }
 
 // pause waits a short random time that grows with the attempt, so that racing writers
