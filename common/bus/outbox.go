@@ -74,7 +74,7 @@ type Notifier interface {
 type RelayOptions struct {
 	PollInterval time.Duration // how often flagged documents are checked (the safety net); 5s by default, jittered
 	Workers      int           // batches of notified documents in flight at once; 4 by default
-	BatchSize    int           // most documents published and removed together; 64 by default
+	BatchSize    int           // most documents whose events are published together; 64 by default
 	Logger       *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before
 	// they are removed; an error stops there, as a crash would (a test hook).
@@ -85,8 +85,8 @@ type RelayOptions struct {
 // replica wrote (Notify, with the events written, so that nothing is read back) and also
 // polls the documents flagged as pending, so that events left by a crashed replica still
 // go out. Events are published in batches, asynchronously, and removed from their documents
-// only after JetStream acknowledged them, in one write command per batch; a republish after
-// a crash carries the same id and JetStream drops the duplicate.
+// only after JetStream acknowledged them; a republish after a crash carries the same id and
+// JetStream drops the duplicate.
 type Relay struct {
 	conn *Conn
 	coll *mongo.Collection
@@ -335,10 +335,8 @@ func (r *Relay) flush(ctx context.Context, filter bson.M) error {
 	return errors.Join(errs...)
 }
 
-// send publishes docs' events, all at once, and then, in one write command, removes from
-// each document the events acknowledged before its first failure and clears the pending
-// flag of each document left with an empty outbox. A document with no events only has its
-// flag cleared.
+// send publishes docs' events, all at once, and then removes from each document the
+// events acknowledged before its first failure.
 func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
 	if len(docs) == 0 {
 		return nil
@@ -349,8 +347,6 @@ func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
 	}
 	outcomes := r.conn.publishEach(ctx, all)
 	var errs []error
-	models := make([]mongo.WriteModel, 0, 2*len(docs))
-	relayed := 0
 	for _, d := range docs {
 		got := outcomes[:len(d.envs)]
 		outcomes = outcomes[len(d.envs):]
@@ -369,24 +365,39 @@ func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
 				continue
 			}
 		}
-		if n > 0 {
-			models = append(models, mongo.NewUpdateOneModel().
-				SetFilter(bson.M{"_id": d.id}).
-				SetUpdate(bson.M{"$pullAll": bson.M{OutboxField: d.raw[:n]}}))
-			relayed += n
+		if err := r.remove(ctx, d, n); err != nil {
+			errs = append(errs, fmt.Errorf("outbox of %s: %w", d.id, err))
+			continue
 		}
-		if n == len(got) {
-			models = append(models, mongo.NewUpdateOneModel().
-				SetFilter(bson.M{"_id": d.id, OutboxField: bson.M{"$size": 0}}).
-				SetUpdate(bson.M{"$set": bson.M{OutboxPendingField: false}}))
-		}
-	}
-	if len(models) > 0 {
-		// Ordered: a document's flag is cleared only after its events are removed.
-		if _, err := r.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
-			return errors.Join(append(errs, fmt.Errorf("outbox removal: %w", err))...)
-		}
-		outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(relayed))
+		outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(n))
 	}
 	return errors.Join(errs...)
+}
+
+// remove takes d's first n events out of its outbox. One write per document, each short:
+// the stand-in's gate lets one write at a time into a collection, and a long batched
+// command would hold the service's own writes up.
+//
+// When every event read or notified was published and the outbox still holds exactly
+// those, one write empties it and clears the pending flag. Otherwise (another write or
+// replica changed the outbox meanwhile) the published events are removed by value, and
+// then the flag is cleared if that left the outbox empty.
+func (r *Relay) remove(ctx context.Context, d pendingDoc, n int) error {
+	if n == len(d.raw) {
+		res, err := r.coll.UpdateOne(ctx,
+			bson.M{"_id": d.id, OutboxField: d.raw},
+			bson.M{"$set": bson.M{OutboxField: bson.A{}, OutboxPendingField: false}})
+		if err != nil || res.MatchedCount == 1 {
+			return err
+		}
+	}
+	if n > 0 {
+		if _, err := r.coll.UpdateOne(ctx, bson.M{"_id": d.id}, bson.M{"$pullAll": bson.M{OutboxField: d.raw[:n]}}); err != nil {
+			return err
+		}
+	}
+	_, err := r.coll.UpdateOne(ctx,
+		bson.M{"_id": d.id, OutboxField: bson.A{}, OutboxPendingField: true},
+		bson.M{"$set": bson.M{OutboxPendingField: false}})
+	return err
 }

@@ -26,7 +26,7 @@ const (
 
 // gate is a TCP proxy in front of FerretDB that lets one write command per
 // collection through at a time, across all client connections; reads pass
-// freely.
+// freely, up to a bound on the commands in flight.
 //
 // FerretDB executes a conditional update as a read followed by a write by _id,
 // so two racing findOneAndUpdate({_id, version: v}) calls can both match and
@@ -47,6 +47,9 @@ type gate struct {
 	// perDatabase serialises writes per database rather than per collection: SQLite keeps
 	// a database in one file, with one writer at a time.
 	perDatabase bool
+	// slots bounds the commands in flight, each taken before any lock and released after
+	// it, so that a lock holder always has one.
+	slots chan struct{}
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // open client and upstream connections
@@ -56,7 +59,7 @@ type gate struct {
 }
 
 // newGate listens on 127.0.0.1 on a random port and proxies to upstream.
-func newGate(upstream string, perDatabase bool, log *slog.Logger) (*gate, error) {
+func newGate(upstream string, perDatabase bool, maxInFlight int, log *slog.Logger) (*gate, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("standin: gate listen: %w", err)
@@ -65,6 +68,7 @@ func newGate(upstream string, perDatabase bool, log *slog.Logger) (*gate, error)
 		ln:          ln,
 		upstream:    upstream,
 		perDatabase: perDatabase,
+		slots:       make(chan struct{}, maxInFlight),
 		log:         log,
 		conns:       make(map[net.Conn]struct{}),
 	}
@@ -178,6 +182,8 @@ func (g *gate) relay(client, upstream net.Conn) error {
 // more replies, read under the same lock.
 func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error) {
 	ns, write := classify(req)
+	g.slots <- struct{}{}
+	defer func() { <-g.slots }()
 	if g.perDatabase {
 		ns, _, _ = strings.Cut(ns, ".")
 	}

@@ -34,11 +34,16 @@ const (
 	BackendPostgreSQL = "postgresql"
 )
 
-// defaultPoolMaxConns replaces FerretDB's default pool_max_conns (50). The
-// PostgreSQL backend hangs when more clients run commands at once than it has
-// pool connections; behind the gate a handful suffice (measured with 5 and 50
-// racing clients), so this is a margin.
-const defaultPoolMaxConns = "200"
+// maxInFlight is how many commands the gate lets through to FerretDB at once,
+// reads included. Each takes a PostgreSQL connection from FerretDB's pool: the
+// PostgreSQL backend hangs when more commands run at once than its pool has
+// connections, and PostgreSQL refuses connections beyond max_connections (100
+// by default), which the dev stack's many clients exceeded.
+const maxInFlight = 32
+
+// defaultPoolMaxConns replaces FerretDB's default pool_max_conns (50): the
+// commands the gate lets through, and a margin for open cursors.
+const defaultPoolMaxConns = "48"
 
 // Options configure [Start].
 type Options struct {
@@ -52,7 +57,7 @@ type Options struct {
 
 	// PostgreSQLURL is the database the PostgreSQL backend stores into, for
 	// example postgres://postgres@127.0.0.1:5432/ferretdb. pool_max_conns is
-	// set to 200 unless the URL gives it.
+	// set to 48 unless the URL gives it.
 	PostgreSQLURL string
 
 	// Logger receives the stand-in's logs; nil means slog.Default(). Unless
@@ -140,7 +145,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("standin: FerretDB URI: %w", err)
 	}
-	if s.gate, err = newGate(u.Host, cfg.Handler != BackendPostgreSQL, log); err != nil {
+	if s.gate, err = newGate(u.Host, cfg.Handler != BackendPostgreSQL, maxInFlight, log); err != nil {
 		return nil, err
 	}
 	if err = ping(ctx, s.URI()); err != nil {

@@ -164,9 +164,9 @@ func TestStartRejectsBadOptions(t *testing.T) {
 
 func TestWithPoolMaxConns(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u@h:5432/db":                   "postgres://u@h:5432/db?pool_max_conns=200",
+		"postgres://u@h:5432/db":                   "postgres://u@h:5432/db?pool_max_conns=48",
 		"postgres://u@h/db?pool_max_conns=7":       "postgres://u@h/db?pool_max_conns=7",
-		"postgres://u@h/db?sslmode=disable":        "postgres://u@h/db?pool_max_conns=200&sslmode=disable",
+		"postgres://u@h/db?sslmode=disable":        "postgres://u@h/db?pool_max_conns=48&sslmode=disable",
 		"postgres://u@h/db?pool_max_conns=7&x=y&z": "postgres://u@h/db?pool_max_conns=7&x=y&z",
 	} {
 		if got, err := withPoolMaxConns(in); err != nil || got != want {

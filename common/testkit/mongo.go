@@ -35,7 +35,7 @@ const (
 )
 
 // DefaultPostgresURL is used when EnvPostgresURL is unset.
-const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?pool_max_conns=200"
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test"
 
 // Name prefixes of what the stand-in leaves behind (the test binary exits
 // without a hook to remove them); a later run removes those whose process is

@@ -346,9 +346,6 @@ func createDatabase(ctx context.Context, adminURL, db string) (string, error) {
 		return "", err
 	}
 	u.Path = "/" + db
-	q := u.Query()
-	q.Set("pool_max_conns", "200")
-	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
