@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"sync"
@@ -30,6 +31,7 @@ type Base struct {
 	Name            string
 	HTTPAddr        string        // HTTP_ADDR, ":3000"
 	MetricsAddr     string        // METRICS_ADDR, ":9090"; "off" disables it
+	Pprof           bool          // PPROF, false: serve net/http/pprof under /debug/pprof/ on METRICS_ADDR
 	LogFormat       string        // LOG_FORMAT, json or text
 	LogLevel        string        // LOG_LEVEL, info
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, 20s
@@ -52,6 +54,7 @@ func LoadBase(env *config.Env, name string, withMongo bool) Base {
 		Name:            name,
 		HTTPAddr:        env.String("HTTP_ADDR", ":3000"),
 		MetricsAddr:     env.String("METRICS_ADDR", ":9090"),
+		Pprof:           env.Bool("PPROF", false),
 		LogFormat:       env.OneOf("LOG_FORMAT", "json", "json", "text"),
 		LogLevel:        env.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
@@ -143,9 +146,7 @@ func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 			a.close()
 			return fmt.Errorf("listen on METRICS_ADDR %s: %w", a.Base.MetricsAddr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.Handler())
-		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: metricsHandler(a.Base.Pprof), ReadHeaderTimeout: 10 * time.Second})
 		listeners = append(listeners, mln)
 	}
 
@@ -207,6 +208,22 @@ func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 	a.close()
 	a.Log.Info("stopped")
 	return runErr
+}
+
+// metricsHandler serves /metrics and, with withPprof, the runtime profiles under
+// /debug/pprof/ (CPU: /debug/pprof/profile?seconds=30). The metrics port is internal: the
+// ingress never routes to it.
+func metricsHandler(withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
 
 // Close runs the OnClose functions. Serve calls it; a Run that fails before Serve calls it

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		cfg.Handler = BackendSQLite
 		cfg.SQLiteURL = (&url.URL{Scheme: "file", Opaque: filepath.ToSlash(dir) + "/"}).String()
 	case BackendPostgreSQL:
-		if cfg.PostgreSQLURL, err = withPoolMaxConns(opts.PostgreSQLURL); err != nil {
+		if cfg.PostgreSQLURL, err = ferretURL(opts.PostgreSQLURL); err != nil {
 			return nil, err
 		}
 		cfg.Handler = BackendPostgreSQL
@@ -188,8 +189,17 @@ func ping(ctx context.Context, uri string) error {
 
 }
 
-// withPoolMaxConns returns u with pool_max_conns set unless it already is.
-func withPoolMaxConns(u string) (string, error) {
+// ferretURL returns u with the settings FerretDB's connections need, unless u
+// gives them:
+//   - pool_max_conns (see defaultPoolMaxConns);
+//   - plan_cache_mode=force_custom_plan: FerretDB filters with the field name as
+//     a bind parameter (_jsonb->$1 @> $2), and once PostgreSQL switches a
+//     prepared statement to its generic plan no index matches that expression:
+//     every find became a sequential scan after its fifth run;
+//   - sslmode=disable for a server on the loopback interface: pgx prefers TLS,
+//     and encrypting every query on loopback cost the stand-in's process about
+//     8% of its CPU under load (and PostgreSQL as much).
+func ferretURL(u string) (string, error) {
 	if u == "" {
 		return "", errors.New("standin: the postgresql backend needs PostgreSQLURL")
 	}
@@ -200,8 +210,14 @@ func withPoolMaxConns(u string) (string, error) {
 	q := pu.Query()
 	if !q.Has("pool_max_conns") {
 		q.Set("pool_max_conns", defaultPoolMaxConns)
-		pu.RawQuery = q.Encode()
 	}
+	if !q.Has("plan_cache_mode") {
+		q.Set("plan_cache_mode", "force_custom_plan")
+	}
+	if host := pu.Hostname(); !q.Has("sslmode") && (host == "localhost" || net.ParseIP(host).IsLoopback()) {
+		q.Set("sslmode", "disable")
+	}
+	pu.RawQuery = q.Encode()
 	return pu.String(), nil
 }
 

@@ -162,15 +162,20 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestWithPoolMaxConns(t *testing.T) {
+func TestFerretURL(t *testing.T) {
+	const pcm = "plan_cache_mode=force_custom_plan"
 	for in, want := range map[string]string{
-		"postgres://u@h:5432/db":                   "postgres://u@h:5432/db?pool_max_conns=48",
-		"postgres://u@h/db?pool_max_conns=7":       "postgres://u@h/db?pool_max_conns=7",
-		"postgres://u@h/db?sslmode=disable":        "postgres://u@h/db?pool_max_conns=48&sslmode=disable",
-		"postgres://u@h/db?pool_max_conns=7&x=y&z": "postgres://u@h/db?pool_max_conns=7&x=y&z",
+		"postgres://u@h:5432/db":                    "postgres://u@h:5432/db?" + pcm + "&pool_max_conns=48",
+		"postgres://u@h/db?pool_max_conns=7":        "postgres://u@h/db?" + pcm + "&pool_max_conns=7",
+		"postgres://u@h/db?sslmode=require":         "postgres://u@h/db?" + pcm + "&pool_max_conns=48&sslmode=require",
+		"postgres://u@h/db?pool_max_conns=7&x=y&z":  "postgres://u@h/db?" + pcm + "&pool_max_conns=7&x=y&z=",
+		"postgres://u@127.0.0.1:5432/db":            "postgres://u@127.0.0.1:5432/db?" + pcm + "&pool_max_conns=48&sslmode=disable",
+		"postgres://u@localhost/db?sslmode=require": "postgres://u@localhost/db?" + pcm + "&pool_max_conns=48&sslmode=require",
+		"postgres://u@[::1]/db":                     "postgres://u@[::1]/db?" + pcm + "&pool_max_conns=48&sslmode=disable",
+		"postgres://u@h/db?plan_cache_mode=auto":    "postgres://u@h/db?plan_cache_mode=auto&pool_max_conns=48",
 	} {
-		if got, err := withPoolMaxConns(in); err != nil || got != want {
-			t.Errorf("withPoolMaxConns(%q) = %q, %v; want %q", in, got, err, want)
+		if got, err := ferretURL(in); err != nil || got != want {
+			t.Errorf("ferretURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 }
