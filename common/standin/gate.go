@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // MongoDB wire protocol constants; see
@@ -25,27 +23,29 @@ const (
 )
 
 // gate is a TCP proxy in front of FerretDB that lets one write command per
-// collection through at a time, across all client connections; reads pass
-// freely, up to a bound on the commands in flight.
+// document through at a time, across all client connections: a write whose
+// statements all name their document by _id waits only for writes to those
+// documents (and inserts for nothing but collection-wide writes); any other
+// write has its collection to itself. Reads pass freely, up to a bound on the
+// commands in flight.
 //
 // FerretDB executes a conditional update as a read followed by a write by _id,
 // so two racing findOneAndUpdate({_id, version: v}) calls can both match and
-// both "win". MongoDB guarantees single-document atomicity; serialising whole
-// commands restores it. Each client connection gets its own upstream
-// connection, so per-connection state (cursors) stays intact.
+// both "win". MongoDB guarantees single-document atomicity; serialising the
+// writes of each document restores it. Each client connection gets its own
+// upstream connection, so per-connection state (cursors) stays intact.
 type gate struct {
 	ln       net.Listener
 	upstream string
 	log      *slog.Logger
 
 	// global is held exclusively by commands the gate cannot place in one collection, and
-	// shared by collection writes, which also hold their collection's lock from forwarding
+	// shared by the other writes, which also hold their locks (see access) from forwarding
 	// the request until its reply has been read back. Reads take no lock.
-	global  sync.RWMutex
-	locksMu sync.Mutex
-	locks   map[string]*sync.Mutex
-	// perDatabase serialises writes per database rather than per collection: SQLite keeps
-	// a database in one file, with one writer at a time.
+	global sync.RWMutex
+	locks  locks
+	// perDatabase serialises writes per database rather than per document or collection:
+	// SQLite keeps a database in one file, with one writer at a time.
 	perDatabase bool
 	// slots bounds the commands in flight, each taken before any lock and released after
 	// it, so that a lock holder always has one.
@@ -176,37 +176,35 @@ func (g *gate) relay(client, upstream net.Conn) error {
 	}
 }
 
-// roundTrip sends req upstream and reads its replies back, holding the write lock
-// of req's collection (none for a read, every one for a command it cannot place)
-// throughout. Replies flagged moreToCome (an exhaust stream) are followed by
+// roundTrip sends req upstream and reads its replies back, holding the write
+// locks req needs (see access; none for a read, every one for a command it
+// cannot place) throughout. Replies flagged moreToCome (an exhaust stream) are followed by
 // more replies, read under the same lock.
 func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error) {
-	ns, write := classify(req)
+	a := classify(req)
 	g.slots <- struct{}{}
 	defer func() { <-g.slots }()
 	if g.perDatabase {
-		ns, _, _ = strings.Cut(ns, ".")
+		a.ns, _, _ = strings.Cut(a.ns, ".")
+		a.docs = nil
 	}
 	switch {
-	case !write:
-	case ns == "":
+	case !a.write:
+	case a.ns == "":
 		g.global.Lock()
 		defer g.global.Unlock()
 	default:
 		g.global.RLock()
 		defer g.global.RUnlock()
-		g.locksMu.Lock()
-		if g.locks == nil {
-			g.locks = map[string]*sync.Mutex{}
+		ns := g.locks.namespace(a.ns)
+		if a.docs == nil {
+			ns.Lock()
+			defer ns.Unlock()
+		} else {
+			ns.RLock()
+			defer ns.RUnlock()
+			defer g.locks.lockDocs(a.ns, a.docs)()
 		}
-		m := g.locks[ns]
-		if m == nil {
-			m = &sync.Mutex{}
-			g.locks[ns] = m
-		}
-		g.locksMu.Unlock()
-		m.Lock()
-		defer m.Unlock()
 	}
 
 	if _, err := w.Write(req); err != nil {
@@ -255,53 +253,4 @@ func moreToCome(msg []byte) bool {
 	return len(msg) >= headerLen+4 &&
 		binary.LittleEndian.Uint32(msg[12:16]) == opMsg &&
 		binary.LittleEndian.Uint32(msg[16:20])&flagMoreToCome != 0
-}
-
-var writeCommands = map[string]bool{
-	"insert": true, "update": true, "delete": true, "findandmodify": true,
-	"create": true, "drop": true, "createindexes": true, "dropindexes": true, "collmod": true,
-}
-
-var readCommands = map[string]bool{
-	"find": true, "getmore": true, "count": true, "aggregate": true, "distinct": true,
-	"listindexes": true, "listcollections": true, "listdatabases": true, "hello": true, "ismaster": true,
-	"ping": true, "buildinfo": true, "endsessions": true, "killcursors": true, "explain": true,
-	"dbstats": true, "collstats": true, "serverstatus": true, "getparameter": true, "getlog": true,
-}
-
-// classify names the collection ("db.coll") a command writes, or reports a read. A command
-// it cannot parse or place counts as a write of everything (ns "").
-func classify(msg []byte) (ns string, write bool) {
-	if len(msg) < headerLen+5 || binary.LittleEndian.Uint32(msg[12:16]) != opMsg {
-		return "", true
-	}
-	body := msg[headerLen+4:]
-	for len(body) >= 5 {
-		kind := body[0]
-		body = body[1:]
-		size := int(int32(binary.LittleEndian.Uint32(body[:4])))
-		if size < 5 || size > len(body) {
-			return "", true
-		}
-		if kind != 0 {
-			body = body[size:]
-			continue
-		}
-		doc := bson.Raw(body[:size])
-		elems, err := doc.Elements()
-		if err != nil || len(elems) == 0 {
-			return "", true
-		}
-		name := strings.ToLower(elems[0].Key())
-		if readCommands[name] {
-			return "", false
-		}
-		coll, ok := elems[0].Value().StringValueOK()
-		db, ok2 := doc.Lookup("$db").StringValueOK()
-		if !writeCommands[name] || !ok || !ok2 {
-			return "", true
-		}
-		return db + "." + coll, true
-	}
-	return "", true
 }
