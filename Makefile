@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 PKGS  := ticketing/...
+PKGS_PG := ticketing/common/... ticketing/services/...
 TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ticketing-tools
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
@@ -27,9 +28,11 @@ build:
 	for s in auth tickets orders expiration payments; do \
 		CGO_ENABLED=0 $(GO) build -trimpath -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
-## test: every module's tests with the race detector
+## test: every module's tests with the race detector (MongoDB stand-in on SQLite), then those
+## of common and the services again with the stand-in on the PostgreSQL at 127.0.0.1:5432
 test:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	TESTKIT_MONGO_BACKEND=postgresql $(GO) test -race -count=1 -timeout 30m $(PKGS_PG)
 
 ## fuzz: every fuzz target for FUZZTIME (10s) each
 fuzz:

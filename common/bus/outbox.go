@@ -88,11 +88,18 @@ type RelayOptions struct {
 // only after JetStream acknowledged them; a republish after a crash carries the same id and
 // JetStream drops the duplicate.
 type Relay struct {
-	conn *Conn
-	coll *mongo.Collection
-	opts RelayOptions
-	wake chan notice
-	log  *slog.Logger
+	conn     *Conn
+	coll     *mongo.Collection
+	opts     RelayOptions
+	wake     chan notice
+	removals chan removal // published events to take out of their documents
+	log      *slog.Logger
+}
+
+// removal is a document whose first n events JetStream acknowledged.
+type removal struct {
+	doc pendingDoc
+	n   int
 }
 
 // notice is a document to relay and, when the writer gave them, the events it appended.
@@ -116,11 +123,12 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 		opts.Logger = slog.Default()
 	}
 	return &Relay{
-		conn: conn,
-		coll: coll,
-		opts: opts,
-		wake: make(chan notice, 4096),
-		log:  opts.Logger.With("outbox", coll.Name()),
+		conn:     conn,
+		coll:     coll,
+		opts:     opts,
+		wake:     make(chan notice, 4096),
+		removals: make(chan removal, 1024),
+		log:      opts.Logger.With("outbox", coll.Name()),
 	}
 }
 
@@ -137,14 +145,20 @@ func (r *Relay) Notify(docID string, envs ...Envelope) {
 
 // Run relays until ctx ends, then makes one last pass (bounded by a short timeout) so that
 // a clean shutdown leaves nothing behind. Its first pass reads every document with events,
-// flagged or not.
+// flagged or not. Call it once.
+//
+// Notified events are published at once; their removal from the documents runs behind, on
+// its own goroutines, so that the writes it takes never hold up the next publish.
 func (r *Relay) Run(ctx context.Context) error {
 	if err := r.CreateIndex(ctx); err != nil && ctx.Err() == nil {
 		r.log.Warn("outbox index not created; polls scan the collection", "err", err)
 	}
-	var wg sync.WaitGroup
+	removeCtx, stopRemoving := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRemoving()
+	var wg, removers sync.WaitGroup
 	for range r.opts.Workers {
 		wg.Go(func() { r.work(ctx) })
+		removers.Go(func() { r.removeQueued(removeCtx) })
 	}
 	if err := r.flush(ctx, bson.M{OutboxField + ".0": bson.M{"$exists": true}}); err != nil && ctx.Err() == nil {
 		r.log.Warn("outbox first pass failed", "err", err)
@@ -156,6 +170,15 @@ func (r *Relay) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			close(r.removals) // nothing more is queued: the removers finish the queue
+			drained := make(chan struct{})
+			go func() { removers.Wait(); close(drained) }()
+			select {
+			case <-drained:
+			case <-time.After(5 * time.Second):
+				stopRemoving() // the final flush publishes the rest again, as duplicates
+				<-drained
+			}
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := r.Flush(fctx); err != nil {
@@ -275,7 +298,20 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 		}
 	}
 	docs = slices.DeleteFunc(docs, func(d pendingDoc) bool { return len(d.envs) == 0 })
-	return errors.Join(append(errs, r.send(ctx, docs))...)
+	rms, err := r.publish(ctx, docs)
+	for _, rm := range rms {
+		r.removals <- rm
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+// removeQueued takes published events out of their documents until the queue is closed.
+func (r *Relay) removeQueued(ctx context.Context) {
+	for rm := range r.removals {
+		if err := r.remove(ctx, rm); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox removal failed; the poll will publish again and remove", "err", err)
+		}
+	}
 }
 
 // sortByCreation puts a document's events, notified by several writes, in the order of
@@ -330,23 +366,26 @@ func (r *Relay) flush(ctx context.Context, filter bson.M) error {
 		outboxOldest.WithLabelValues(r.coll.Name()).Set(time.Since(oldest).Seconds())
 	}
 	for batch := range slices.Chunk(docs, r.opts.BatchSize) {
-		errs = append(errs, r.send(ctx, batch))
+		rms, err := r.publish(ctx, batch)
+		errs = append(errs, err)
+		for _, rm := range rms {
+			errs = append(errs, r.remove(ctx, rm))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// send publishes docs' events, all at once, and then removes from each document the
-// events acknowledged before its first failure.
-func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
-	if len(docs) == 0 {
-		return nil
-	}
+// publish publishes docs' events, all at once, and returns for each document the events
+// to remove: those acknowledged before its first failure. A document with no events is
+// returned too, to have its pending flag cleared.
+func (r *Relay) publish(ctx context.Context, docs []pendingDoc) ([]removal, error) {
 	var all []Envelope
 	for _, d := range docs {
 		all = append(all, d.envs...)
 	}
 	outcomes := r.conn.publishEach(ctx, all)
 	var errs []error
+	rms := make([]removal, 0, len(docs))
 	for _, d := range docs {
 		got := outcomes[:len(d.envs)]
 		outcomes = outcomes[len(d.envs):]
@@ -359,30 +398,34 @@ func (r *Relay) send(ctx context.Context, docs []pendingDoc) error {
 				continue
 			}
 		}
-		if r.opts.AfterPublish != nil && n > 0 {
-			if err := r.opts.AfterPublish(d.id); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-		}
-		if err := r.remove(ctx, d, n); err != nil {
-			errs = append(errs, fmt.Errorf("outbox of %s: %w", d.id, err))
-			continue
-		}
-		outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(n))
+		rms = append(rms, removal{doc: d, n: n})
 	}
-	return errors.Join(errs...)
+	return rms, errors.Join(errs...)
 }
 
-// remove takes d's first n events out of its outbox. One write per document, each short:
-// the stand-in's gate lets one write at a time into a collection, and a long batched
+// remove takes the first rm.n events out of rm.doc's outbox. One write per document, each
+// short: the stand-in's gate serialises the writes of each document, and a long batched
 // command would hold the service's own writes up.
 //
 // When every event read or notified was published and the outbox still holds exactly
 // those, one write empties it and clears the pending flag. Otherwise (another write or
 // replica changed the outbox meanwhile) the published events are removed by value, and
 // then the flag is cleared if that left the outbox empty.
-func (r *Relay) remove(ctx context.Context, d pendingDoc, n int) error {
+func (r *Relay) remove(ctx context.Context, rm removal) error {
+	d, n := rm.doc, rm.n
+	if r.opts.AfterPublish != nil && n > 0 {
+		if err := r.opts.AfterPublish(d.id); err != nil {
+			return err
+		}
+	}
+	if err := r.removeEvents(ctx, d, n); err != nil {
+		return fmt.Errorf("outbox of %s: %w", d.id, err)
+	}
+	outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(n))
+	return nil
+}
+
+func (r *Relay) removeEvents(ctx context.Context, d pendingDoc, n int) error {
 	if n == len(d.raw) {
 		res, err := r.coll.UpdateOne(ctx,
 			bson.M{"_id": d.id, OutboxField: d.raw},

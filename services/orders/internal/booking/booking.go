@@ -27,11 +27,11 @@ const maxAttempts = 5
 
 // Options configure a Service.
 type Options struct {
-	Window    time.Duration        // EXPIRATION_WINDOW: expiresAt = now + Window
-	HoldGrace time.Duration        // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
+	Window    time.Duration                              // EXPIRATION_WINDOW: expiresAt = now + Window
+	HoldGrace time.Duration                              // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
 	Notify    func(orderID string, envs ...bus.Envelope) // the outbox relay's Notify; nil does nothing
-	Now       func() time.Time     // time.Now by default
-	Logger    *slog.Logger         // slog.Default() by default
+	Now       func() time.Time                           // time.Now by default
+	Logger    *slog.Logger                               // slog.Default() by default
 }
 
 // Service runs the workflows.

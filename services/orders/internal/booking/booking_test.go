@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	f.st = store.New(f.db)
 	f.svc = booking.New(f.st, booking.Options{
 		Window: window, HoldGrace: grace,
-		Now:    func() time.Time { return time.Unix(0, f.clock.Load()) },
+		Now: func() time.Time { return time.Unix(0, f.clock.Load()) },
 		Notify: func(id string, envs ...bus.Envelope) {
 			if len(envs) == 0 {
 				t.Errorf("order %s: notified without its events", id)
