@@ -19,8 +19,8 @@ import (
 //
 //   - free: each hold takes a different free ticket (what distinct does; one findAndModify);
 //
-//   - taken: every hold asks for a ticket another order holds (a rush loser: the write
-//     misses, then the replica is read to answer 409).
+//   - taken: every hold asks for one of 20 tickets another order holds (a rush loser: one
+//     read, the replica having seen the ticket held; the first miss costs the write too).
 //
 //     go test -run '^$' -bench Hold -benchtime 400x ./internal/store/
 func BenchmarkHold(b *testing.B) {

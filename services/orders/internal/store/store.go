@@ -27,11 +27,12 @@ const (
 type Store struct {
 	orders  *mongo.Collection
 	tickets *mongo.Collection
+	held    *seenHeld
 }
 
 // New is the store of db.
 func New(db *mongo.Database) *Store {
-	return &Store{orders: db.Collection(OrdersCollection), tickets: db.Collection(TicketsCollection)}
+	return &Store{orders: db.Collection(OrdersCollection), tickets: db.Collection(TicketsCollection), held: &seenHeld{}}
 }
 
 // Orders is the orders collection, whose documents carry the outbox the relay publishes.

@@ -85,6 +85,61 @@ func TestHoldAdmitsOneOfConcurrentOrders(t *testing.T) {
 	}
 }
 
+// Two replicas (two stores on one database) race for the same ticket round after round: one
+// hold wins each round, whichever replica saw the ticket held last, and a release by the
+// other replica is seen at once.
+func TestHoldAcrossReplicas(t *testing.T) {
+	db := testkit.Mongo(t)
+	a, b := store.New(db), store.New(db)
+	ctx := t.Context()
+	insertTicket(t, ctx, a, "t1")
+	now := time.Now().UTC()
+	replicas := []*store.Store{a, b}
+	for round := range 5 {
+		var wins atomic.Int32
+		var winner atomic.Value
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 40 {
+			wg.Go(func() {
+				<-start
+				id := store.NewID()
+				_, err := replicas[i%2].Hold(ctx, "t1", id, now, now.Add(time.Minute))
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner.Store(id)
+				case !errors.Is(err, order.ErrTicketReserved):
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: %d holds won, want 1", round, wins.Load())
+		}
+		// Released by the replica that did not take it: the other one remembers it held.
+		for _, st := range replicas {
+			if ok, err := st.ReleaseHold(ctx, "t1", winner.Load().(string)); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				break
+			}
+		}
+	}
+	// a saw it held last; b releases; a takes it at once.
+	if _, err := a.Hold(ctx, "t1", "o-a", now, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.ReleaseHold(ctx, "t1", "o-a"); err != nil || !ok {
+		t.Fatalf("release by the other replica: %t, %v", ok, err)
+	}
+	if _, err := a.Hold(ctx, "t1", "o-a2", now, now.Add(time.Minute)); err != nil {
+		t.Errorf("hold of a ticket released by another replica: %v", err)
+	}
+}
+
 func TestHoldOfUnknownTicket(t *testing.T) {
 	st, ctx := newStore(t)
 	now := time.Now()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -120,8 +122,24 @@ func (s *Store) Replica(ctx context.Context, id string) (Replica, error) {
 // matches only a free ticket (no holder, or a hold that lapsed before now). It returns the
 // ticket as replicated; order.ErrTicketReserved when another hold is live,
 // order.ErrTicketNotFound when the ticket is not replicated.
+//
+// The write decides. For a ticket this replica saw held recently, the replica is read
+// first and a live hold is refused without the write: in an on-sale rush most requests are
+// for tickets already taken, and reads, unlike writes, do not wait for each other. Other
+// tickets are written first, and read only when the write misses, to choose the answer.
 func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until time.Time) (order.Ticket, error) {
-	for attempt := 0; ; attempt++ {
+	for range 3 {
+		if s.held.seen(ticketID, now) {
+			r, err := s.Replica(ctx, ticketID)
+			if err != nil {
+				return order.Ticket{}, err
+			}
+			if r.Holder != "" && !r.HoldUntil.Before(now) {
+				s.held.saw(ticketID, r.HoldUntil)
+				return order.Ticket{}, order.ErrTicketReserved
+			}
+			s.held.forget(ticketID)
+		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
 			bson.M{"_id": ticketID, "$or": bson.A{
@@ -132,21 +150,61 @@ func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until t
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&d)
 		if err == nil {
+			s.held.saw(ticketID, until)
 			return d.ticket(), nil
 		}
 		if !errors.Is(err, mongo.ErrNoDocuments) {
 			return order.Ticket{}, fmt.Errorf("hold ticket %s: %w", ticketID, err)
 		}
 		// Only to choose the answer: the write above decided. A ticket found free was
-		// replicated or released just after the write missed it: try the write again.
+		// replicated or released just after the write missed it: try again.
 		r, err := s.Replica(ctx, ticketID)
 		if err != nil {
 			return order.Ticket{}, err
 		}
-		if (r.Holder != "" && !r.HoldUntil.Before(now)) || attempt == 2 {
+		if r.Holder != "" && !r.HoldUntil.Before(now) {
+			s.held.saw(ticketID, r.HoldUntil)
 			return order.Ticket{}, order.ErrTicketReserved
 		}
 	}
+	return order.Ticket{}, order.ErrTicketReserved
+}
+
+// seenHeld remembers until when this replica last saw each ticket held, so that Hold can
+// read before it writes. It only orders Hold's steps: a stale entry costs a read.
+type seenHeld struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// maxSeenHeld bounds the tickets remembered; past it, lapsed holds are dropped, and then
+// everything.
+const maxSeenHeld = 100_000
+
+func (c *seenHeld) seen(id string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.until[id]
+	return ok && !t.Before(now)
+}
+
+func (c *seenHeld) saw(id string, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.until == nil || len(c.until) >= maxSeenHeld {
+		now := time.Now()
+		maps.DeleteFunc(c.until, func(_ string, t time.Time) bool { return t.Before(now) })
+		if c.until == nil || len(c.until) >= maxSeenHeld {
+			c.until = map[string]time.Time{}
+		}
+	}
+	c.until[id] = until
+}
+
+func (c *seenHeld) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.until, id)
 }
 
 // ExtendHold moves the end of orderID's hold on ticketID to until, if orderID still holds
@@ -165,6 +223,7 @@ func (s *Store) ExtendHold(ctx context.Context, ticketID, orderID string, until 
 // hold that is not there (released already, or taken by another order after it lapsed) is
 // not an error.
 func (s *Store) ReleaseHold(ctx context.Context, ticketID, orderID string) (bool, error) {
+	s.held.forget(ticketID)
 	res, err := s.tickets.UpdateOne(ctx,
 		bson.M{"_id": ticketID, "holder": orderID},
 		bson.M{"$set": bson.M{"holder": "", "holdUntil": time.Time{}}})
