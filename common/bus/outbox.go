@@ -306,9 +306,10 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 }
 
 // removeQueued takes published events out of their documents until the queue is closed.
+// removeQueued takes published events out of their documents until the queue is closed.
 func (r *Relay) removeQueued(ctx context.Context) {
 	for rm := range r.removals {
-		if err := r.remove(ctx, rm); err != nil && ctx.Err() == nil {
+		if err := r.remove(ctx, []removal{rm}); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox removal failed; the poll will publish again and remove", "err", err)
 		}
 	}
@@ -367,10 +368,7 @@ func (r *Relay) flush(ctx context.Context, filter bson.M) error {
 	}
 	for batch := range slices.Chunk(docs, r.opts.BatchSize) {
 		rms, err := r.publish(ctx, batch)
-		errs = append(errs, err)
-		for _, rm := range rms {
-			errs = append(errs, r.remove(ctx, rm))
-		}
+		errs = append(errs, err, r.remove(ctx, rms))
 	}
 	return errors.Join(errs...)
 }
@@ -403,28 +401,32 @@ func (r *Relay) publish(ctx context.Context, docs []pendingDoc) ([]removal, erro
 	return rms, errors.Join(errs...)
 }
 
-// remove takes the first rm.n events out of rm.doc's outbox. One write per document, each
-// short: the stand-in's gate serialises the writes of each document, and a long batched
-// command would hold the service's own writes up.
+// remove takes from each document of rms its first n events, one document at a time.
 //
-// When every event read or notified was published and the outbox still holds exactly
-// those, one write empties it and clears the pending flag. Otherwise (another write or
-// replica changed the outbox meanwhile) the published events are removed by value, and
-// then the flag is cleared if that left the outbox empty.
-func (r *Relay) remove(ctx context.Context, rm removal) error {
-	d, n := rm.doc, rm.n
-	if r.opts.AfterPublish != nil && n > 0 {
-		if err := r.opts.AfterPublish(d.id); err != nil {
-			return err
+// Not in one bulk command: FerretDB (1.24) keeps a PostgreSQL connection for each statement
+// of a multi-statement update until the whole command ends, and a few such commands at once
+// exhausted its pool and hung the stand-in.
+func (r *Relay) remove(ctx context.Context, rms []removal) error {
+	var errs []error
+	for _, rm := range rms {
+		if r.opts.AfterPublish != nil && rm.n > 0 {
+			if err := r.opts.AfterPublish(rm.doc.id); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
+		if err := r.removeEvents(ctx, rm.doc, rm.n); err != nil {
+			errs = append(errs, fmt.Errorf("outbox of %s: %w", rm.doc.id, err))
+			continue
+		}
+		outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(rm.n))
 	}
-	if err := r.removeEvents(ctx, d, n); err != nil {
-		return fmt.Errorf("outbox of %s: %w", d.id, err)
-	}
-	outboxPublished.WithLabelValues(r.coll.Name()).Add(float64(n))
-	return nil
+	return errors.Join(errs...)
 }
 
+// removeEvents takes d's first n events out of its outbox: when they are all it holds, with
+// one write that also clears the pending flag; otherwise by value, and then the flag is
+// cleared if that left the outbox empty.
 func (r *Relay) removeEvents(ctx context.Context, d pendingDoc, n int) error {
 	if n == len(d.raw) {
 		res, err := r.coll.UpdateOne(ctx,

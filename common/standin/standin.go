@@ -39,7 +39,10 @@ const (
 // reads included. Each takes a PostgreSQL connection from FerretDB's pool: the
 // PostgreSQL backend hangs when more commands run at once than its pool has
 // connections, and PostgreSQL refuses connections beyond max_connections (100
-// by default), which the dev stack's many clients exceeded.
+// by default), which the dev stack's many clients exceeded. A single-statement
+// write holds two connections at a time (its query's and its write's); a
+// multi-statement update holds one per statement until it ends, so a few large
+// ones can exhaust the pool and hang: the services send none.
 const maxInFlight = 32
 
 // defaultPoolMaxConns replaces FerretDB's default pool_max_conns (50): the
