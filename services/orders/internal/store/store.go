@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -141,14 +142,23 @@ func (s *Store) ListByUser(ctx context.Context, userID, after string, limit int)
 }
 
 // Overdue returns up to limit live orders whose expiresAt is before before, oldest first.
+//
+// One query per live status, each an equality on status: FerretDB (the stand-in) answers
+// an equality from an index but pushes no $in down, and would read every order.
 func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]order.Order, error) {
-	return s.find(ctx, bson.M{
-		"status":    bson.M{"$in": liveStatuses()},
-		"expiresAt": bson.M{"$lt": before},
-	}, options.Find().
-		SetSort(bson.D{{Key: "expiresAt", Value: 1}}).
-		SetLimit(int64(limit)).
-		SetProjection(orderProjection))
+	var out []order.Order
+	for _, st := range liveStatuses() {
+		got, err := s.find(ctx, bson.M{"status": st, "expiresAt": bson.M{"$lt": before}}, options.Find().
+			SetSort(bson.D{{Key: "expiresAt", Value: 1}}).
+			SetLimit(int64(limit)).
+			SetProjection(orderProjection))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	slices.SortFunc(out, func(a, b order.Order) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	return out[:min(limit, len(out))], nil
 }
 
 func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]order.Order, error) {

@@ -48,14 +48,19 @@ func New(db *mongo.Database) *Store {
 // Payments is the collection whose outbox the relay publishes.
 func (s *Store) Payments() *mongo.Collection { return s.payments }
 
-// EnsureIndexes creates the unique index that makes a payment one per order.
+// EnsureIndexes creates the unique index that makes a payment one per order, and the
+// refund sweeper's {orderCancelled, status} (orderCancelled is set on few payments).
+//
+// One index per command: the stand-in (FerretDB v1.24.2) panics on a createIndexes of
+// several indexes of which more than one already exists, as on every restart.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	_, err := s.payments.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "orderId", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("orderId_unique"),
-	})
-	if err != nil {
-		return fmt.Errorf("payments index: %w", err)
+	for _, m := range []mongo.IndexModel{
+		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("orderId_unique")},
+		{Keys: bson.D{{Key: "orderCancelled", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("orderCancelled_status")},
+	} {
+		if _, err := s.payments.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("payments index: %w", err)
+		}
 	}
 	return nil
 }
@@ -282,7 +287,7 @@ func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 // RefundsDue lists up to limit succeeded payments of cancelled orders: refunds that a
 // failure left undone.
 func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment, error) {
-	cur, err := s.payments.Find(ctx, bson.M{"status": string(payment.StatusSucceeded), "orderCancelled": true},
+	cur, err := s.payments.Find(ctx, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
 		options.Find().SetProjection(bson.M{"outbox": 0}).SetLimit(limit))
 	if err != nil {
 		return nil, err
