@@ -50,7 +50,7 @@ type Config struct {
 	BasePort                               int
 	Env                                    multiFlag
 	Results                                string
-	Keep, Strict, GINIDIndex               bool
+	Keep, Strict                           bool
 }
 
 type multiFlag []string
@@ -93,7 +93,6 @@ func parseFlags(args []string) (Config, error) {
 	fs.Var(&c.Env, "env", "KEY=VALUE for every service of every stack (repeatable)")
 	fs.StringVar(&c.Results, "results", "", "directory of the results (default infra/bench/results)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the stacks' data directories, databases and streams")
-	fs.BoolVar(&c.GINIDIndex, "experiment-gin-id", false, "experiment: give every stand-in table a GIN index on _id (PostgreSQL event trigger in the fresh database)")
 	fs.BoolVar(&c.Strict, "strict", false, "exit 1 when a performance target is missed, not only when an invariant fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -222,7 +221,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 				ph.name, cfg.Backend, envNote(env))
 			st, err := StartStack(ctx, StackOptions{Name: ph.name, RunID: b.runID, Root: root, DevstackBin: devstackBin,
 				Backend: cfg.Backend, AdminURL: cfg.Postgres, Addr: cfg.Addr, BasePort: cfg.BasePort, Env: env,
-				LogLevel: cfg.StackLogLevel, LogDir: filepath.Join(b.outDir, "logs"), Keep: cfg.Keep, GINIDIndex: cfg.GINIDIndex})
+				LogLevel: cfg.StackLogLevel, LogDir: filepath.Join(b.outDir, "logs"), Keep: cfg.Keep})
 			if err != nil {
 				return 2, fmt.Errorf("stack %s: %w", ph.name, err)
 			}

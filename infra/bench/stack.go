@@ -42,7 +42,6 @@ type StackOptions struct {
 	LogLevel    string
 	LogDir      string // where the stack's own output and the services' logs are kept
 	Keep        bool   // keep the data directory and the database
-	GINIDIndex  bool   // experiment: index every stand-in table's _id for FerretDB's @> filters
 }
 
 // Stack is a dev stack (infra/devstack -multi) started as a child process.
@@ -103,11 +102,6 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		pgURL, err := createDatabase(ctx, o.AdminURL, s.db)
 		if err != nil {
 			return nil, err
-		}
-		if o.GINIDIndex {
-			if err := addGINIDTrigger(ctx, pgURL); err != nil {
-				return nil, err
-			}
 		}
 		s.Info.Postgres = redactURL(pgURL)
 		args = append(args, "-postgres", pgURL)
@@ -173,9 +167,6 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	case f := <-summary:
 		if err := s.parseSummary(f); err != nil {
 			return nil, err
-		}
-		if o.GINIDIndex {
-			s.Info.Backend += " + experiment: GIN index on _id"
 		}
 	case <-s.exited:
 		return nil, fmt.Errorf("dev stack %s exited during start:\n%s", o.Name, tail(logPath, 30))
@@ -383,41 +374,6 @@ func tableStats(ctx context.Context, adminURL, db string) ([]TableStat, error) {
 		err := r.Scan(&t.Table, &t.SeqScan, &t.SeqTupRead, &t.IdxScan, &t.Inserted, &t.Updated, &t.Rows)
 		return t, err
 	})
-}
-
-// addGINIDTrigger makes PostgreSQL give every table FerretDB creates in the database a GIN
-// index on _jsonb->'_id'. FerretDB's PostgreSQL backend filters `_jsonb->'_id' @> '"x"'`,
-// which its own btree index on (_jsonb->'_id') cannot serve, so without it every lookup by
-// _id is a sequential scan of the collection. An experiment (-experiment-gin-id): FerretDB
-// does not know about these indexes, and dropping a collection drops them with its table.
-func addGINIDTrigger(ctx context.Context, dbURL string) error {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	q.Del("pool_max_conns") // a pgxpool setting, refused by a plain connection
-	u.RawQuery = q.Encode()
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `
-CREATE FUNCTION bench_gin_id() RETURNS event_trigger LANGUAGE plpgsql AS $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
-    IF r.object_identity NOT LIKE '%._ferretdb_database_metadata' THEN
-      EXECUTE format('CREATE INDEX ON %s USING gin ((_jsonb->''_id''))', r.object_identity);
-    END IF;
-  END LOOP;
-END $$;
-CREATE EVENT TRIGGER bench_gin_id ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION bench_gin_id();`)
-	if err != nil {
-		return fmt.Errorf("GIN _id trigger: %w", err)
-	}
-	return nil
 }
 
 func dropDatabase(ctx context.Context, adminURL, db string) error {

@@ -28,7 +28,7 @@ type Config struct {
 	service.Base
 	ExpirationWindow time.Duration // EXPIRATION_WINDOW, 15m: how long an order holds its ticket unpaid
 	HoldGrace        time.Duration // HOLD_GRACE, 1m: a hold outlives its order's expiresAt by this much
-	SweepInterval    time.Duration // SWEEP_INTERVAL, 5s: how often the sweeper looks for missed expiries
+	SweepInterval    time.Duration // SWEEP_INTERVAL, 30s: how often the sweeper looks for missed expiries
 	SweepGrace       time.Duration // SWEEP_GRACE, 30s: how long past expiresAt before the sweeper acts
 }
 
@@ -38,7 +38,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Base:             service.LoadBase(env, Name, true),
 		ExpirationWindow: env.Duration("EXPIRATION_WINDOW", 15*time.Minute),
 		HoldGrace:        env.Duration("HOLD_GRACE", time.Minute),
-		SweepInterval:    env.Duration("SWEEP_INTERVAL", 5*time.Second),
+		SweepInterval:    env.Duration("SWEEP_INTERVAL", 30*time.Second),
 		SweepGrace:       env.Duration("SWEEP_GRACE", 30*time.Second),
 	}
 	return cfg, env.Err()

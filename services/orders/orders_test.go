@@ -23,7 +23,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Name != "orders" || cfg.ExpirationWindow != 15*time.Minute || cfg.HoldGrace != time.Minute ||
-		cfg.SweepInterval != 5*time.Second || cfg.SweepGrace != 30*time.Second {
+		cfg.SweepInterval != 30*time.Second || cfg.SweepGrace != 30*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	env["EXPIRATION_WINDOW"] = "2s"
