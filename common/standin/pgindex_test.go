@@ -156,6 +156,15 @@ func TestPostgreSQLFindsUseIndexes(t *testing.T) {
 		t.Errorf("userId u7: %d documents, %v; want 20", n, err)
 	}
 
+	var pending int
+	if err := pg.QueryRow(ctx, `SELECT count(*) FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname
+		WHERE i.schemaname = 'app' AND i.indexdef LIKE '%USING gin%' AND NOT coalesce(c.reloptions @> '{fastupdate=off}', false)`).Scan(&pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 {
+		t.Errorf("%d GIN twins keep a pending list (fastupdate on)", pending)
+	}
+
 	var twins int
 	if err := pg.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'old' AND indexdef LIKE '%USING gin%'`).Scan(&twins); err != nil {
 		t.Fatal(err)

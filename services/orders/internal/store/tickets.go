@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,15 +131,9 @@ func (s *Store) Replica(ctx context.Context, id string) (Replica, error) {
 func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until time.Time) (order.Ticket, error) {
 	for range 3 {
 		if s.held.seen(ticketID, now) {
-			r, err := s.Replica(ctx, ticketID)
-			if err != nil {
-				return order.Ticket{}, err
+			if held, err := s.liveHold(ctx, ticketID, now); err != nil || held {
+				return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
 			}
-			if r.Holder != "" && !r.HoldUntil.Before(now) {
-				s.held.saw(ticketID, r.HoldUntil)
-				return order.Ticket{}, order.ErrTicketReserved
-			}
-			s.held.forget(ticketID)
 		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
@@ -158,16 +153,26 @@ func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until t
 		}
 		// Only to choose the answer: the write above decided. A ticket found free was
 		// replicated or released just after the write missed it: try again.
-		r, err := s.Replica(ctx, ticketID)
-		if err != nil {
-			return order.Ticket{}, err
-		}
-		if r.Holder != "" && !r.HoldUntil.Before(now) {
-			s.held.saw(ticketID, r.HoldUntil)
-			return order.Ticket{}, order.ErrTicketReserved
+		if held, err := s.liveHold(ctx, ticketID, now); err != nil || held {
+			return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
 		}
 	}
 	return order.Ticket{}, order.ErrTicketReserved
+}
+
+// liveHold reads ticketID's replica and reports whether a hold on it is live at now,
+// remembering what it saw.
+func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time) (bool, error) {
+	r, err := s.Replica(ctx, ticketID)
+	if err != nil {
+		return false, err
+	}
+	if r.Holder != "" && !r.HoldUntil.Before(now) {
+		s.held.saw(ticketID, r.HoldUntil)
+		return true, nil
+	}
+	s.held.forget(ticketID)
+	return false, nil
 }
 
 // seenHeld remembers until when this replica last saw each ticket held, so that Hold can
