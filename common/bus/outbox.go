@@ -306,7 +306,6 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 }
 
 // removeQueued takes published events out of their documents until the queue is closed.
-// removeQueued takes published events out of their documents until the queue is closed.
 func (r *Relay) removeQueued(ctx context.Context) {
 	for rm := range r.removals {
 		if err := r.remove(ctx, []removal{rm}); err != nil && ctx.Err() == nil {

@@ -1,12 +1,16 @@
 // Package standin runs the MongoDB stand-in used by the tests and the dev
 // stack where no MongoDB server exists: an embedded FerretDB (v1.24.2, SQLite
-// or PostgreSQL backend) behind a gate that lets one wire-protocol command
-// through at a time.
+// or PostgreSQL backend) behind a gate that lets one write at a time through
+// per document (per database on SQLite), reads freely, and at most 32
+// commands at once.
 //
 // The gate is what makes the stand-in honour MongoDB's single-document
 // atomicity: FerretDB runs a conditional update as a read followed by a write
 // by _id, so without the gate several racing findOneAndUpdate({_id, version})
 // calls all succeed. Never hand out FerretDB's own address; use [Server.URI].
+//
+// On PostgreSQL the stand-in also makes FerretDB's queries use indexes: GIN
+// twins of its btree indexes (pgindex.go) and custom plans (ferretURL).
 //
 // The stand-in lacks transactions, change streams, TTL, partial and sparse
 // indexes, and it is slow; see ARCHITECTURE.md ("MongoDB here: the stand-in").
