@@ -2,7 +2,7 @@
 // stack where no MongoDB server exists: an embedded FerretDB (v1.24.2, SQLite
 // or PostgreSQL backend) behind a gate that lets one write at a time through
 // per document (per database on SQLite), reads freely, and at most 32
-// commands at once.
+// commands at once (fewer for a small PostgreSQL pool).
 //
 // The gate is what makes the stand-in honour MongoDB's single-document
 // atomicity: FerretDB runs a conditional update as a read followed by a write
@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -39,18 +40,21 @@ const (
 	BackendPostgreSQL = "postgresql"
 )
 
-// maxInFlight is how many commands the gate lets through to FerretDB at once,
-// reads included. Each takes a PostgreSQL connection from FerretDB's pool: the
-// PostgreSQL backend hangs when more commands run at once than its pool has
-// connections, and PostgreSQL refuses connections beyond max_connections (100
-// by default), which the dev stack's many clients exceeded. A single-statement
-// write holds two connections at a time (its query's and its write's); a
-// multi-statement update holds one per statement until it ends, so a few large
-// ones can exhaust the pool and hang: the services send none.
-const maxInFlight = 32
+// inFlight is how many commands the gate lets through to FerretDB at once,
+// reads included, for a pool of poolMax PostgreSQL connections: at most 32, and
+// two thirds of the pool. A command takes a connection from FerretDB's pool and
+// a single-statement write a second one (its query's, then its write's): with
+// fewer connections than commands in flight plus one, every connection can be
+// held by a command waiting for its second, and the stand-in hangs. The rest of
+// the pool is for open cursors. (A multi-statement update holds one connection
+// per statement until it ends, so a few large ones can still exhaust the pool:
+// the services send none.) PostgreSQL refuses connections beyond
+// max_connections, 100 by default, which a pool of 200 exceeded in the bench.
+func inFlight(poolMax int) int {
+	return max(1, min(32, poolMax*2/3))
+}
 
-// defaultPoolMaxConns replaces FerretDB's default pool_max_conns (50): the
-// commands the gate lets through, and a margin for open cursors.
+// defaultPoolMaxConns replaces FerretDB's default pool_max_conns (50).
 const defaultPoolMaxConns = "48"
 
 // Options configure [Start].
@@ -153,7 +157,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("standin: FerretDB URI: %w", err)
 	}
-	if s.gate, err = newGate(u.Host, cfg.Handler != BackendPostgreSQL, maxInFlight, log); err != nil {
+	slots := 32 // SQLite: the gate serialises writes per database anyway
+	if cfg.Handler == BackendPostgreSQL {
+		slots = inFlight(poolMaxConns(cfg.PostgreSQLURL))
+	}
+	if s.gate, err = newGate(u.Host, cfg.Handler != BackendPostgreSQL, slots, log); err != nil {
 		return nil, err
 	}
 	if err = ping(ctx, s.URI()); err != nil {
@@ -226,6 +234,19 @@ func ferretURL(u string) (string, error) {
 	}
 	pu.RawQuery = q.Encode()
 	return pu.String(), nil
+}
+
+// poolMaxConns is u's pool_max_conns (ferretURL sets it).
+func poolMaxConns(u string) int {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return 1
+	}
+	n, err := strconv.Atoi(pu.Query().Get("pool_max_conns"))
+	if err != nil {
+		return 1
+	}
+	return n
 }
 
 // WithoutPoolParams returns u without pgxpool's own parameters (pool_max_conns and the

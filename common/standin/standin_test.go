@@ -205,3 +205,15 @@ func hostOf(t *testing.T, uri string) string {
 	}
 	return u.Host
 }
+
+func TestInFlightLeavesEveryCommandASecondConnection(t *testing.T) {
+	for pool, want := range map[int]int{48: 32, 200: 32, 24: 16, 10: 6, 2: 1, 1: 1} {
+		got := inFlight(pool)
+		if got != want || (pool > 1 && got+1 > pool) {
+			t.Errorf("inFlight(%d) = %d, want %d (and at most pool-1)", pool, got, want)
+		}
+	}
+	if n := poolMaxConns("postgres://h/db?pool_max_conns=24&x=1"); n != 24 {
+		t.Errorf("poolMaxConns = %d, want 24", n)
+	}
+}
