@@ -89,9 +89,10 @@ func TestOutboxRelayPublishesNotifiedEventsWithoutAPoll(t *testing.T) {
 		t.Run(fmt.Sprintf("events given %t", withEvents), func(t *testing.T) {
 			ctx := context.Background()
 			c := connect(t, testkit.NATS(t))
-			coll := testkit.Mongo(t).Collection("things")
+			db, queries := testkit.MongoRecording(t) // the relay's commands only
+			coll := testkit.MongoClient(t).Database(db.Name()).Collection("things")
 			got := collect(t, c, events.StreamTickets, "ticket.>")
-			r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
+			r := bus.NewRelay(c, db.Collection("things"), bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
 			runRelay(t, r)
 			notify := func(id string, envs ...bus.Envelope) {
 				if withEvents {
@@ -114,6 +115,10 @@ func TestOutboxRelayPublishesNotifiedEventsWithoutAPoll(t *testing.T) {
 			notify("t2", e2)
 			testkit.Eventually(t, 5*time.Second, "published without a poll", func() bool { return len(got()) == 2 })
 			testkit.Eventually(t, 5*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t2") })
+			// Given the events, the relay publishes them without reading the document back.
+			if reads := queries.Count("find", bson.D{{Key: "_id", Value: ""}}); (reads == 0) != withEvents {
+				t.Errorf("the relay read the document %d times", reads)
+			}
 			if d := read(t, coll, "t2"); d.Title != "y" {
 				t.Errorf("title %q, want y: the relay's writes touched the document's state", d.Title)
 			}

@@ -2,6 +2,7 @@ package testkit_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,22 +235,10 @@ func TestQueries(t *testing.T) {
 			"expiresAt": bson.M{"$lt": now},
 		}, options.Find().SetSort(bson.D{{Key: "expiresAt", Value: 1}}).SetLimit(10), []string{"a", "b"}},
 	} {
-		if got := ids(tc.filter, tc.opts); !equal(got, tc.want) {
+		if got := ids(tc.filter, tc.opts); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Each test gets a database of its own.

@@ -22,6 +22,7 @@ import (
 type Queries struct {
 	mu      sync.Mutex
 	filters map[string]recorded // by collection and shape of the filter
+	counts  map[string]int      // by command name and shape of the filter
 }
 
 type recorded struct {
@@ -33,7 +34,7 @@ type recorded struct {
 // find, count, update, delete and findAndModify it sends.
 func MongoRecording(t testing.TB) (*mongo.Database, *Queries) {
 	t.Helper()
-	q := &Queries{filters: map[string]recorded{}}
+	q := &Queries{filters: map[string]recorded{}, counts: map[string]int{}}
 	client, err := mongo.Connect(options.Client().ApplyURI(MongoURI(t)).SetMonitor(&event.CommandMonitor{
 		Started: func(_ context.Context, e *event.CommandStartedEvent) { q.record(e.CommandName, e.Command) },
 	}))
@@ -79,11 +80,24 @@ func (q *Queries) record(name string, cmd bson.Raw) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, f := range filters {
+		q.counts[name+" "+shape(f)]++
 		key := coll + " " + shape(f)
 		if _, seen := q.filters[key]; !seen {
 			q.filters[key] = recorded{coll: coll, filter: slices.Clone(f)}
 		}
 	}
+}
+
+// Count is how many commands name (find, update...) were sent with a filter of the same
+// fields and operators as filter.
+func (q *Queries) Count(name string, filter bson.D) int {
+	raw, err := bson.Marshal(filter)
+	if err != nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.counts[name+" "+shape(raw)]
 }
 
 // shape is a filter's fields and operators without their values.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -342,12 +343,12 @@ func TestListByUserAndOverdue(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{mine[4].ID, mine[3].ID, mine[2].ID, mine[1].ID, mine[0].ID}
-	if !equal(ids(all), want) {
+	if !slices.Equal(ids(all), want) {
 		t.Errorf("ListByUser = %v, want newest first %v", ids(all), want)
 	}
 	page, _ := st.ListByUser(ctx, "u1", "", 2)
 	next, _ := st.ListByUser(ctx, "u1", page[1].ID, 2)
-	if !equal(ids(page), want[:2]) || !equal(ids(next), want[2:4]) {
+	if !slices.Equal(ids(page), want[:2]) || !slices.Equal(ids(next), want[2:4]) {
 		t.Errorf("pages = %v %v, want %v %v", ids(page), ids(next), want[:2], want[2:4])
 	}
 	if none, _ := st.ListByUser(ctx, "u3", "", 10); len(none) != 0 {
@@ -361,18 +362,6 @@ func TestListByUserAndOverdue(t *testing.T) {
 	if len(due) != 2 || due[0].UserID != "u2" || due[1].ID != mine[1].ID {
 		t.Errorf("Overdue = %+v, want u2's order then %s", due, mine[1].ID)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Every query the store makes is answered from an index (checked on MongoDB and on the
