@@ -1,7 +1,7 @@
 // Package events defines every event on the bus: its subject, payload, schema number and the
 // stream that carries it, and the streams and durable consumers themselves.
 //
-// Payloads are the JSON bodies of API.md. Metadata (event id, type, schema, trace) travels in
+// Payloads are the JSON bodies of docs/API.md. Metadata (event id, type, schema, trace) travels in
 // headers, set by the bus package.
 package events
 

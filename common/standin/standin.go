@@ -13,7 +13,7 @@
 // twins of its btree indexes (pgindex.go) and custom plans (ferretURL).
 //
 // The stand-in lacks transactions, change streams, TTL, partial and sparse
-// indexes, and it is slow; see ARCHITECTURE.md ("MongoDB here: the stand-in").
+// indexes, and it is slow; see README.md ("Testing").
 package standin
 
 import (

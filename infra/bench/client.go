@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Client speaks the REST API of API.md to one base URL.
+// Client speaks the REST API of docs/API.md to one base URL.
 type Client struct {
 	base string
 	hc   *http.Client
@@ -160,7 +160,7 @@ type Order struct {
 	} `json:"ticket"`
 }
 
-// Live reports whether the order holds its ticket (API.md's invariant).
+// Live reports whether the order holds its ticket (docs/API.md's invariant).
 func (o Order) Live() bool {
 	return o.Status == "created" || o.Status == "awaiting:payment" || o.Status == "complete"
 }

@@ -1,4 +1,4 @@
-// Command bench is the platform's load harness: it drives the REST API of API.md with the
+// Command bench is the platform's load harness: it drives the REST API of docs/API.md with the
 // on-sale scenarios (distinct, rush, propagation, expiry), prints a progress line while
 // each runs and a summary table at the end, and writes the summary as JSON under
 // infra/bench/results/.

@@ -39,7 +39,7 @@ var bundles = []bundle{
 	{file: "helm-production.yaml", chart: true, production: true},
 }
 
-// apiRoutes are the public prefixes of API.md and the image serving each.
+// apiRoutes are the public prefixes of docs/API.md and the image serving each.
 var apiRoutes = map[string]string{
 	"/api/users":    "ticketing-auth",
 	"/api/tickets":  "ticketing-tickets",
@@ -567,7 +567,7 @@ func (c checker) services() {
 	}
 }
 
-// ingress: ingress-nginx, exactly the four API.md prefixes, each on the
+// ingress: ingress-nginx, exactly the four docs/API.md prefixes, each on the
 // Service of the right service and a port that Service has.
 func (c checker) ingress() {
 	routed := map[string]int{}

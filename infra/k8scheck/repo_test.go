@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// services are the five services of ARCHITECTURE.md.
+// services are the five services of README.md.
 var services = []string{"auth", "tickets", "orders", "expiration", "payments"}
 
 // skaffoldArtifacts reads skaffold.yaml and checks that it builds each service

@@ -12,7 +12,7 @@ import (
 // Status is where an order is in its life.
 type Status string
 
-// The statuses of API.md. Created and AwaitingPayment are live: the order holds its ticket.
+// The statuses of docs/API.md. Created and AwaitingPayment are live: the order holds its ticket.
 // Cancelled and Complete are final.
 const (
 	Created         Status = "created"

@@ -1,4 +1,4 @@
-// Package api serves the payments REST routes of API.md: POST /api/payments and Stripe's
+// Package api serves the payments REST routes of docs/API.md: POST /api/payments and Stripe's
 // webhook, POST /api/payments/webhook.
 package api
 
