@@ -9,18 +9,39 @@ FUZZTIME ?= 10s
 
 .PHONY: dev dev-clean run-services test test-short fuzz lint bench e2e build tidy
 
+# The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
+# into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
+# `go run ./infra/devstack -h`.
+DEVSTACK := bin/devstack
+DEV_FLAGS ?=
+
+# build-devstack compiles the dev stack into $(DEVSTACK), saying so: the first build compiles
+# FerretDB, NATS and the five services, later ones take seconds.
+define build-devstack
+mkdir -p bin
+if [ -x $(DEVSTACK) ]; then echo "building the dev stack..."; \
+else echo "building the dev stack (the first build takes a few minutes)..."; fi
+start=$$(date +%s); $(GO) build -o $(DEVSTACK) ./infra/devstack && \
+echo "built $(DEVSTACK) in $$(( $$(date +%s) - start ))s"
+endef
+
 ## dev: the whole platform in one process on http://localhost:8080 (data kept in .devstack/)
 dev:
-	$(GO) run ./infra/devstack
+	@$(build-devstack)
+	@exec $(DEVSTACK) $(DEV_FLAGS)
 
 ## dev-clean: the same, starting from empty data
 dev-clean:
-	$(GO) run ./infra/devstack -clean
+	@$(build-devstack)
+	@exec $(DEVSTACK) -clean $(DEV_FLAGS)
 
 ## run-services: five binaries as separate processes (two replicas of orders and tickets)
-## against the NATS and Redis on 127.0.0.1, behind the same gateway
+## against the NATS and Redis on 127.0.0.1 (NATS_URL, REDIS_ADDR), checked before building,
+## behind the same gateway
 run-services:
-	$(GO) run ./infra/devstack -multi
+	@bash scripts/check-nats-redis.sh
+	@$(build-devstack)
+	@exec $(DEVSTACK) -multi $(DEV_FLAGS)
 
 ## build: every service binary into bin/
 build:

@@ -12,10 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"ticketing/common/authn"
@@ -38,6 +41,29 @@ func startNATS(dir string, port int) (*server.Server, error) {
 		return nil, errors.New("nats: not ready after 10s")
 	}
 	return srv, nil
+}
+
+// howToStart is the hint of an error about an external NATS or Redis.
+const howToStart = "`bash scripts/check-nats-redis.sh` says how to start NATS and Redis; `make dev` embeds both"
+
+// checkNATS fails, before anything is built, unless a NATS server with JetStream answers at
+// url.
+func checkNATS(ctx context.Context, url string) error {
+	nc, err := nats.Connect(url, nats.Name("devstack"), nats.Timeout(3*time.Second))
+	if err != nil {
+		return fmt.Errorf("no NATS server answers at %s (%v); %s", url, err, howToStart)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(cctx); err != nil {
+		return fmt.Errorf("NATS at %s answers without JetStream (%v): start nats-server with -js; %s", url, err, howToStart)
+	}
+	return nil
 }
 
 // redisHandle is the Redis the stack uses, and how to stop it.
@@ -63,7 +89,7 @@ func startRedis(ctx context.Context, addr string, db int, dir string) (*redisHan
 		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
 		defer c.Close()
 		if err := c.Ping(ctx).Err(); err != nil {
-			return nil, fmt.Errorf("redis at %s: %w", addr, err)
+			return nil, fmt.Errorf("no Redis answers at %s (%w); %s", addr, err, howToStart)
 		}
 		return &redisHandle{addr: addr, db: db, kind: "external", stop: func() {}, flush: flusher(addr, db)}, nil
 	}
@@ -77,6 +103,9 @@ func startRedis(ctx context.Context, addr string, db int, dir string) (*redisHan
 		}
 		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 			"--save", "5 1", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
+		// In a process group of its own, so that Ctrl-C in the terminal reaches only the
+		// stack, which stops Redis after the services; SIGTERM (Redis saves) if the stack dies.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("redis-server: %w", err)
 		}

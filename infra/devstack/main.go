@@ -65,17 +65,32 @@ func main() {
 	}
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
+	os.Exit(run(o))
+}
+
+// run starts the stack and serves until SIGINT (Ctrl-C) or SIGTERM, then shuts it down. Its
+// exit code is 0 after a shutdown that a signal asked for, also one that came during the
+// start, so that make and scripts do not report Ctrl-C as a failure; 1 when the start failed.
+// A second signal during the shutdown ends the process at once.
+func run(o Options) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	s, err := Start(ctx, o)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "devstack: interrupted during the start; stopped")
+			return 0
+		}
 		fmt.Fprintln(os.Stderr, "devstack:", err)
-		os.Exit(1)
+		return 1
 	}
 	s.printSummary()
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "devstack: shutting down")
+	stop() // from here a second Ctrl-C ends the process at once
+	fmt.Fprintln(os.Stderr, "devstack: shutting down (Ctrl-C again to stop at once)")
 	s.Close()
+	fmt.Fprintln(os.Stderr, "devstack: stopped")
+	return 0
 }
 
 type multiFlag []string

@@ -40,7 +40,9 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the stack
+	// Never outlive the stack; and in a process group of its own, so that Ctrl-C in the
+	// terminal reaches only the stack, which stops the services before NATS.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -143,10 +145,12 @@ func repoRoot() (string, error) {
 // startProcesses builds the binaries and starts NATS (unless external), then every replica.
 func (s *Stack) startProcesses(ctx context.Context) error {
 	s.binDir = filepath.Join(s.opts.DataDir, "bin")
-	s.log.Info("building the services", "into", s.binDir)
+	fmt.Fprintf(os.Stderr, "devstack: building the five services into %s (the first build takes a minute or two)...\n", s.binDir)
+	began := time.Now()
 	if err := build(ctx, s.binDir); err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "devstack: built in %s\n", time.Since(began).Round(time.Second))
 	logDir := filepath.Join(s.opts.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err

@@ -142,6 +142,9 @@ func (s *Stack) startDependencies(ctx context.Context) error {
 	// NATS
 	switch {
 	case s.opts.NATSURL != "":
+		if err := checkNATS(ctx, s.opts.NATSURL); err != nil {
+			return err
+		}
 		s.NATSURL = s.opts.NATSURL
 		prefix, err := persisted(filepath.Join(d, "bus-prefix"), func() string { return "dev" + randomHex(4) })
 		if err != nil {
