@@ -43,11 +43,11 @@ run-services:
 	@$(build-devstack)
 	@exec $(DEVSTACK) -multi $(DEV_FLAGS)
 
-## build: every service binary into bin/
+## build: every service binary into bin/, static and stripped (as in the images)
 build:
 	@mkdir -p bin
 	for s in auth tickets orders expiration payments; do \
-		CGO_ENABLED=0 $(GO) build -trimpath -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
 ## test: every module's tests with the race detector (MongoDB stand-in on SQLite), then those
 ## of common and the services again with the stand-in on the PostgreSQL at 127.0.0.1:5432
