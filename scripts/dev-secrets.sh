@@ -10,10 +10,12 @@
 # Environment:
 #   NAMESPACE / KUBE_CONTEXT   target (default: skaffold's, else kubectl's current)
 #   STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
-#                              Stripe test-mode keys; with them payments uses
-#                              Stripe (PAYMENT_PROVIDER=stripe), without them
-#                              the offline provider that follows Stripe's test
-#                              cards. Change with --force.
+#                              Stripe test-mode keys. With them the Secret's
+#                              provider key is "stripe", without them "offline"
+#                              (Stripe's test cards, no network). Change with
+#                              --force. Only the skaffold dev manifests
+#                              (infra/k8s) read provider: the Helm chart takes
+#                              PAYMENT_PROVIDER from payments.env.PAYMENT_PROVIDER.
 #
 # Needs kubectl and OpenSSL 1.1.1 or later (Ed25519; on macOS the system
 # LibreSSL may lack it: brew install openssl).
@@ -95,4 +97,5 @@ if wanted ticketing-stripe; then
     --from-literal=provider="$provider" \
     --from-literal=secret-key="${STRIPE_SECRET_KEY:-}" \
     --from-literal=webhook-secret="$webhook"
+  echo "dev-secrets: payment provider $provider for the skaffold dev manifests (the Helm chart uses payments.env.PAYMENT_PROVIDER)"
 fi
