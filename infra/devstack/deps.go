@@ -103,9 +103,7 @@ func startRedis(ctx context.Context, addr string, db int, dir string) (*redisHan
 		}
 		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 			"--save", "5 1", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
-		// In a process group of its own, so that Ctrl-C in the terminal reaches only the
-		// stack, which stops Redis after the services; SIGTERM (Redis saves) if the stack dies.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+		cmd.SysProcAttr = childAttr(syscall.SIGTERM) // stopped after the services; Redis saves on SIGTERM
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("redis-server: %w", err)
 		}

@@ -40,9 +40,7 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Never outlive the stack; and in a process group of its own, so that Ctrl-C in the
-	// terminal reaches only the stack, which stops the services before NATS.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = childAttr(syscall.SIGKILL) // stopped by the stack, services before NATS
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
