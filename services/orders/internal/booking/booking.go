@@ -83,7 +83,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	env, err := bus.NewEnvelope(ctx, events.OrderCreated{
 		ID:        o.ID,
 		Version:   o.Version,
-		Status:    string(o.Status),
+		Status:    events.OrderStatus(o.Status),
 		UserID:    o.UserID,
 		ExpiresAt: o.ExpiresAt,
 		Ticket:    events.TicketRef{ID: t.ID, PriceCents: t.PriceCents},
