@@ -132,3 +132,15 @@ func hasField(e *errs.Error, field string) bool {
 	}
 	return false
 }
+
+// Every rule the domain can name for a title or a price has its words for clients.
+func TestEveryDetailsRuleHasAMessage(t *testing.T) {
+	for _, rule := range []error{
+		ticket.ErrTitleRequired, ticket.ErrTitleTooLong, ticket.ErrTitleNotUTF8, ticket.ErrTitleControl,
+		ticket.ErrPriceRequired, ticket.ErrPriceNotNumber, ticket.ErrPriceNotAbove0, ticket.ErrPriceDecimals, ticket.ErrPriceTooHigh,
+	} {
+		if _, ok := messages[rule]; !ok {
+			t.Errorf("no message for %q", rule)
+		}
+	}
+}

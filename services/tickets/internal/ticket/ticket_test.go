@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"ticketing/common/errs"
 	"ticketing/services/tickets/internal/ticket"
 )
 
@@ -116,16 +115,14 @@ func TestNewDetails(t *testing.T) {
 				}
 				return
 			}
-			var e *errs.Error
-			if !errors.As(err, &e) || e.Kind != errs.Invalid {
-				t.Fatalf("NewDetails error = %v, want an errs.Invalid", err)
+			var e *ticket.InvalidError
+			if !errors.As(err, &e) {
+				t.Fatalf("NewDetails error = %v, want a *ticket.InvalidError", err)
 			}
-			if len(e.Fields) != len(tc.fields) {
-				t.Fatalf("fields = %+v, want %v", e.Fields, tc.fields)
-			}
-			for _, f := range e.Fields {
-				if want, ok := tc.fields[f.Field]; !ok || !strings.Contains(f.Message, want) {
-					t.Errorf("field %s: %q, want a message with %q", f.Field, f.Message, want)
+			for field, got := range map[string]error{"title": e.Title, "price": e.Price} {
+				want, bad := tc.fields[field]
+				if bad != (got != nil) || bad && !strings.Contains(got.Error(), want) {
+					t.Errorf("%s: %v, want an error saying %q", field, got, want)
 				}
 			}
 		})
