@@ -1,12 +1,14 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,5 +79,27 @@ func TestEveryRunsRoundsUntilShutdownAndSurvivesFailures(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the loop ended with %v, want nil at shutdown", err)
+	}
+}
+
+// The configuration line shows the shared settings without the credentials a URL may hold.
+func TestLogConfigNeverLogsCredentials(t *testing.T) {
+	var buf bytes.Buffer
+	a := &App{Log: slog.New(slog.NewJSONHandler(&buf, nil)), Base: Base{
+		HTTPAddr: ":3000", NATSURL: "nats://alice:natssecret@nats:4222",
+		MongoURI: "mongodb://bob:mongosecret@db:27017/?replicaSet=rs0", MongoDatabase: "orders",
+		OTLPEndpoint: "https://carol:otlpsecret@collector:4318",
+	}}
+	a.LogConfig("own_setting", 5)
+	line := buf.String()
+	for _, secret := range []string{"natssecret", "mongosecret", "otlpsecret", "alice", "bob", "carol"} {
+		if strings.Contains(line, secret) {
+			t.Errorf("the configuration line shows %q: %s", secret, line)
+		}
+	}
+	for _, want := range []string{`"nats":"nats://nats:4222"`, `"mongodb":"mongodb://db:27017/?replicaSet=rs0"`, `"own_setting":5`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the configuration line lacks %s: %s", want, line)
+		}
 	}
 }

@@ -44,11 +44,16 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
+func (c Config) LogAttrs() []any {
+	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
+		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace}
+}
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	svc := service.NewApp(cfg.Base)
-	svc.LogConfig("expiration_window", cfg.ExpirationWindow, "hold_grace", cfg.HoldGrace,
-		"sweep_interval", cfg.SweepInterval, "sweep_grace", cfg.SweepGrace)
+	svc.LogConfig(cfg.LogAttrs()...)
 	if cfg.SweepGrace >= cfg.HoldGrace {
 		svc.Log.Warn("SWEEP_GRACE is not below HOLD_GRACE: an order whose expiry was lost may see its hold lapse, "+
 			"and another order take the ticket, before the sweeper cancels it", "sweep_grace", cfg.SweepGrace, "hold_grace", cfg.HoldGrace)

@@ -48,10 +48,15 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
+func (c Config) LogAttrs() []any {
+	return []any{"outbox_poll", c.OutboxPollInterval}
+}
+
 // Run serves until ctx ends, then shuts down cleanly.
 func Run(ctx context.Context, cfg Config) error {
 	svc := service.NewApp(cfg.Base)
-	svc.LogConfig("outbox_poll", cfg.OutboxPollInterval)
+	svc.LogConfig(cfg.LogAttrs()...)
 	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
 		db, err := svc.Mongo(ctx)
 		if err != nil {
