@@ -51,6 +51,3 @@ func (a *App) Every(name string, interval time.Duration, round func(context.Cont
 		}
 	})
 }
-
-// Close runs the OnClose functions.
-func (a *App) Close() { a.close() }

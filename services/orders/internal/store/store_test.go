@@ -260,15 +260,6 @@ func newOrder(userID, ticketID string, expiresAt time.Time) order.Order {
 	}
 }
 
-func envelope(t *testing.T, e events.Event) bus.Envelope {
-	t.Helper()
-	env, err := bus.NewEnvelope(t.Context(), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
-}
-
 func TestOrderRoundTripAndConditionalTransition(t *testing.T) {
 	st, ctx := newStore(t)
 	exp := time.Now().UTC().Add(time.Minute).Truncate(time.Millisecond)
