@@ -159,21 +159,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, er
 // toHTTP maps the domain's errors to the API's, in one place; errors of the API's own (the
 // body's decoding) pass as they are, anything else is a fault.
 func toHTTP(err error) error {
-	var invalid *user.InvalidError
+	var v errs.Validation
+	v.Check(!errors.Is(err, user.ErrEmailInvalid), "email", "Email must be valid")
+	v.Check(!errors.Is(err, user.ErrPasswordLength), "password", "Password must be between 8 and 128 characters")
+	v.Check(!errors.Is(err, user.ErrPasswordEmpty), "password", "You must supply a password")
 	var limited *user.RateLimitedError
 	var apiErr *errs.Error
 	switch {
-	case errors.As(err, &invalid):
-		var v errs.Validation
-		if invalid.Email != nil {
-			v.Add("email", "Email must be valid")
-		}
-		switch {
-		case errors.Is(invalid.Password, user.ErrPasswordEmpty):
-			v.Add("password", "You must supply a password")
-		case invalid.Password != nil:
-			v.Add("password", "Password must be between 8 and 128 characters")
-		}
+	case v.Err() != nil:
 		return v.Err()
 	case errors.As(err, &limited):
 		return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: limited.Wait}

@@ -64,7 +64,7 @@ func New(ctx context.Context, users Repository, hasher Hasher, throttle Throttle
 	return &Service{users: users, hasher: hasher, throttle: throttle, log: log, now: time.Now, dummy: dummy}, nil
 }
 
-// SignUp creates an account. Errors: *user.InvalidError, user.ErrEmailTaken.
+// SignUp creates an account. Errors: those of user.NewSignUp, user.ErrEmailTaken.
 func (s *Service) SignUp(ctx context.Context, email, password string) (user.User, error) {
 	c, err := user.NewSignUp(email, password)
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (user.User
 // SignIn checks credentials from client (its address) and returns the account. Failures
 // count against the email and the client; past the limits it answers a
 // *user.RateLimitedError. An unknown email costs one verification, like a wrong password, so
-// timing tells nothing. Errors: *user.InvalidError, user.ErrInvalidCredentials,
+// timing tells nothing. Errors: those of user.NewSignIn, user.ErrInvalidCredentials,
 // *user.RateLimitedError.
 func (s *Service) SignIn(ctx context.Context, email, password, client string) (user.User, error) {
 	c, err := user.NewSignIn(email, password)

@@ -14,8 +14,7 @@ import (
 )
 
 func isInvalid(err error) bool {
-	var e *user.InvalidError
-	return errors.As(err, &e)
+	return errors.Is(err, user.ErrEmailInvalid) || errors.Is(err, user.ErrPasswordLength) || errors.Is(err, user.ErrPasswordEmpty)
 }
 
 // fakeUsers is an in-memory Repository.

@@ -41,26 +41,6 @@ var (
 	ErrPasswordEmpty  = errors.New("password is empty")
 )
 
-// InvalidError says what is wrong with credentials: Email and Password are the rule each
-// breaks, nil when it is valid.
-type InvalidError struct {
-	Email    error
-	Password error
-}
-
-func (e *InvalidError) Error() string { return errors.Join(e.Email, e.Password).Error() }
-
-// Unwrap is the errors of the email and the password.
-func (e *InvalidError) Unwrap() []error {
-	var out []error
-	for _, err := range []error{e.Email, e.Password} {
-		if err != nil {
-			out = append(out, err)
-		}
-	}
-	return out
-}
-
 // RateLimitedError refuses a sign-in attempt past the limits; Wait is how long until the
 // window ends.
 type RateLimitedError struct{ Wait time.Duration }
@@ -114,36 +94,25 @@ type Credentials struct {
 	Password string
 }
 
-// NewSignUp checks the credentials of a new account; the error is an *InvalidError.
+// NewSignUp checks the credentials of a new account; the error joins ErrEmailInvalid and
+// ErrPasswordLength, as they apply.
 func NewSignUp(email, password string) (Credentials, error) {
 	c := Credentials{Email: NormalizeEmail(email), Password: password}
-	var bad InvalidError
-	if !ValidEmail(c.Email) {
-		bad.Email = ErrEmailInvalid
-	}
-	if !ValidPassword(password) {
-		bad.Password = ErrPasswordLength
-	}
-	return c, bad.err()
+	return c, errors.Join(check(ValidEmail(c.Email), ErrEmailInvalid), check(ValidPassword(password), ErrPasswordLength))
 }
 
 // NewSignIn checks the shape of sign-in credentials: a valid email and a password. Whether
-// they match an account is SignIn's business. The error is an *InvalidError.
+// they match an account is SignIn's business. The error joins ErrEmailInvalid and
+// ErrPasswordEmpty, as they apply.
 func NewSignIn(email, password string) (Credentials, error) {
 	c := Credentials{Email: NormalizeEmail(email), Password: password}
-	var bad InvalidError
-	if !ValidEmail(c.Email) {
-		bad.Email = ErrEmailInvalid
-	}
-	if password == "" {
-		bad.Password = ErrPasswordEmpty
-	}
-	return c, bad.err()
+	return c, errors.Join(check(ValidEmail(c.Email), ErrEmailInvalid), check(password != "", ErrPasswordEmpty))
 }
 
-func (e *InvalidError) err() error {
-	if e.Email == nil && e.Password == nil {
+// check is err unless ok.
+func check(ok bool, err error) error {
+	if ok {
 		return nil
 	}
-	return e
+	return err
 }

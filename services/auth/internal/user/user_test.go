@@ -72,13 +72,11 @@ func TestPasswordRules(t *testing.T) {
 func TestCredentialErrorsNameTheirFields(t *testing.T) {
 	fields := func(err error) []string {
 		var out []string
-		if e, ok := err.(*InvalidError); ok {
-			if e.Email != nil {
-				out = append(out, "email")
-			}
-			if e.Password != nil {
-				out = append(out, "password")
-			}
+		if errors.Is(err, ErrEmailInvalid) {
+			out = append(out, "email")
+		}
+		if errors.Is(err, ErrPasswordLength) || errors.Is(err, ErrPasswordEmpty) {
+			out = append(out, "password")
 		}
 		return out
 	}

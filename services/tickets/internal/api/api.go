@@ -130,16 +130,12 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 // toHTTP maps the domain's and the application's errors to the API's, in one place; anything
 // else is a fault.
 func toHTTP(err error) error {
-	var invalid *ticket.InvalidError
+	var v errs.Validation
+	for _, r := range detailRules {
+		v.Check(!errors.Is(err, r.err), r.field, r.message)
+	}
 	switch {
-	case errors.As(err, &invalid):
-		var v errs.Validation
-		if invalid.Title != nil {
-			v.Add("title", message(invalid.Title))
-		}
-		if invalid.Price != nil {
-			v.Add("price", message(invalid.Price))
-		}
+	case v.Err() != nil:
 		return v.Err()
 	case errors.Is(err, ticket.ErrNotFound):
 		return errs.New(errs.NotFound, "Ticket not found")
@@ -154,22 +150,18 @@ func toHTTP(err error) error {
 	}
 }
 
-// messages word the rules of the details for clients.
-var messages = map[error]string{
-	ticket.ErrTitleRequired:  "Title is required",
-	ticket.ErrTitleTooLong:   "Title must be at most 200 characters",
-	ticket.ErrTitleNotUTF8:   "Title must be valid UTF-8",
-	ticket.ErrTitleControl:   "Title must not contain control characters",
-	ticket.ErrPriceRequired:  "Price is required",
-	ticket.ErrPriceNotNumber: "Price must be a number",
-	ticket.ErrPriceNotAbove0: "Price must be greater than 0",
-	ticket.ErrPriceDecimals:  "Price must have at most 2 decimals",
-	ticket.ErrPriceTooHigh:   "Price must be at most 1000000",
-}
-
-func message(rule error) string {
-	if m, ok := messages[rule]; ok {
-		return m
-	}
-	return "Invalid value"
+// detailRules word the rules of a ticket's details for clients, each on its field.
+var detailRules = []struct {
+	err            error
+	field, message string
+}{
+	{ticket.ErrTitleRequired, "title", "Title is required"},
+	{ticket.ErrTitleTooLong, "title", "Title must be at most 200 characters"},
+	{ticket.ErrTitleNotUTF8, "title", "Title must be valid UTF-8"},
+	{ticket.ErrTitleControl, "title", "Title must not contain control characters"},
+	{ticket.ErrPriceRequired, "price", "Price is required"},
+	{ticket.ErrPriceNotNumber, "price", "Price must be a number"},
+	{ticket.ErrPriceNotAbove0, "price", "Price must be greater than 0"},
+	{ticket.ErrPriceDecimals, "price", "Price must have at most 2 decimals"},
+	{ticket.ErrPriceTooHigh, "price", "Price must be at most 1000000"},
 }

@@ -83,28 +83,6 @@ var (
 	ErrTitleControl  = errors.New("title must not contain control characters")
 )
 
-// InvalidError says what is wrong with the details a seller sent: Title and Price are the
-// rule each breaks (one of the ErrTitle... and ErrPrice... errors), nil when it is valid.
-type InvalidError struct {
-	Title error
-	Price error
-}
-
-func (e *InvalidError) Error() string {
-	return errors.Join(e.Title, e.Price).Error()
-}
-
-// Unwrap is the errors of the title and the price.
-func (e *InvalidError) Unwrap() []error {
-	var out []error
-	for _, err := range []error{e.Title, e.Price} {
-		if err != nil {
-			out = append(out, err)
-		}
-	}
-	return out
-}
-
 // NewTitle checks a title: trimmed, it must hold 1 to MaxTitleRunes characters, none of them
 // control characters.
 func NewTitle(s string) (string, error) {
@@ -123,23 +101,20 @@ func NewTitle(s string) (string, error) {
 }
 
 // NewDetails checks a title and a price as a seller sent them (see NewTitle, and ParsePrice
-// for the price, the text of a JSON number). A nil pointer is a missing value. The error is
-// an *InvalidError.
+// for the price, the text of a JSON number). A nil pointer is a missing value. The error
+// joins the rule the title breaks (an ErrTitle... error) and the one the price breaks (an
+// ErrPrice... error).
 func NewDetails(title, price *string) (Details, error) {
 	var d Details
-	var bad InvalidError
-	if title == nil {
-		bad.Title = ErrTitleRequired
-	} else {
-		d.Title, bad.Title = NewTitle(*title)
+	titleErr, priceErr := ErrTitleRequired, ErrPriceRequired
+	if title != nil {
+		d.Title, titleErr = NewTitle(*title)
 	}
-	if price == nil {
-		bad.Price = ErrPriceRequired
-	} else {
-		d.PriceCents, bad.Price = ParsePrice(*price)
+	if price != nil {
+		d.PriceCents, priceErr = ParsePrice(*price)
 	}
-	if bad.Title != nil || bad.Price != nil {
-		return Details{}, &bad
+	if err := errors.Join(titleErr, priceErr); err != nil {
+		return Details{}, err
 	}
 	return d, nil
 }
