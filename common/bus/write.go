@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -118,7 +119,7 @@ func (w *Writer) UpdateAndGet(ctx context.Context, id string, cond bson.D, updat
 	}
 	err = w.coll.FindOneAndUpdate(ctx, filter(id, cond), AddOutbox(update, envs...),
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(out)
-	if err == mongo.ErrNoDocuments {
+	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil
 	}
 	if err != nil {

@@ -179,7 +179,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if next == o {
+	if next.Version == o.Version {
 		return nil // complete already: a redelivered payment.created
 	}
 	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, order.Hold{OrderID: o.ID}.Permanent())
