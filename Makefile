@@ -70,6 +70,7 @@ lint: $(STATICCHECK)
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	bash scripts/tidy-check.sh
+	$(GO) test -count=1 ticketing/common/arch
 
 ## tidy: go mod tidy in every module
 tidy:

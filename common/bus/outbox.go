@@ -47,7 +47,7 @@ func NewOutbox(envs ...Envelope) Outbox {
 // AddOutbox makes update, a document of update operators, also append envs to the outbox
 // and flag the document for the relay, so that the events are stored in the same
 // single-document write as the state change. It returns update. A $set in update must be a
-// bson.M.
+// bson.M. Stores do not call it: they write through a Writer, which does.
 func AddOutbox(update bson.M, envs ...Envelope) bson.M {
 	if len(envs) == 0 {
 		return update

@@ -5,7 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -116,4 +118,31 @@ func Mask(secret string) string {
 		return ""
 	}
 	return "[set]"
+}
+
+// sensitiveParam names a URL query parameter that may carry a credential.
+var sensitiveParam = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
+
+// RedactURL is raw, a URL, for logging: without its user and password, and with the values
+// of query parameters that may carry a credential replaced. Text that does not parse as a
+// URL is masked whole.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return "[set, not a URL]"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if sensitiveParam.MatchString(k) {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

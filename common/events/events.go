@@ -57,14 +57,43 @@ type TicketRef struct {
 	PriceCents int64  `json:"priceCents,omitempty"`
 }
 
+// OrderStatus is where an order is in its life: the status field of order.created and of the
+// orders API. The statuses are declared here, once, for every service.
+type OrderStatus string
+
+// The order statuses of API.md. Created and AwaitingPayment are live (the order holds its
+// ticket); Cancelled and Complete are final. No workflow enters AwaitingPayment today: the
+// contract lists it, so readers accept it and count it as live.
+const (
+	OrderStatusCreated         OrderStatus = "created"
+	OrderStatusAwaitingPayment OrderStatus = "awaiting:payment"
+	OrderStatusCancelled       OrderStatus = "cancelled"
+	OrderStatusComplete        OrderStatus = "complete"
+)
+
+// OrderStatuses lists every status, in life order.
+var OrderStatuses = []OrderStatus{OrderStatusCreated, OrderStatusAwaitingPayment, OrderStatusCancelled, OrderStatusComplete}
+
+// Live reports whether an order in status s holds its ticket and may still change.
+func (s OrderStatus) Live() bool { return s == OrderStatusCreated || s == OrderStatusAwaitingPayment }
+
+// Valid reports whether s is one of the statuses.
+func (s OrderStatus) Valid() bool {
+	switch s {
+	case OrderStatusCreated, OrderStatusAwaitingPayment, OrderStatusCancelled, OrderStatusComplete:
+		return true
+	}
+	return false
+}
+
 // OrderCreated is published by orders when a ticket is reserved.
 type OrderCreated struct {
-	ID        string    `json:"id"`
-	Version   int64     `json:"version"`
-	Status    string    `json:"status"`
-	UserID    string    `json:"userId"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	Ticket    TicketRef `json:"ticket"`
+	ID        string      `json:"id"`
+	Version   int64       `json:"version"`
+	Status    OrderStatus `json:"status"`
+	UserID    string      `json:"userId"`
+	ExpiresAt time.Time   `json:"expiresAt"`
+	Ticket    TicketRef   `json:"ticket"`
 }
 
 // OrderCancelled is published by orders when an order is cancelled or expires.

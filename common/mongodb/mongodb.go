@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -59,4 +60,60 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.
 		}
 	}
 	return nil
+}
+
+// ErrChanged says a conditional write matched nothing: the document changed since it was
+// read.
+var ErrChanged = errors.New("the document changed since it was read")
+
+// Update is the read-decide-conditionally-write loop of an aggregate, as wild-workouts'
+// UpdateHour(ctx, id, updateFn): read reads the document's current state, decide computes
+// the next one from it (a pure domain transition), and write stores next only if the
+// document is still as read, returning ErrChanged when it is not. Then Update reads and
+// decides again, after a short random pause that grows with each attempt so that racing
+// writers spread out, at most attempts times in all.
+//
+// It returns the state written. When read or write fails otherwise, it returns their error;
+// when decide fails, the state read and decide's error as it is. After attempts lost races
+// the error wraps ErrChanged.
+func Update[T any](ctx context.Context, attempts int, read func(context.Context) (T, error),
+	decide func(T) (T, error), write func(ctx context.Context, prev, next T) error) (T, error) {
+	var zero T
+	for attempt := range attempts {
+		if attempt > 0 {
+			if err := pause(ctx, attempt); err != nil {
+				return zero, err
+			}
+		}
+		prev, err := read(ctx)
+		if err != nil {
+			return zero, err
+		}
+		next, err := decide(prev)
+		if err != nil {
+			return prev, err
+		}
+		err = write(ctx, prev, next)
+		if errors.Is(err, ErrChanged) {
+			continue
+		}
+		if err != nil {
+			return zero, err
+		}
+		return next, nil
+	}
+	return zero, fmt.Errorf("gave up after %d attempts: %w", attempts, ErrChanged)
+}
+
+// pause waits a short random time that grows with the attempt: up to 2, 4, ... 50 ms.
+func pause(ctx context.Context, attempt int) error {
+	ceiling := time.Duration(min(1<<min(attempt, 6), 50)) * time.Millisecond
+	t := time.NewTimer(rand.N(ceiling) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -131,7 +131,7 @@ func (a *App) OnClose(fn func(context.Context)) { a.onClose = append(a.onClose, 
 func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 	ln, err := net.Listen("tcp", a.Base.HTTPAddr)
 	if err != nil {
-		a.close()
+		a.abort()
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", a.Base.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -143,7 +143,7 @@ func (a *App) Serve(ctx context.Context, handler http.Handler) error {
 		mln, err := net.Listen("tcp", a.Base.MetricsAddr)
 		if err != nil {
 			ln.Close()
-			a.close()
+			a.abort()
 			return fmt.Errorf("listen on METRICS_ADDR %s: %w", a.Base.MetricsAddr, err)
 		}
 		servers = append(servers, &http.Server{Handler: metricsHandler(a.Base.Pprof), ReadHeaderTimeout: 10 * time.Second})
@@ -225,10 +225,6 @@ func metricsHandler(withPprof bool) http.Handler {
 	}
 	return mux
 }
-
-// Close runs the OnClose functions. Serve calls it; a Run that fails before Serve calls it
-// to release what it had opened.
-func (a *App) Close() { a.close() }
 
 func (a *App) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -20,10 +20,10 @@ import (
 	"ticketing/common/service"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
+	"ticketing/services/auth/internal/app"
 	"ticketing/services/auth/internal/limiter"
 	"ticketing/services/auth/internal/password"
 	"ticketing/services/auth/internal/store"
-	"ticketing/services/auth/internal/user"
 )
 
 // Config is the auth service's configuration.
@@ -91,11 +91,11 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return c, nil
 }
 
-// logAttrs describes the configuration for the log, secrets masked.
-func (c Config) logAttrs() []any {
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
+// secrets masked.
+func (c Config) LogAttrs() []any {
 	return []any{
-		"http", c.HTTPAddr, "metrics", c.MetricsAddr, "mongodb_database", c.MongoDatabase,
-		"jwt_private_key", config.Mask(string(c.PrivateKey)), "jwt_kid", authn.KeyID(c.JWTPublicKey),
+		"jwt_private_key", config.Mask(string(c.PrivateKey)),
 		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trust_proxy", c.TrustProxy,
 		"argon2id", c.Argon2.String(), "argon2_concurrency", c.Argon2Concurrency,
 		"redis_addr", c.RedisAddr, "redis_password", config.Mask(c.RedisPassword), "redis_tls", c.RedisTLS,
@@ -106,23 +106,24 @@ func (c Config) logAttrs() []any {
 
 // Run serves the auth service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	app := service.NewApp(cfg.Base)
-	app.Log.Info("configuration", cfg.logAttrs()...)
+	svc := service.NewApp(cfg.Base)
+	svc.LogConfig(cfg.LogAttrs()...)
 	if cfg.Argon2.BelowOWASP() {
-		app.Log.Warn("argon2id parameters are below OWASP's minimum (m=47104 KiB at t=1, m=19456 KiB at t=2, ...)",
+		svc.Log.Warn("argon2id parameters are below OWASP's minimum (m=47104 KiB at t=1, m=19456 KiB at t=2, ...)",
 			"argon2id", cfg.Argon2.String())
 	}
-	db, err := app.Mongo(ctx)
-	if err != nil {
-		return err
-	}
-	srv, err := newServer(ctx, cfg, app.Log, db)
-	if err != nil {
-		app.Close() // Serve, which would close the database, never runs
-		return err
-	}
-	app.OnClose(func(context.Context) { srv.close() })
-	return app.Serve(ctx, srv.handler)
+	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
+		db, err := svc.Mongo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := newServer(ctx, cfg, svc.Log, db)
+		if err != nil {
+			return nil, err
+		}
+		svc.OnClose(func(context.Context) { srv.close() })
+		return srv.handler, nil
+	})
 }
 
 // server is the service's HTTP side over its database, built apart from App so that tests
@@ -159,7 +160,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		closeFn()
 		return nil, err
 	}
-	accounts, err := user.NewService(ctx, users, hasher, throttle, log)
+	accounts, err := app.New(ctx, users, hasher, throttle, log)
 	if err != nil {
 		closeFn()
 		return nil, err

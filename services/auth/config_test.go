@@ -41,7 +41,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if !c.JWTPublicKey.Equal(c.PrivateKey.Public()) {
 		t.Error("the key pair does not match")
 	}
-	for _, a := range c.logAttrs() {
+	for _, a := range c.LogAttrs() {
 		if s, ok := a.(string); ok && strings.Contains(s, "PRIVATE") {
 			t.Error("the log attributes show the private key")
 		}
@@ -71,7 +71,7 @@ func TestLoadConfigSettings(t *testing.T) {
 	if o := redisOptions(c); o.TLSConfig == nil || o.DB != 4 || o.Password != "secret" {
 		t.Errorf("redis options %+v", o)
 	}
-	for i, a := range c.logAttrs() {
+	for i, a := range c.LogAttrs() {
 		if a == "secret" {
 			t.Errorf("log attribute %d shows the Redis password", i)
 		}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"regexp"
 	"time"
 
@@ -20,10 +21,10 @@ import (
 	"ticketing/common/service"
 	"ticketing/common/web"
 
+	"ticketing/services/expiration/internal/app"
 	"ticketing/services/expiration/internal/expiry"
 	"ticketing/services/expiration/internal/listener"
-	"ticketing/services/expiration/internal/queue"
-	"ticketing/services/expiration/internal/worker"
+	"ticketing/services/expiration/internal/store"
 )
 
 // Config is the expiration service's configuration.
@@ -41,8 +42,8 @@ type Config struct {
 	Retention   time.Duration // TASK_RETENTION, the JetStream duplicate window (10m); not shorter
 
 	// Not read from the environment (tests and the dev stack may set them).
-	CheckInterval  time.Duration // queue.DefaultCheckInterval when zero
-	StatsInterval  time.Duration // queue.DefaultStatsInterval when zero
+	CheckInterval  time.Duration // store.DefaultCheckInterval when zero
+	StatsInterval  time.Duration // store.DefaultStatsInterval when zero
 	PublishTimeout time.Duration // longest wait for JetStream to acknowledge one expiry; 5s when zero
 }
 
@@ -92,80 +93,81 @@ func (c Config) redisOptions() *redis.Options {
 	return o
 }
 
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
+// secrets masked.
+func (c Config) LogAttrs() []any {
+	return []any{"redis_addr", c.RedisAddr, "redis_username", c.RedisUsername,
+		"redis_password", config.Mask(c.RedisPassword), "redis_db", c.RedisDB, "redis_tls", c.RedisTLS,
+		"concurrency", c.Concurrency, "queue", c.Queue, "retention", c.Retention}
+}
+
 // Run runs the service until ctx ends.
-func Run(ctx context.Context, cfg Config) (err error) {
-	app := service.NewApp(cfg.Base)
-	log := app.Log
-	log.Info("configuration", "redis_addr", cfg.RedisAddr, "redis_username", cfg.RedisUsername,
-		"redis_password", config.Mask(cfg.RedisPassword), "redis_db", cfg.RedisDB, "redis_tls", cfg.RedisTLS,
-		"concurrency", cfg.Concurrency, "queue", cfg.Queue, "retention", cfg.Retention,
-		"shutdown_timeout", cfg.ShutdownTimeout, "bus_prefix", cfg.Topology.Prefix) // NATS_URL may hold credentials
+func Run(ctx context.Context, cfg Config) error {
+	svc := service.NewApp(cfg.Base)
+	svc.LogConfig(cfg.LogAttrs()...)
+	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) { return setup(ctx, svc, cfg) })
+}
 
-	// Until Serve takes over the shutdown, a failed start closes what it opened here.
-	var opened []func()
-	defer func() {
-		if err != nil {
-			for i := len(opened) - 1; i >= 0; i-- {
-				opened[i]()
-			}
-		}
-	}()
-
+// setup connects Redis and NATS, starts the job server, the listeners and the task counts,
+// and builds the router (health only).
+func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
+	log := svc.Log
 	rc := redis.NewClient(cfg.redisOptions())
-	opened = append(opened, func() { _ = rc.Close() })
-	app.OnClose(func(context.Context) { _ = rc.Close() })
+	svc.OnClose(func(context.Context) { _ = rc.Close() })
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = rc.Ping(pctx).Err()
+	err := rc.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect to Redis at %s: %w", cfg.RedisAddr, err)
+		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.RedisAddr, err)
 	}
 
-	conn, err := app.Bus(ctx)
+	conn, err := svc.Bus(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	opened = append(opened, conn.Close)
 
-	sched := queue.NewScheduler(rc, queue.Options{Queue: cfg.Queue, Retention: cfg.Retention})
+	jobs := store.NewScheduler(rc, store.Options{Queue: cfg.Queue, Retention: cfg.Retention})
+	publishTimeout := cmp.Or(cfg.PublishTimeout, 5*time.Second)
+	a := app.New(jobs, func(ctx context.Context, job expiry.Job) error {
+		// Bounded: while NATS is away nats.go buffers the message and would wait for the
+		// acknowledgement as long as the task's timeout; failing sooner retries with backoff.
+		ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		return bus.Publish(ctx, conn, job.EventID(), events.ExpirationCompleted{OrderID: job.OrderID})
+	}, log)
 
-	// The worker starts before the listeners: a job scheduled in the past runs at once.
-	srv := queue.NewServer(rc, queue.ServerOptions{
+	// The job server starts before the listeners: a job scheduled in the past runs at once.
+	srv := store.NewServer(rc, store.ServerOptions{
 		Queue:           cfg.Queue,
 		Concurrency:     cfg.Concurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout / 2,
 		CheckInterval:   cfg.CheckInterval,
 		Logger:          log,
 	})
-	publishTimeout := cmp.Or(cfg.PublishTimeout, 5*time.Second)
-	publish := func(ctx context.Context, job expiry.Job) error {
-		// Bounded: while NATS is away nats.go buffers the message and would wait for the
-		// acknowledgement as long as the task's timeout; failing sooner retries with backoff.
-		ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		defer cancel()
-		return bus.Publish(ctx, conn, job.EventID(), events.ExpirationCompleted{OrderID: job.OrderID})
+	if err := srv.Start(store.Handler(a)); err != nil {
+		return nil, fmt.Errorf("start the asynq server: %w", err)
 	}
-	if err = srv.Start(worker.New(publish, log)); err != nil {
-		return fmt.Errorf("start the asynq server: %w", err)
-	}
-	opened = append(opened, srv.Shutdown)
 
-	h := listener.New(sched)
-	if err = service.Listen(ctx, app, conn, h.OrderCreated); err != nil {
-		return err
-	}
-	if err = service.Listen(ctx, app, conn, h.OrderCancelled); err != nil {
-		return err
-	}
-	if err = service.Listen(ctx, app, conn, h.OrderCompleted); err != nil {
-		return err
+	h := listener.New(a)
+	for _, listen := range []func() error{
+		func() error { return service.Listen(ctx, svc, conn, h.OrderCreated) },
+		func() error { return service.Listen(ctx, svc, conn, h.OrderCancelled) },
+		func() error { return service.Listen(ctx, svc, conn, h.OrderCompleted) },
+	} {
+		if err := listen(); err != nil {
+			srv.Shutdown()
+			return nil, err
+		}
 	}
 	// Registered after the listeners, so it runs after they stopped; running jobs finish (or
 	// go back to Redis after the timeout) before the NATS connection closes.
-	app.OnStop(func(context.Context) { srv.Shutdown() })
+	svc.OnStop(func(context.Context) { srv.Shutdown() })
 
-	monitor := queue.NewMonitor(sched, cfg.StatsInterval, log)
-	app.Go("expiry task stats", monitor.Run)
+	monitor := store.NewMonitor(jobs)
+	if err := monitor.Update(ctx); err != nil {
+		log.Warn("expiry task counts", "err", err)
+	}
+	svc.Every("expiry task counts", cmp.Or(cfg.StatsInterval, store.DefaultStatsInterval), monitor.Update)
 
 	router := web.NewRouter(log, nil)
 	web.Health(router, map[string]web.Check{
@@ -177,6 +179,5 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		return nil
 	})
-	opened = nil // Serve closes everything from here on, even when it fails.
-	return app.Serve(ctx, router)
+	return router, nil
 }

@@ -49,7 +49,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	}
 	t.Cleanup(conn.Close)
 	db := testkit.MongoClient(t).Database(vars["MONGODB_DATABASE"])
-	return &harness{t: t, env: vars, db: db, st: store.New(db), conn: conn}
+	return &harness{t: t, env: vars, db: db, st: store.New(db, nil), conn: conn}
 }
 
 // serve starts one more orders instance and returns its base URL.

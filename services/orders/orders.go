@@ -15,7 +15,7 @@ import (
 	"ticketing/common/service"
 	"ticketing/common/web"
 	"ticketing/services/orders/internal/api"
-	"ticketing/services/orders/internal/booking"
+	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/listener"
 	"ticketing/services/orders/internal/store"
 )
@@ -44,67 +44,58 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
+func (c Config) LogAttrs() []any {
+	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
+		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace}
+}
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	app := service.NewApp(cfg.Base)
-	app.Log.Info("configuration",
-		"http", cfg.HTTPAddr, "metrics", cfg.MetricsAddr, "nats", cfg.NATSURL, "bus_prefix", cfg.Topology.Prefix,
-		"mongodb_database", cfg.MongoDatabase, "mongodb_uri", config.Mask(cfg.MongoURI),
-		"expiration_window", cfg.ExpirationWindow, "hold_grace", cfg.HoldGrace,
-		"sweep_interval", cfg.SweepInterval, "sweep_grace", cfg.SweepGrace)
+	svc := service.NewApp(cfg.Base)
+	svc.LogConfig(cfg.LogAttrs()...)
 	if cfg.SweepGrace >= cfg.HoldGrace {
-		app.Log.Warn("SWEEP_GRACE is not below HOLD_GRACE: an order whose expiry was lost may see its hold lapse, "+
+		svc.Log.Warn("SWEEP_GRACE is not below HOLD_GRACE: an order whose expiry was lost may see its hold lapse, "+
 			"and another order take the ticket, before the sweeper cancels it", "sweep_grace", cfg.SweepGrace, "hold_grace", cfg.HoldGrace)
 	}
-
-	router, err := setup(ctx, app, cfg)
-	if err != nil {
-		app.Close() // what setup opened
-		return err
-	}
-	return app.Serve(ctx, router)
+	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) { return setup(ctx, svc, cfg) })
 }
 
 // setup connects, starts the relay, listeners and sweeper, and builds the router.
-func setup(ctx context.Context, app *service.App, cfg Config) (http.Handler, error) {
-	db, err := app.Mongo(ctx)
+func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
+	db, err := svc.Mongo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := app.Bus(ctx)
+	conn, err := svc.Bus(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st := store.New(db)
+	relay := svc.Relay(conn, db.Collection(store.OrdersCollection))
+	st := store.New(db, relay)
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	relay := app.Relay(conn, st.Orders())
-	svc := booking.New(st, booking.Options{
-		Window:    cfg.ExpirationWindow,
-		HoldGrace: cfg.HoldGrace,
-		Notify:    relay.Notify,
-		Logger:    app.Log,
-	})
+	a := app.New(st, app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, Logger: svc.Log})
 
-	h := listener.Handlers{Store: st, Booking: svc, Log: app.Log}
+	h := listener.Handlers{App: a, Log: svc.Log}
 	for _, listen := range []func() error{
-		func() error { return service.Listen(ctx, app, conn, h.TicketCreated) },
-		func() error { return service.Listen(ctx, app, conn, h.TicketUpdated) },
-		func() error { return service.Listen(ctx, app, conn, h.ExpirationCompleted) },
-		func() error { return service.Listen(ctx, app, conn, h.PaymentCreated) },
+		func() error { return service.Listen(ctx, svc, conn, h.TicketCreated) },
+		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
+		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },
+		func() error { return service.Listen(ctx, svc, conn, h.PaymentCreated) },
 	} {
 		if err := listen(); err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
-	app.Go("sweeper", svc.Sweeper(cfg.SweepInterval, cfg.SweepGrace))
+	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
-	router := web.NewRouter(app.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
 	web.Health(router, map[string]web.Check{
 		"mongodb": mongodb.Ready(db.Client()),
 		"nats":    conn.Ready,
 	})
-	api.Routes(router, svc)
+	api.Routes(router, a)
 	return router, nil
 }

@@ -13,7 +13,7 @@ import (
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 	"ticketing/services/orders"
-	"ticketing/services/orders/internal/booking"
+	"ticketing/services/orders/internal/order"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -310,8 +310,8 @@ func TestTicketUpdatedOutOfOrder(t *testing.T) {
 	if r.Ticket.Title != "v2" || r.Ticket.Version != 2 {
 		t.Errorf("a duplicate changed the replica: %+v", r.Ticket)
 	}
-	if r.Holder != o.ID {
-		t.Errorf("ticket events touched the hold: holder %q, want %q", r.Holder, o.ID)
+	if r.Hold.OrderID != o.ID {
+		t.Errorf("ticket events touched the hold: holder %q, want %q", r.Hold.OrderID, o.ID)
 	}
 	if res := call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": id}); res.Status != http.StatusConflict {
 		t.Errorf("the hold did not survive the ticket's updates: POST = %d", res.Status)
@@ -333,7 +333,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.Holder, r.HoldUntil
+		return r.Hold.OrderID, r.Hold.Until
 	}
 	check := func(o orderJSON, ticket, wantStatus string) {
 		t.Helper()
@@ -344,7 +344,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 		holder, until := hold(ticket)
 		switch wantStatus {
 		case "complete":
-			if holder != o.ID || !until.Equal(booking.Forever) {
+			if holder != o.ID || !until.Equal(order.Forever) {
 				t.Errorf("paid order's hold = %q until %v, want permanent", holder, until)
 			}
 			if r := call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": ticket}); r.Status != http.StatusConflict {
@@ -430,7 +430,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 		// The release follows the status change (cancel's second write).
 		testkit.Eventually(t, 5*time.Second, "hold released", func() bool {
 			r, err := h2.st.Replica(context.Background(), tk)
-			return err == nil && r.Holder == ""
+			return err == nil && r.Hold.OrderID == ""
 		})
 	})
 }
@@ -459,7 +459,7 @@ func TestSweeperCancelsExpiredOrders(t *testing.T) {
 	t.Logf("cancelled %v after expiresAt", time.Since(o.ExpiresAt).Round(time.Millisecond))
 	testkit.Eventually(t, 5*time.Second, "hold released", func() bool { // after the status change
 		r, err := h.st.Replica(context.Background(), tk)
-		return err == nil && r.Holder == ""
+		return err == nil && r.Hold.OrderID == ""
 	})
 	if got := subjects(h.eventsOf(o.ID)); len(got) != 2 || got[1] != events.SubjectOrderCancelled {
 		t.Errorf("events = %v", got)

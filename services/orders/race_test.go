@@ -124,8 +124,8 @@ func TestConcurrentOrdersOnTwoInstances(t *testing.T) {
 		if len(docs) != 2 || count["created"] != 1 || count["cancelled"] != 1 {
 			t.Errorf("ticket %s: orders %v, want one created and one cancelled", ticket, count)
 		}
-		if r, err := h.st.Replica(ctx, ticket); err != nil || r.Holder != live {
-			t.Errorf("ticket %s held by %q (%v), want the live order %q", ticket, r.Holder, err, live)
+		if r, err := h.st.Replica(ctx, ticket); err != nil || r.Hold.OrderID != live {
+			t.Errorf("ticket %s held by %q (%v), want the live order %q", ticket, r.Hold.OrderID, err, live)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("api base %q", cfg.StripeAPIBase)
 		}
 		var buf bytes.Buffer
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", cfg)
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", cfg.LogAttrs()...)
 		if strings.Contains(buf.String(), "supersecret") || !strings.Contains(buf.String(), "[set]") {
 			t.Fatalf("log line: %s", buf.String())
 		}

@@ -66,7 +66,7 @@ func start(t *testing.T, tweak func(env map[string]string)) *harness {
 	}
 	t.Cleanup(h.conn.Close)
 	h.db = testkit.MongoClient(t).Database(env["MONGODB_DATABASE"])
-	h.store = store.New(h.db)
+	h.store = store.New(h.db, nil)
 	return h
 }
 

@@ -31,7 +31,7 @@ func TestOrderReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := payment.Order{ID: id, UserID: "u1", PriceCents: 1234, Status: payment.OrderCancelled, Version: 1, ExpiresAt: exp, TicketID: "t1"}
+	want := payment.Order{ID: id, UserID: "u1", PriceCents: 1234, Status: events.OrderStatusCancelled, Version: 1, ExpiresAt: exp, TicketID: "t1"}
 	if got != want {
 		t.Fatalf("replica %+v, want %+v", got, want)
 	}
@@ -46,7 +46,7 @@ func TestOrderReplica(t *testing.T) {
 	eventually(t, "events handled", func() bool {
 		return h.consumerDone("payments-order-cancelled") && h.consumerDone("payments-order-created") && h.consumerDone("payments-order-completed")
 	})
-	if o, _ := h.store.Order(ctx, id2); o.Status != payment.OrderComplete || o.Version != 1 {
+	if o, _ := h.store.Order(ctx, id2); o.Status != events.OrderStatusComplete || o.Version != 1 {
 		t.Fatalf("completed order became %+v", o)
 	}
 }

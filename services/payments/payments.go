@@ -15,10 +15,11 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/config"
+	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
 	"ticketing/services/payments/internal/api"
-	"ticketing/services/payments/internal/checkout"
+	"ticketing/services/payments/internal/app"
 	"ticketing/services/payments/internal/listener"
 	"ticketing/services/payments/internal/provider"
 	"ticketing/services/payments/internal/store"
@@ -83,18 +84,17 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return c, env.Err()
 }
 
-// LogValue shows the configuration with its secrets masked.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("provider", c.Provider),
-		slog.String("stripe_secret_key", config.Mask(c.StripeSecretKey)),
-		slog.String("stripe_webhook_secret", config.Mask(c.WebhookSecret)),
-		slog.String("stripe_api_base", c.StripeAPIBase),
-		slog.String("currency", c.Currency),
-		slog.Duration("refund_sweep_interval", c.RefundSweepInterval),
-		slog.String("http_addr", c.HTTPAddr),
-		slog.String("mongodb_database", c.MongoDatabase),
-	)
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
+// secrets masked.
+func (c Config) LogAttrs() []any {
+	return []any{
+		"provider", c.Provider,
+		"stripe_secret_key", config.Mask(c.StripeSecretKey),
+		"stripe_webhook_secret", config.Mask(c.WebhookSecret),
+		"stripe_api_base", config.RedactURL(c.StripeAPIBase),
+		"currency", c.Currency,
+		"refund_sweep_interval", c.RefundSweepInterval,
+	}
 }
 
 // NewProvider makes the provider the configuration names.
@@ -110,47 +110,41 @@ func (c Config) NewProvider(log *slog.Logger) provider.Provider {
 
 // Run serves the payments service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	app := service.NewApp(cfg.Base)
-	app.Log.Info("starting", "config", cfg)
-	router, err := setup(ctx, app, cfg)
-	if err != nil {
-		app.Close() // release what setup opened
-		return err
-	}
-	return app.Serve(ctx, router)
+	svc := service.NewApp(cfg.Base)
+	svc.LogConfig(cfg.LogAttrs()...)
+	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) { return setup(ctx, svc, cfg) })
 }
 
-func setup(ctx context.Context, app *service.App, cfg Config) (http.Handler, error) {
-	db, err := app.Mongo(ctx)
+func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
+	db, err := svc.Mongo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st := store.New(db)
+	conn, err := svc.Bus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	relay := svc.Relay(conn, db.Collection(store.PaymentsCollection))
+	st := store.New(db, relay)
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	conn, err := app.Bus(ctx)
-	if err != nil {
-		return nil, err
-	}
-	relay := app.Relay(conn, st.Payments())
-	prov := cfg.NewProvider(app.Log)
-	co := &checkout.Service{Store: st, Provider: prov, Relay: relay, Currency: cfg.Currency, Log: app.Log}
-	app.Go("refund sweeper", func(ctx context.Context) error { return co.RunSweeper(ctx, cfg.RefundSweepInterval) })
+	a := &app.Service{Store: st, Provider: cfg.NewProvider(svc.Log), Currency: cfg.Currency, Log: svc.Log}
+	svc.Every("refund sweeper", cfg.RefundSweepInterval, a.SweepRefunds)
 
-	h := &listener.Handlers{Store: st, Checkout: co, Log: app.Log}
-	if err := service.Listen(ctx, app, conn, h.OrderCreated); err != nil {
+	h := &listener.Handlers{App: a, Log: svc.Log}
+	if err := service.Listen(ctx, svc, conn, h.OrderCreated); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if err := service.Listen(ctx, app, conn, h.OrderCancelled); err != nil {
+	if err := service.Listen(ctx, svc, conn, h.OrderCancelled); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if err := service.Listen(ctx, app, conn, h.OrderCompleted); err != nil {
+	if err := service.Listen(ctx, svc, conn, h.OrderCompleted); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 
-	router := web.NewRouter(app.Log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, map[string]web.Check{"mongodb": st.Ping, "nats": conn.Ready})
-	api.Routes(router, &api.Handler{Checkout: co, Store: st, WebhookSecret: cfg.WebhookSecret, Log: app.Log})
+	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
+	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log})
 	return router, nil
 }

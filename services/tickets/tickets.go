@@ -7,17 +7,17 @@ package tickets
 import (
 	"context"
 	"fmt"
-	"net/url"
+	"net/http"
 	"time"
 
 	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/config"
-	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
 	"ticketing/services/tickets/internal/api"
+	"ticketing/services/tickets/internal/app"
 	"ticketing/services/tickets/internal/listener"
 	"ticketing/services/tickets/internal/store"
 )
@@ -48,57 +48,51 @@ func LoadConfig(env *config.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
-// Run serves until ctx ends, then shuts down cleanly.
-func Run(ctx context.Context, cfg Config) error {
-	app := service.NewApp(cfg.Base)
-	app.Log.Info("starting", "http", cfg.HTTPAddr, "metrics", cfg.MetricsAddr, "database", cfg.MongoDatabase,
-		"nats", redacted(cfg.NATSURL), "bus_prefix", cfg.Topology.Prefix, "outbox_poll", cfg.OutboxPollInterval)
-
-	db, err := app.Mongo(ctx)
-	if err != nil {
-		return err
-	}
-	conn, err := app.Bus(ctx)
-	if err != nil {
-		return err
-	}
-	st := store.New(db)
-	if err := st.EnsureIndexes(ctx); err != nil {
-		return err
-	}
-
-	relay := bus.NewRelay(conn, st.Collection(), bus.RelayOptions{
-		PollInterval: cfg.OutboxPollInterval,
-		Logger:       app.Log,
-		AfterPublish: cfg.RelayAfterPublish,
-	})
-	app.Go("outbox relay "+store.Collection, relay.Run)
-
-	l := listener.New(st, relay, app.Log)
-	if err := service.Listen[events.OrderCreated](ctx, app, conn, l.OrderCreated); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if err := service.Listen[events.OrderCancelled](ctx, app, conn, l.OrderCancelled); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if err := service.Listen[events.OrderCompleted](ctx, app, conn, l.OrderCompleted); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-
-	router := web.NewRouter(app.Log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, map[string]web.Check{
-		"mongodb": mongodb.Ready(db.Client()),
-		"nats":    conn.Ready,
-	})
-	api.Mount(router, st, relay)
-	return app.Serve(ctx, router)
+// LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
+func (c Config) LogAttrs() []any {
+	return []any{"outbox_poll", c.OutboxPollInterval}
 }
 
-// redacted is a URL without its password, for logs.
-func redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "[unparsable]"
-	}
-	return u.Redacted()
+// Run serves until ctx ends, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config) error {
+	svc := service.NewApp(cfg.Base)
+	svc.LogConfig(cfg.LogAttrs()...)
+	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
+		db, err := svc.Mongo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := svc.Bus(ctx)
+		if err != nil {
+			return nil, err
+		}
+		relay := svc.Relay(conn, db.Collection(store.Collection), bus.RelayOptions{
+			PollInterval: cfg.OutboxPollInterval,
+			AfterPublish: cfg.RelayAfterPublish,
+		})
+		st := store.New(db, relay)
+		if err := st.EnsureIndexes(ctx); err != nil {
+			return nil, err
+		}
+		a := app.New(st, svc.Log)
+
+		l := listener.New(a)
+		if err := service.Listen(ctx, svc, conn, l.OrderCreated); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		if err := service.Listen(ctx, svc, conn, l.OrderCancelled); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		if err := service.Listen(ctx, svc, conn, l.OrderCompleted); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+
+		router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+		web.Health(router, map[string]web.Check{
+			"mongodb": mongodb.Ready(db.Client()),
+			"nats":    conn.Ready,
+		})
+		api.Mount(router, a)
+		return router, nil
+	})
 }

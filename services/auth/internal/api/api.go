@@ -4,7 +4,9 @@ package api
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,8 @@ import (
 	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
+	"ticketing/services/auth/internal/app"
+	"ticketing/services/auth/internal/password"
 	"ticketing/services/auth/internal/user"
 )
 
@@ -27,7 +31,7 @@ var outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
 
 // Handler serves the routes.
 type Handler struct {
-	Accounts     *user.Service
+	Accounts     *app.Service
 	Signer       *authn.Signer
 	PublicKey    ed25519.PublicKey
 	CookieSecure bool // set the cookie's Secure attribute
@@ -134,7 +138,9 @@ func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
 	web.Respond(w, http.StatusOK, out)
 }
 
+// fail answers err, mapped by toHTTP, and counts the outcome.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, err error) {
+	err = toHTTP(err)
 	outcome := "error"
 	switch errs.KindOf(err) {
 	case errs.Invalid, errs.TooLarge, errs.UnsupportedMedia:
@@ -148,4 +154,31 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, er
 	}
 	outcomes.WithLabelValues(action, outcome).Inc()
 	web.Error(w, r, err)
+}
+
+// toHTTP maps the domain's errors to the API's, in one place; errors of the API's own (the
+// body's decoding) pass as they are, anything else is a fault.
+func toHTTP(err error) error {
+	var v errs.Validation
+	v.Check(!errors.Is(err, user.ErrEmailInvalid), "email", "Email must be valid")
+	v.Check(!errors.Is(err, user.ErrPasswordLength), "password", "Password must be between 8 and 128 characters")
+	v.Check(!errors.Is(err, user.ErrPasswordEmpty), "password", "You must supply a password")
+	var limited *user.RateLimitedError
+	var apiErr *errs.Error
+	switch {
+	case v.Err() != nil:
+		return v.Err()
+	case errors.As(err, &limited):
+		return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: limited.Wait}
+	case errors.Is(err, user.ErrEmailTaken):
+		return errs.New(errs.Conflict, "Email in use")
+	case errors.Is(err, user.ErrInvalidCredentials):
+		return errs.New(errs.Unauthenticated, "Invalid credentials")
+	case errors.Is(err, password.ErrBusy):
+		return &errs.Error{Kind: errs.Unavailable, Message: "Server busy, try again", RetryAfter: time.Second, Err: err}
+	case errors.As(err, &apiErr):
+		return err
+	default:
+		return errs.Wrap(errs.Internal, err, "")
+	}
 }

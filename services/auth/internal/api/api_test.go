@@ -17,12 +17,13 @@ import (
 	"ticketing/common/authn"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
+	"ticketing/services/auth/internal/app"
 	"ticketing/services/auth/internal/limiter"
 	"ticketing/services/auth/internal/password"
 	"ticketing/services/auth/internal/user"
 )
 
-// memUsers is an in-memory user.Repository for tests that exercise the HTTP layer only.
+// memUsers is an in-memory app.Repository for tests that exercise the HTTP layer only.
 type memUsers struct {
 	mu sync.Mutex
 	m  map[string]user.User
@@ -61,7 +62,7 @@ type fixture struct {
 	pub     ed25519.PublicKey
 }
 
-func newFixture(tb testing.TB, repo user.Repository, p password.Params, emailLimit, clientLimit int) fixture {
+func newFixture(tb testing.TB, repo app.Repository, p password.Params, emailLimit, clientLimit int) fixture {
 	tb.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -73,7 +74,7 @@ func newFixture(tb testing.TB, repo user.Repository, p password.Params, emailLim
 	}
 	throttle := &limiter.SignIn{Counter: limiter.NewMemory(), EmailLimit: emailLimit, ClientLimit: clientLimit,
 		Window: time.Minute, Log: discard}
-	accounts, err := user.NewService(context.Background(), repo, hasher, throttle, discard)
+	accounts, err := app.New(context.Background(), repo, hasher, throttle, discard)
 	if err != nil {
 		tb.Fatal(err)
 	}

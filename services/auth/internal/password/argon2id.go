@@ -16,8 +16,6 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
-
-	"ticketing/common/errs"
 )
 
 // Params are the argon2id cost parameters of a hash.
@@ -109,7 +107,7 @@ func NewHasher(p Params, concurrency int) (*Hasher, error) {
 func (h *Hasher) Params() Params { return h.params }
 
 // ErrBusy is returned when no hashing slot frees up within the wait.
-var ErrBusy = &errs.Error{Kind: errs.Unavailable, Message: "Server busy, try again", RetryAfter: time.Second}
+var ErrBusy = errors.New("password: no hashing slot freed up in time")
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {

@@ -20,12 +20,10 @@ const Collection = "users"
 // emailIndex is the unique index that makes emails unique, whatever the concurrency.
 const emailIndex = "email_unique"
 
-// Users is the MongoDB repository of accounts (user.Repository).
+// Users is the MongoDB repository of accounts (app.Repository).
 type Users struct {
 	coll *mongo.Collection
 }
-
-var _ user.Repository = (*Users)(nil)
 
 // NewUsers keeps accounts in db.
 func NewUsers(db *mongo.Database) *Users { return &Users{coll: db.Collection(Collection)} }

@@ -1,15 +1,14 @@
-// Package user is the auth service's domain: accounts, the rules for emails and passwords,
-// and the sign-up and sign-in flows over ports for storage, hashing and throttling.
+// Package user is the auth service's domain: accounts and the rules for emails and
+// passwords. Its errors are plain; the API words them for clients.
 package user
 
 import (
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"ticketing/common/errs"
 )
 
 // User is an account.
@@ -27,12 +26,28 @@ const (
 	MaxPasswordLength = 128 // characters (runes)
 )
 
-// Errors of the flows. They carry their errs kind, so the web layer maps them unchanged.
+// Errors of the rules.
 var (
-	ErrEmailTaken         = errs.New(errs.Conflict, "Email in use")
-	ErrInvalidCredentials = errs.New(errs.Unauthenticated, "Invalid credentials")
-	ErrNotFound           = errors.New("user not found")
+	// ErrEmailTaken: another account has the email.
+	ErrEmailTaken = errors.New("email in use")
+	// ErrInvalidCredentials: no account has the email, or the password is not its password.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrNotFound: no account has the email (or the id).
+	ErrNotFound = errors.New("user not found")
+
+	// Errors of credentials.
+	ErrEmailInvalid   = errors.New("email is not a valid address")
+	ErrPasswordLength = errors.New("password must be between 8 and 128 characters")
+	ErrPasswordEmpty  = errors.New("password is empty")
 )
+
+// RateLimitedError refuses a sign-in attempt past the limits; Wait is how long until the
+// window ends.
+type RateLimitedError struct{ Wait time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many failed sign-in attempts; try again in %s", e.Wait)
+}
 
 // NormalizeEmail is the form in which emails are stored and compared: trimmed and lower
 // case, so that "Ann@Example.com " and "ann@example.com" are one account.
@@ -79,28 +94,25 @@ type Credentials struct {
 	Password string
 }
 
-// Error messages of the field rules.
-const (
-	msgEmail         = "Email must be valid"
-	msgPassword      = "Password must be between 8 and 128 characters"
-	msgPasswordEmpty = "You must supply a password"
-)
-
-// NewSignUp checks the credentials of a new account; the error names each field at fault.
+// NewSignUp checks the credentials of a new account; the error joins ErrEmailInvalid and
+// ErrPasswordLength, as they apply.
 func NewSignUp(email, password string) (Credentials, error) {
 	c := Credentials{Email: NormalizeEmail(email), Password: password}
-	var v errs.Validation
-	v.Check(ValidEmail(c.Email), "email", msgEmail)
-	v.Check(ValidPassword(password), "password", msgPassword)
-	return c, v.Err()
+	return c, errors.Join(check(ValidEmail(c.Email), ErrEmailInvalid), check(ValidPassword(password), ErrPasswordLength))
 }
 
 // NewSignIn checks the shape of sign-in credentials: a valid email and a password. Whether
-// they match an account is SignIn's business.
+// they match an account is SignIn's business. The error joins ErrEmailInvalid and
+// ErrPasswordEmpty, as they apply.
 func NewSignIn(email, password string) (Credentials, error) {
 	c := Credentials{Email: NormalizeEmail(email), Password: password}
-	var v errs.Validation
-	v.Check(ValidEmail(c.Email), "email", msgEmail)
-	v.Check(password != "", "password", msgPasswordEmpty)
-	return c, v.Err()
+	return c, errors.Join(check(ValidEmail(c.Email), ErrEmailInvalid), check(password != "", ErrPasswordEmpty))
+}
+
+// check is err unless ok.
+func check(ok bool, err error) error {
+	if ok {
+		return nil
+	}
+	return err
 }

@@ -3,11 +3,13 @@ package listener_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	"ticketing/common/events"
 
+	"ticketing/services/expiration/internal/app"
 	"ticketing/services/expiration/internal/expiry"
 	"ticketing/services/expiration/internal/listener"
 )
@@ -31,7 +33,7 @@ func (f *fakeScheduler) Cancel(_ context.Context, id string) error {
 func TestHandlers(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeScheduler{}
-	h := listener.New(f)
+	h := listener.New(app.New(f, nil, slog.New(slog.DiscardHandler)))
 	at := time.Date(2030, 1, 1, 0, 15, 0, 0, time.UTC)
 	if err := h.OrderCreated(ctx, events.OrderCreated{ID: "o1", ExpiresAt: at}); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
-	"ticketing/services/orders/internal/booking"
+	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/order"
 )
 
@@ -23,7 +23,7 @@ const (
 
 // Routes mounts /api/orders on r. Every route needs a signed-in user, except the OpenAPI
 // document at /api/orders/openapi.json.
-func Routes(r chi.Router, svc *booking.Service) {
+func Routes(r chi.Router, svc *app.Service) {
 	h := handlers{svc: svc}
 	r.Method(http.MethodGet, "/api/orders"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Route("/api/orders", func(r chi.Router) {
@@ -35,7 +35,7 @@ func Routes(r chi.Router, svc *booking.Service) {
 	})
 }
 
-type handlers struct{ svc *booking.Service }
+type handlers struct{ svc *app.Service }
 
 func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest

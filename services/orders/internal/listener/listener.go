@@ -1,5 +1,6 @@
-// Package listener handles the events the orders service consumes: the tickets it keeps a
-// replica of, the expiry of reservations, and payments.
+// Package listener handles the events the orders service consumes, through the application:
+// the tickets it keeps a replica of, the expiry of reservations, and payments. It maps each
+// outcome to the bus.
 package listener
 
 import (
@@ -9,52 +10,47 @@ import (
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
-	"ticketing/services/orders/internal/booking"
+	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/order"
-	"ticketing/services/orders/internal/store"
 )
 
 // Handlers are the service's event handlers. Each is safe to run twice for one event.
 type Handlers struct {
-	Store   *store.Store
-	Booking *booking.Service
-	Log     *slog.Logger
+	App *app.Service
+	Log *slog.Logger
 }
 
 // TicketCreated adds a ticket to the replica, free. A redelivery is acked.
 func (h Handlers) TicketCreated(ctx context.Context, e events.TicketCreated) error {
-	out, err := h.Store.InsertTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
+	out, err := h.App.AddTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
 	if err != nil {
 		return err
 	}
-	h.Log.DebugContext(ctx, "ticket.created", "ticket", e.ID, "version", e.Version, "outcome", out.String())
-	return nil
+	h.Log.DebugContext(ctx, "ticket.created", "ticket_id", e.ID, "version", e.Version, "outcome", out.String())
+	return out.Err()
 }
 
 // TicketUpdated applies version v of a ticket when the replica holds v-1; a version already
 // applied is acked and dropped, one whose predecessor is missing waits (bus.ErrNotYet). The
 // ticket's orderId is the tickets service's view and is ignored: holds are this service's.
 func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) error {
-	out, err := h.Store.ApplyTicketVersion(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
+	out, err := h.App.UpdateTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
 	if err != nil {
 		return err
 	}
-	h.Log.DebugContext(ctx, "ticket.updated", "ticket", e.ID, "version", e.Version, "outcome", out.String())
-	if out == store.NotYet {
-		return bus.ErrNotYet
-	}
-	return nil
+	h.Log.DebugContext(ctx, "ticket.updated", "ticket_id", e.ID, "version", e.Version, "outcome", out.String())
+	return out.Err()
 }
 
 // ExpirationCompleted cancels the order unless it is complete. An expiry that arrives before
 // the order's expiresAt, or before the order is visible, waits.
 func (h Handlers) ExpirationCompleted(ctx context.Context, e events.ExpirationCompleted) error {
-	return notYet(h.Booking.Expire(ctx, e.OrderID))
+	return notYet(h.App.Expire(ctx, e.OrderID))
 }
 
 // PaymentCreated completes the order unless it was cancelled (payments then refunds it).
 func (h Handlers) PaymentCreated(ctx context.Context, e events.PaymentCreated) error {
-	return notYet(h.Booking.Pay(ctx, e.OrderID))
+	return notYet(h.App.Pay(ctx, e.OrderID))
 }
 
 // notYet turns the errors that time cures into bus.ErrNotYet.

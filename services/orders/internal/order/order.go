@@ -1,40 +1,16 @@
-// Package order is the order aggregate: its states, the events that move it between them,
-// and the rules a caller must respect (who may see it, when it may expire). It imports no
-// driver, bus or HTTP package.
+// Package order is the order aggregate: its statuses (declared in the event contract,
+// events.OrderStatus), the events that move it between them, the rules a caller must
+// respect (who may see it, when it may expire), the events that announce it, and the Hold
+// an order keeps on its ticket. It imports no driver, bus or HTTP package.
 package order
 
 import (
 	"errors"
 	"fmt"
 	"time"
+
+	"ticketing/common/events"
 )
-
-// Status is where an order is in its life.
-type Status string
-
-// The statuses of docs/API.md. Created and AwaitingPayment are live: the order holds its ticket.
-// Cancelled and Complete are final.
-const (
-	Created         Status = "created"
-	AwaitingPayment Status = "awaiting:payment"
-	Cancelled       Status = "cancelled"
-	Complete        Status = "complete"
-)
-
-// Statuses lists every status, in life order.
-var Statuses = []Status{Created, AwaitingPayment, Cancelled, Complete}
-
-// Live reports whether an order in status s holds its ticket and may still change.
-func (s Status) Live() bool { return s == Created || s == AwaitingPayment }
-
-// Valid reports whether s is one of the known statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case Created, AwaitingPayment, Cancelled, Complete:
-		return true
-	}
-	return false
-}
 
 // Event is something that happens to an order.
 type Event int
@@ -95,28 +71,28 @@ var (
 //	awaiting    cancelled      cancelled   complete
 //	cancelled   cancelled      cancelled   ErrCancelled
 //	complete    ErrComplete    complete    complete
-func Next(s Status, e Event) (Status, error) {
+func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 	switch s {
-	case Created, AwaitingPayment:
+	case events.OrderStatusCreated, events.OrderStatusAwaitingPayment:
 		switch e {
 		case CancelByUser, Expire:
-			return Cancelled, nil
+			return events.OrderStatusCancelled, nil
 		case Pay:
-			return Complete, nil
+			return events.OrderStatusComplete, nil
 		}
-	case Cancelled:
+	case events.OrderStatusCancelled:
 		switch e {
 		case CancelByUser, Expire:
-			return Cancelled, nil
+			return events.OrderStatusCancelled, nil
 		case Pay:
-			return Cancelled, ErrCancelled
+			return events.OrderStatusCancelled, ErrCancelled
 		}
-	case Complete:
+	case events.OrderStatusComplete:
 		switch e {
 		case CancelByUser:
-			return Complete, ErrComplete
+			return events.OrderStatusComplete, ErrComplete
 		case Expire, Pay:
-			return Complete, nil
+			return events.OrderStatusComplete, nil
 		}
 	default:
 		return s, fmt.Errorf("%w %q", ErrUnknownStatus, s)
@@ -136,7 +112,7 @@ type Ticket struct {
 type Order struct {
 	ID        string
 	UserID    string
-	Status    Status
+	Status    events.OrderStatus
 	ExpiresAt time.Time
 	Version   int64
 	Ticket    Ticket
@@ -147,7 +123,7 @@ func New(id, userID string, ticket Ticket, now time.Time, window time.Duration) 
 	return Order{
 		ID:        id,
 		UserID:    userID,
-		Status:    Created,
+		Status:    events.OrderStatusCreated,
 		ExpiresAt: now.Add(window).UTC(),
 		Version:   0,
 		Ticket:    ticket,
@@ -169,3 +145,63 @@ func (o Order) CheckExpiry(now time.Time) error {
 	}
 	return nil
 }
+
+// Apply is o after event e (see Next): in its next status at the next version, or unchanged
+// when e changes nothing. The error says why e cannot apply.
+func (o Order) Apply(e Event) (Order, error) {
+	next, err := Next(o.Status, e)
+	if err != nil || next == o.Status {
+		return o, err
+	}
+	o.Status = next
+	o.Version++
+	return o, nil
+}
+
+// Event is the event that announces o in its status: order.created, order.cancelled or
+// order.completed, at o's version.
+func (o Order) Event() events.Event {
+	ref := events.TicketRef{ID: o.Ticket.ID}
+	switch o.Status {
+	case events.OrderStatusCancelled:
+		return events.OrderCancelled{ID: o.ID, Version: o.Version, Ticket: ref}
+	case events.OrderStatusComplete:
+		return events.OrderCompleted{ID: o.ID, Version: o.Version, Ticket: ref}
+	}
+	ref.PriceCents = o.Ticket.PriceCents
+	return events.OrderCreated{ID: o.ID, Version: o.Version, Status: o.Status, UserID: o.UserID,
+		ExpiresAt: o.ExpiresAt, Ticket: ref}
+}
+
+// Forever is the end of a permanent hold: a paid order's, which never lapses.
+var Forever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Hold is an order's claim on a ticket: no other order may take the ticket until the hold
+// lapses or is released. The zero Hold is no hold: the ticket is free.
+//
+// A new order's hold lasts until its expiresAt plus a grace (HoldFor), so that it lapses by
+// itself when nothing else ends it: a crash between taking the hold and storing the order,
+// or an expiry that was lost. A paid order's hold is permanent (Permanent): it never lapses,
+// so a paid order's ticket is never taken again.
+type Hold struct {
+	OrderID string    // the holding order; "" when nobody holds the ticket
+	Until   time.Time // when the hold lapses by itself
+}
+
+// HoldFor is the hold that order o takes on its ticket: until its expiresAt plus grace.
+func HoldFor(o Order, grace time.Duration) Hold {
+	return Hold{OrderID: o.ID, Until: o.ExpiresAt.Add(grace)}
+}
+
+// Free reports whether another order may take the ticket under h at now: nobody holds it,
+// or the hold lapsed before now.
+func (h Hold) Free(now time.Time) bool { return h.OrderID == "" || h.Until.Before(now) }
+
+// Permanent is h made permanent: the hold of a paid order, which never lapses.
+func (h Hold) Permanent() Hold {
+	h.Until = Forever
+	return h
+}
+
+// IsPermanent reports whether h is an order's permanent hold.
+func (h Hold) IsPermanent() bool { return h.OrderID != "" && !h.Until.Before(Forever) }

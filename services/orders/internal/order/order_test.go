@@ -4,7 +4,20 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"ticketing/common/events"
 )
+
+const (
+	Created         = events.OrderStatusCreated
+	AwaitingPayment = events.OrderStatusAwaitingPayment
+	Cancelled       = events.OrderStatusCancelled
+	Complete        = events.OrderStatusComplete
+)
+
+var Statuses = events.OrderStatuses
+
+type Status = events.OrderStatus
 
 func TestNextCoversEveryStatusAndEvent(t *testing.T) {
 	type want struct {
@@ -123,5 +136,69 @@ func TestCheckExpiry(t *testing.T) {
 		if err := o.CheckExpiry(tc.now); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("CheckExpiry(%v) = %v, want %v", tc.now, err, tc.want)
 		}
+	}
+}
+
+func TestApplyMovesToTheNextVersionOnlyOnAChange(t *testing.T) {
+	o := New("o1", "u1", Ticket{ID: "t1", PriceCents: 500}, time.Now(), time.Minute)
+	got, err := o.Apply(Expire)
+	if err != nil || got.Status != Cancelled || got.Version != 1 {
+		t.Fatalf("expire = %s v%d, %v; want cancelled v1", got.Status, got.Version, err)
+	}
+	again, err := got.Apply(CancelByUser)
+	if err != nil || again != got {
+		t.Fatalf("cancel of a cancelled order = %+v, %v; want it unchanged", again, err)
+	}
+	if _, err := got.Apply(Pay); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("pay of a cancelled order: %v, want ErrCancelled", err)
+	}
+}
+
+func TestEventAnnouncesTheStatus(t *testing.T) {
+	o := New("o1", "u1", Ticket{ID: "t1", PriceCents: 500}, time.Now(), time.Minute)
+	if e, ok := o.Event().(events.OrderCreated); !ok || e.ID != "o1" || e.Status != Created || e.Ticket.PriceCents != 500 || e.Validate() != nil {
+		t.Errorf("a new order's event = %#v, want a valid order.created", o.Event())
+	}
+	paid, _ := o.Apply(Pay)
+	if e, ok := paid.Event().(events.OrderCompleted); !ok || e.Version != 1 || e.Ticket.ID != "t1" {
+		t.Errorf("a paid order's event = %#v, want order.completed at version 1", paid.Event())
+	}
+	gone, _ := o.Apply(Expire)
+	if e, ok := gone.Event().(events.OrderCancelled); !ok || e.Version != 1 || e.Ticket.ID != "t1" {
+		t.Errorf("a cancelled order's event = %#v, want order.cancelled at version 1", gone.Event())
+	}
+}
+
+func TestHold(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	o := New("o1", "u1", Ticket{ID: "t1"}, now, 15*time.Minute)
+	taken := HoldFor(o, time.Minute)
+	if taken.OrderID != "o1" || !taken.Until.Equal(now.Add(16*time.Minute)) {
+		t.Fatalf("HoldFor = %+v, want o1 until expiresAt + 1m", taken)
+	}
+	for _, tc := range []struct {
+		name      string
+		hold      Hold
+		at        time.Time
+		free      bool
+		permanent bool
+	}{
+		{"nobody holds it", Hold{}, now, true, false},
+		{"nobody, with a stale end", Hold{Until: now.Add(time.Hour)}, now, true, false},
+		{"a live hold", taken, now, false, false},
+		{"the last instant of the hold", taken, taken.Until, false, false},
+		{"a hold that lapsed", taken, taken.Until.Add(time.Millisecond), true, false},
+		{"a permanent hold", taken.Permanent(), now, false, true},
+		{"a permanent hold, centuries later", taken.Permanent(), now.AddDate(500, 0, 0), false, true},
+	} {
+		if got := tc.hold.Free(tc.at); got != tc.free {
+			t.Errorf("%s: Free = %t, want %t", tc.name, got, tc.free)
+		}
+		if got := tc.hold.IsPermanent(); got != tc.permanent {
+			t.Errorf("%s: IsPermanent = %t, want %t", tc.name, got, tc.permanent)
+		}
+	}
+	if p := taken.Permanent(); p.OrderID != "o1" || !p.Until.Equal(Forever) {
+		t.Errorf("Permanent = %+v, want o1 until Forever", p)
 	}
 }

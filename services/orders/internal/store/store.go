@@ -1,6 +1,6 @@
 // Package store keeps orders and the replica of tickets in MongoDB. Every write that must
-// hold under concurrency is one conditional single-document update; nothing here reads and
-// then writes.
+// hold under concurrency is one conditional single-document update; an order's change is
+// written with its event in the order's outbox and handed to the relay (bus.Writer).
 package store
 
 import (
@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"ticketing/common/bus"
+	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/services/orders/internal/order"
 )
@@ -24,16 +25,22 @@ const (
 	TicketsCollection = "tickets"
 )
 
+// attempts bounds the reads of an order that changed under a conditional write. An order
+// changes at most twice in its life, so more attempts than that mean a fault.
+const attempts = 5
+
 // Store is the orders database.
 type Store struct {
 	orders  *mongo.Collection
+	w       *bus.Writer // of orders
 	tickets *mongo.Collection
 	held    *seenHeld
 }
 
-// New is the store of db.
-func New(db *mongo.Database) *Store {
-	return &Store{orders: db.Collection(OrdersCollection), tickets: db.Collection(TicketsCollection), held: &seenHeld{}}
+// New is the store of db; the events of the orders it writes go to relay.
+func New(db *mongo.Database, relay bus.Notifier) *Store {
+	orders := db.Collection(OrdersCollection)
+	return &Store{orders: orders, w: bus.NewWriter(orders, relay), tickets: db.Collection(TicketsCollection), held: &seenHeld{}}
 }
 
 // Orders is the orders collection, whose documents carry the outbox the relay publishes.
@@ -41,19 +48,10 @@ func (s *Store) Orders() *mongo.Collection { return s.orders }
 
 // EnsureIndexes creates the indexes the queries need, if missing: the sweeper's
 // {status, expiresAt} and the listing's {userId, _id}.
-//
-// One index per command: the stand-in (FerretDB v1.24.2) panics on a createIndexes of
-// several indexes of which more than one already exists, as on every restart.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	for _, m := range []mongo.IndexModel{
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("status_expiresAt")},
-		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("userId_id")},
-	} {
-		if _, err := s.orders.Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("orders index: %w", err)
-		}
-	}
-	return nil
+	return mongodb.EnsureIndexes(ctx, s.orders,
+		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("status_expiresAt")},
+		mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("userId_id")})
 }
 
 // orderDoc is an order as stored, with its pending events.
@@ -78,7 +76,7 @@ func (d orderDoc) domain() order.Order {
 	return order.Order{
 		ID:        d.ID,
 		UserID:    d.UserID,
-		Status:    order.Status(d.Status),
+		Status:    events.OrderStatus(d.Status),
 		ExpiresAt: d.ExpiresAt.UTC(),
 		Version:   d.Version,
 		Ticket: order.Ticket{
@@ -93,9 +91,9 @@ func (d orderDoc) domain() order.Order {
 // orderProjection leaves the outbox out of reads.
 var orderProjection = bson.M{bus.OutboxField: 0}
 
-// InsertOrder stores a new order with its events in its outbox.
-func (s *Store) InsertOrder(ctx context.Context, o order.Order, events ...bus.Envelope) error {
-	_, err := s.orders.InsertOne(ctx, orderDoc{
+// InsertOrder stores a new order with its order.created.
+func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
+	err := s.w.Insert(ctx, o.ID, &orderDoc{
 		ID:        o.ID,
 		UserID:    o.UserID,
 		Status:    string(o.Status),
@@ -107,8 +105,7 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order, events ...bus.En
 			PriceCents: o.Ticket.PriceCents,
 			Version:    o.Ticket.Version,
 		},
-		Outbox: bus.NewOutbox(events...),
-	})
+	}, o.Event())
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
@@ -179,7 +176,7 @@ func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptio
 
 func liveStatuses() []string {
 	var out []string
-	for _, s := range order.Statuses {
+	for _, s := range events.OrderStatuses {
 		if s.Live() {
 			out = append(out, string(s))
 		}
@@ -187,17 +184,41 @@ func liveStatuses() []string {
 	return out
 }
 
-// Transition moves o to status next and pushes events to its outbox, in one write
-// conditional on o still being at the status and version it was read at; the version goes
-// up by one. It reports false when o changed in between (the caller re-reads and decides
-// again).
-func (s *Store) Transition(ctx context.Context, o order.Order, next order.Status, events ...bus.Envelope) (bool, error) {
-	update := bus.AddOutbox(bson.M{"$set": bson.M{"status": string(next), "version": o.Version + 1}}, events...)
-	res, err := s.orders.UpdateOne(ctx, bson.M{"_id": o.ID, "status": string(o.Status), "version": o.Version}, update)
+// Transition moves o to status next at the next version, with the event that announces it,
+// in one write conditional on o still being at the status and version it was read at. It
+// reports false when o changed in between (the caller re-reads and decides again).
+func (s *Store) Transition(ctx context.Context, o order.Order, next events.OrderStatus) (bool, error) {
+	n := o
+	n.Status, n.Version = next, o.Version+1
+	ok, err := s.w.Update(ctx, o.ID, bson.D{{Key: "status", Value: string(o.Status)}, {Key: "version", Value: o.Version}},
+		bson.M{"$set": bson.M{"status": string(next), "version": n.Version}}, n.Event())
 	if err != nil {
 		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, next, err)
 	}
-	return res.MatchedCount == 1, nil
+	return ok, nil
+}
+
+// UpdateOrder reads order id, computes its next state with change (a domain transition), and
+// stores it with Transition when it changed; when another write changed the order first it
+// reads and decides again (mongodb.Update). It returns the order as stored; when change
+// fails, the order read and change's error.
+func (s *Store) UpdateOrder(ctx context.Context, id string, change func(order.Order) (order.Order, error)) (order.Order, error) {
+	return mongodb.Update(ctx, attempts,
+		func(ctx context.Context) (order.Order, error) { return s.Order(ctx, id) },
+		change,
+		func(ctx context.Context, prev, next order.Order) error {
+			if next.Status == prev.Status {
+				return nil // nothing to write
+			}
+			if next.Version != prev.Version+1 {
+				return fmt.Errorf("order %s: version %d cannot follow %d", id, next.Version, prev.Version)
+			}
+			ok, err := s.Transition(ctx, prev, next.Status)
+			if err == nil && !ok {
+				err = mongodb.ErrChanged
+			}
+			return err
+		})
 }
 
 // NewID is a fresh order id: a time-ordered ObjectID in hex.

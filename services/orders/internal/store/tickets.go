@@ -13,13 +13,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"ticketing/common/bus"
 	"ticketing/common/mongodb"
 	"ticketing/services/orders/internal/order"
 )
 
 // ticketDoc is the replica of a ticket. Title, price and version come from the tickets
-// service's events; holder and holdUntil belong to this service alone and no event touches
-// them. A ticket is free when holder is "" or holdUntil has passed.
+// service's events; holder and holdUntil, the order.Hold on the ticket, belong to this
+// service alone and no event touches them.
 type ticketDoc struct {
 	ID         string    `bson:"_id"`
 	Title      string    `bson:"title"`
@@ -35,75 +36,23 @@ func (d ticketDoc) ticket() order.Ticket {
 
 // Replica is a stored ticket with its hold.
 type Replica struct {
-	Ticket    order.Ticket
-	Holder    string    // the holding order's id, "" when free
-	HoldUntil time.Time // when the hold lapses by itself
-}
-
-// Outcome of applying a versioned ticket event to the replica.
-type Outcome int
-
-const (
-	// Applied: the event was the next version and is stored.
-	Applied Outcome = iota + 1
-	// Duplicate: the replica already has this version or a later one.
-	Duplicate
-	// NotYet: the ticket or the version before the event's is missing.
-	NotYet
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Applied:
-		return "applied"
-	case Duplicate:
-		return "duplicate"
-	case NotYet:
-		return "not yet"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
+	Ticket order.Ticket
+	Hold   order.Hold
 }
 
 // InsertTicket stores a ticket the replica has not seen, free. A ticket already stored (a
 // redelivered ticket.created) is a Duplicate.
-func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (Outcome, error) {
-	_, err := s.tickets.InsertOne(ctx, ticketDoc{
+func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
+	return bus.InsertReplica(ctx, s.tickets, ticketDoc{
 		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version,
 		Holder: "", HoldUntil: time.Time{},
 	})
-	switch {
-	case err == nil:
-		return Applied, nil
-	case mongodb.IsDuplicate(err):
-		return Duplicate, nil
-	default:
-		return 0, fmt.Errorf("insert ticket %s: %w", t.ID, err)
-	}
 }
 
 // ApplyTicketVersion stores t's title and price as version t.Version, only if the replica
 // holds version t.Version-1. The hold is left alone.
-func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (Outcome, error) {
-	res, err := s.tickets.UpdateOne(ctx,
-		bson.M{"_id": t.ID, "version": t.Version - 1},
-		bson.M{"$set": bson.M{"title": t.Title, "priceCents": t.PriceCents, "version": t.Version}})
-	if err != nil {
-		return 0, fmt.Errorf("update ticket %s to v%d: %w", t.ID, t.Version, err)
-	}
-	if res.MatchedCount == 1 {
-		return Applied, nil
-	}
-	r, err := s.Replica(ctx, t.ID)
-	switch {
-	case errors.Is(err, order.ErrTicketNotFound):
-		return NotYet, nil
-	case err != nil:
-		return 0, err
-	case r.Ticket.Version >= t.Version:
-		return Duplicate, nil
-	default:
-		return NotYet, nil
-	}
+func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
+	return bus.ApplyVersion(ctx, s.tickets, t.ID, t.Version, bson.M{"title": t.Title, "priceCents": t.PriceCents})
 }
 
 // Replica reads a ticket and its hold; order.ErrTicketNotFound when it is not replicated.
@@ -116,19 +65,27 @@ func (s *Store) Replica(ctx context.Context, id string) (Replica, error) {
 	if err != nil {
 		return Replica{}, fmt.Errorf("read ticket %s: %w", id, err)
 	}
-	return Replica{Ticket: d.ticket(), Holder: d.Holder, HoldUntil: d.HoldUntil.UTC()}, nil
+	return Replica{Ticket: d.ticket(), Hold: order.Hold{OrderID: d.Holder, Until: d.HoldUntil.UTC()}}, nil
 }
 
-// Hold makes orderID the holder of ticketID until until, in one conditional write that
-// matches only a free ticket (no holder, or a hold that lapsed before now). It returns the
-// ticket as replicated; order.ErrTicketReserved when another hold is live,
-// order.ErrTicketNotFound when the ticket is not replicated.
+// free is order.Hold.Free as a filter: the tickets that another order may take at now.
+func free(now time.Time) bson.A {
+	return bson.A{
+		bson.M{"holder": ""},
+		bson.M{"holdUntil": bson.M{"$lt": now}},
+	}
+}
+
+// Hold takes h, a new order's hold, on ticketID, in one conditional write that matches only
+// a ticket that is free at now (order.Hold.Free). It returns the ticket as replicated;
+// order.ErrTicketReserved when another hold is live, order.ErrTicketNotFound when the ticket
+// is not replicated.
 //
 // The write decides. For a ticket this replica saw held recently, the replica is read
 // first and a live hold is refused without the write: in an on-sale rush most requests are
 // for tickets already taken, and reads, unlike writes, do not wait for each other. Other
 // tickets are written first, and read only when the write misses, to choose the answer.
-func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until time.Time) (order.Ticket, error) {
+func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
 	for range 3 {
 		if s.held.seen(ticketID, now) {
 			if held, err := s.liveHold(ctx, ticketID, now); err != nil || held {
@@ -137,15 +94,12 @@ func (s *Store) Hold(ctx context.Context, ticketID, orderID string, now, until t
 		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
-			bson.M{"_id": ticketID, "$or": bson.A{
-				bson.M{"holder": ""},
-				bson.M{"holdUntil": bson.M{"$lt": now}},
-			}},
-			bson.M{"$set": bson.M{"holder": orderID, "holdUntil": until}},
+			bson.M{"_id": ticketID, "$or": free(now)},
+			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&d)
 		if err == nil {
-			s.held.saw(ticketID, until)
+			s.held.saw(ticketID, h.Until)
 			return d.ticket(), nil
 		}
 		if !errors.Is(err, mongo.ErrNoDocuments) {
@@ -167,8 +121,8 @@ func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time) (b
 	if err != nil {
 		return false, err
 	}
-	if r.Holder != "" && !r.HoldUntil.Before(now) {
-		s.held.saw(ticketID, r.HoldUntil)
+	if !r.Hold.Free(now) {
+		s.held.saw(ticketID, r.Hold.Until)
 		return true, nil
 	}
 	s.held.forget(ticketID)
@@ -212,14 +166,14 @@ func (c *seenHeld) forget(id string) {
 	delete(c.until, id)
 }
 
-// ExtendHold moves the end of orderID's hold on ticketID to until, if orderID still holds
-// it. It reports whether it did.
-func (s *Store) ExtendHold(ctx context.Context, ticketID, orderID string, until time.Time) (bool, error) {
+// ExtendHold moves the end of h.OrderID's hold on ticketID to h.Until (order.Hold.Permanent
+// for a paid order), if that order still holds the ticket. It reports whether it did.
+func (s *Store) ExtendHold(ctx context.Context, ticketID string, h order.Hold) (bool, error) {
 	res, err := s.tickets.UpdateOne(ctx,
-		bson.M{"_id": ticketID, "holder": orderID},
-		bson.M{"$set": bson.M{"holdUntil": until}})
+		bson.M{"_id": ticketID, "holder": h.OrderID},
+		bson.M{"$set": bson.M{"holdUntil": h.Until}})
 	if err != nil {
-		return false, fmt.Errorf("extend hold of %s on ticket %s: %w", orderID, ticketID, err)
+		return false, fmt.Errorf("extend hold of %s on ticket %s: %w", h.OrderID, ticketID, err)
 	}
 	return res.MatchedCount == 1, nil
 }

@@ -1,25 +1,26 @@
 // Package api serves the payments REST routes of docs/API.md: POST /api/payments and Stripe's
-// webhook, POST /api/payments/webhook.
+// webhook, POST /api/payments/webhook. toHTTP maps the domain's errors to the API's in one
+// place.
 package api
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
+	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
-	"ticketing/services/payments/internal/checkout"
+	"ticketing/services/payments/internal/app"
 	"ticketing/services/payments/internal/payment"
-	"ticketing/services/payments/internal/store"
 )
 
 // Handler holds what the routes need.
 type Handler struct {
-	Checkout      *checkout.Service
-	Store         *store.Store
+	App           *app.Service
 	WebhookSecret string
 	Log           *slog.Logger
 }
@@ -39,8 +40,28 @@ type createRequest struct {
 	Token           *string `json:"token"`
 }
 
+// parse checks the request: orderId required; at most one of paymentMethodId and token, each
+// a Stripe-looking id when given. The error names each field at fault.
 func (c createRequest) parse() (string, payment.Method, error) {
-	return payment.ParseRequest(c.OrderID, c.PaymentMethodID, c.Token)
+	var v errs.Validation
+	v.Check(c.OrderID != "", "orderId", "orderId is required")
+	v.Check(len(c.OrderID) <= payment.MaxOrderIDLength, "orderId", "orderId is too long")
+	if c.PaymentMethodID != nil && c.Token != nil {
+		v.Add("token", "Provide either paymentMethodId or token, not both")
+	}
+	var m payment.Method
+	if c.PaymentMethodID != nil {
+		v.Check(payment.ValidProcessorID(*c.PaymentMethodID), "paymentMethodId", "paymentMethodId must be a Stripe PaymentMethod id such as pm_card_visa")
+		m.PaymentMethod = *c.PaymentMethodID
+	}
+	if c.Token != nil {
+		v.Check(payment.ValidProcessorID(*c.Token), "token", "token must be a Stripe card token such as tok_visa")
+		m.Token = *c.Token
+	}
+	if err := v.Err(); err != nil {
+		return "", payment.Method{}, err
+	}
+	return c.OrderID, m, nil
 }
 
 // DecodeCreate reads and checks a body of POST /api/payments (what the handler does after
@@ -76,9 +97,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	res, err := h.Checkout.Pay(r.Context(), web.MustUser(r).ID, orderID, m)
+	res, err := h.App.Pay(r.Context(), web.MustUser(r).ID, orderID, m)
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
 	}
 	p := res.Payment
@@ -88,4 +109,45 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	web.Respond(w, status, paymentResponse{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID,
 		Status: string(p.Status), ClientSecret: res.ClientSecret})
+}
+
+// toHTTP maps the domain's errors to the API's, in one place; anything else is a fault.
+func toHTTP(err error) error {
+	var declined *payment.DeclinedError
+	var refused *payment.RefusedError
+	conflict := func(message string) error { return errs.Wrap(errs.Conflict, err, message) }
+	switch {
+	case errors.As(err, &declined):
+		return errs.Wrap(errs.PaymentRequired, err, declined.Message)
+	case errors.As(err, &refused) && refused.Amount:
+		return conflict(refused.Message)
+	case errors.As(err, &refused):
+		field := "paymentMethodId"
+		if refused.Token {
+			field = "token"
+		}
+		return errs.Field(field, refused.Message)
+	case errors.Is(err, payment.ErrOrderNotFound):
+		return errs.New(errs.NotFound, "Order not found")
+	case errors.Is(err, payment.ErrNotOwner):
+		return errs.New(errs.Forbidden, "Not allowed to pay for this order")
+	case errors.Is(err, payment.ErrOrderCancelled):
+		return conflict("Order has been cancelled")
+	case errors.Is(err, payment.ErrOrderPaid):
+		return conflict("Order already paid")
+	case errors.Is(err, payment.ErrOrderExpired):
+		return conflict("Order has expired")
+	case errors.Is(err, payment.ErrInProgress):
+		return conflict("A payment for this order is in progress")
+	case errors.Is(err, payment.ErrAwaitingClient):
+		return conflict("A payment for this order awaits confirmation with Stripe.js; confirm it with its client secret")
+	case errors.Is(err, payment.ErrRefunded):
+		return conflict("The payment for this order was refunded")
+	case errors.Is(err, payment.ErrRefundedLate):
+		return conflict("Order was cancelled while the card was charged; the payment was refunded")
+	case errors.Is(err, payment.ErrUnavailable):
+		return errs.Wrap(errs.Unavailable, err, "The payment provider is unavailable; try again")
+	default:
+		return errs.Wrap(errs.Internal, err, "")
+	}
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"ticketing/common/errs"
 	"ticketing/common/web"
-	"ticketing/services/payments/internal/checkout"
+	"ticketing/services/payments/internal/app"
 	"ticketing/services/payments/internal/provider"
 )
 
@@ -83,7 +84,7 @@ func ParseWebhook(payload []byte, header, secret string) (WebhookEvent, error) {
 	}
 	out.IntentID = obj.ID
 	out.OrderID = obj.Metadata[provider.MetaOrderID]
-	out.Attempt, _ = checkout.ParseAttempt(obj.Metadata[provider.MetaAttempt])
+	out.Attempt, _ = parseAttempt(obj.Metadata[provider.MetaAttempt])
 	if obj.LastPaymentError != nil {
 		out.Message = obj.LastPaymentError.Message
 	}
@@ -119,30 +120,18 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		web.Respond(w, http.StatusOK, map[string]bool{"received": true})
 		return
 	}
-	ctx := r.Context()
-	seen, err := h.Store.WebhookSeen(ctx, evt.ID)
+	err = h.App.HandleIntentEvent(r.Context(), app.IntentEvent{ID: evt.ID, Type: evt.Type,
+		Succeeded: evt.Type == EventIntentSucceeded, OrderID: evt.OrderID, Attempt: evt.Attempt,
+		IntentID: evt.IntentID, Message: evt.Message})
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
 	}
-	if !seen {
-		switch evt.Type {
-		case EventIntentSucceeded:
-			err = h.Checkout.IntentSucceeded(ctx, evt.OrderID, evt.Attempt, evt.IntentID)
-		case EventIntentFailed:
-			err = h.Checkout.IntentFailed(ctx, evt.OrderID, evt.Attempt, evt.IntentID, evt.Message)
-		}
-		if err != nil {
-			web.Error(w, r, err)
-			return
-		}
-		// After the effect, which is idempotent: a crash in between handles the event again
-		// on Stripe's retry, to the same result.
-		if _, err := h.Store.MarkWebhook(ctx, evt.ID, evt.Type); err != nil {
-			web.Error(w, r, err)
-			return
-		}
-		h.Log.InfoContext(ctx, "webhook handled", "stripe_event", evt.ID, "type", evt.Type, "order_id", evt.OrderID)
-	}
 	web.Respond(w, http.StatusOK, map[string]bool{"received": true})
+}
+
+// parseAttempt reads the attempt number from PaymentIntent metadata.
+func parseAttempt(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0
 }

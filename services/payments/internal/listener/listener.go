@@ -1,73 +1,44 @@
-// Package listener keeps the payments service's replica of orders from the orders events, and
-// refunds a payment whose order was cancelled while its card was charged.
+// Package listener keeps the payments service's replica of orders from the orders events,
+// and refunds a payment whose order was cancelled while its card was charged, through the
+// application; it maps each outcome to the bus.
 package listener
 
 import (
 	"context"
 	"log/slog"
 
-	"ticketing/common/bus"
 	"ticketing/common/events"
-	"ticketing/services/payments/internal/checkout"
-	"ticketing/services/payments/internal/payment"
-	"ticketing/services/payments/internal/store"
+	"ticketing/services/payments/internal/app"
 )
 
 // Handlers are the event handlers.
 type Handlers struct {
-	Store    *store.Store
-	Checkout *checkout.Service
-	Log      *slog.Logger
-}
-
-func notYet(a store.Applied) error {
-	if a == store.TooEarly {
-		return bus.ErrNotYet
-	}
-	return nil
+	App *app.Service
+	Log *slog.Logger
 }
 
 // OrderCreated inserts the order into the replica; a redelivery is acknowledged.
 func (h *Handlers) OrderCreated(ctx context.Context, e events.OrderCreated) error {
-	status := payment.OrderStatus(e.Status)
-	if status == "" {
-		status = payment.OrderCreated
-	}
-	_, err := h.Store.InsertOrder(ctx, payment.Order{ID: e.ID, UserID: e.UserID, PriceCents: e.Ticket.PriceCents,
-		Status: status, Version: e.Version, ExpiresAt: e.ExpiresAt, TicketID: e.Ticket.ID})
+	_, err := h.App.AddOrder(ctx, e)
 	return err
 }
 
 // OrderCompleted applies the order's completion in version order.
 func (h *Handlers) OrderCompleted(ctx context.Context, e events.OrderCompleted) error {
-	a, err := h.Store.SetOrderStatus(ctx, e.ID, e.Version, payment.OrderComplete)
+	out, err := h.App.OrderCompleted(ctx, e.ID, e.Version)
 	if err != nil {
 		return err
 	}
-	return notYet(a)
+	return out.Err()
 }
 
 // OrderCancelled applies the cancellation in version order, then refunds the order's payment
-// if it succeeded. While the payment is still processing it returns bus.ErrNotYet, to look
-// again once the charge settled (the charge's own path also refunds when it sees the order
-// cancelled, so the refund happens whichever comes last).
+// if it succeeded; while the payment is still processing, the event is offered again later
+// (app.ErrSettling is a bus.ErrNotYet).
 func (h *Handlers) OrderCancelled(ctx context.Context, e events.OrderCancelled) error {
-	a, err := h.Store.SetOrderStatus(ctx, e.ID, e.Version, payment.OrderCancelled)
+	out, err := h.App.OrderCancelled(ctx, e.ID, e.Version)
 	if err != nil {
 		return err
 	}
-	if a == store.TooEarly {
-		return bus.ErrNotYet
-	}
-	if a == store.Duplicate {
-		// Redelivered, maybe after ErrNotYet: refund only if the order is still cancelled.
-		o, err := h.Store.Order(ctx, e.ID)
-		if err != nil {
-			return err
-		}
-		if o.Status != payment.OrderCancelled {
-			return nil
-		}
-	}
-	return h.Checkout.OrderCancelled(ctx, e.ID)
+	return out.Err()
 }

@@ -1,35 +1,28 @@
 // Package payment holds the payments service's rules: when an order may be paid, the states
-// of a payment and the moves between them, and the idempotency keys sent to the processor.
-// It imports no driver and no HTTP package.
+// of a payment and the moves between them (Next, the transition table), the events that
+// announce them, and the idempotency keys sent to the processor. It imports no driver and no
+// HTTP package; its errors are plain, and the API words them for clients.
 package payment
 
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"time"
 
-	"ticketing/common/errs"
+	"ticketing/common/events"
 )
 
-// OrderStatus is the status of an order, as the orders service publishes it.
-type OrderStatus string
-
-// Order statuses.
-const (
-	OrderCreated         OrderStatus = "created"
-	OrderAwaitingPayment OrderStatus = "awaiting:payment"
-	OrderCancelled       OrderStatus = "cancelled"
-	OrderComplete        OrderStatus = "complete"
-)
-
-// Order is the payments service's replica of an order.
+// Order is the payments service's replica of an order; its statuses are the event
+// contract's (events.OrderStatus).
 type Order struct {
 	ID         string
 	UserID     string
 	PriceCents int64
-	Status     OrderStatus
+	Status     events.OrderStatus
 	Version    int64
 	ExpiresAt  time.Time
 	TicketID   string
@@ -71,26 +64,59 @@ type Payment struct {
 // its card was being charged.
 const RefundReason = "order cancelled"
 
-// Client-facing conflicts.
+// Errors of the rules and the flows.
 var (
-	ErrOrderCancelled = errs.New(errs.Conflict, "Order has been cancelled")
-	ErrOrderPaid      = errs.New(errs.Conflict, "Order already paid")
-	ErrOrderExpired   = errs.New(errs.Conflict, "Order has expired")
-	ErrInProgress     = errs.New(errs.Conflict, "A payment for this order is in progress")
-	ErrAwaitingClient = errs.New(errs.Conflict, "A payment for this order awaits confirmation with Stripe.js; confirm it with its client secret")
-	ErrRefunded       = errs.New(errs.Conflict, "The payment for this order was refunded")
-	ErrOrderNotFound  = errs.New(errs.NotFound, "Order not found")
-	ErrNotOwner       = errs.New(errs.Forbidden, "Not allowed to pay for this order")
+	ErrOrderNotFound  = errors.New("order not found")
+	ErrNotFound       = errors.New("payment not found")
+	ErrNotOwner       = errors.New("order belongs to another user")
+	ErrOrderCancelled = errors.New("order is cancelled")
+	ErrOrderPaid      = errors.New("order is paid")
+	ErrOrderExpired   = errors.New("order has expired")
+	ErrInProgress     = errors.New("a payment for the order is in progress")
+	ErrAwaitingClient = errors.New("the payment awaits confirmation in the browser")
+	ErrRefunded       = errors.New("the payment was refunded")
+	// ErrRefundedLate: the order was cancelled while its card was charged; the charge was
+	// refunded.
+	ErrRefundedLate = errors.New("the order was cancelled while its card was charged; refunded")
+	// ErrUnavailable: the processor did not answer; the outcome of a charge is unknown, so the
+	// payment stays processing and a retry sends the same idempotency key.
+	ErrUnavailable = errors.New("the payment processor is unavailable")
+
+	// ErrNotApplicable: the event does not apply to the payment's status (Next).
+	ErrNotApplicable = errors.New("the payment's status does not allow it")
+	// ErrOtherAttempt: the event concerns an attempt that is not the payment's current one.
+	ErrOtherAttempt = errors.New("the event concerns another attempt of the payment")
 )
+
+// DeclinedError is a charge the processor declined; Message is its words for the customer.
+type DeclinedError struct {
+	Message string
+	Err     error // the processor's answer, for the logs
+}
+
+func (e *DeclinedError) Error() string { return "declined: " + e.Message }
+func (e *DeclinedError) Unwrap() error { return e.Err }
+
+// RefusedError is payment details the processor refused: an unknown payment method or card
+// token (Token says which was sent), or an amount it does not accept (Amount).
+type RefusedError struct {
+	Message string
+	Token   bool
+	Amount  bool
+	Err     error
+}
+
+func (e *RefusedError) Error() string { return "refused: " + e.Message }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // CheckPayable says whether userID may pay o at now.
 func CheckPayable(o Order, userID string, now time.Time) error {
 	switch {
 	case o.UserID != userID:
 		return ErrNotOwner
-	case o.Status == OrderCancelled:
+	case o.Status == events.OrderStatusCancelled:
 		return ErrOrderCancelled
-	case o.Status == OrderComplete:
+	case o.Status == events.OrderStatusComplete:
 		return ErrOrderPaid
 	case !now.Before(o.ExpiresAt):
 		return ErrOrderExpired
@@ -108,31 +134,14 @@ type Method struct {
 // None reports whether the browser is to confirm the payment.
 func (m Method) None() bool { return m.PaymentMethod == "" && m.Token == "" }
 
-var stripeID = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
+var processorID = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
 
-// ParseRequest checks a payment request: orderId required; at most one of paymentMethodId and
-// token, each a Stripe-looking id when given.
-func ParseRequest(orderID string, paymentMethodID, token *string) (string, Method, error) {
-	var v errs.Validation
-	v.Check(orderID != "", "orderId", "orderId is required")
-	v.Check(len(orderID) <= 1024, "orderId", "orderId is too long")
-	if paymentMethodID != nil && token != nil {
-		v.Add("token", "Provide either paymentMethodId or token, not both")
-	}
-	var m Method
-	if paymentMethodID != nil {
-		v.Check(stripeID.MatchString(*paymentMethodID), "paymentMethodId", "paymentMethodId must be a Stripe PaymentMethod id such as pm_card_visa")
-		m.PaymentMethod = *paymentMethodID
-	}
-	if token != nil {
-		v.Check(stripeID.MatchString(*token), "token", "token must be a Stripe card token such as tok_visa")
-		m.Token = *token
-	}
-	if err := v.Err(); err != nil {
-		return "", Method{}, err
-	}
-	return orderID, m, nil
-}
+// MaxOrderIDLength bounds an order id a client sends.
+const MaxOrderIDLength = 1024
+
+// ValidProcessorID reports whether s looks like an id of the processor's (a PaymentMethod
+// such as pm_card_visa, or a card token such as tok_visa).
+func ValidProcessorID(s string) bool { return processorID.MatchString(s) }
 
 // ChargeKey is the idempotency key of attempt n to pay an order: every request for the same
 // attempt sends the same key, so the processor charges at most once per attempt.
@@ -143,19 +152,152 @@ func ChargeKey(orderID string, attempt int) string {
 // RefundKey is the idempotency key of an order's refund.
 func RefundKey(orderID string) string { return "refund-" + orderID }
 
-// SucceedFrom are the statuses from which a payment is recorded as succeeded when the
-// processor says its PaymentIntent was charged: money moved, so any state that is not
-// already succeeded or refunded records it.
-var SucceedFrom = []Status{StatusProcessing, StatusRequiresPaymentMethod, StatusFailed}
+// Event is something that happens to a payment.
+type Event int
 
-// CanSucceed reports whether s is one of SucceedFrom.
-func CanSucceed(s Status) bool {
-	for _, f := range SucceedFrom {
-		if s == f {
-			return true
-		}
+// The events of a payment.
+const (
+	// Retry: the customer pays again after an attempt failed; a new attempt, with a new
+	// idempotency key, starts.
+	Retry Event = iota + 1
+	// AwaitClient: the attempt's PaymentIntent waits for the browser to confirm it.
+	AwaitClient
+	// Succeed: the processor charged the attempt's PaymentIntent.
+	Succeed
+	// Fail: the processor declined or refused the attempt.
+	Fail
+	// Refund: the charge was refunded, because the order was cancelled.
+	Refund
+)
+
+// Events lists every event.
+var Events = []Event{Retry, AwaitClient, Succeed, Fail, Refund}
+
+// Statuses lists every status.
+var Statuses = []Status{StatusProcessing, StatusRequiresPaymentMethod, StatusSucceeded, StatusFailed, StatusRefunded}
+
+func (e Event) String() string {
+	switch e {
+	case Retry:
+		return "retry"
+	case AwaitClient:
+		return "await client"
+	case Succeed:
+		return "succeed"
+	case Fail:
+		return "fail"
+	case Refund:
+		return "refund"
 	}
-	return false
+	return fmt.Sprintf("Event(%d)", int(e))
+}
+
+// Next is the status a payment in status s moves to on event e; ErrNotApplicable when e
+// does not apply in s. Money that moved is always recorded: a success applies from every
+// status that is not already succeeded or refunded.
+//
+//	                          retry        await client               succeed     fail     refund
+//	processing                -            requires_payment_method    succeeded   failed   -
+//	requires_payment_method   -            -                          succeeded   -        -
+//	succeeded                 -            -                          -           -        refunded
+//	failed                    processing   -                          succeeded   -        -
+//	refunded                  -            -                          -           -        -
+func Next(s Status, e Event) (Status, error) {
+	switch {
+	case s == StatusProcessing && e == AwaitClient:
+		return StatusRequiresPaymentMethod, nil
+	case s == StatusProcessing && e == Fail:
+		return StatusFailed, nil
+	case e == Succeed && (s == StatusProcessing || s == StatusRequiresPaymentMethod || s == StatusFailed):
+		return StatusSucceeded, nil
+	case s == StatusFailed && e == Retry:
+		return StatusProcessing, nil
+	case s == StatusSucceeded && e == Refund:
+		return StatusRefunded, nil
+	}
+	return s, fmt.Errorf("%w: %s of a %s payment", ErrNotApplicable, e, s)
+}
+
+// apply moves p on e, an event about attempt n.
+func (p Payment) apply(e Event, n int) (Payment, error) {
+	if n != p.Attempt {
+		return p, fmt.Errorf("%w: %s of attempt %d, the payment is at %d", ErrOtherAttempt, e, n, p.Attempt)
+	}
+	next, err := Next(p.Status, e)
+	if err != nil {
+		return p, err
+	}
+	p.Status = next
+	return p, nil
+}
+
+// Retry starts the attempt after n, which failed.
+func (p Payment) Retry(n int) (Payment, error) {
+	next, err := p.apply(Retry, n)
+	if err != nil {
+		return p, err
+	}
+	next.Attempt, next.StripeID, next.Failure = n+1, "", ""
+	return next, nil
+}
+
+// AwaitClient records that attempt n created PaymentIntent intentID for the browser.
+func (p Payment) AwaitClient(n int, intentID string) (Payment, error) {
+	next, err := p.apply(AwaitClient, n)
+	if err != nil {
+		return p, err
+	}
+	next.StripeID = intentID
+	return next, nil
+}
+
+// Succeed records that attempt n charged PaymentIntent intentID.
+func (p Payment) Succeed(n int, intentID string) (Payment, error) {
+	next, err := p.apply(Succeed, n)
+	if err != nil {
+		return p, err
+	}
+	next.StripeID, next.Failure = intentID, ""
+	return next, nil
+}
+
+// Fail records that attempt n, on PaymentIntent intentID ("" when none was made), was
+// declined or refused for reason.
+func (p Payment) Fail(n int, intentID, reason string) (Payment, error) {
+	next, err := p.apply(Fail, n)
+	if err != nil {
+		return p, err
+	}
+	next.StripeID, next.Failure = intentID, reason
+	return next, nil
+}
+
+// Refund records that the charge was refunded.
+func (p Payment) Refund() (Payment, error) { return p.apply(Refund, p.Attempt) }
+
+// Refused reports whether err is the domain refusing an event: it does not apply to the
+// payment's status, or concerns another attempt. The payment is as it was.
+func Refused(err error) bool {
+	return errors.Is(err, ErrNotApplicable) || errors.Is(err, ErrOtherAttempt)
+}
+
+// Event is the event that announces p's status, with its id, the same whoever writes it so
+// that JetStream drops a duplicate: payment.created once succeeded, payment.refunded once
+// refunded; nil in any other status.
+func (p Payment) Event() (id string, e events.Event) {
+	switch p.Status {
+	case StatusSucceeded:
+		return "payment-created-" + p.ID, events.PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID}
+	case StatusRefunded:
+		return "payment-refunded-" + p.ID, events.PaymentRefunded{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID, Reason: RefundReason}
+	}
+	return "", nil
+}
+
+// Settled reports whether p charged PaymentIntent intentID: succeeded with it, or refunded
+// after.
+func (p Payment) Settled(intentID string) bool {
+	return (p.Status == StatusSucceeded || p.Status == StatusRefunded) && p.StripeID == intentID
 }
 
 // RecentID reports whether id is a hex ObjectID (the platform's document ids, which start

@@ -1,17 +1,18 @@
 package payment_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"ticketing/common/errs"
+	"ticketing/common/events"
 	"ticketing/services/payments/internal/payment"
 )
 
 func TestCheckPayable(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	base := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: payment.OrderCreated, ExpiresAt: now.Add(time.Minute)}
+	base := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: events.OrderStatusCreated, ExpiresAt: now.Add(time.Minute)}
 	with := func(f func(*payment.Order)) payment.Order { o := base; f(&o); return o }
 	cases := []struct {
 		name  string
@@ -20,59 +21,18 @@ func TestCheckPayable(t *testing.T) {
 		want  error
 	}{
 		{"payable", base, "u1", nil},
-		{"awaiting payment", with(func(o *payment.Order) { o.Status = payment.OrderAwaitingPayment }), "u1", nil},
+		{"awaiting payment", with(func(o *payment.Order) { o.Status = events.OrderStatusAwaitingPayment }), "u1", nil},
 		{"another user's", base, "u2", payment.ErrNotOwner},
-		{"cancelled", with(func(o *payment.Order) { o.Status = payment.OrderCancelled }), "u1", payment.ErrOrderCancelled},
-		{"complete", with(func(o *payment.Order) { o.Status = payment.OrderComplete }), "u1", payment.ErrOrderPaid},
+		{"cancelled", with(func(o *payment.Order) { o.Status = events.OrderStatusCancelled }), "u1", payment.ErrOrderCancelled},
+		{"complete", with(func(o *payment.Order) { o.Status = events.OrderStatusComplete }), "u1", payment.ErrOrderPaid},
 		{"expired", with(func(o *payment.Order) { o.ExpiresAt = now.Add(-time.Second) }), "u1", payment.ErrOrderExpired},
 		{"expires now", with(func(o *payment.Order) { o.ExpiresAt = now }), "u1", payment.ErrOrderExpired},
-		{"owner checked first", with(func(o *payment.Order) { o.Status = payment.OrderCancelled }), "u2", payment.ErrNotOwner},
+		{"owner checked first", with(func(o *payment.Order) { o.Status = events.OrderStatusCancelled }), "u2", payment.ErrNotOwner},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := payment.CheckPayable(tc.order, tc.user, now); got != tc.want {
 				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func ptr(s string) *string { return &s }
-
-func TestParseRequest(t *testing.T) {
-	cases := []struct {
-		name     string
-		order    string
-		pm, tok  *string
-		want     payment.Method
-		badField string
-	}{
-		{"method", "o1", ptr("pm_card_visa"), nil, payment.Method{PaymentMethod: "pm_card_visa"}, ""},
-		{"token", "o1", nil, ptr("tok_visa"), payment.Method{Token: "tok_visa"}, ""},
-		{"neither", "o1", nil, nil, payment.Method{}, ""},
-		{"both", "o1", ptr("pm_card_visa"), ptr("tok_visa"), payment.Method{}, "token"},
-		{"no order", "", ptr("pm_card_visa"), nil, payment.Method{}, "orderId"},
-		{"empty method", "o1", ptr(""), nil, payment.Method{}, "paymentMethodId"},
-		{"odd method", "o1", ptr("pm card"), nil, payment.Method{}, "paymentMethodId"},
-		{"empty token", "o1", nil, ptr(""), payment.Method{}, "token"},
-		{"long order id", strings.Repeat("x", 2000), nil, nil, payment.Method{}, "orderId"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, m, err := payment.ParseRequest(tc.order, tc.pm, tc.tok)
-			if tc.badField == "" {
-				if err != nil || m != tc.want {
-					t.Fatalf("got %+v, %v", m, err)
-				}
-				return
-			}
-			var e *errs.Error
-			if err == nil || !errs.Is(err, errs.Invalid) {
-				t.Fatalf("got %v, want a 400 about %s", err, tc.badField)
-			}
-			e = err.(*errs.Error)
-			if e.Fields[0].Field != tc.badField {
-				t.Fatalf("field %q, want %q", e.Fields[0].Field, tc.badField)
 			}
 		})
 	}
@@ -85,13 +45,89 @@ func TestKeysAndTransitions(t *testing.T) {
 	if k := payment.RefundKey("o1"); k != "refund-o1" {
 		t.Fatalf("refund key %q", k)
 	}
-	for s, want := range map[payment.Status]bool{
-		payment.StatusProcessing: true, payment.StatusRequiresPaymentMethod: true, payment.StatusFailed: true,
-		payment.StatusSucceeded: false, payment.StatusRefunded: false,
-	} {
-		if payment.CanSucceed(s) != want {
-			t.Errorf("CanSucceed(%s) = %v", s, !want)
+}
+
+func TestNextCoversEveryStatusAndEvent(t *testing.T) {
+	const no = payment.Status("-") // ErrNotApplicable
+	table := map[payment.Status]map[payment.Event]payment.Status{
+		payment.StatusProcessing: {payment.Retry: no, payment.AwaitClient: payment.StatusRequiresPaymentMethod,
+			payment.Succeed: payment.StatusSucceeded, payment.Fail: payment.StatusFailed, payment.Refund: no},
+		payment.StatusRequiresPaymentMethod: {payment.Retry: no, payment.AwaitClient: no,
+			payment.Succeed: payment.StatusSucceeded, payment.Fail: no, payment.Refund: no},
+		payment.StatusSucceeded: {payment.Retry: no, payment.AwaitClient: no, payment.Succeed: no, payment.Fail: no,
+			payment.Refund: payment.StatusRefunded},
+		payment.StatusFailed: {payment.Retry: payment.StatusProcessing, payment.AwaitClient: no,
+			payment.Succeed: payment.StatusSucceeded, payment.Fail: no, payment.Refund: no},
+		payment.StatusRefunded: {payment.Retry: no, payment.AwaitClient: no, payment.Succeed: no, payment.Fail: no, payment.Refund: no},
+	}
+	if len(table) != len(payment.Statuses) {
+		t.Fatalf("the table has %d statuses, the domain %d", len(table), len(payment.Statuses))
+	}
+	for _, s := range payment.Statuses {
+		for _, e := range payment.Events {
+			want, ok := table[s][e]
+			if !ok {
+				t.Fatalf("the table has no entry for %s on %s", s, e)
+			}
+			got, err := payment.Next(s, e)
+			if want == no {
+				if !errors.Is(err, payment.ErrNotApplicable) || got != s {
+					t.Errorf("Next(%s, %s) = %s, %v; want ErrNotApplicable", s, e, got, err)
+				}
+				continue
+			}
+			if err != nil || got != want {
+				t.Errorf("Next(%s, %s) = %s, %v; want %s", s, e, got, err, want)
+			}
 		}
+	}
+}
+
+func TestTransitionsOfAPayment(t *testing.T) {
+	p := payment.Payment{ID: "p1", OrderID: "o1", Status: payment.StatusProcessing, Attempt: 1}
+	failed, err := p.Fail(1, "pi_1", "declined")
+	if err != nil || failed.Status != payment.StatusFailed || failed.StripeID != "pi_1" || failed.Failure != "declined" {
+		t.Fatalf("fail = %+v, %v", failed, err)
+	}
+	if _, err := failed.Fail(1, "pi_1", "again"); !payment.Refused(err) {
+		t.Fatalf("a second fail: %v, want refused", err)
+	}
+	second, err := failed.Retry(1)
+	if err != nil || second.Status != payment.StatusProcessing || second.Attempt != 2 || second.StripeID != "" || second.Failure != "" {
+		t.Fatalf("retry = %+v, %v", second, err)
+	}
+	if _, err := second.Succeed(1, "pi_1"); !errors.Is(err, payment.ErrOtherAttempt) {
+		t.Fatalf("success of the stale attempt: %v, want ErrOtherAttempt", err)
+	}
+	if _, err := second.Retry(1); !errors.Is(err, payment.ErrOtherAttempt) {
+		t.Fatalf("a second retry of attempt 1: %v, want ErrOtherAttempt", err)
+	}
+	done, err := second.Succeed(2, "pi_2")
+	if err != nil || done.Status != payment.StatusSucceeded || done.StripeID != "pi_2" {
+		t.Fatalf("succeed = %+v, %v", done, err)
+	}
+	if id, e := done.Event(); id != "payment-created-p1" || e != (events.PaymentCreated{ID: "p1", OrderID: "o1", StripeID: "pi_2"}) {
+		t.Errorf("succeeded announces %s %#v", id, e)
+	}
+	if !done.Settled("pi_2") || done.Settled("pi_1") {
+		t.Error("Settled: only by the intent that charged")
+	}
+	refunded, err := done.Refund()
+	if err != nil || refunded.Status != payment.StatusRefunded {
+		t.Fatalf("refund = %+v, %v", refunded, err)
+	}
+	if id, e := refunded.Event(); id != "payment-refunded-p1" || e.Subject() != events.SubjectPaymentRefunded {
+		t.Errorf("refunded announces %s %#v", id, e)
+	}
+	if _, err := refunded.Refund(); !payment.Refused(err) {
+		t.Errorf("a second refund: %v, want refused", err)
+	}
+	if _, e := second.Event(); e != nil {
+		t.Errorf("a processing payment announces %#v", e)
+	}
+	waiting, err := second.AwaitClient(2, "pi_w")
+	if err != nil || waiting.Status != payment.StatusRequiresPaymentMethod || waiting.StripeID != "pi_w" {
+		t.Fatalf("await client = %+v, %v", waiting, err)
 	}
 }
 

@@ -1,11 +1,10 @@
 // Package store keeps the payments service's data in MongoDB: the replica of orders, the
 // payments (one per order, with their outbox), and the Stripe webhook events already handled.
+// A payment's change is one write conditional on the state read, with its event (bus.Writer).
 package store
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -13,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"ticketing/common/bus"
+	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/services/payments/internal/payment"
 )
@@ -24,23 +24,24 @@ const (
 	WebhookCollection  = "webhook_events"
 )
 
-// ErrNotFound is a document that does not exist.
-var ErrNotFound = errors.New("not found")
+// attempts bounds the reads of a payment that changed under a conditional write.
+const attempts = 5
 
 // Store is the payments database.
 type Store struct {
-	db       *mongo.Database
 	orders   *mongo.Collection
 	payments *mongo.Collection
+	w        *bus.Writer // of payments
 	webhooks *mongo.Collection
 }
 
-// New uses db.
-func New(db *mongo.Database) *Store {
+// New uses db; the events of the payments it writes go to relay.
+func New(db *mongo.Database, relay bus.Notifier) *Store {
+	payments := db.Collection(PaymentsCollection)
 	return &Store{
-		db:       db,
 		orders:   db.Collection(OrdersCollection),
-		payments: db.Collection(PaymentsCollection),
+		payments: payments,
+		w:        bus.NewWriter(payments, relay),
 		webhooks: db.Collection(WebhookCollection),
 	}
 }
@@ -50,24 +51,10 @@ func (s *Store) Payments() *mongo.Collection { return s.payments }
 
 // EnsureIndexes creates the unique index that makes a payment one per order, and the
 // refund sweeper's {orderCancelled, status} (orderCancelled is set on few payments).
-//
-// One index per command: the stand-in (FerretDB v1.24.2) panics on a createIndexes of
-// several indexes of which more than one already exists, as on every restart.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	for _, m := range []mongo.IndexModel{
-		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("orderId_unique")},
-		{Keys: bson.D{{Key: "orderCancelled", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("orderCancelled_status")},
-	} {
-		if _, err := s.payments.Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("payments index: %w", err)
-		}
-	}
-	return nil
-}
-
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+	return mongodb.EnsureIndexes(ctx, s.payments,
+		mongo.IndexModel{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("orderId_unique")},
+		mongo.IndexModel{Keys: bson.D{{Key: "orderCancelled", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("orderCancelled_status")})
 }
 
 // ---- order replica ----
@@ -83,55 +70,20 @@ type orderDoc struct {
 }
 
 func (d orderDoc) order() payment.Order {
-	return payment.Order{ID: d.ID, UserID: d.UserID, PriceCents: d.PriceCents, Status: payment.OrderStatus(d.Status),
+	return payment.Order{ID: d.ID, UserID: d.UserID, PriceCents: d.PriceCents, Status: events.OrderStatus(d.Status),
 		Version: d.Version, ExpiresAt: d.ExpiresAt.UTC(), TicketID: d.TicketID}
 }
 
-// Applied says what a versioned replica write did.
-type Applied int
-
-// Outcomes of a replica write.
-const (
-	Done      Applied = iota // stored
-	Duplicate                // this version or a later one was already stored
-	TooEarly                 // the previous version is not stored yet
-)
-
 // InsertOrder stores a new order; a second insert of the same order is a Duplicate.
-func (s *Store) InsertOrder(ctx context.Context, o payment.Order) (Applied, error) {
-	_, err := s.orders.InsertOne(ctx, orderDoc{ID: o.ID, UserID: o.UserID, PriceCents: o.PriceCents,
+func (s *Store) InsertOrder(ctx context.Context, o payment.Order) (bus.Outcome, error) {
+	return bus.InsertReplica(ctx, s.orders, orderDoc{ID: o.ID, UserID: o.UserID, PriceCents: o.PriceCents,
 		Status: string(o.Status), Version: o.Version, ExpiresAt: o.ExpiresAt.UTC(), TicketID: o.TicketID})
-	if mongodb.IsDuplicate(err) {
-		return Duplicate, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return Done, nil
 }
 
 // SetOrderStatus applies version of an order with status, only when the stored version is
 // version-1.
-func (s *Store) SetOrderStatus(ctx context.Context, id string, version int64, status payment.OrderStatus) (Applied, error) {
-	res, err := s.orders.UpdateOne(ctx, bson.M{"_id": id, "version": version - 1},
-		bson.M{"$set": bson.M{"status": string(status), "version": version}})
-	if err != nil {
-		return 0, err
-	}
-	if res.MatchedCount == 1 {
-		return Done, nil
-	}
-	o, err := s.Order(ctx, id)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return TooEarly, nil
-	case err != nil:
-		return 0, err
-	case o.Version >= version:
-		return Duplicate, nil
-	default:
-		return TooEarly, nil
-	}
+func (s *Store) SetOrderStatus(ctx context.Context, id string, version int64, status events.OrderStatus) (bus.Outcome, error) {
+	return bus.ApplyVersion(ctx, s.orders, id, version, bson.M{"status": string(status)})
 }
 
 // Order reads an order of the replica.
@@ -139,7 +91,7 @@ func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 	var d orderDoc
 	err := s.orders.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
 	if mongodb.IsNotFound(err) {
-		return payment.Order{}, ErrNotFound
+		return payment.Order{}, payment.ErrOrderNotFound
 	}
 	if err != nil {
 		return payment.Order{}, err
@@ -179,8 +131,8 @@ func NewPaymentID() string { return bson.NewObjectID().Hex() }
 func (s *Store) StartPayment(ctx context.Context, p payment.Payment) (payment.Payment, bool, error) {
 	now := time.Now().UTC()
 	d := paymentDoc{ID: p.ID, OrderID: p.OrderID, UserID: p.UserID, Status: string(p.Status), Attempt: p.Attempt,
-		AmountCents: p.AmountCents, Currency: p.Currency, Outbox: bus.NewOutbox(), CreatedAt: now, UpdatedAt: now}
-	_, err := s.payments.InsertOne(ctx, d)
+		AmountCents: p.AmountCents, Currency: p.Currency, CreatedAt: now, UpdatedAt: now}
+	err := s.w.Insert(ctx, p.ID, &d)
 	if err == nil {
 		return d.payment(), true, nil
 	}
@@ -203,9 +155,9 @@ func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error)
 
 func (s *Store) findPayment(ctx context.Context, filter bson.M) (payment.Payment, error) {
 	var d paymentDoc
-	err := s.payments.FindOne(ctx, filter, options.FindOne().SetProjection(bson.M{"outbox": 0})).Decode(&d)
+	err := s.payments.FindOne(ctx, filter, options.FindOne().SetProjection(bson.M{bus.OutboxField: 0})).Decode(&d)
 	if mongodb.IsNotFound(err) {
-		return payment.Payment{}, ErrNotFound
+		return payment.Payment{}, payment.ErrNotFound
 	}
 	if err != nil {
 		return payment.Payment{}, err
@@ -213,69 +165,37 @@ func (s *Store) findPayment(ctx context.Context, filter bson.M) (payment.Payment
 	return d.payment(), nil
 }
 
-// transition updates the payment matching filter and returns it as it is after the update,
-// or ok false when nothing matched.
-func (s *Store) transition(ctx context.Context, filter, update bson.M) (payment.Payment, bool, error) {
-	set, _ := update["$set"].(bson.M)
-	if set == nil {
-		set = bson.M{}
-		update["$set"] = set
-	}
-	set["updatedAt"] = time.Now().UTC()
-	var d paymentDoc
-	// No projection: the stand-in does not support one on findAndModify.
-	err := s.payments.FindOneAndUpdate(ctx, filter, update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return payment.Payment{}, false, nil
-	}
+// UpdatePayment reads payment id, computes its next state with change (a domain
+// transition), and writes it with the event that announces its new status, if any, in one
+// write conditional on the status and attempt read; when another write changed the payment
+// first it reads and decides again (mongodb.Update). It returns the payment as stored after
+// the write; when change fails, the payment read and change's error.
+func (s *Store) UpdatePayment(ctx context.Context, id string, change func(payment.Payment) (payment.Payment, error)) (payment.Payment, error) {
+	var stored payment.Payment
+	next, err := mongodb.Update(ctx, attempts,
+		func(ctx context.Context) (payment.Payment, error) { return s.Payment(ctx, id) },
+		change,
+		func(ctx context.Context, prev, next payment.Payment) error {
+			var evs []events.Event
+			if eventID, e := next.Event(); e != nil && next.Status != prev.Status {
+				evs = append(evs, bus.WithID(eventID, e))
+			}
+			var d paymentDoc
+			ok, err := s.w.UpdateAndGet(ctx, id,
+				bson.D{{Key: "status", Value: string(prev.Status)}, {Key: "attempt", Value: prev.Attempt}},
+				bson.M{"$set": bson.M{"status": string(next.Status), "attempt": next.Attempt, "stripeId": next.StripeID,
+					"failure": next.Failure, "updatedAt": time.Now().UTC()}},
+				&d, evs...)
+			if err == nil && !ok {
+				err = mongodb.ErrChanged
+			}
+			stored = d.payment()
+			return err
+		})
 	if err != nil {
-		return payment.Payment{}, false, err
+		return next, err
 	}
-	return d.payment(), true, nil
-}
-
-func statuses(ss ...payment.Status) bson.M {
-	a := bson.A{}
-	for _, s := range ss {
-		a = append(a, string(s))
-	}
-	return bson.M{"$in": a}
-}
-
-// NextAttempt starts attempt n+1 of a payment whose attempt n ended in one of from.
-func (s *Store) NextAttempt(ctx context.Context, id string, n int, from ...payment.Status) (payment.Payment, bool, error) {
-	return s.transition(ctx, bson.M{"_id": id, "attempt": n, "status": statuses(from...)},
-		bson.M{"$set": bson.M{"attempt": n + 1, "status": string(payment.StatusProcessing), "stripeId": "", "failure": ""}})
-}
-
-// Succeed records that attempt n of a payment charged PaymentIntent stripeID, and pushes env
-// (payment.created) in the same write. It matches only once: a second call finds the payment
-// succeeded and returns ok false.
-func (s *Store) Succeed(ctx context.Context, id string, n int, stripeID string, env bus.Envelope) (payment.Payment, bool, error) {
-	return s.transition(ctx,
-		bson.M{"_id": id, "attempt": n, "status": statuses(payment.SucceedFrom...)},
-		bus.AddOutbox(bson.M{"$set": bson.M{"status": string(payment.StatusSucceeded), "stripeId": stripeID, "failure": ""}}, env))
-}
-
-// Fail records that attempt n, still processing, was declined or refused.
-func (s *Store) Fail(ctx context.Context, id string, n int, stripeID, reason string) (payment.Payment, bool, error) {
-	return s.transition(ctx, bson.M{"_id": id, "attempt": n, "status": string(payment.StatusProcessing)},
-		bson.M{"$set": bson.M{"status": string(payment.StatusFailed), "stripeId": stripeID, "failure": reason}})
-}
-
-// AwaitClient records that attempt n, still processing, created PaymentIntent stripeID for
-// the browser to confirm.
-func (s *Store) AwaitClient(ctx context.Context, id string, n int, stripeID string) (payment.Payment, bool, error) {
-	return s.transition(ctx, bson.M{"_id": id, "attempt": n, "status": string(payment.StatusProcessing)},
-		bson.M{"$set": bson.M{"status": string(payment.StatusRequiresPaymentMethod), "stripeId": stripeID}})
-}
-
-// Refunded records that a succeeded payment was refunded, and pushes env (payment.refunded)
-// in the same write. It matches only once.
-func (s *Store) Refunded(ctx context.Context, id string, env bus.Envelope) (payment.Payment, bool, error) {
-	return s.transition(ctx, bson.M{"_id": id, "status": string(payment.StatusSucceeded)},
-		bus.AddOutbox(bson.M{"$set": bson.M{"status": string(payment.StatusRefunded)}}, env))
+	return stored, nil
 }
 
 // FlagOrderCancelled marks the order's payment, if any, as belonging to a cancelled order.
@@ -288,7 +208,7 @@ func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 // failure left undone.
 func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment, error) {
 	cur, err := s.payments.Find(ctx, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
-		options.Find().SetProjection(bson.M{"outbox": 0}).SetLimit(limit))
+		options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetLimit(limit))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 func newStore(t *testing.T) (*store.Store, context.Context) {
 	t.Helper()
 	ctx := context.Background()
-	s := store.New(testkit.Mongo(t))
+	s := store.New(testkit.Mongo(t), nil)
 	if err := s.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -31,24 +32,24 @@ func newStore(t *testing.T) (*store.Store, context.Context) {
 func TestOrderReplicaVersions(t *testing.T) {
 	s, ctx := newStore(t)
 	exp := time.Now().Add(15 * time.Minute).UTC().Truncate(time.Millisecond)
-	o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: payment.OrderCreated, ExpiresAt: exp, TicketID: "t1"}
+	o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: events.OrderStatusCreated, ExpiresAt: exp, TicketID: "t1"}
 
-	if a, err := s.SetOrderStatus(ctx, "o1", 1, payment.OrderCancelled); err != nil || a != store.TooEarly {
+	if a, err := s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled); err != nil || a != bus.NotYet {
 		t.Fatalf("cancel before create: %v %v", a, err)
 	}
-	if a, err := s.InsertOrder(ctx, o); err != nil || a != store.Done {
+	if a, err := s.InsertOrder(ctx, o); err != nil || a != bus.Applied {
 		t.Fatalf("insert: %v %v", a, err)
 	}
-	if a, err := s.InsertOrder(ctx, o); err != nil || a != store.Duplicate {
+	if a, err := s.InsertOrder(ctx, o); err != nil || a != bus.Duplicate {
 		t.Fatalf("insert again: %v %v", a, err)
 	}
-	if a, err := s.SetOrderStatus(ctx, "o1", 2, payment.OrderComplete); err != nil || a != store.TooEarly {
+	if a, err := s.SetOrderStatus(ctx, "o1", 2, events.OrderStatusComplete); err != nil || a != bus.NotYet {
 		t.Fatalf("v2 before v1: %v %v", a, err)
 	}
-	if a, err := s.SetOrderStatus(ctx, "o1", 1, payment.OrderCancelled); err != nil || a != store.Done {
+	if a, err := s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled); err != nil || a != bus.Applied {
 		t.Fatalf("v1: %v %v", a, err)
 	}
-	if a, err := s.SetOrderStatus(ctx, "o1", 1, payment.OrderCancelled); err != nil || a != store.Duplicate {
+	if a, err := s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled); err != nil || a != bus.Duplicate {
 		t.Fatalf("v1 again: %v %v", a, err)
 	}
 	got, err := s.Order(ctx, "o1")
@@ -56,31 +57,38 @@ func TestOrderReplicaVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := o
-	want.Status, want.Version = payment.OrderCancelled, 1
+	want.Status, want.Version = events.OrderStatusCancelled, 1
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
-	if _, err := s.Order(ctx, "nope"); err != store.ErrNotFound {
+	if _, err := s.Order(ctx, "nope"); !errors.Is(err, payment.ErrOrderNotFound) {
 		t.Fatalf("missing order: %v", err)
 	}
 }
 
-func envelope(t *testing.T, id string) bus.Envelope {
-	env, err := bus.NewEnvelopeWithID(context.Background(), id, events.PaymentCreated{ID: "p", OrderID: "o", StripeID: "pi"})
-	if err != nil {
+// apply runs a domain transition through UpdatePayment and reports whether it applied.
+func apply(t *testing.T, s *store.Store, id string, change func(payment.Payment) (payment.Payment, error)) (payment.Payment, bool) {
+	t.Helper()
+	p, err := s.UpdatePayment(context.Background(), id, change)
+	if err != nil && !payment.Refused(err) {
 		t.Fatal(err)
 	}
-	return env
+	return p, err == nil
 }
 
-func outboxLen(t *testing.T, s *store.Store, id string) int {
+// outbox is the subjects and ids of the events in a payment's outbox.
+func outbox(t *testing.T, s *store.Store, id string) []string {
 	var d struct {
 		Outbox []bus.Envelope `bson:"outbox"`
 	}
 	if err := s.Payments().FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	return len(d.Outbox)
+	var out []string
+	for _, e := range d.Outbox {
+		out = append(out, e.Subject+" "+e.ID)
+	}
+	return out
 }
 
 // One payment per order whatever the number of concurrent starts; the transitions match
@@ -118,47 +126,49 @@ func TestPaymentTransitions(t *testing.T) {
 	}
 	p, _ := start()
 
-	// Attempt 1 declined; a second Fail does not match.
-	if _, ok, err := s.Fail(ctx, p.ID, 1, "pi_1", "Your card was declined."); err != nil || !ok {
-		t.Fatalf("fail: %v %v", ok, err)
+	// Attempt 1 declined; a second Fail does not apply.
+	if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Fail(1, "pi_1", "Your card was declined.") }); !ok {
+		t.Fatal("fail did not apply")
 	}
-	if _, ok, _ := s.Fail(ctx, p.ID, 1, "pi_1", "again"); ok {
-		t.Fatal("fail matched twice")
+	if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Fail(1, "pi_1", "again") }); ok {
+		t.Fatal("fail applied twice")
 	}
-	// Only one of two racing retries starts attempt 2.
-	var wins int
-	for range 2 {
-		if _, ok, err := s.NextAttempt(ctx, p.ID, 1, payment.StatusFailed); err != nil {
-			t.Fatal(err)
-		} else if ok {
-			wins++
-		}
+	// Only one of racing retries starts attempt 2.
+	var wins atomic.Int32
+	var race sync.WaitGroup
+	for range 4 {
+		race.Go(func() {
+			if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Retry(1) }); ok {
+				wins.Add(1)
+			}
+		})
 	}
-	if wins != 1 {
-		t.Fatalf("next attempt won %d times", wins)
+	race.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("next attempt won %d times", wins.Load())
 	}
-	// A success for the stale attempt does not match; for the current one it does, once.
-	if _, ok, _ := s.Succeed(ctx, p.ID, 1, "pi_1", envelope(t, "e0")); ok {
+	// A success for the stale attempt does not apply; for the current one it does, once.
+	if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(1, "pi_1") }); ok {
 		t.Fatal("stale attempt succeeded")
 	}
-	got, ok, err := s.Succeed(ctx, p.ID, 2, "pi_2", envelope(t, "e1"))
-	if err != nil || !ok || got.Status != payment.StatusSucceeded || got.StripeID != "pi_2" || got.Attempt != 2 {
-		t.Fatalf("succeed: %+v %v %v", got, ok, err)
+	got, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") })
+	if !ok || got.Status != payment.StatusSucceeded || got.StripeID != "pi_2" || got.Attempt != 2 {
+		t.Fatalf("succeed: %+v %v", got, ok)
 	}
-	if _, ok, _ := s.Succeed(ctx, p.ID, 2, "pi_2", envelope(t, "e2")); ok {
+	if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") }); ok {
 		t.Fatal("succeeded twice")
 	}
-	if n := outboxLen(t, s, p.ID); n != 1 {
-		t.Fatalf("outbox has %d events, want 1", n)
+	if got := outbox(t, s, p.ID); len(got) != 1 || got[0] != "payment.created payment-created-"+p.ID {
+		t.Fatalf("outbox %v, want the payment.created", got)
 	}
-	if _, ok, _ := s.Refunded(ctx, p.ID, envelope(t, "e3")); !ok {
-		t.Fatal("refund did not match")
+	if _, ok := apply(t, s, p.ID, payment.Payment.Refund); !ok {
+		t.Fatal("refund did not apply")
 	}
-	if _, ok, _ := s.Refunded(ctx, p.ID, envelope(t, "e4")); ok {
+	if _, ok := apply(t, s, p.ID, payment.Payment.Refund); ok {
 		t.Fatal("refunded twice")
 	}
-	if n := outboxLen(t, s, p.ID); n != 2 {
-		t.Fatalf("outbox has %d events, want 2", n)
+	if got := outbox(t, s, p.ID); len(got) != 2 || got[1] != "payment.refunded payment-refunded-"+p.ID {
+		t.Fatalf("outbox %v, want the payment.created and the payment.refunded", got)
 	}
 	byOrder, err := s.PaymentByOrder(ctx, "o1")
 	if err != nil || byOrder.Status != payment.StatusRefunded {
@@ -168,13 +178,14 @@ func TestPaymentTransitions(t *testing.T) {
 	// The browser flow: processing -> requires_payment_method once.
 	q, _, _ := s.StartPayment(ctx, payment.Payment{ID: store.NewPaymentID(), OrderID: "o2", UserID: "u1",
 		Status: payment.StatusProcessing, Attempt: 1, AmountCents: 100, Currency: "usd"})
-	if _, ok, _ := s.AwaitClient(ctx, q.ID, 1, "pi_q"); !ok {
+	await := func(p payment.Payment) (payment.Payment, error) { return p.AwaitClient(1, "pi_q") }
+	if _, ok := apply(t, s, q.ID, await); !ok {
 		t.Fatal("await client")
 	}
-	if _, ok, _ := s.AwaitClient(ctx, q.ID, 1, "pi_q"); ok {
+	if _, ok := apply(t, s, q.ID, await); ok {
 		t.Fatal("await client twice")
 	}
-	if _, ok, _ := s.Succeed(ctx, q.ID, 1, "pi_q", envelope(t, "e5")); !ok {
+	if _, ok := apply(t, s, q.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(1, "pi_q") }); !ok {
 		t.Fatal("succeed from requires_payment_method")
 	}
 }
@@ -199,18 +210,18 @@ func TestWebhookMarkers(t *testing.T) {
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
 	db, queries := testkit.MongoRecording(t)
-	s := store.New(db)
+	s := store.New(db, nil)
 	ctx := t.Context()
 	if err := s.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Minute).UTC()
-	o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: payment.OrderCreated, ExpiresAt: exp, TicketID: "t1"}
+	o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: events.OrderStatusCreated, ExpiresAt: exp, TicketID: "t1"}
 	var steps []error
 	add := func(err error) { steps = append(steps, err) }
 	_, err := s.InsertOrder(ctx, o)
 	add(err)
-	_, err = s.SetOrderStatus(ctx, "o1", 1, payment.OrderCancelled)
+	_, err = s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled)
 	add(err)
 	_, err = s.Order(ctx, "o1")
 	add(err)
@@ -224,11 +235,11 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 	add(err)
 	_, err = s.Payment(ctx, p.ID)
 	add(err)
-	_, _, err = s.Fail(ctx, p.ID, 1, "pi_1", "declined")
+	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Fail(1, "pi_1", "declined") })
 	add(err)
-	_, _, err = s.NextAttempt(ctx, p.ID, 1, payment.StatusFailed)
+	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Retry(1) })
 	add(err)
-	_, _, err = s.Succeed(ctx, p.ID, 2, "pi_2", bus.Envelope{ID: "e1", Subject: "payment.created", Schema: 1, Data: []byte("{}")})
+	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") })
 	add(err)
 	add(s.FlagOrderCancelled(ctx, "o1"))
 	_, err = s.RefundsDue(ctx, 10)

@@ -1,21 +1,19 @@
-// Package api serves /api/tickets: thin handlers that decode, call the domain and the store,
-// and map the result.
+// Package api serves /api/tickets: thin handlers that decode, call the application, and map
+// the result; toHTTP maps the domain's errors to the API's in one place.
 package api
 
 import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"ticketing/common/bus"
 	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
-	"ticketing/services/tickets/internal/store"
+	"ticketing/services/tickets/internal/app"
 	"ticketing/services/tickets/internal/ticket"
 )
 
@@ -25,20 +23,14 @@ const (
 	MaxLimit     = 500
 )
 
-// editAttempts bounds the read-compute-write rounds of one PUT when concurrent writes win
-// the race (each round is one read and one conditional write).
-const editAttempts = 50
-
 type handlers struct {
-	store  *store.Store
-	outbox bus.Notifier
-	now    func() time.Time
+	app *app.Service
 }
 
 // Mount adds the tickets routes, and the OpenAPI document that describes them, to r at their
 // public paths.
-func Mount(r chi.Router, st *store.Store, outbox bus.Notifier) {
-	h := &handlers{store: st, outbox: outbox, now: time.Now}
+func Mount(r chi.Router, svc *app.Service) {
+	h := &handlers{app: svc}
 	r.Route("/api/tickets", func(r chi.Router) {
 		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
 		r.Get("/", h.list)
@@ -59,25 +51,18 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	t := ticket.New(bson.NewObjectID().Hex(), web.MustUser(r).ID, d, h.now())
-	env, err := h.store.Create(r.Context(), t)
+	t, err := h.app.Create(r.Context(), web.MustUser(r).ID, d)
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
 	}
-	h.outbox.Notify(t.ID, env)
 	web.Respond(w, http.StatusCreated, toResponse(t))
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := ticketID(r)
-	if !ok {
-		web.Error(w, r, store.ErrNotFound)
-		return
-	}
-	t, err := h.store.Get(r.Context(), id)
+	t, err := h.app.Get(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
 	}
 	web.Respond(w, http.StatusOK, toResponse(t))
@@ -106,9 +91,9 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	tickets, err := h.store.ListFree(r.Context(), after, limit)
+	tickets, err := h.app.ListFree(r.Context(), after, limit)
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
 	}
 	out := make([]ticketResponse, len(tickets))
@@ -119,9 +104,9 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
-	id, ok := ticketID(r)
-	if !ok {
-		web.Error(w, r, store.ErrNotFound)
+	id := chi.URLParam(r, "id")
+	if !app.ValidID(id) { // before the body: a path that names no ticket is 404 whatever it carries
+		web.Error(w, r, toHTTP(ticket.ErrNotFound))
 		return
 	}
 	var req ticketRequest
@@ -134,27 +119,49 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	user := web.MustUser(r).ID
-	t, queued, err := h.store.Update(r.Context(), id, editAttempts, func(t ticket.Ticket) (ticket.Ticket, error) {
-		return t.Edit(user, d)
-	})
-	if errors.Is(err, store.ErrLostRace) {
-		err = errs.Wrap(errs.Conflict, err, "The ticket changed while it was being saved; try again")
-	}
+	t, err := h.app.Edit(r.Context(), web.MustUser(r).ID, id, d)
 	if err != nil {
-		web.Error(w, r, err)
+		web.Error(w, r, toHTTP(err))
 		return
-	}
-	if len(queued) > 0 {
-		h.outbox.Notify(t.ID, queued...)
 	}
 	web.Respond(w, http.StatusOK, toResponse(t))
 }
 
-// ticketID is the {id} of the path when it can name a ticket: the hex form of an ObjectID,
-// as the service makes them. Anything else names no ticket.
-func ticketID(r *http.Request) (string, bool) {
-	id := chi.URLParam(r, "id")
-	oid, err := bson.ObjectIDFromHex(id)
-	return id, err == nil && oid.Hex() == id
+// toHTTP maps the domain's and the application's errors to the API's, in one place; anything
+// else is a fault.
+func toHTTP(err error) error {
+	var v errs.Validation
+	for _, r := range detailRules {
+		v.Check(!errors.Is(err, r.err), r.field, r.message)
+	}
+	switch {
+	case v.Err() != nil:
+		return v.Err()
+	case errors.Is(err, ticket.ErrNotFound):
+		return errs.New(errs.NotFound, "Ticket not found")
+	case errors.Is(err, ticket.ErrNotOwner):
+		return errs.New(errs.Forbidden, "You do not own this ticket")
+	case errors.Is(err, ticket.ErrReserved):
+		return errs.New(errs.Conflict, "Cannot edit a reserved ticket")
+	case errors.Is(err, app.ErrContended):
+		return errs.Wrap(errs.Conflict, err, "The ticket changed while it was being saved; try again")
+	default:
+		return errs.Wrap(errs.Internal, err, "")
+	}
+}
+
+// detailRules word the rules of a ticket's details for clients, each on its field.
+var detailRules = []struct {
+	err            error
+	field, message string
+}{
+	{ticket.ErrTitleRequired, "title", "Title is required"},
+	{ticket.ErrTitleTooLong, "title", "Title must be at most 200 characters"},
+	{ticket.ErrTitleNotUTF8, "title", "Title must be valid UTF-8"},
+	{ticket.ErrTitleControl, "title", "Title must not contain control characters"},
+	{ticket.ErrPriceRequired, "price", "Price is required"},
+	{ticket.ErrPriceNotNumber, "price", "Price must be a number"},
+	{ticket.ErrPriceNotAbove0, "price", "Price must be greater than 0"},
+	{ticket.ErrPriceDecimals, "price", "Price must have at most 2 decimals"},
+	{ticket.ErrPriceTooHigh, "price", "Price must be at most 1000000"},
 }

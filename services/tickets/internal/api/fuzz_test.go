@@ -132,3 +132,16 @@ func hasField(e *errs.Error, field string) bool {
 	}
 	return false
 }
+
+// Every rule the domain can name for a title or a price has its words for clients.
+func TestEveryDetailsRuleHasAMessage(t *testing.T) {
+	for _, rule := range []error{
+		ticket.ErrTitleRequired, ticket.ErrTitleTooLong, ticket.ErrTitleNotUTF8, ticket.ErrTitleControl,
+		ticket.ErrPriceRequired, ticket.ErrPriceNotNumber, ticket.ErrPriceNotAbove0, ticket.ErrPriceDecimals, ticket.ErrPriceTooHigh,
+	} {
+		e, ok := toHTTP(rule).(*errs.Error)
+		if !ok || e.Kind != errs.Invalid || len(e.Fields) != 1 || e.Message == "" {
+			t.Errorf("%q maps to %v, want a 400 on its field", rule, toHTTP(rule))
+		}
+	}
+}

@@ -22,11 +22,11 @@ var statuses = openapitest.Statuses{
 }
 
 // router is the router as tickets.Run builds it: the platform's middleware stack, the health
-// routes, then Mount (which needs no store to register its routes).
+// routes, then Mount (which needs no application to register its routes).
 func router() chi.Router {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
 	web.Health(r, nil)
-	Mount(r, nil, nil)
+	Mount(r, nil)
 	return r
 }
 

@@ -15,14 +15,18 @@ type ticketRequest struct {
 	Price json.RawMessage `json:"price"`
 }
 
-// details checks the request with the domain's rules.
+// details checks the request with the domain's rules; the error names each field at fault.
 func (b ticketRequest) details() (ticket.Details, error) {
 	var price *string
 	if raw := bytes.TrimSpace(b.Price); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		s := string(raw)
 		price = &s
 	}
-	return ticket.NewDetails(b.Title, price)
+	d, err := ticket.NewDetails(b.Title, price)
+	if err != nil {
+		return ticket.Details{}, toHTTP(err)
+	}
+	return d, nil
 }
 
 // ticketResponse is a ticket as the API shows it. Price is the major unit as a JSON number

@@ -3,7 +3,6 @@ package listener_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"ticketing/common/bus"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
+	"ticketing/services/tickets/internal/app"
 	"ticketing/services/tickets/internal/listener"
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
@@ -33,6 +33,8 @@ func (n *notes) Notify(_ string, envs ...bus.Envelope) {
 
 func (n *notes) count() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.envs) }
 
+func (n *notes) reset() { n.mu.Lock(); defer n.mu.Unlock(); n.envs = nil }
+
 type fixture struct {
 	st     *store.Store
 	notes  *notes
@@ -42,13 +44,14 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st := store.New(testkit.Mongo(t))
+	n := &notes{}
+	st := store.New(testkit.Mongo(t), n)
 	tk := ticket.New(bson.NewObjectID().Hex(), "u1", ticket.Details{Title: "Concert", PriceCents: 500}, time.Now())
-	if _, err := st.Create(t.Context(), tk); err != nil {
+	if err := st.Create(t.Context(), tk); err != nil {
 		t.Fatal(err)
 	}
-	n := &notes{}
-	return &fixture{st: st, notes: n, l: listener.New(st, n, slog.New(slog.NewTextHandler(io.Discard, nil))), ticket: tk.ID}
+	n.reset() // the ticket.created
+	return &fixture{st: st, notes: n, l: listener.New(app.New(st, slog.New(slog.DiscardHandler))), ticket: tk.ID}
 }
 
 func (f *fixture) created(order string) error {

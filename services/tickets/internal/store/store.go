@@ -1,13 +1,11 @@
 // Package store keeps tickets in MongoDB. Every change is one conditional single-document
 // write on the version that was read, which also appends the change's event to the
-// document's outbox; the outbox relay publishes it.
+// document's outbox and hands it to the outbox relay (bus.Writer).
 package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"ticketing/common/bus"
-	"ticketing/common/errs"
 	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/services/tickets/internal/ticket"
@@ -25,21 +22,20 @@ import (
 // Collection is the name of the tickets collection.
 const Collection = "tickets"
 
-var (
-	// ErrNotFound says no ticket has the id (a malformed id included). It is an errs.NotFound.
-	ErrNotFound = errs.New(errs.NotFound, "Ticket not found")
-
-	// ErrLostRace says another write changed the ticket between the read and the write.
-	ErrLostRace = errors.New("store: the ticket changed since it was read")
-)
+// ErrLostRace says another write changed the ticket between the read and the write.
+var ErrLostRace = mongodb.ErrChanged
 
 // Store reads and writes tickets.
 type Store struct {
 	coll *mongo.Collection
+	w    *bus.Writer
 }
 
-// New is a store on db's tickets collection.
-func New(db *mongo.Database) *Store { return &Store{coll: db.Collection(Collection)} }
+// New is a store on db's tickets collection that hands the events it writes to relay.
+func New(db *mongo.Database, relay bus.Notifier) *Store {
+	coll := db.Collection(Collection)
+	return &Store{coll: coll, w: bus.NewWriter(coll, relay)}
+}
 
 // Collection is the collection whose outbox the relay publishes.
 func (s *Store) Collection() *mongo.Collection { return s.coll }
@@ -48,14 +44,10 @@ func (s *Store) Collection() *mongo.Collection { return s.coll }
 // (plus the version), which the primary key serves; the listing needs free tickets by
 // descending id.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+	return mongodb.EnsureIndexes(ctx, s.coll, mongo.IndexModel{
 		Keys:    bson.D{{Key: "orderId", Value: 1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("free_newest_first"),
 	})
-	if err != nil {
-		return fmt.Errorf("tickets index: %w", err)
-	}
-	return nil
 }
 
 // document is a ticket as stored.
@@ -93,33 +85,13 @@ func (d document) ticket() ticket.Ticket {
 // withoutOutbox leaves the pending events out of what is read.
 var withoutOutbox = bson.M{bus.OutboxField: 0}
 
-// Created is the ticket.created event of t.
-func Created(t ticket.Ticket) events.TicketCreated {
-	return events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
-}
-
-// Updated is the ticket.updated event of t; OrderID is null when the ticket is free.
-func Updated(t ticket.Ticket) events.TicketUpdated {
-	e := events.TicketUpdated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
-	if t.OrderID != "" {
-		order := t.OrderID
-		e.OrderID = &order
-	}
-	return e
-}
-
-// Create stores a new ticket with its ticket.created event, which it returns for the relay.
-func (s *Store) Create(ctx context.Context, t ticket.Ticket) (bus.Envelope, error) {
-	env, err := bus.NewEnvelope(ctx, Created(t))
-	if err != nil {
-		return bus.Envelope{}, err
-	}
+// Create stores a new ticket with its ticket.created event.
+func (s *Store) Create(ctx context.Context, t ticket.Ticket) error {
 	doc := toDocument(t)
-	doc.Outbox = bus.NewOutbox(env)
-	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
-		return bus.Envelope{}, fmt.Errorf("insert ticket %s: %w", t.ID, err)
+	if err := s.w.Insert(ctx, t.ID, &doc, t.Created()); err != nil {
+		return fmt.Errorf("insert ticket %s: %w", t.ID, err)
 	}
-	return env, nil
+	return nil
 }
 
 // Get reads a ticket.
@@ -127,7 +99,7 @@ func (s *Store) Get(ctx context.Context, id string) (ticket.Ticket, error) {
 	var d document
 	err := s.coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
 	if mongodb.IsNotFound(err) {
-		return ticket.Ticket{}, ErrNotFound
+		return ticket.Ticket{}, ticket.ErrNotFound
 	}
 	if err != nil {
 		return ticket.Ticket{}, fmt.Errorf("read ticket %s: %w", id, err)
@@ -161,13 +133,13 @@ func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket
 }
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
-// version. A new version sets the state and appends its ticket.updated event; orders added
-// to ReleasedOrders are added to the set, with or without a new version. It returns
-// ErrLostRace when the ticket changed since prev was read, and the event it queued, if any
-// (when it stored a new version), which the relay must then be told about.
-func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) ([]bus.Envelope, error) {
+// version. A new version sets the state and appends its ticket.updated event, which the
+// relay is told about; orders added to ReleasedOrders are added to the set, with or without
+// a new version. It reports whether it stored a new version; ErrLostRace when the ticket
+// changed since prev was read.
+func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
 	if next.ID != prev.ID {
-		return nil, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
+		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
 	}
 	var released []string
 	for _, o := range next.ReleasedOrders {
@@ -175,28 +147,23 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) ([]bus.Enve
 			released = append(released, o)
 		}
 	}
-	filter := bson.D{{Key: "_id", Value: prev.ID}, {Key: "version", Value: prev.Version}}
+	cond := bson.D{{Key: "version", Value: prev.Version}}
 	update := bson.M{}
-	var queued []bus.Envelope
 	if len(released) > 0 {
 		update["$addToSet"] = bson.M{"releasedOrders": bson.M{"$each": released}}
 	}
+	var evs []events.Event
 	switch next.Version {
 	case prev.Version:
 		if len(released) == 0 {
-			return nil, nil // nothing changed
+			return false, nil // nothing changed
 		}
 	case prev.Version + 1:
 		if next.OrderID != "" && next.OrderID != prev.OrderID {
 			// A release that records next.OrderID does not change the version: make sure
 			// none landed since prev was read, or a cancelled order would hold the ticket.
-			filter = append(filter, bson.E{Key: "releasedOrders", Value: bson.M{"$ne": next.OrderID}})
+			cond = append(cond, bson.E{Key: "releasedOrders", Value: bson.M{"$ne": next.OrderID}})
 		}
-		env, err := bus.NewEnvelope(ctx, Updated(next))
-		if err != nil {
-			return nil, err
-		}
-		queued = []bus.Envelope{env}
 		update["$set"] = bson.M{
 			"title":      next.Title,
 			"priceCents": next.PriceCents,
@@ -204,61 +171,35 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) ([]bus.Enve
 			"sold":       next.Sold,
 			"version":    next.Version,
 		}
-		bus.AddOutbox(update, queued...)
+		evs = append(evs, next.Updated())
 	default:
-		return nil, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
+		return false, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
 	}
-	res, err := s.coll.UpdateOne(ctx, filter, update)
+	ok, err := s.w.Update(ctx, prev.ID, cond, update, evs...)
 	if err != nil {
-		return nil, fmt.Errorf("update ticket %s: %w", prev.ID, err)
+		return false, fmt.Errorf("update ticket %s: %w", prev.ID, err)
 	}
-	if res.MatchedCount == 0 {
-		return nil, ErrLostRace
+	if !ok {
+		return false, ErrLostRace
 	}
-	return queued, nil
+	return len(evs) > 0, nil
 }
 
 // Update reads ticket id, computes its next state with change, and applies it; when another
-// write wins the race it reads and computes again, at most attempts times. It returns the
-// stored state and the event this call queued, if any (when it stored a new version). An error from
-// change is returned as it is.
-func (s *Store) Update(ctx context.Context, id string, attempts int, change func(ticket.Ticket) (ticket.Ticket, error)) (ticket.Ticket, []bus.Envelope, error) {
-	for attempt := range attempts {
-		if attempt > 0 {
-			if err := pause(ctx, attempt); err != nil {
-				return ticket.Ticket{}, nil, err
-			}
-		}
-		prev, err := s.Get(ctx, id)
-		if err != nil {
-			return ticket.Ticket{}, nil, err
-		}
-		next, err := change(prev)
-		if err != nil {
-			return prev, nil, err
-		}
-		queued, err := s.Apply(ctx, prev, next)
-		if errors.Is(err, ErrLostRace) {
-			continue
-		}
-		if err != nil {
-			return ticket.Ticket{}, nil, err
-		}
-		return next, queued, nil
+// write wins the race it reads and computes again, at most attempts times (mongodb.Update).
+// It returns the stored state and whether this call stored a new version. An error from
+// change is returned as it is, with the state read.
+func (s *Store) Update(ctx context.Context, id string, attempts int, change func(ticket.Ticket) (ticket.Ticket, error)) (ticket.Ticket, bool, error) {
+	var stored bool
+	t, err := mongodb.Update(ctx, attempts,
+		func(ctx context.Context) (ticket.Ticket, error) { return s.Get(ctx, id) },
+		change,
+		func(ctx context.Context, prev, next ticket.Ticket) (err error) {
+			stored, err = s.Apply(ctx, prev, next)
+			return err
+		})
+	if err != nil {
+		return t, false, fmt.Errorf("ticket %s: %w", id, err)
 	}
-	return ticket.Ticket{}, nil, fmt.Errorf("ticket %s: gave up after %d attempts: %w", id, attempts, ErrLostRace)
-}
-
-// pause waits a short random time that grows with the attempt, so that racing writers
-// spread out instead of colliding again.
-func pause(ctx context.Context, attempt int) error {
-	ceiling := time.Duration(min(1<<min(attempt, 6), 50)) * time.Millisecond
-	t := time.NewTimer(rand.N(ceiling) + time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return t, stored, nil
 }

@@ -12,12 +12,13 @@ const (
 	maxExponent   = 1_000       // |exponent| beyond this is clamped: the result is out of range anyway
 )
 
-// Price errors, each a message for the client.
+// Errors of a price.
 var (
-	errPriceNotNumber = errors.New("Price must be a number")
-	errPriceNotAbove0 = errors.New("Price must be greater than 0")
-	errPriceDecimals  = errors.New("Price must have at most 2 decimals")
-	errPriceTooHigh   = errors.New("Price must be at most 1000000")
+	ErrPriceRequired  = errors.New("price is required")
+	ErrPriceNotNumber = errors.New("price must be a number")
+	ErrPriceNotAbove0 = errors.New("price must be greater than 0")
+	ErrPriceDecimals  = errors.New("price must have at most 2 decimals")
+	ErrPriceTooHigh   = errors.New("price must be at most 1000000")
 )
 
 // ParsePrice converts a price written as a JSON number in the major unit ("20.1", "5",
@@ -41,7 +42,7 @@ func ParsePrice(s string) (int64, error) {
 			i++
 		}
 	default:
-		return 0, errPriceNotNumber
+		return 0, ErrPriceNotNumber
 	}
 	intPart := s[start:i]
 	frac := ""
@@ -52,7 +53,7 @@ func ParsePrice(s string) (int64, error) {
 			i++
 		}
 		if i == fs {
-			return 0, errPriceNotNumber
+			return 0, ErrPriceNotNumber
 		}
 		frac = s[fs:i]
 	}
@@ -72,7 +73,7 @@ func ParsePrice(s string) (int64, error) {
 			i++
 		}
 		if i == es {
-			return 0, errPriceNotNumber
+			return 0, ErrPriceNotNumber
 		}
 		exp = min(exp, maxExponent)
 		if expNeg {
@@ -80,27 +81,27 @@ func ParsePrice(s string) (int64, error) {
 		}
 	}
 	if i != len(s) {
-		return 0, errPriceNotNumber
+		return 0, ErrPriceNotNumber
 	}
 
 	// The value is digits × 10^scale cents.
 	digits := strings.TrimLeft(intPart+frac, "0")
 	if digits == "" || neg {
-		return 0, errPriceNotAbove0
+		return 0, ErrPriceNotAbove0
 	}
 	scale := exp - len(frac) + 2
 	trimmed := strings.TrimRight(digits, "0")
 	scale += len(digits) - len(trimmed)
 	digits = trimmed
 	if scale < 0 {
-		return 0, errPriceDecimals
+		return 0, ErrPriceDecimals
 	}
 	if len(digits)+scale > len(strconv.Itoa(MaxPriceCents)) {
-		return 0, errPriceTooHigh
+		return 0, ErrPriceTooHigh
 	}
 	cents, err := strconv.ParseInt(digits+strings.Repeat("0", scale), 10, 64)
 	if err != nil || cents > MaxPriceCents {
-		return 0, errPriceTooHigh
+		return 0, ErrPriceTooHigh
 	}
 	return cents, nil
 }

@@ -1,7 +1,21 @@
 // Package ticket holds the rules of a ticket for sale: what a valid title and price are, who
-// may edit it, and how orders reserve, release and buy it. It knows no database, bus or HTTP:
-// every transition is a pure function from one state to the next, which the caller stores
-// with a single conditional write on the version it read.
+// may edit it, how orders reserve, release and buy it, and the events that announce each
+// version. It knows no database, bus or HTTP: every transition is a pure function from one
+// state to the next, which the caller stores with a single conditional write on the version
+// it read. Its errors are plain sentinels; the API words them for clients.
+//
+// The transitions, for the order o that an event names:
+//
+//	                       Reserve(o)        Release(o)             Sell(o)
+//	free                   held by o         records o released     ErrNotYet
+//	held by o              unchanged         free, o released       sold to o
+//	held by another        ErrNotYet         records o released     ErrNotYet
+//	sold to o              unchanged         records o released     unchanged
+//	sold to another        ErrNotYet         records o released     ErrImpossible
+//	o released before      unchanged         unchanged              ErrImpossible
+//
+// Edit by the owner applies only to a free ticket (ErrReserved otherwise); by anyone else it
+// is ErrNotOwner.
 package ticket
 
 import (
@@ -12,7 +26,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"ticketing/common/errs"
+	"ticketing/common/events"
 )
 
 // MaxTitleRunes is the longest title, in characters, after trimming.
@@ -36,10 +50,14 @@ type Ticket struct {
 	CreatedAt      time.Time
 }
 
-// Errors of the transitions. ErrNotOwner and ErrReserved carry their client message and kind.
+// Errors of the rules.
 var (
-	ErrNotOwner = errs.New(errs.Forbidden, "You do not own this ticket")
-	ErrReserved = errs.New(errs.Conflict, "Cannot edit a reserved ticket")
+	// ErrNotFound: no such ticket (a malformed id included).
+	ErrNotFound = errors.New("ticket not found")
+	// ErrNotOwner: only the seller may edit a ticket.
+	ErrNotOwner = errors.New("ticket belongs to another user")
+	// ErrReserved: a ticket that an order holds or bought cannot be edited.
+	ErrReserved = errors.New("ticket is reserved")
 
 	// ErrNotYet says an order event arrived before the one it follows (for instance
 	// order.created for a new order while the previous holder's order.cancelled is still on
@@ -57,36 +75,45 @@ type Details struct {
 	PriceCents int64
 }
 
-// NewDetails checks a title and a price as a seller sent them: title is trimmed and must
-// hold 1 to MaxTitleRunes characters, none of them control characters; price is the text of
-// a JSON number (see ParsePrice). A nil pointer is a missing value. The error is an
-// errs.Invalid naming each field at fault.
+// Errors of a title.
+var (
+	ErrTitleRequired = errors.New("title is required")
+	ErrTitleTooLong  = errors.New("title must be at most 200 characters")
+	ErrTitleNotUTF8  = errors.New("title must be valid UTF-8")
+	ErrTitleControl  = errors.New("title must not contain control characters")
+)
+
+// NewTitle checks a title: trimmed, it must hold 1 to MaxTitleRunes characters, none of them
+// control characters.
+func NewTitle(s string) (string, error) {
+	title := strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(title); {
+	case n == 0:
+		return "", ErrTitleRequired
+	case n > MaxTitleRunes:
+		return "", ErrTitleTooLong
+	case !utf8.ValidString(title):
+		return "", ErrTitleNotUTF8
+	case strings.ContainsFunc(title, unicode.IsControl):
+		return "", ErrTitleControl
+	}
+	return title, nil
+}
+
+// NewDetails checks a title and a price as a seller sent them (see NewTitle, and ParsePrice
+// for the price, the text of a JSON number). A nil pointer is a missing value. The error
+// joins the rule the title breaks (an ErrTitle... error) and the one the price breaks (an
+// ErrPrice... error).
 func NewDetails(title, price *string) (Details, error) {
-	var v errs.Validation
 	var d Details
-	if title == nil {
-		v.Add("title", "Title is required")
-	} else {
-		d.Title = strings.TrimSpace(*title)
-		switch n := utf8.RuneCountInString(d.Title); {
-		case n == 0:
-			v.Add("title", "Title is required")
-		case n > MaxTitleRunes:
-			v.Add("title", "Title must be at most 200 characters")
-		case !utf8.ValidString(d.Title):
-			v.Add("title", "Title must be valid UTF-8")
-		case strings.ContainsFunc(d.Title, unicode.IsControl):
-			v.Add("title", "Title must not contain control characters")
-		}
+	titleErr, priceErr := ErrTitleRequired, ErrPriceRequired
+	if title != nil {
+		d.Title, titleErr = NewTitle(*title)
 	}
-	if price == nil {
-		v.Add("price", "Price is required")
-	} else if cents, err := ParsePrice(*price); err != nil {
-		v.Add("price", err.Error())
-	} else {
-		d.PriceCents = cents
+	if price != nil {
+		d.PriceCents, priceErr = ParsePrice(*price)
 	}
-	if err := v.Err(); err != nil {
+	if err := errors.Join(titleErr, priceErr); err != nil {
 		return Details{}, err
 	}
 	return d, nil
@@ -168,4 +195,19 @@ func (t Ticket) Sell(order string) (Ticket, error) {
 	t.Sold = true
 	t.Version++
 	return t, nil
+}
+
+// Created is the ticket.created event of a ticket just listed.
+func (t Ticket) Created() events.TicketCreated {
+	return events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
+}
+
+// Updated is the ticket.updated event of t's version; OrderID is null when the ticket is free.
+func (t Ticket) Updated() events.TicketUpdated {
+	e := events.TicketUpdated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
+	if t.OrderID != "" {
+		order := t.OrderID
+		e.OrderID = &order
+	}
+	return e
 }

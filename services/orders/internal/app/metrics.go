@@ -1,8 +1,10 @@
-package booking
+package app
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"ticketing/common/events"
 )
 
 // Causes of a cancellation, the cause label of ticketing_orders_total.
@@ -26,9 +28,9 @@ var (
 func init() { // every series exported from the start, at 0
 	holdsTotal.WithLabelValues("taken")
 	holdsTotal.WithLabelValues("refused")
-	ordersTotal.WithLabelValues("created", "")
-	ordersTotal.WithLabelValues("complete", "")
+	ordersTotal.WithLabelValues(string(events.OrderStatusCreated), "")
+	ordersTotal.WithLabelValues(string(events.OrderStatusComplete), "")
 	for _, cause := range []string{causeUser, causeExpired, causeLostHold} {
-		ordersTotal.WithLabelValues("cancelled", cause)
+		ordersTotal.WithLabelValues(string(events.OrderStatusCancelled), cause)
 	}
 }

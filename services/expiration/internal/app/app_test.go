@@ -1,4 +1,4 @@
-package worker_test
+package app_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"ticketing/services/expiration/internal/app"
 	"ticketing/services/expiration/internal/expiry"
-	"ticketing/services/expiration/internal/queue"
-	"ticketing/services/expiration/internal/worker"
+	"ticketing/services/expiration/internal/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
-// recorder is a Publisher that records what it published and when.
+// recorder is an app.Publisher that records what it published and when.
 type recorder struct {
 	mu   sync.Mutex
 	jobs []expiry.Job
@@ -44,7 +44,7 @@ func task(t *testing.T, id string, at time.Time) *asynq.Task {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := queue.NewTask(context.Background(), j)
+	task, err := store.NewTask(context.Background(), j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func task(t *testing.T, id string, at time.Time) *asynq.Task {
 
 func TestRunEarlyWaitsUntilExpiresAt(t *testing.T) {
 	r := &recorder{}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	at := time.Now().Add(300 * time.Millisecond)
 	if err := w.ProcessTask(context.Background(), task(t, "o1", at)); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestRunEarlyWaitsUntilExpiresAt(t *testing.T) {
 
 func TestRunWhenDuePublishesAtOnce(t *testing.T) {
 	r := &recorder{}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	start := time.Now()
 	if err := w.ProcessTask(context.Background(), task(t, "o1", start.Add(-time.Hour))); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestRunWhenDuePublishesAtOnce(t *testing.T) {
 
 func TestRunFarTooEarlyIsPutBack(t *testing.T) {
 	r := &recorder{}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	start := time.Now()
 	err := w.ProcessTask(context.Background(), task(t, "o1", start.Add(time.Minute)))
 	var early *expiry.TooEarlyError
@@ -104,7 +104,7 @@ func TestRunFarTooEarlyIsPutBack(t *testing.T) {
 func TestFailedPublishFailsTheRun(t *testing.T) {
 	cause := errors.New("nats: timeout")
 	r := &recorder{err: cause}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	err := w.ProcessTask(context.Background(), task(t, "o1", time.Now()))
 	if !errors.Is(err, cause) || !expiry.IsFailure(err) {
 		t.Errorf("err = %v, want a failure wrapping %v", err, cause)
@@ -113,7 +113,7 @@ func TestFailedPublishFailsTheRun(t *testing.T) {
 
 func TestStopWhileWaitingPublishesNothing(t *testing.T) {
 	r := &recorder{}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := w.ProcessTask(ctx, task(t, "o1", time.Now().Add(time.Second)))
@@ -124,7 +124,7 @@ func TestStopWhileWaitingPublishesNothing(t *testing.T) {
 
 func TestInvalidTaskIsDropped(t *testing.T) {
 	r := &recorder{}
-	w := worker.New(r.publish, quiet)
+	w := store.Handler(app.New(nil, r.publish, quiet))
 	noID, _ := json.Marshal(map[string]any{"expiresAt": time.Now()})
 	for name, tk := range map[string]*asynq.Task{
 		"not JSON":        asynq.NewTask(expiry.TaskType, []byte("{")),

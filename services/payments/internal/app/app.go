@@ -1,23 +1,24 @@
-// Package checkout runs the payment flows: charging an order at most once whatever the
-// number of concurrent or retried requests, completing a payment from Stripe's webhooks, and
-// refunding a payment whose order was cancelled while its card was charged.
+// Package app runs the payment flows: charging an order at most once whatever the number of
+// concurrent or retried requests, completing a payment from Stripe's webhooks, keeping the
+// replica of orders, and refunding a payment whose order was cancelled while its card was
+// charged.
 //
 // Never charging twice rests on two things: the unique index on the payment's orderId (one
 // payment per order) and the idempotency key "pay-<orderId>-<attempt>" (every request for an
 // attempt sends the same key, and the processor charges a key at most once). A new attempt,
-// with a new key, starts only from a failed one, by a conditional update on the attempt.
-package checkout
+// with a new key, starts only from a failed one. The moves of a payment are the payment
+// domain's transition table (payment.Next); the store writes each one conditionally on the
+// state it was decided from, with its event.
+package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"ticketing/common/bus"
-	"ticketing/common/errs"
 	"ticketing/common/events"
 	"ticketing/services/payments/internal/payment"
 	"ticketing/services/payments/internal/provider"
@@ -31,7 +32,6 @@ var ErrSettling = fmt.Errorf("payment still processing: %w", bus.ErrNotYet)
 type Service struct {
 	Store    *store.Store
 	Provider provider.Provider
-	Relay    bus.Notifier
 	Currency string
 	Log      *slog.Logger
 	Now      func() time.Time // time.Now when nil
@@ -51,6 +51,20 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// transition applies change to payment id (see store.UpdatePayment) and reports whether it
+// applied. A change the domain refuses (payment.Refused: another attempt, or a status it
+// does not apply to) is not an error: the payment comes back as it was read.
+func (s *Service) transition(ctx context.Context, id string, change func(payment.Payment) (payment.Payment, error)) (payment.Payment, bool, error) {
+	p, err := s.Store.UpdatePayment(ctx, id, change)
+	switch {
+	case payment.Refused(err):
+		return p, false, nil
+	case err != nil:
+		return payment.Payment{}, false, err
+	}
+	return p, true, nil
 }
 
 // Pay pays orderID for userID with m, or prepares a PaymentIntent for the browser when m is
@@ -87,14 +101,12 @@ func (s *Service) Pay(ctx context.Context, userID, orderID string, m payment.Met
 			}
 			return s.charge(ctx, p, m)
 		case payment.StatusFailed:
-			next, ok, err := s.Store.NextAttempt(ctx, p.ID, p.Attempt, payment.StatusFailed)
-			if err != nil {
+			// The next attempt, or the payment as another request moved it meanwhile.
+			n := p.Attempt
+			if p, _, err = s.transition(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Retry(n) }); err != nil {
 				return Result{}, err
 			}
-			if ok {
-				p = next
-				continue
-			}
+			continue
 		}
 		if p, err = s.Store.Payment(ctx, p.ID); err != nil {
 			return Result{}, err
@@ -114,11 +126,8 @@ func (s *Service) order(ctx context.Context, orderID string) (payment.Order, err
 	deadline := s.now().Add(wait)
 	for {
 		o, err := s.Store.Order(ctx, orderID)
-		if err == nil {
-			return o, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return payment.Order{}, err
+		if !errors.Is(err, payment.ErrOrderNotFound) {
+			return o, err
 		}
 		if !payment.RecentID(orderID, s.now(), time.Minute) || !s.now().Before(deadline) {
 			return payment.Order{}, payment.ErrOrderNotFound
@@ -131,6 +140,18 @@ func (s *Service) order(ctx context.Context, orderID string) (payment.Order, err
 	}
 }
 
+// fail records that attempt n of payment id was declined or refused, and counts it once.
+func (s *Service) fail(ctx context.Context, id string, n int, intentID, reason, outcome string) error {
+	_, applied, err := s.transition(ctx, id, func(p payment.Payment) (payment.Payment, error) {
+		return p.Fail(n, intentID, reason)
+	})
+	if err != nil {
+		return err
+	}
+	countFailure(outcome, applied)
+	return nil
+}
+
 // charge runs attempt p.Attempt with the method, under the attempt's key.
 func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Method) (Result, error) {
 	in, err := s.Provider.Charge(ctx, provider.ChargeRequest{
@@ -141,31 +162,20 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 	var invalid *provider.InvalidError
 	switch {
 	case errors.As(err, &declined):
-		_, applied, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message)
-		if ferr != nil {
+		if ferr := s.fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message, "declined"); ferr != nil {
 			return Result{}, ferr
 		}
-		countFailure("declined", applied)
-		return Result{}, errs.Wrap(errs.PaymentRequired, err, declined.Message)
+		return Result{}, &payment.DeclinedError{Message: declined.Message, Err: err}
 	case errors.As(err, &invalid):
-		_, applied, ferr := s.Store.Fail(ctx, p.ID, p.Attempt, "", invalid.Message)
-		if ferr != nil {
+		if ferr := s.fail(ctx, p.ID, p.Attempt, "", invalid.Message, "failed"); ferr != nil {
 			return Result{}, ferr
 		}
-		countFailure("failed", applied)
-		field := "paymentMethodId"
-		if m.Token != "" {
-			field = "token"
-		}
-		if invalid.Param == "amount" {
-			return Result{}, errs.Wrap(errs.Conflict, err, invalid.Message)
-		}
-		return Result{}, errs.Field(field, invalid.Message)
+		return Result{}, &payment.RefusedError{Message: invalid.Message, Token: m.Token != "", Amount: invalid.Param == "amount", Err: err}
 	case errors.Is(err, provider.ErrIdempotency):
-		return Result{}, errs.Wrap(errs.Conflict, err, payment.ErrInProgress.Message)
+		return Result{}, fmt.Errorf("%w: %w", payment.ErrInProgress, err)
 	case err != nil:
 		// The outcome is unknown: the payment stays processing and a retry sends the same key.
-		return Result{}, errs.Wrap(errs.Unavailable, err, "The payment provider is unavailable; try again")
+		return Result{}, fmt.Errorf("%w: %w", payment.ErrUnavailable, err)
 	}
 	switch in.Status {
 	case provider.StatusSucceeded:
@@ -175,13 +185,11 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 		p.StripeID = in.ID
 		return Result{Payment: p}, nil
 	default:
-		msg := provider.DeclinedMessage
-		_, applied, err := s.Store.Fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status))
-		if err != nil {
+		if err := s.fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status), "declined"); err != nil {
 			return Result{}, err
 		}
-		countFailure("declined", applied)
-		return Result{}, errs.Wrap(errs.PaymentRequired, fmt.Errorf("payment intent %s is %s", in.ID, in.Status), msg)
+		return Result{}, &payment.DeclinedError{Message: provider.DeclinedMessage,
+			Err: fmt.Errorf("payment intent %s is %s", in.ID, in.Status)}
 	}
 }
 
@@ -194,25 +202,22 @@ func (s *Service) prepare(ctx context.Context, p payment.Payment) (Result, error
 	})
 	switch {
 	case errors.Is(err, provider.ErrIdempotency):
-		return Result{}, errs.Wrap(errs.Conflict, err, payment.ErrInProgress.Message)
+		return Result{}, fmt.Errorf("%w: %w", payment.ErrInProgress, err)
 	case err != nil:
-		return Result{}, errs.Wrap(errs.Unavailable, err, "The payment provider is unavailable; try again")
+		return Result{}, fmt.Errorf("%w: %w", payment.ErrUnavailable, err)
 	}
 	if p.Status == payment.StatusProcessing {
-		next, ok, err := s.Store.AwaitClient(ctx, p.ID, p.Attempt, in.ID)
+		next, ok, err := s.transition(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) {
+			return p.AwaitClient(p.Attempt, in.ID)
+		})
 		if err != nil {
 			return Result{}, err
 		}
-		if !ok {
-			if next, err = s.Store.Payment(ctx, p.ID); err != nil {
-				return Result{}, err
+		if !ok && (next.Status != payment.StatusRequiresPaymentMethod || next.StripeID != in.ID) {
+			if next.Status == payment.StatusSucceeded {
+				return Result{Payment: next}, nil
 			}
-			if next.Status != payment.StatusRequiresPaymentMethod || next.StripeID != in.ID {
-				if next.Status == payment.StatusSucceeded {
-					return Result{Payment: next}, nil
-				}
-				return Result{}, payment.ErrInProgress
-			}
+			return Result{}, payment.ErrInProgress
 		}
 		p = next
 	}
@@ -222,26 +227,19 @@ func (s *Service) prepare(ctx context.Context, p payment.Payment) (Result, error
 // succeeded records that attempt n of p charged PaymentIntent intentID, with payment.created
 // in the same write, then refunds at once if the order was cancelled meanwhile.
 func (s *Service) succeeded(ctx context.Context, p payment.Payment, n int, intentID string) (Result, error) {
-	env, err := bus.NewEnvelopeWithID(ctx, "payment-created-"+p.ID, events.PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: intentID})
-	if err != nil {
-		return Result{}, err
-	}
-	done, ok, err := s.Store.Succeed(ctx, p.ID, n, intentID, env)
+	done, ok, err := s.transition(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(n, intentID) })
 	if err != nil {
 		return Result{}, err
 	}
 	if !ok {
-		cur, err := s.Store.Payment(ctx, p.ID)
-		if err != nil {
-			return Result{}, err
-		}
-		if (cur.Status == payment.StatusSucceeded || cur.Status == payment.StatusRefunded) && cur.StripeID == intentID {
-			return s.result(cur)
+		if done.Settled(intentID) {
+			return s.result(done)
 		}
 		// Money moved on an intent that is not this payment's current attempt (it cannot
 		// happen through this service's flows): give it back rather than keep it unrecorded.
 		s.Log.ErrorContext(ctx, "a payment intent succeeded that is not the order's payment; refunding it",
-			"order_id", p.OrderID, "payment_intent", intentID, "attempt", n, "current_attempt", cur.Attempt, "status", cur.Status)
+			"order_id", p.OrderID, "payment_id", p.ID, "payment_intent", intentID, "attempt", n,
+			"current_attempt", done.Attempt, "status", done.Status)
 		if _, err := s.Provider.Refund(ctx, provider.RefundRequest{OrderID: p.OrderID, PaymentIntentID: intentID,
 			Reason: "duplicate", IdempotencyKey: "refund-" + intentID}); err != nil {
 			return Result{}, err
@@ -249,7 +247,6 @@ func (s *Service) succeeded(ctx context.Context, p payment.Payment, n int, inten
 		return Result{}, payment.ErrInProgress
 	}
 	paymentsTotal.WithLabelValues("succeeded").Inc()
-	s.Relay.Notify(p.ID, env)
 	s.Log.InfoContext(ctx, "payment succeeded", "payment_id", p.ID, "order_id", p.OrderID, "payment_intent", intentID)
 	// Late success: the order may have been cancelled (its hold expired) while the card was
 	// charged. The listener of order.cancelled does the same; the keys make both safe. If the
@@ -272,7 +269,7 @@ func (s *Service) succeeded(ctx context.Context, p payment.Payment, n int, inten
 
 func (s *Service) result(p payment.Payment) (Result, error) {
 	if p.Status == payment.StatusRefunded {
-		return Result{}, errs.New(errs.Conflict, "Order was cancelled while the card was charged; the payment was refunded")
+		return Result{}, payment.ErrRefundedLate
 	}
 	return Result{Payment: p}, nil
 }
@@ -280,13 +277,13 @@ func (s *Service) result(p payment.Payment) (Result, error) {
 // RefundIfCancelled refunds the order's payment when the replica says the order is cancelled.
 func (s *Service) RefundIfCancelled(ctx context.Context, orderID string) error {
 	o, err := s.Store.Order(ctx, orderID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, payment.ErrOrderNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if o.Status != payment.OrderCancelled {
+	if o.Status != events.OrderStatusCancelled {
 		return nil
 	}
 	if err := s.Store.FlagOrderCancelled(ctx, orderID); err != nil {
@@ -295,21 +292,53 @@ func (s *Service) RefundIfCancelled(ctx context.Context, orderID string) error {
 	return s.Refund(ctx, orderID)
 }
 
-// OrderCancelled records on the order's payment that the order is cancelled, then refunds it
-// if it succeeded (ErrSettling while it is processing).
-func (s *Service) OrderCancelled(ctx context.Context, orderID string) error {
-	if err := s.Store.FlagOrderCancelled(ctx, orderID); err != nil {
-		return err
+// AddOrder adds an order to the replica (order.created); a redelivery is a Duplicate.
+func (s *Service) AddOrder(ctx context.Context, e events.OrderCreated) (bus.Outcome, error) {
+	status := e.Status
+	if status == "" {
+		status = events.OrderStatusCreated
 	}
-	return s.Refund(ctx, orderID)
+	return s.Store.InsertOrder(ctx, payment.Order{ID: e.ID, UserID: e.UserID, PriceCents: e.Ticket.PriceCents,
+		Status: status, Version: e.Version, ExpiresAt: e.ExpiresAt, TicketID: e.Ticket.ID})
+}
+
+// OrderCompleted applies the order's completion to the replica, in version order.
+func (s *Service) OrderCompleted(ctx context.Context, id string, version int64) (bus.Outcome, error) {
+	return s.Store.SetOrderStatus(ctx, id, version, events.OrderStatusComplete)
+}
+
+// OrderCancelled applies the order's cancellation to the replica, in version order, then
+// records on the order's payment that the order is cancelled and refunds it if it succeeded
+// (ErrSettling while it is processing: look again once the charge settled; the charge's own
+// path also refunds when it sees the order cancelled, so the refund happens whichever comes
+// last).
+func (s *Service) OrderCancelled(ctx context.Context, id string, version int64) (bus.Outcome, error) {
+	out, err := s.Store.SetOrderStatus(ctx, id, version, events.OrderStatusCancelled)
+	if err != nil || out == bus.NotYet {
+		return out, err
+	}
+	if out == bus.Duplicate {
+		// Redelivered, maybe after ErrSettling: refund only if the order is still cancelled.
+		o, err := s.Store.Order(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		if o.Status != events.OrderStatusCancelled {
+			return out, nil
+		}
+	}
+	if err := s.Store.FlagOrderCancelled(ctx, id); err != nil {
+		return out, err
+	}
+	return out, s.Refund(ctx, id)
 }
 
 // SweepRefunds refunds the succeeded payments of cancelled orders that a failure left
-// unrefunded, and returns how many it refunded.
-func (s *Service) SweepRefunds(ctx context.Context) (int, error) {
+// unrefunded (one round of the refund sweeper, which runs every REFUND_SWEEP_INTERVAL).
+func (s *Service) SweepRefunds(ctx context.Context) error {
 	due, err := s.Store.RefundsDue(ctx, 100)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	n := 0
 	var errsSeen []error
@@ -320,32 +349,17 @@ func (s *Service) SweepRefunds(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	return n, errors.Join(errsSeen...)
-}
-
-// RunSweeper calls SweepRefunds every interval until ctx ends.
-func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if n, err := s.SweepRefunds(ctx); err != nil && ctx.Err() == nil {
-				s.Log.WarnContext(ctx, "refund sweep", "refunded", n, "err", err)
-			} else if n > 0 {
-				s.Log.InfoContext(ctx, "refund sweep", "refunded", n)
-			}
-		}
+	if n > 0 {
+		s.Log.InfoContext(ctx, "refund sweep", "refunded", n)
 	}
+	return errors.Join(errsSeen...)
 }
 
 // Refund refunds the order's payment if it succeeded, publishing payment.refunded once. It
 // returns ErrSettling while a charge is still processing, so that the caller tries again.
 func (s *Service) Refund(ctx context.Context, orderID string) error {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, payment.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -362,50 +376,79 @@ func (s *Service) Refund(ctx context.Context, orderID string) error {
 		Reason: payment.RefundReason, IdempotencyKey: payment.RefundKey(orderID)}); err != nil {
 		return fmt.Errorf("refund %s: %w", p.StripeID, err)
 	}
-	env, err := bus.NewEnvelopeWithID(ctx, "payment-refunded-"+p.ID, events.PaymentRefunded{
-		ID: p.ID, OrderID: orderID, StripeID: p.StripeID, Reason: payment.RefundReason})
-	if err != nil {
-		return err
-	}
-	_, ok, err := s.Store.Refunded(ctx, p.ID, env)
+	_, ok, err := s.transition(ctx, p.ID, payment.Payment.Refund)
 	if err != nil {
 		return err
 	}
 	if ok {
 		paymentsTotal.WithLabelValues("refunded").Inc()
-		s.Relay.Notify(p.ID, env)
 		s.Log.InfoContext(ctx, "payment refunded: order cancelled", "payment_id", p.ID, "order_id", orderID, "payment_intent", p.StripeID)
 	}
 	return nil
 }
 
-// IntentSucceeded handles Stripe's payment_intent.succeeded for attempt n of an order's
+// IntentEvent is a verified Stripe event about one of the service's PaymentIntents.
+type IntentEvent struct {
+	ID        string // Stripe's event id
+	Type      string
+	Succeeded bool   // payment_intent.succeeded; else payment_intent.payment_failed
+	OrderID   string // the intent's metadata
+	Attempt   int
+	IntentID  string
+	Message   string // why a failed intent failed
+}
+
+// HandleIntentEvent applies a Stripe event once: the same effect as the charge's own path
+// for a success, a failed attempt for a failure. An event already handled changes nothing.
+func (s *Service) HandleIntentEvent(ctx context.Context, e IntentEvent) error {
+	seen, err := s.Store.WebhookSeen(ctx, e.ID)
+	if err != nil || seen {
+		return err
+	}
+	if e.Succeeded {
+		err = s.intentSucceeded(ctx, e.OrderID, e.Attempt, e.IntentID)
+	} else {
+		err = s.intentFailed(ctx, e.OrderID, e.Attempt, e.IntentID, e.Message)
+	}
+	if err != nil {
+		return err
+	}
+	// After the effect, which is idempotent: a crash in between handles the event again on
+	// Stripe's retry, to the same result.
+	if _, err := s.Store.MarkWebhook(ctx, e.ID, e.Type); err != nil {
+		return err
+	}
+	s.Log.InfoContext(ctx, "webhook handled", "stripe_event", e.ID, "type", e.Type, "order_id", e.OrderID)
+	return nil
+}
+
+// intentSucceeded handles Stripe's payment_intent.succeeded for attempt n of an order's
 // payment: the same effect as a confirmed charge, and idempotent with it.
-func (s *Service) IntentSucceeded(ctx context.Context, orderID string, n int, intentID string) error {
+func (s *Service) intentSucceeded(ctx context.Context, orderID string, n int, intentID string) error {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, payment.ErrNotFound) {
 		s.Log.WarnContext(ctx, "payment_intent.succeeded for an order without a payment; ignored", "order_id", orderID, "payment_intent", intentID)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if (p.Status == payment.StatusSucceeded || p.Status == payment.StatusRefunded) && p.StripeID == intentID {
+	if p.Settled(intentID) {
 		return s.RefundIfCancelled(ctx, orderID) // nothing unless a refund is still due
 	}
 	_, err = s.succeeded(ctx, p, n, intentID)
-	if errs.Is(err, errs.Conflict) {
+	if errors.Is(err, payment.ErrRefundedLate) || errors.Is(err, payment.ErrInProgress) {
 		return nil // recorded, then refunded, or a stray intent refunded
 	}
 	return err
 }
 
-// IntentFailed handles Stripe's payment_intent.payment_failed for attempt n: a charge still
+// intentFailed handles Stripe's payment_intent.payment_failed for attempt n: a charge still
 // processing is marked failed. A PaymentIntent confirmed in the browser stays
 // requires_payment_method, as at Stripe, where the customer may try another card on it.
-func (s *Service) IntentFailed(ctx context.Context, orderID string, n int, intentID, message string) error {
+func (s *Service) intentFailed(ctx context.Context, orderID string, n int, intentID, message string) error {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, payment.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -414,16 +457,5 @@ func (s *Service) IntentFailed(ctx context.Context, orderID string, n int, inten
 	if message == "" {
 		message = provider.DeclinedMessage
 	}
-	_, applied, err := s.Store.Fail(ctx, p.ID, n, intentID, message)
-	if err != nil {
-		return err
-	}
-	countFailure("failed", applied)
-	return nil
-}
-
-// ParseAttempt reads the attempt number from PaymentIntent metadata.
-func ParseAttempt(s string) (int, bool) {
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n > 0
+	return s.fail(ctx, p.ID, n, intentID, message, "failed")
 }

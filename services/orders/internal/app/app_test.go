@@ -1,4 +1,4 @@
-package booking_test
+package app_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"ticketing/common/events"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +17,7 @@ import (
 
 	"ticketing/common/bus"
 	"ticketing/common/testkit"
-	"ticketing/services/orders/internal/booking"
+	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/order"
 	"ticketing/services/orders/internal/store"
 )
@@ -32,7 +33,7 @@ type fixture struct {
 	ctx      context.Context
 	db       *mongo.Database
 	st       *store.Store
-	svc      *booking.Service
+	svc      *app.Service
 	clock    atomic.Int64 // unix nanoseconds
 	notified sync.Map     // order id -> true
 }
@@ -40,19 +41,23 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, ctx: t.Context(), db: testkit.Mongo(t)}
 	f.clock.Store(time.Now().UnixNano())
-	f.st = store.New(f.db)
-	f.svc = booking.New(f.st, booking.Options{
+	f.st = store.New(f.db, notifyFunc(func(id string, envs ...bus.Envelope) {
+		if len(envs) == 0 {
+			t.Errorf("order %s: notified without its events", id)
+		}
+		f.notified.Store(id, true)
+	}))
+	f.svc = app.New(f.st, app.Options{
 		Window: window, HoldGrace: grace,
 		Now: func() time.Time { return time.Unix(0, f.clock.Load()) },
-		Notify: func(id string, envs ...bus.Envelope) {
-			if len(envs) == 0 {
-				t.Errorf("order %s: notified without its events", id)
-			}
-			f.notified.Store(id, true)
-		},
 	})
 	return f
 }
+
+// notifyFunc is a relay that only records what it is told.
+type notifyFunc func(id string, envs ...bus.Envelope)
+
+func (n notifyFunc) Notify(id string, envs ...bus.Envelope) { n(id, envs...) }
 
 func (f *fixture) advance(d time.Duration) { f.clock.Add(int64(d)) }
 
@@ -118,14 +123,14 @@ func TestCreateHoldsTheTicket(t *testing.T) {
 	f.ticket("t1")
 	o := f.create("u1", "t1")
 	now := time.Unix(0, f.clock.Load()).UTC().Truncate(time.Millisecond)
-	if o.Status != order.Created || !o.ExpiresAt.Equal(now.Add(window)) || o.Ticket.PriceCents != 1999 {
+	if o.Status != events.OrderStatusCreated || !o.ExpiresAt.Equal(now.Add(window)) || o.Ticket.PriceCents != 1999 {
 		t.Errorf("order = %+v", o)
 	}
 	if got := f.order(o.ID); got != o {
 		t.Errorf("stored %+v, returned %+v", got, o)
 	}
 	r := f.replica("t1")
-	if r.Holder != o.ID || !r.HoldUntil.Equal(o.ExpiresAt.Add(grace)) {
+	if r.Hold.OrderID != o.ID || !r.Hold.Until.Equal(o.ExpiresAt.Add(grace)) {
 		t.Errorf("replica = %+v, want held by %s until expiresAt+grace", r, o.ID)
 	}
 	f.wantOutbox(o.ID, "order.created")
@@ -157,7 +162,7 @@ func TestCreateReleasesTheHoldWhenTheOrderCannotBeStored(t *testing.T) {
 	if _, err := f.svc.Create(f.ctx, "u2", "t1"); err == nil || errors.Is(err, order.ErrTicketReserved) {
 		t.Fatalf("Create with a failing insert: %v, want a fault", err)
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("the failed order still holds the ticket: %+v", r)
 	}
 }
@@ -175,10 +180,10 @@ func TestCancel(t *testing.T) {
 	if err := f.svc.Cancel(f.ctx, "u1", o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.order(o.ID); got.Status != order.Cancelled || got.Version != 1 {
+	if got := f.order(o.ID); got.Status != events.OrderStatusCancelled || got.Version != 1 {
 		t.Errorf("order = %s v%d, want cancelled v1", got.Status, got.Version)
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("hold not released: %+v", r)
 	}
 	if err := f.svc.Cancel(f.ctx, "u1", o.ID); err != nil {
@@ -193,16 +198,16 @@ func TestCancelHealsAHoldLeftByACrash(t *testing.T) {
 	f.ticket("t1")
 	o := f.create("u1", "t1")
 	// The status changed, then the process died before releasing the hold.
-	if ok, err := f.st.Transition(f.ctx, o, order.Cancelled); !ok || err != nil {
+	if ok, err := f.st.Transition(f.ctx, o, events.OrderStatusCancelled); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if r := f.replica("t1"); r.Holder != o.ID {
+	if r := f.replica("t1"); r.Hold.OrderID != o.ID {
 		t.Fatalf("setup: %+v", r)
 	}
 	if err := f.svc.Cancel(f.ctx, "u1", o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("a second cancel did not release the hold: %+v", r)
 	}
 }
@@ -217,7 +222,7 @@ func TestCancelOfACompleteOrderConflicts(t *testing.T) {
 	if err := f.svc.Cancel(f.ctx, "u1", o.ID); !errors.Is(err, order.ErrComplete) {
 		t.Errorf("cancel of a complete order: %v, want ErrComplete", err)
 	}
-	if got := f.order(o.ID); got.Status != order.Complete {
+	if got := f.order(o.ID); got.Status != events.OrderStatusComplete {
 		t.Errorf("status = %s", got.Status)
 	}
 }
@@ -235,7 +240,7 @@ func TestExpire(t *testing.T) {
 	if err := f.svc.Expire(f.ctx, o.ID); !errors.Is(err, order.ErrTooEarly) {
 		t.Fatalf("expire before expiresAt: %v, want ErrTooEarly", err)
 	}
-	if got := f.order(o.ID); got.Status != order.Created {
+	if got := f.order(o.ID); got.Status != events.OrderStatusCreated {
 		t.Fatalf("an early expiry changed the order: %s", got.Status)
 	}
 	if err := f.svc.Expire(f.ctx, "nope"); !errors.Is(err, order.ErrNotFound) {
@@ -247,16 +252,16 @@ func TestExpire(t *testing.T) {
 			t.Fatalf("expire %s: %v", id, err)
 		}
 	}
-	if got := f.order(o.ID); got.Status != order.Cancelled {
+	if got := f.order(o.ID); got.Status != events.OrderStatusCancelled {
 		t.Errorf("expired order is %s", got.Status)
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("expired order's hold: %+v", r)
 	}
-	if got := f.order(paid.ID); got.Status != order.Complete {
+	if got := f.order(paid.ID); got.Status != events.OrderStatusComplete {
 		t.Errorf("a paid order was expired: %s", got.Status)
 	}
-	if r := f.replica("t2"); r.Holder != paid.ID || !r.HoldUntil.Equal(booking.Forever) {
+	if r := f.replica("t2"); r.Hold.OrderID != paid.ID || !r.Hold.Until.Equal(order.Forever) {
 		t.Errorf("paid order's hold: %+v", r)
 	}
 	f.wantOutbox(o.ID, "order.created", "order.cancelled")
@@ -275,10 +280,10 @@ func TestPay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := f.order(o.ID); got.Status != order.Complete || got.Version != 1 {
+	if got := f.order(o.ID); got.Status != events.OrderStatusComplete || got.Version != 1 {
 		t.Errorf("order = %s v%d, want complete v1", got.Status, got.Version)
 	}
-	if r := f.replica("t1"); r.Holder != o.ID || !r.HoldUntil.Equal(booking.Forever) {
+	if r := f.replica("t1"); r.Hold.OrderID != o.ID || !r.Hold.Until.Equal(order.Forever) {
 		t.Errorf("hold = %+v, want permanent", r)
 	}
 	f.wantOutbox(o.ID, "order.created", "order.completed")
@@ -294,19 +299,19 @@ func TestPayOfACancelledOrderReleasesTheHoldAndChangesNothing(t *testing.T) {
 	f.ticket("t1")
 	o := f.create("u1", "t1")
 	// Cancelled, and the hold left behind by a crash: the payment must not revive it.
-	if ok, err := f.st.Transition(f.ctx, o, order.Cancelled); !ok || err != nil {
+	if ok, err := f.st.Transition(f.ctx, o, events.OrderStatusCancelled); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if err := f.svc.Pay(f.ctx, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.order(o.ID); got.Status != order.Cancelled {
+	if got := f.order(o.ID); got.Status != events.OrderStatusCancelled {
 		t.Errorf("status = %s, want cancelled", got.Status)
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("hold = %+v, want released", r)
 	}
-	f.wantOutbox(o.ID, "order.created") // the transition above pushed nothing
+	f.wantOutbox(o.ID, "order.created", "order.cancelled") // the payment added nothing
 }
 
 func TestPayAfterTheHoldWasTakenByAnotherOrderCancels(t *testing.T) {
@@ -319,14 +324,14 @@ func TestPayAfterTheHoldWasTakenByAnotherOrderCancels(t *testing.T) {
 	if err := f.svc.Pay(f.ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.order(a.ID); got.Status != order.Cancelled {
+	if got := f.order(a.ID); got.Status != events.OrderStatusCancelled {
 		t.Errorf("A = %s, want cancelled (payments refunds it)", got.Status)
 	}
 	f.wantOutbox(a.ID, "order.created", "order.cancelled")
-	if r := f.replica("t1"); r.Holder != b.ID || r.HoldUntil.Equal(booking.Forever) {
+	if r := f.replica("t1"); r.Hold.OrderID != b.ID || r.Hold.Until.Equal(order.Forever) {
 		t.Errorf("hold = %+v, want B's, unchanged", r)
 	}
-	if got := f.order(b.ID); got.Status != order.Created {
+	if got := f.order(b.ID); got.Status != events.OrderStatusCreated {
 		t.Errorf("B = %s", got.Status)
 	}
 }
@@ -372,20 +377,20 @@ func TestPayAndExpireRace(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	counts := map[order.Status]int{}
+	counts := map[events.OrderStatus]int{}
 	for i, id := range ids {
 		o := f.order(id)
 		counts[o.Status]++
 		r := f.replica(fmt.Sprintf("t%d", i))
 		switch o.Status {
-		case order.Complete:
+		case events.OrderStatusComplete:
 			f.wantOutbox(id, "order.created", "order.completed")
-			if r.Holder != id || !r.HoldUntil.Equal(booking.Forever) {
+			if r.Hold.OrderID != id || !r.Hold.Until.Equal(order.Forever) {
 				t.Errorf("complete order %s: hold %+v", id, r)
 			}
-		case order.Cancelled:
+		case events.OrderStatusCancelled:
 			f.wantOutbox(id, "order.created", "order.cancelled")
-			if r.Holder != "" {
+			if r.Hold.OrderID != "" {
 				t.Errorf("cancelled order %s: hold %+v", id, r)
 			}
 		default:
@@ -415,12 +420,12 @@ func TestSweep(t *testing.T) {
 	if n, err := f.svc.Sweep(f.ctx, 30*time.Second, 10); n != 1 || err != nil {
 		t.Fatalf("sweep = %d, %v; want 1", n, err)
 	}
-	for id, want := range map[string]order.Status{late.ID: order.Cancelled, paid.ID: order.Complete, fresh.ID: order.Created} {
+	for id, want := range map[string]events.OrderStatus{late.ID: events.OrderStatusCancelled, paid.ID: events.OrderStatusComplete, fresh.ID: events.OrderStatusCreated} {
 		if got := f.order(id).Status; got != want {
 			t.Errorf("order %s = %s, want %s", id, got, want)
 		}
 	}
-	if r := f.replica("t1"); r.Holder != "" {
+	if r := f.replica("t1"); r.Hold.OrderID != "" {
 		t.Errorf("swept order's hold: %+v", r)
 	}
 }

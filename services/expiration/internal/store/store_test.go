@@ -1,4 +1,4 @@
-package queue_test
+package store_test
 
 import (
 	"context"
@@ -17,25 +17,25 @@ import (
 	"ticketing/common/testkit"
 
 	"ticketing/services/expiration/internal/expiry"
-	"ticketing/services/expiration/internal/queue"
+	"ticketing/services/expiration/internal/store"
 )
 
 const q = "expiration"
 
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
-func setup(t *testing.T) (*queue.Scheduler, redis.UniversalClient) {
+func setup(t *testing.T) (*store.Scheduler, redis.UniversalClient) {
 	t.Helper()
 	rs := testkit.Redis(t)
 	rc := rs.Client()
-	s := queue.NewScheduler(rc, queue.Options{Queue: q, Retention: 10 * time.Minute})
+	s := store.NewScheduler(rc, store.Options{Queue: q, Retention: 10 * time.Minute})
 	return s, rc
 }
 
 // serve runs an asynq server on the queue with handler until the test ends.
 func serve(t *testing.T, rc redis.UniversalClient, handler asynq.HandlerFunc) {
 	t.Helper()
-	srv := queue.NewServer(rc, queue.ServerOptions{Queue: q, Concurrency: 4, ShutdownTimeout: time.Second, Logger: quiet})
+	srv := store.NewServer(rc, store.ServerOptions{Queue: q, Concurrency: 4, ShutdownTimeout: time.Second, Logger: quiet})
 	if err := srv.Start(handler); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func job(t *testing.T, id string, at time.Time) expiry.Job {
 	return j
 }
 
-func state(t *testing.T, s *queue.Scheduler, id string) string {
+func state(t *testing.T, s *store.Scheduler, id string) string {
 	t.Helper()
 	info, err := s.Task(id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
@@ -87,7 +87,7 @@ func TestScheduleIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := queue.DecodeTask(asynq.NewTask(info.Type, info.Payload))
+	got, err := store.DecodeTask(asynq.NewTask(info.Type, info.Payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestCounts(t *testing.T) {
 		}
 	}
 	serve(t, rc, func(_ context.Context, task *asynq.Task) error {
-		j, _ := queue.DecodeTask(task)
+		j, _ := store.DecodeTask(task)
 		switch j.OrderID {
 		case "dead":
 			return asynq.SkipRetry
@@ -199,18 +199,20 @@ func TestCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := queue.Counts{Scheduled: 2, Retry: 1, Archived: 1, Completed: 1}
+	want := store.Counts{Scheduled: 2, Retry: 1, Archived: 1, Completed: 1}
 	testkit.Eventually(t, 5*time.Second, "counts by state", func() bool {
 		c, err = s.Counts()
 		c.At = time.Time{}
 		return err == nil && c == want
 	})
 
-	m := queue.NewMonitor(s, time.Hour, quiet)
+	m := store.NewMonitor(s)
 	if _, ok := m.Last(); ok {
 		t.Error("Last before any count")
 	}
-	m.Update()
+	if err := m.Update(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if got, ok := m.Last(); !ok || got.Scheduled != 2 || got.At.IsZero() {
 		t.Errorf("Last = %+v, %v", got, ok)
 	}
@@ -222,7 +224,7 @@ func TestServerRetriesFailuresAndPutsBackEarlyRuns(t *testing.T) {
 	var mu sync.Mutex
 	runs := map[string][]time.Time{}
 	serve(t, rc, func(_ context.Context, task *asynq.Task) error {
-		j, _ := queue.DecodeTask(task)
+		j, _ := store.DecodeTask(task)
 		mu.Lock()
 		defer mu.Unlock()
 		runs[j.OrderID] = append(runs[j.OrderID], time.Now())
@@ -269,19 +271,19 @@ func TestServerRetriesFailuresAndPutsBackEarlyRuns(t *testing.T) {
 func TestTaskCarriesTheRequestAndTrace(t *testing.T) {
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	ctx := meta.WithTraceParent(meta.WithRequestID(context.Background(), "req-7"), tp)
-	task, err := queue.NewTask(ctx, job(t, "o1", time.Now()))
+	task, err := store.NewTask(ctx, job(t, "o1", time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := queue.TaskContext(context.Background(), asynq.NewTask(task.Type(), task.Payload()))
+	got := store.TaskContext(context.Background(), asynq.NewTask(task.Type(), task.Payload()))
 	if meta.RequestID(got) != "req-7" || meta.TraceParent(got) != tp {
 		t.Fatalf("request id %q, traceparent %q", meta.RequestID(got), meta.TraceParent(got))
 	}
-	plain, err := queue.NewTask(context.Background(), job(t, "o2", time.Now()))
+	plain, err := store.NewTask(context.Background(), job(t, "o2", time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := queue.TaskContext(context.Background(), plain); meta.RequestID(got) != "" || meta.TraceID(got) != "" {
+	if got := store.TaskContext(context.Background(), plain); meta.RequestID(got) != "" || meta.TraceID(got) != "" {
 		t.Fatalf("a task scheduled without a request has request id %q, trace %q", meta.RequestID(got), meta.TraceID(got))
 	}
 }

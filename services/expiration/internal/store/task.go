@@ -1,6 +1,7 @@
-// Package queue keeps the expiry jobs in Redis with asynq: it schedules and cancels them,
-// runs them, and reports how many are in each state.
-package queue
+// Package store keeps the expiry jobs in Redis with asynq: it schedules and cancels them,
+// runs them when due (Handler hands each to the application), and reports how many are in
+// each state.
+package store
 
 import (
 	"context"

@@ -1,8 +1,8 @@
-package queue
+package store
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"sync"
 	"time"
 
@@ -25,48 +25,26 @@ var (
 	}, []string{"outcome"})
 )
 
-// DefaultStatsInterval is how often a Monitor counts the queue's tasks.
+// DefaultStatsInterval is how often the tasks are counted.
 const DefaultStatsInterval = 5 * time.Second
 
 // Monitor counts the tasks of the queue now and then, for the metrics and /readyz.
 type Monitor struct {
-	s        *Scheduler
-	interval time.Duration
-	log      *slog.Logger
+	s *Scheduler
 
 	mu   sync.Mutex
 	last Counts
 	ok   bool
 }
 
-// NewMonitor counts the tasks of s every interval (DefaultStatsInterval when zero).
-func NewMonitor(s *Scheduler, interval time.Duration, log *slog.Logger) *Monitor {
-	if interval <= 0 {
-		interval = DefaultStatsInterval
-	}
-	return &Monitor{s: s, interval: interval, log: log}
-}
-
-// Run counts until ctx ends.
-func (m *Monitor) Run(ctx context.Context) error {
-	t := time.NewTicker(m.interval)
-	defer t.Stop()
-	for {
-		m.Update()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
+// NewMonitor counts the tasks of s when asked (Update).
+func NewMonitor(s *Scheduler) *Monitor { return &Monitor{s: s} }
 
 // Update counts the tasks now.
-func (m *Monitor) Update() {
+func (m *Monitor) Update(context.Context) error {
 	c, err := m.s.Counts()
 	if err != nil {
-		m.log.Warn("count expiry tasks", "err", err)
-		return
+		return fmt.Errorf("count expiry tasks: %w", err)
 	}
 	for state, n := range map[string]int{
 		"scheduled": c.Scheduled, "pending": c.Pending, "active": c.Active,
@@ -77,6 +55,7 @@ func (m *Monitor) Update() {
 	m.mu.Lock()
 	m.last, m.ok = c, true
 	m.mu.Unlock()
+	return nil
 }
 
 // Last is the latest count, if any succeeded.

@@ -1,4 +1,4 @@
-package user
+package app
 
 import (
 	"context"
@@ -10,36 +10,40 @@ import (
 	"testing"
 	"time"
 
-	"ticketing/common/errs"
+	"ticketing/services/auth/internal/user"
 )
+
+func isInvalid(err error) bool {
+	return errors.Is(err, user.ErrEmailInvalid) || errors.Is(err, user.ErrPasswordLength) || errors.Is(err, user.ErrPasswordEmpty)
+}
 
 // fakeUsers is an in-memory Repository.
 type fakeUsers struct {
 	mu      sync.Mutex
-	byEmail map[string]User
+	byEmail map[string]user.User
 	fail    error
 }
 
-func (f *fakeUsers) Create(_ context.Context, u User) (User, error) {
+func (f *fakeUsers) Create(_ context.Context, u user.User) (user.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.byEmail[u.Email]; ok {
-		return User{}, ErrEmailTaken
+		return user.User{}, user.ErrEmailTaken
 	}
 	u.ID = "id-" + u.Email
 	f.byEmail[u.Email] = u
 	return u, nil
 }
 
-func (f *fakeUsers) ByEmail(_ context.Context, email string) (User, error) {
+func (f *fakeUsers) ByEmail(_ context.Context, email string) (user.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
-		return User{}, f.fail
+		return user.User{}, f.fail
 	}
 	u, ok := f.byEmail[email]
 	if !ok {
-		return User{}, ErrNotFound
+		return user.User{}, user.ErrNotFound
 	}
 	return u, nil
 }
@@ -54,7 +58,7 @@ func (f *fakeUsers) SetPasswordHash(_ context.Context, id, old, new string) erro
 			return nil
 		}
 	}
-	return ErrNotFound
+	return user.ErrNotFound
 }
 
 // fakeHasher "hashes" as "v<version>:<password>" and records what it verified against.
@@ -95,10 +99,10 @@ func (f *fakeThrottle) Release(_ context.Context, email, client string) {
 
 func newService(t *testing.T) (*Service, *fakeUsers, *fakeHasher, *fakeThrottle) {
 	t.Helper()
-	users := &fakeUsers{byEmail: map[string]User{}}
+	users := &fakeUsers{byEmail: map[string]user.User{}}
 	hasher := &fakeHasher{version: "v1"}
 	throttle := &fakeThrottle{}
-	s, err := NewService(t.Context(), users, hasher, throttle, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(t.Context(), users, hasher, throttle, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +118,10 @@ func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 	if u.ID == "" || u.Email != "ann@test.com" || u.PasswordHash != "v1:password1" || u.CreatedAt.IsZero() {
 		t.Errorf("SignUp = %+v", u)
 	}
-	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2"); err != ErrEmailTaken {
-		t.Errorf("second SignUp = %v, want ErrEmailTaken", err)
+	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2"); err != user.ErrEmailTaken {
+		t.Errorf("second SignUp = %v, want user.ErrEmailTaken", err)
 	}
-	if _, err := s.SignUp(t.Context(), "bob@test.com", "short"); errs.KindOf(err) != errs.Invalid {
+	if _, err := s.SignUp(t.Context(), "bob@test.com", "short"); !isInvalid(err) {
 		t.Errorf("SignUp with a short password = %v, want Invalid", err)
 	}
 	if len(users.byEmail) != 1 {
@@ -135,8 +139,8 @@ func TestSignIn(t *testing.T) {
 	if err != nil || u.Email != "ann@test.com" {
 		t.Fatalf("SignIn = %+v, %v", u, err)
 	}
-	if _, err := s.SignIn(t.Context(), "ann@test.com", "password2", "10.0.0.1"); err != ErrInvalidCredentials {
-		t.Errorf("wrong password: %v, want ErrInvalidCredentials", err)
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password2", "10.0.0.1"); err != user.ErrInvalidCredentials {
+		t.Errorf("wrong password: %v, want user.ErrInvalidCredentials", err)
 	}
 	want := []string{
 		"acquire ann@test.com 10.0.0.1", "succeeded ann@test.com 10.0.0.1", // success clears
@@ -149,8 +153,8 @@ func TestSignIn(t *testing.T) {
 	// An unknown email verifies against the dummy hash, as a wrong password verifies
 	// against the account's: the same work, so the same time.
 	hasher.verified = nil
-	if _, err := s.SignIn(t.Context(), "nobody@test.com", "password1", "10.0.0.1"); err != ErrInvalidCredentials {
-		t.Errorf("unknown email: %v, want ErrInvalidCredentials", err)
+	if _, err := s.SignIn(t.Context(), "nobody@test.com", "password1", "10.0.0.1"); err != user.ErrInvalidCredentials {
+		t.Errorf("unknown email: %v, want user.ErrInvalidCredentials", err)
 	}
 	if len(hasher.verified) != 1 || hasher.verified[0] != s.dummy || !strings.HasPrefix(s.dummy, "v1:") {
 		t.Errorf("unknown email verified against %q, want the dummy hash made with the current parameters", hasher.verified)
@@ -161,8 +165,8 @@ func TestSignInRateLimited(t *testing.T) {
 	s, _, hasher, throttle := newService(t)
 	throttle.wait = 90 * time.Second
 	_, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1")
-	var e *errs.Error
-	if !errors.As(err, &e) || e.Kind != errs.RateLimited || e.RetryAfter != 90*time.Second {
+	var e *user.RateLimitedError
+	if !errors.As(err, &e) || e.Wait != 90*time.Second {
 		t.Fatalf("SignIn past the limit = %v, want RateLimited with RetryAfter 90s", err)
 	}
 	if len(hasher.verified) != 0 {
@@ -184,7 +188,7 @@ func TestSignInFaultReleasesTheAttempt(t *testing.T) {
 
 func TestSignInInvalidInputTouchesNothing(t *testing.T) {
 	s, _, hasher, throttle := newService(t)
-	if _, err := s.SignIn(t.Context(), "not-an-email", "password1", "10.0.0.1"); errs.KindOf(err) != errs.Invalid {
+	if _, err := s.SignIn(t.Context(), "not-an-email", "password1", "10.0.0.1"); !isInvalid(err) {
 		t.Errorf("SignIn(bad email) = %v, want Invalid", err)
 	}
 	if len(throttle.calls) != 0 || len(hasher.verified) != 0 {

@@ -1,4 +1,7 @@
-package user
+// Package app runs the auth service's flows, sign-up and sign-in, over ports for storage
+// (the store), hashing (password) and throttling (limiter); the rules of emails and
+// passwords are the user domain's.
+package app
 
 import (
 	"context"
@@ -8,16 +11,16 @@ import (
 	"log/slog"
 	"time"
 
-	"ticketing/common/errs"
+	"ticketing/services/auth/internal/user"
 )
 
 // Repository stores accounts.
 type Repository interface {
-	// Create stores a new account and returns it with its id; ErrEmailTaken when the email
-	// is in use.
-	Create(ctx context.Context, u User) (User, error)
-	// ByEmail finds an account by normalised email; ErrNotFound when there is none.
-	ByEmail(ctx context.Context, email string) (User, error)
+	// Create stores a new account and returns it with its id; user.ErrEmailTaken when the
+	// email is in use.
+	Create(ctx context.Context, u user.User) (user.User, error)
+	// ByEmail finds an account by normalised email; user.ErrNotFound when there is none.
+	ByEmail(ctx context.Context, email string) (user.User, error)
 	// SetPasswordHash replaces an account's hash if it still is old.
 	SetPasswordHash(ctx context.Context, id, old, new string) error
 }
@@ -51,9 +54,9 @@ type Service struct {
 	dummy    string // hash of a random password, verified for unknown emails
 }
 
-// NewService makes the service; it hashes a random password once, so that a sign-in for an
+// New makes the service; it hashes a random password once, so that a sign-in for an
 // unknown email can verify against it and take as long as one with a wrong password.
-func NewService(ctx context.Context, users Repository, hasher Hasher, throttle Throttle, log *slog.Logger) (*Service, error) {
+func New(ctx context.Context, users Repository, hasher Hasher, throttle Throttle, log *slog.Logger) (*Service, error) {
 	dummy, err := hasher.Hash(ctx, rand.Text())
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
@@ -61,46 +64,43 @@ func NewService(ctx context.Context, users Repository, hasher Hasher, throttle T
 	return &Service{users: users, hasher: hasher, throttle: throttle, log: log, now: time.Now, dummy: dummy}, nil
 }
 
-// SignUp creates an account.
-func (s *Service) SignUp(ctx context.Context, email, password string) (User, error) {
-	c, err := NewSignUp(email, password)
+// SignUp creates an account. Errors: those of user.NewSignUp, user.ErrEmailTaken.
+func (s *Service) SignUp(ctx context.Context, email, password string) (user.User, error) {
+	c, err := user.NewSignUp(email, password)
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, c.Password)
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
-	return s.users.Create(ctx, User{Email: c.Email, PasswordHash: hash, CreatedAt: s.now().UTC()})
-}
-
-// RateLimited is the error of a refused attempt.
-func RateLimited(wait time.Duration) error {
-	return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: wait}
+	return s.users.Create(ctx, user.User{Email: c.Email, PasswordHash: hash, CreatedAt: s.now().UTC()})
 }
 
 // SignIn checks credentials from client (its address) and returns the account. Failures
-// count against the email and the client; past the limits it answers RateLimited. An
-// unknown email costs one verification, like a wrong password, so timing tells nothing.
-func (s *Service) SignIn(ctx context.Context, email, password, client string) (User, error) {
-	c, err := NewSignIn(email, password)
+// count against the email and the client; past the limits it answers a
+// *user.RateLimitedError. An unknown email costs one verification, like a wrong password, so
+// timing tells nothing. Errors: those of user.NewSignIn, user.ErrInvalidCredentials,
+// *user.RateLimitedError.
+func (s *Service) SignIn(ctx context.Context, email, password, client string) (user.User, error) {
+	c, err := user.NewSignIn(email, password)
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
 	wait, err := s.throttle.Acquire(ctx, c.Email, client)
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
 	if wait > 0 {
-		return User{}, RateLimited(wait)
+		return user.User{}, &user.RateLimitedError{Wait: wait}
 	}
 	u, ok, err := s.check(ctx, c)
 	switch {
 	case err != nil:
 		s.throttle.Release(context.WithoutCancel(ctx), c.Email, client)
-		return User{}, err
+		return user.User{}, err
 	case !ok:
-		return User{}, ErrInvalidCredentials
+		return user.User{}, user.ErrInvalidCredentials
 	}
 	s.throttle.Succeeded(context.WithoutCancel(ctx), c.Email, client)
 	return u, nil
@@ -108,18 +108,18 @@ func (s *Service) SignIn(ctx context.Context, email, password, client string) (U
 
 // check looks the account up and verifies the password, against the dummy hash when there
 // is no account.
-func (s *Service) check(ctx context.Context, c Credentials) (User, bool, error) {
+func (s *Service) check(ctx context.Context, c user.Credentials) (user.User, bool, error) {
 	u, err := s.users.ByEmail(ctx, c.Email)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, user.ErrNotFound) {
 		_, _, err := s.hasher.Verify(ctx, c.Password, s.dummy)
-		return User{}, false, err
+		return user.User{}, false, err
 	}
 	if err != nil {
-		return User{}, false, err
+		return user.User{}, false, err
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, c.Password, u.PasswordHash)
 	if err != nil || !ok {
-		return User{}, false, err
+		return user.User{}, false, err
 	}
 	if rehash {
 		s.rehash(ctx, u, c.Password)
@@ -129,12 +129,12 @@ func (s *Service) check(ctx context.Context, c Credentials) (User, bool, error) 
 
 // rehash stores the password under the current parameters. A failure is only logged: the
 // old hash still verifies, and the next sign-in tries again.
-func (s *Service) rehash(ctx context.Context, u User, password string) {
+func (s *Service) rehash(ctx context.Context, u user.User, password string) {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err == nil {
 		err = s.users.SetPasswordHash(ctx, u.ID, u.PasswordHash, hash)
 	}
 	if err != nil {
-		s.log.WarnContext(ctx, "rehash of a password failed", "user", u.ID, "err", err)
+		s.log.WarnContext(ctx, "rehash of a password failed", "user_id", u.ID, "err", err)
 	}
 }

@@ -1,9 +1,10 @@
-// Package booking runs the order workflows over the store: place an order by taking the
+// Package app runs the order workflows over the store: place an order by taking the
 // ticket's hold, cancel or expire it and release the hold, complete it on payment after
-// making the hold permanent. The order of the writes in each workflow is what guarantees
-// that a ticket is never held by two live orders and that a paid order is never cancelled;
-// see the comment of each method.
-package booking
+// making the hold permanent, sweep the expiries that were lost, and keep the replica of
+// tickets. The order of the writes in each workflow is what guarantees that a ticket is
+// never held by two live orders and that a paid order is never cancelled; see the comment of
+// each method. The rules themselves are the order domain's (order.Next, order.Hold).
+package app
 
 import (
 	"context"
@@ -18,20 +19,15 @@ import (
 	"ticketing/services/orders/internal/store"
 )
 
-// Forever is the end of a paid order's hold: it never lapses.
-var Forever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-
-// maxAttempts bounds the re-reads of an order that changed under a conditional write. An
-// order changes at most twice in its life, so more attempts than that mean a fault.
-const maxAttempts = 5
+// sweepBatch is how many overdue orders one query of the sweeper reads.
+const sweepBatch = 100
 
 // Options configure a Service.
 type Options struct {
-	Window    time.Duration                              // EXPIRATION_WINDOW: expiresAt = now + Window
-	HoldGrace time.Duration                              // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
-	Notify    func(orderID string, envs ...bus.Envelope) // the outbox relay's Notify; nil does nothing
-	Now       func() time.Time                           // time.Now by default
-	Logger    *slog.Logger                               // slog.Default() by default
+	Window    time.Duration    // EXPIRATION_WINDOW: expiresAt = now + Window
+	HoldGrace time.Duration    // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
+	Now       func() time.Time // time.Now by default
+	Logger    *slog.Logger     // slog.Default() by default
 }
 
 // Service runs the workflows.
@@ -43,9 +39,6 @@ type Service struct {
 
 // New is a Service over st.
 func New(st *store.Store, opts Options) *Service {
-	if opts.Notify == nil {
-		opts.Notify = func(string, ...bus.Envelope) {}
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -71,7 +64,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	wctx := context.WithoutCancel(ctx)
 	now := s.now()
 	o := order.New(store.NewID(), userID, order.Ticket{}, now, s.opts.Window)
-	t, err := s.store.Hold(wctx, ticketID, o.ID, now, o.ExpiresAt.Add(s.opts.HoldGrace))
+	t, err := s.store.Hold(wctx, ticketID, order.HoldFor(o, s.opts.HoldGrace), now)
 	if errors.Is(err, order.ErrTicketReserved) {
 		holdsTotal.WithLabelValues("refused").Inc()
 	}
@@ -80,26 +73,14 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	}
 	holdsTotal.WithLabelValues("taken").Inc()
 	o.Ticket = t
-	env, err := bus.NewEnvelope(ctx, events.OrderCreated{
-		ID:        o.ID,
-		Version:   o.Version,
-		Status:    string(o.Status),
-		UserID:    o.UserID,
-		ExpiresAt: o.ExpiresAt,
-		Ticket:    events.TicketRef{ID: t.ID, PriceCents: t.PriceCents},
-	})
-	if err == nil {
-		err = s.store.InsertOrder(wctx, o, env)
-	}
-	if err != nil {
+	if err := s.store.InsertOrder(wctx, o); err != nil {
 		if _, rerr := s.store.ReleaseHold(wctx, t.ID, o.ID); rerr != nil {
 			s.log.WarnContext(ctx, "release of the hold of an order that was not stored failed; it lapses by itself",
-				"order", o.ID, "ticket", t.ID, "err", rerr)
+				"order_id", o.ID, "ticket_id", t.ID, "err", rerr)
 		}
 		return order.Order{}, err
 	}
-	ordersTotal.WithLabelValues(string(order.Created), "").Inc()
-	s.opts.Notify(o.ID, env)
+	ordersTotal.WithLabelValues(string(events.OrderStatusCreated), "").Inc()
 	return o, nil
 }
 
@@ -146,45 +127,28 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 // the hold is released, conditional on this order still holding the ticket. The release
 // also runs when the order was already cancelled, to heal a crash between the two writes.
 func (s *Service) cancel(ctx context.Context, id string, ev order.Event, cause string, check func(order.Order) error) error {
-	for range maxAttempts {
-		o, err := s.store.Order(ctx, id)
-		if err != nil {
-			return err
-		}
+	var changed bool
+	o, err := s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
 		if check != nil {
 			if err := check(o); err != nil {
-				return err
+				return o, err
 			}
 		}
-		next, err := order.Next(o.Status, ev)
-		if err != nil {
-			return err
-		}
-		if next == o.Status {
-			if next == order.Cancelled {
-				return s.release(ctx, o)
-			}
-			return nil
-		}
-		env, err := bus.NewEnvelope(ctx, events.OrderCancelled{
-			ID: o.ID, Version: o.Version + 1, Ticket: events.TicketRef{ID: o.Ticket.ID},
-		})
-		if err != nil {
-			return err
-		}
-		ok, err := s.store.Transition(ctx, o, next, env)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue // it changed since it was read: decide again
-		}
-		ordersTotal.WithLabelValues(string(order.Cancelled), cause).Inc()
-		s.opts.Notify(o.ID, env)
-		s.log.InfoContext(ctx, "order cancelled", "order", o.ID, "ticket", o.Ticket.ID, "cause", cause)
-		return s.release(ctx, o)
+		next, err := o.Apply(ev)
+		changed = next.Version != o.Version
+		return next, err
+	})
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("order %s kept changing during %s", id, ev)
+	if o.Status != events.OrderStatusCancelled {
+		return nil // complete: an expiry changes nothing
+	}
+	if changed {
+		ordersTotal.WithLabelValues(string(events.OrderStatusCancelled), cause).Inc()
+		s.log.InfoContext(ctx, "order cancelled", "order_id", o.ID, "ticket_id", o.Ticket.ID, "cause", cause)
+	}
+	return s.release(ctx, o)
 }
 
 func (s *Service) release(ctx context.Context, o order.Order) error {
@@ -204,50 +168,53 @@ func (s *Service) release(ctx context.Context, o order.Order) error {
 //
 // Errors: order.ErrNotFound (the order is not here yet).
 func (s *Service) Pay(ctx context.Context, id string) error {
-	for range maxAttempts {
-		o, err := s.store.Order(ctx, id)
-		if err != nil {
-			return err
-		}
-		next, err := order.Next(o.Status, order.Pay)
-		if errors.Is(err, order.ErrCancelled) {
-			s.log.InfoContext(ctx, "payment for a cancelled order; payments refunds it", "order", o.ID)
-			return s.release(ctx, o)
-		}
-		if err != nil {
-			return err
-		}
-		if next == o.Status {
-			return nil // complete already: a redelivered payment.created
-		}
-		held, err := s.store.ExtendHold(ctx, o.Ticket.ID, o.ID, Forever)
-		if err != nil {
-			return err
-		}
-		if !held {
-			s.log.WarnContext(ctx, "payment after the order's hold was lost; cancelling the order so that payments refunds it",
-				"order", o.ID, "ticket", o.Ticket.ID)
-			return s.cancel(ctx, o.ID, order.Expire, causeLostHold, nil)
-		}
-		env, err := bus.NewEnvelope(ctx, events.OrderCompleted{
-			ID: o.ID, Version: o.Version + 1, Ticket: events.TicketRef{ID: o.Ticket.ID},
-		})
-		if err != nil {
-			return err
-		}
-		ok, err := s.store.Transition(ctx, o, next, env)
-		if err != nil {
-			return err
-		}
-		if ok {
-			ordersTotal.WithLabelValues(string(order.Complete), "").Inc()
-			s.opts.Notify(o.ID, env)
-			s.log.InfoContext(ctx, "order complete", "order", o.ID, "ticket", o.Ticket.ID)
-			return nil
-		}
-		// Changed since read (cancelled meanwhile, most likely): decide again.
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("order %s kept changing during payment", id)
+	next, err := o.Apply(order.Pay)
+	if errors.Is(err, order.ErrCancelled) {
+		return s.paidCancelled(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	if next.Version == o.Version {
+		return nil // complete already: a redelivered payment.created
+	}
+	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, order.Hold{OrderID: o.ID}.Permanent())
+	if err != nil {
+		return err
+	}
+	if !held {
+		s.log.WarnContext(ctx, "payment after the order's hold was lost; cancelling the order so that payments refunds it",
+			"order_id", o.ID, "ticket_id", o.Ticket.ID)
+		return s.cancel(ctx, o.ID, order.Expire, causeLostHold, nil)
+	}
+	var changed bool
+	o, err = s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
+		next, err := o.Apply(order.Pay)
+		changed = next.Version != o.Version
+		return next, err
+	})
+	if errors.Is(err, order.ErrCancelled) {
+		return s.paidCancelled(ctx, o) // cancelled since it was read
+	}
+	if err != nil {
+		return err
+	}
+	if changed {
+		ordersTotal.WithLabelValues(string(events.OrderStatusComplete), "").Inc()
+		s.log.InfoContext(ctx, "order complete", "order_id", o.ID, "ticket_id", o.Ticket.ID)
+	}
+	return nil
+}
+
+// paidCancelled handles a payment for a cancelled order: payments refunds it, and the hold
+// is released again.
+func (s *Service) paidCancelled(ctx context.Context, o order.Order) error {
+	s.log.InfoContext(ctx, "payment for a cancelled order; payments refunds it", "order_id", o.ID)
+	return s.release(ctx, o)
 }
 
 // Sweep expires up to limit live orders whose expiresAt passed more than grace ago: the
@@ -269,30 +236,27 @@ func (s *Service) Sweep(ctx context.Context, grace time.Duration, limit int) (in
 	return n, errors.Join(errs...)
 }
 
-// Sweeper returns the background loop that sweeps every interval until ctx ends.
-func (s *Service) Sweeper(interval, grace time.Duration) func(context.Context) error {
-	const batch = 100
-	return func(ctx context.Context) error {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-			}
-			for {
-				n, err := s.Sweep(ctx, grace, batch)
-				if err != nil && ctx.Err() == nil {
-					s.log.WarnContext(ctx, "sweep failed; the next one retries", "err", err)
-				}
-				if n > 0 {
-					s.log.InfoContext(ctx, "swept orders whose expiry was missed", "count", n)
-				}
-				if n < batch || err != nil {
-					break
-				}
-			}
+// SweepAll sweeps in batches until no overdue order is left (one round of the sweeper,
+// which runs every SWEEP_INTERVAL).
+func (s *Service) SweepAll(ctx context.Context, grace time.Duration) error {
+	for {
+		n, err := s.Sweep(ctx, grace, sweepBatch)
+		if n > 0 {
+			s.log.InfoContext(ctx, "swept orders whose expiry was missed", "count", n)
+		}
+		if n < sweepBatch || err != nil {
+			return err
 		}
 	}
+}
+
+// AddTicket adds a ticket to the replica, free (ticket.created).
+func (s *Service) AddTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
+	return s.store.InsertTicket(ctx, t)
+}
+
+// UpdateTicket applies version t.Version of a ticket to the replica when it holds the
+// version before (ticket.updated). The hold is this service's and stays as it is.
+func (s *Service) UpdateTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
+	return s.store.ApplyTicketVersion(ctx, t)
 }

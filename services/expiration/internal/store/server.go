@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func NewServer(rc redis.UniversalClient, o ServerOptions) *asynq.Server {
 			if retried >= maxRetry {
 				level = slog.LevelError // archived: the orders sweeper is the last resort
 			}
-			log.Log(ctx, level, "expiry job failed", "task_id", id, "retried", retried, "max_retry", maxRetry, "err", err)
+			log.Log(ctx, level, "expiry job failed", "order_id", id, "retried", retried, "max_retry", maxRetry, "err", err)
 		}),
 	})
 }

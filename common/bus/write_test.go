@@ -1,0 +1,131 @@
+package bus_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/bus"
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+)
+
+// notices records what a Writer hands to the relay.
+type notices struct {
+	mu   sync.Mutex
+	docs []string
+	envs []bus.Envelope
+}
+
+func (n *notices) Notify(id string, envs ...bus.Envelope) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.docs = append(n.docs, id)
+	n.envs = append(n.envs, envs...)
+}
+
+// The writer stores each change with its events in one write and hands exactly the stored
+// events to the relay, which publishes them without a poll; a write that matches nothing
+// stores and hands over nothing.
+func TestWriterStoresEventsWithTheChangeAndHandsThemToTheRelay(t *testing.T) {
+	ctx := context.Background()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	got := collect(t, c, events.StreamTickets, "ticket.>")
+	relay := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour})
+	seen := &notices{}
+	w := bus.NewWriter(coll, tee{relay, seen})
+	runRelay(t, relay)
+
+	if err := w.Insert(ctx, "t1", &thing{ID: "t1", Title: "x"}, ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, coll, "t1"); len(d.Events) != 1 || d.Events[0].Subject != events.SubjectTicketCreated {
+		t.Fatalf("inserted outbox %+v, want the ticket.created", d.Events)
+	}
+	ok, err := w.Update(ctx, "t1", bson.D{{Key: "title", Value: "x"}}, bson.M{"$set": bson.M{"title": "y"}},
+		bus.WithID("chosen-id", events.TicketUpdated{ID: "t1", Version: 1, Title: "y", PriceCents: 100, UserID: "u"}))
+	if err != nil || !ok {
+		t.Fatalf("update = %t, %v", ok, err)
+	}
+	// The condition no longer holds: nothing is written or handed over.
+	ok, err = w.Update(ctx, "t1", bson.D{{Key: "title", Value: "x"}}, bson.M{"$set": bson.M{"title": "z"}},
+		events.TicketUpdated{ID: "t1", Version: 2, Title: "z", PriceCents: 100, UserID: "u"})
+	if err != nil || ok {
+		t.Fatalf("update on a stale condition = %t, %v; want false, nil", ok, err)
+	}
+	var after thing
+	ok, err = w.UpdateAndGet(ctx, "t1", nil, bson.M{"$set": bson.M{"title": "w"}}, &after)
+	if err != nil || !ok || after.Title != "w" {
+		t.Fatalf("update and get = %t, %v, title %q", ok, err, after.Title)
+	}
+
+	testkit.Eventually(t, 10*time.Second, "both events published without a poll", func() bool { return len(got()) == 2 })
+	testkit.Eventually(t, 10*time.Second, "outbox emptied", func() bool { return done(t, coll, "t1") })
+	msgs := got()
+	if id := msgs[1].Headers().Get(bus.HeaderMsgID); id != "chosen-id" {
+		t.Errorf("second event's id %q, want the chosen one", id)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if len(seen.docs) != 2 || len(seen.envs) != 2 || seen.envs[1].ID != "chosen-id" {
+		t.Errorf("handed to the relay: docs %v, %d events; want t1 twice, 2 events", seen.docs, len(seen.envs))
+	}
+	for i, m := range msgs {
+		if m.Headers().Get(bus.HeaderMsgID) != seen.envs[i].ID {
+			t.Errorf("event %d on the bus is not the one handed over", i)
+		}
+	}
+}
+
+// tee notifies both.
+type tee [2]bus.Notifier
+
+func (t tee) Notify(id string, envs ...bus.Envelope) {
+	t[0].Notify(id, envs...)
+	t[1].Notify(id, envs...)
+}
+
+func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
+	ctx := context.Background()
+	coll := testkit.Mongo(t).Collection("replica")
+	type doc struct {
+		ID      string `bson:"_id"`
+		Title   string `bson:"title"`
+		Version int64  `bson:"version"`
+	}
+	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
+		t.Helper()
+		if err != nil || got != want {
+			t.Fatalf("%s: %v, %v; want %v", what, got, err, want)
+		}
+	}
+	out, err := bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
+	step("version 1 before the document", out, err, bus.NotYet)
+	out, err = bus.InsertReplica(ctx, coll, doc{ID: "r1", Title: "a", Version: 0})
+	step("insert", out, err, bus.Applied)
+	out, err = bus.InsertReplica(ctx, coll, doc{ID: "r1", Title: "a", Version: 0})
+	step("insert again", out, err, bus.Duplicate)
+	out, err = bus.ApplyVersion(ctx, coll, "r1", 2, bson.M{"title": "c"})
+	step("version 2 before 1", out, err, bus.NotYet)
+	out, err = bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
+	step("version 1", out, err, bus.Applied)
+	out, err = bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b again"})
+	step("version 1 again", out, err, bus.Duplicate)
+	out, err = bus.ApplyVersion(ctx, coll, "r1", 2, bson.M{"title": "c"})
+	step("version 2", out, err, bus.Applied)
+
+	var d doc
+	if err := coll.FindOne(ctx, bson.M{"_id": "r1"}).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Title != "c" || d.Version != 2 {
+		t.Fatalf("replica %+v, want title c at version 2", d)
+	}
+	if bus.NotYet.Err() != bus.ErrNotYet || bus.Applied.Err() != nil || bus.Duplicate.Err() != nil {
+		t.Fatal("Outcome.Err: only NotYet is bus.ErrNotYet")
+	}
+}

@@ -1,0 +1,101 @@
+package mongodb_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/mongodb"
+	"ticketing/common/testkit"
+)
+
+type counter struct {
+	ID      string `bson:"_id"`
+	N       int    `bson:"n"`
+	Version int64  `bson:"version"`
+}
+
+// Racing writers each add one to a counter through Update, conditional on the version read:
+// every increment lands exactly once, whoever loses a race reads and decides again.
+func TestUpdateUnderRacingWriters(t *testing.T) {
+	ctx := context.Background()
+	coll := testkit.Mongo(t).Collection("counters")
+	if _, err := coll.InsertOne(ctx, counter{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(ctx context.Context) (counter, error) {
+		var c counter
+		err := coll.FindOne(ctx, bson.M{"_id": "c"}).Decode(&c)
+		return c, err
+	}
+	increment := func(c counter) (counter, error) { c.N++; c.Version++; return c, nil }
+	write := func(ctx context.Context, prev, next counter) error {
+		res, err := coll.UpdateOne(ctx, bson.M{"_id": "c", "version": prev.Version},
+			bson.M{"$set": bson.M{"n": next.N, "version": next.Version}})
+		if err == nil && res.MatchedCount == 0 {
+			err = mongodb.ErrChanged
+		}
+		return err
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			_, err := mongodb.Update(ctx, 100, read, increment, write)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.N != writers || c.Version != writers {
+		t.Fatalf("counter %d at version %d, want %d and %d", c.N, c.Version, writers, writers)
+	}
+}
+
+func TestUpdateOutcomes(t *testing.T) {
+	ctx := context.Background()
+	refused := errors.New("refused")
+	reads := 0
+	read := func(context.Context) (int, error) { reads++; return reads, nil }
+	double := func(n int) (int, error) { return 2 * n, nil }
+
+	// Two lost races, then the write lands: the state of the third read.
+	losses := 2
+	got, err := mongodb.Update(ctx, 5, read, double, func(context.Context, int, int) error {
+		if losses > 0 {
+			losses--
+			return mongodb.ErrChanged
+		}
+		return nil
+	})
+	if err != nil || got != 6 || reads != 3 {
+		t.Fatalf("after two lost races: %d, %v, %d reads; want 6, nil, 3", got, err, reads)
+	}
+
+	// A refusal of the domain returns the state read, and the error as it is.
+	reads = 0
+	got, err = mongodb.Update(ctx, 5, read, func(int) (int, error) { return 0, refused }, func(context.Context, int, int) error { return nil })
+	if !errors.Is(err, refused) || got != 1 {
+		t.Fatalf("refused: %d, %v; want 1 and the error", got, err)
+	}
+
+	// Races lost every time: the error says so after the attempts.
+	reads = 0
+	_, err = mongodb.Update(ctx, 3, read, double, func(context.Context, int, int) error { return mongodb.ErrChanged })
+	if !errors.Is(err, mongodb.ErrChanged) || reads != 3 {
+		t.Fatalf("always lost: %v after %d reads; want ErrChanged after 3", err, reads)
+	}
+}

@@ -1,0 +1,132 @@
+// Package app runs the tickets workflows: list, show and edit tickets for their sellers, and
+// reserve, release and sell them as the orders service's events say. Each change is a pure
+// transition of the ticket domain, stored by the store in one conditional write with its
+// event; a write that loses a race to another is decided again from a fresh read.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/services/tickets/internal/store"
+	"ticketing/services/tickets/internal/ticket"
+)
+
+// Attempts bound the read-decide-write rounds of one change when concurrent writes win the
+// race (each round is one read and one conditional write).
+const (
+	editAttempts  = 50 // a seller's PUT: then 409, try again
+	eventAttempts = 5  // an order event: then the bus offers it again with backoff
+)
+
+// ErrContended says the ticket kept changing while an edit was being saved.
+var ErrContended = errors.New("the ticket kept changing while it was being saved")
+
+// Service runs the workflows over the store.
+type Service struct {
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New is the Service over st.
+func New(st *store.Store, log *slog.Logger) *Service {
+	return &Service{store: st, log: log, now: time.Now}
+}
+
+// NewID is a fresh ticket id: a time-ordered ObjectID in hex.
+func NewID() string { return bson.NewObjectID().Hex() }
+
+// ValidID reports whether id can name a ticket: the hex form of an ObjectID, as the service
+// makes them.
+func ValidID(id string) bool {
+	oid, err := bson.ObjectIDFromHex(id)
+	return err == nil && oid.Hex() == id
+}
+
+// Create lists a ticket of userID with the details d, at version 0, and announces it.
+func (s *Service) Create(ctx context.Context, userID string, d ticket.Details) (ticket.Ticket, error) {
+	t := ticket.New(NewID(), userID, d, s.now())
+	if err := s.store.Create(ctx, t); err != nil {
+		return ticket.Ticket{}, err
+	}
+	return t, nil
+}
+
+// Get is ticket id; ticket.ErrNotFound when there is none (also for a malformed id).
+func (s *Service) Get(ctx context.Context, id string) (ticket.Ticket, error) {
+	if !ValidID(id) {
+		return ticket.Ticket{}, ticket.ErrNotFound
+	}
+	return s.store.Get(ctx, id)
+}
+
+// ListFree is at most limit tickets that no order holds, newest first, older than the ticket
+// after when it is not "".
+func (s *Service) ListFree(ctx context.Context, after string, limit int) ([]ticket.Ticket, error) {
+	return s.store.ListFree(ctx, after, limit)
+}
+
+// Edit gives ticket id the details d, as its seller userID asks. Errors: ticket.ErrNotFound,
+// ticket.ErrNotOwner, ticket.ErrReserved, ErrContended.
+func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details) (ticket.Ticket, error) {
+	if !ValidID(id) {
+		return ticket.Ticket{}, ticket.ErrNotFound
+	}
+	t, _, err := s.store.Update(ctx, id, editAttempts, func(t ticket.Ticket) (ticket.Ticket, error) {
+		return t.Edit(userID, d)
+	})
+	if errors.Is(err, store.ErrLostRace) {
+		return ticket.Ticket{}, fmt.Errorf("%w: %w", ErrContended, err)
+	}
+	return t, err
+}
+
+// Reserve applies order.created: orderID holds the ticket. Errors: ticket.ErrNotFound,
+// ticket.ErrNotYet (another order holds it).
+func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
+	return s.apply(ctx, ticketID, orderID, "reserved", func(t ticket.Ticket) (ticket.Ticket, error) {
+		return t.Reserve(orderID)
+	})
+}
+
+// Release applies order.cancelled: the order is recorded as released, and the ticket freed
+// if that order holds it. Errors: ticket.ErrNotFound.
+func (s *Service) Release(ctx context.Context, ticketID, orderID string) error {
+	return s.apply(ctx, ticketID, orderID, "released", func(t ticket.Ticket) (ticket.Ticket, error) {
+		return t.Release(orderID), nil
+	})
+}
+
+// Sell applies order.completed: the order that holds the ticket bought it. Errors:
+// ticket.ErrNotFound, ticket.ErrNotYet (not reserved by the order yet), ticket.ErrImpossible
+// (the order was cancelled, or the ticket sold to another).
+func (s *Service) Sell(ctx context.Context, ticketID, orderID string) error {
+	return s.apply(ctx, ticketID, orderID, "sold", func(t ticket.Ticket) (ticket.Ticket, error) {
+		return t.Sell(orderID)
+	})
+}
+
+// apply runs change, the effect of an order event, on the ticket; a redelivered event finds
+// its effect stored and writes nothing.
+func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, change func(ticket.Ticket) (ticket.Ticket, error)) error {
+	t, stored, err := s.store.Update(ctx, ticketID, eventAttempts, change)
+	switch {
+	case errors.Is(err, ticket.ErrNotYet):
+		return fmt.Errorf("ticket %s, order %s (held by %q): %w", ticketID, orderID, t.OrderID, err)
+	case errors.Is(err, ticket.ErrImpossible):
+		return fmt.Errorf("ticket %s (order %q, sold %t), order %s: %w", ticketID, t.OrderID, t.Sold, orderID, err)
+	case err != nil:
+		return err
+	}
+	if stored {
+		s.log.InfoContext(ctx, "ticket "+what, "ticket_id", ticketID, "order_id", orderID,
+			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)
+	}
+	return nil
+}
