@@ -5,9 +5,11 @@ PKGS  := ticketing/...
 PKGS_PG := ticketing/common/... ticketing/services/...
 TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ticketing-tools
 STATICCHECK_VERSION := v0.8.2
+# The stripe-mock the payments tests are written against (stripemock.Version says the same).
+STRIPE_MOCK_VERSION := v0.203.0
 FUZZTIME ?= 10s
 
-.PHONY: dev dev-clean run-services test test-short fuzz lint bench e2e build tidy
+.PHONY: dev dev-clean run-services test test-tools test-preflight fuzz lint bench e2e build tidy
 
 # The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
 # into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
@@ -50,10 +52,24 @@ build:
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
 ## test: every module's tests with the race detector (MongoDB stand-in on SQLite), then those
-## of common and the services again with the stand-in on the PostgreSQL at 127.0.0.1:5432
-test:
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
-	TESTKIT_MONGO_BACKEND=postgresql $(GO) test -race -count=1 -timeout 30m $(PKGS_PG)
+## of common and the services again with the stand-in on the PostgreSQL at 127.0.0.1:5432;
+## first test-preflight, then test-tools
+test: test-preflight test-tools
+	STRIPE_MOCK=$(STRIPE_MOCK) $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	STRIPE_MOCK=$(STRIPE_MOCK) TESTKIT_MONGO_BACKEND=postgresql $(GO) test -race -count=1 -timeout 30m $(PKGS_PG)
+
+## test-preflight: stops at once, with the command that installs it, when redis-server or
+## the PostgreSQL of the second pass is missing
+test-preflight:
+	@bash scripts/test-preflight.sh
+
+STRIPE_MOCK := $(TOOLS)/stripe-mock-$(STRIPE_MOCK_VERSION)
+$(STRIPE_MOCK):
+	GOBIN=$(TOOLS)/bin-stripe-mock $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+	mv $(TOOLS)/bin-stripe-mock/stripe-mock $@
+
+## test-tools: builds the tools the tests call (stripe-mock, pinned) once into $(TOOLS)
+test-tools: $(STRIPE_MOCK)
 
 ## fuzz: every fuzz target for FUZZTIME (10s) each
 fuzz:

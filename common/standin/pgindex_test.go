@@ -21,7 +21,7 @@ import (
 // the test, and returns its URL.
 func freshDatabase(t *testing.T) string {
 	t.Helper()
-	base := cmp.Or(os.Getenv("STANDIN_TEST_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/test")
+	base := cmp.Or(os.Getenv("STANDIN_TEST_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/postgres")
 	admin, err := pgx.Connect(t.Context(), base)
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v", err)

@@ -37,7 +37,7 @@ const (
 // DefaultPostgresURL is used when EnvPostgresURL is unset. Its pool of 24
 // connections (16 commands in flight through the gate) keeps two test binaries
 // at once well under PostgreSQL's default 100 connections.
-const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?pool_max_conns=24"
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?pool_max_conns=24"
 
 // Name prefixes of what the stand-in leaves behind (the test binary exits
 // without a hook to remove them); a later run removes those whose process is

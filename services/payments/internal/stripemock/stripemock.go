@@ -20,8 +20,15 @@ const Version = "v0.203.0"
 // InstallCommand installs it.
 const InstallCommand = "go install github.com/stripe/stripe-mock@" + Version
 
-// Binary finds stripe-mock in PATH or in $(go env GOPATH)/bin, or "".
+// EnvBinary names the stripe-mock binary to run; `make test` sets it to the one it built.
+const EnvBinary = "STRIPE_MOCK"
+
+// Binary returns $STRIPE_MOCK when set, else finds stripe-mock in PATH or in
+// $(go env GOPATH)/bin, or returns "".
 func Binary() string {
+	if p := os.Getenv(EnvBinary); p != "" {
+		return p
+	}
 	if p, err := exec.LookPath("stripe-mock"); err == nil {
 		return p
 	}
@@ -58,7 +65,7 @@ func Start(t testing.TB) string {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		t.Fatalf("stripe-mock is not installed (looked in PATH and $(go env GOPATH)/bin): run `%s`", InstallCommand)
+		t.Fatalf("stripe-mock is not installed (looked at $%s, in PATH and $(go env GOPATH)/bin): `make test` builds it, or run `%s`", EnvBinary, InstallCommand)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
