@@ -71,8 +71,8 @@ func TestHandlerErrorIsRedeliveredUntilSuccess(t *testing.T) {
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "handled", func() bool { return done.Load() == 1 })
-	time.Sleep(200 * time.Millisecond) // nothing more may arrive after the ack
+	testkit.Eventually(t, 20*time.Second, "handled", func() bool { return done.Load() == 1 })
+	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // nothing more arrives after the ack
 	if calls.Load() != 3 || done.Load() != 1 {
 		t.Fatalf("calls = %d, successes = %d; want 3 and 1", calls.Load(), done.Load())
 	}
@@ -94,11 +94,11 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	if err := bus.Publish(context.Background(), c, "evt-1", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	testkit.Eventually(t, 20*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
 	if n := deadLettered(t, "test-ticket-created") - before; n != 1 {
 		t.Errorf("ticketing_events_dead_lettered_total moved by %v, want 1", n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // terminated: no more deliveries
 	if n := calls.Load(); n != 4 {
 		t.Fatalf("handler called %d times, want 4 (MaxAttempts)", n)
 	}
@@ -155,7 +155,7 @@ func TestUndecodablePayloadIsDeadLetteredAtOnce(t *testing.T) {
 			t.Fatalf("raw publish %d: %v", i, err)
 		}
 	}
-	testkit.Eventually(t, 5*time.Second, "two dead letters", func() bool { return len(dead()) == 2 })
+	testkit.Eventually(t, 30*time.Second, "two dead letters", func() bool { return len(dead()) == 2 })
 	for _, m := range dead() {
 		if n, _ := m.Metadata(); n != nil && m.Headers().Get(bus.HeaderDLReason) == "" {
 			t.Errorf("dead letter without a reason")
@@ -185,9 +185,9 @@ func TestNotYetIsOfferedAgainLater(t *testing.T) {
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "offered twice", func() bool { return attempts.Load() >= 2 })
+	testkit.Eventually(t, 30*time.Second, "offered twice", func() bool { return attempts.Load() >= 2 })
 	ready.Store(true)
-	testkit.Eventually(t, 5*time.Second, "applied", func() bool { return applied.Load() == 1 })
+	testkit.Eventually(t, 30*time.Second, "applied", func() bool { return applied.Load() == 1 })
 }
 
 func TestReplicasShareTheDurableConsumer(t *testing.T) {
@@ -203,7 +203,7 @@ func TestReplicasShareTheDurableConsumer(t *testing.T) {
 			seen[e.ID]++
 			mu.Unlock()
 			perReplica[r].Add(1)
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // a handler that takes time, so that one replica cannot take every event
 			return nil
 		}, bus.ListenOptions{Concurrency: 4, Logger: quiet})
 		if err != nil {
@@ -217,8 +217,8 @@ func TestReplicasShareTheDurableConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testkit.Eventually(t, 10*time.Second, "all handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
-	time.Sleep(200 * time.Millisecond)
+	testkit.Eventually(t, 30*time.Second, "all handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
+	testkit.ConsumerIdle(t, pub.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // every ack arrived: no redelivery may follow
 	mu.Lock()
 	defer mu.Unlock()
 	for id, k := range seen {
@@ -258,7 +258,7 @@ func TestStopWaitsForHandlersInFlight(t *testing.T) {
 	var finished atomic.Bool
 	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
 		close(started)
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // on purpose: the handler is still running when Stop is called
 		finished.Store(true)
 		return nil
 	}, bus.ListenOptions{Logger: quiet})
@@ -272,6 +272,55 @@ func TestStopWaitsForHandlersInFlight(t *testing.T) {
 	l.Stop(context.Background())
 	if !finished.Load() {
 		t.Fatal("Stop returned before the handler finished")
+	}
+}
+
+// Listeners stopped while events flow, many times: Stop returns only after every handler
+// it let start has finished, and none starts after it returned (the race detector watches
+// the hand-over between deliveries and Stop).
+func TestStopWhileEventsFlow(t *testing.T) {
+	url := testkit.NATS(t)
+	pub := connect(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	var publishing sync.WaitGroup
+	publishing.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			_ = bus.Publish(ctx, pub, "", ticket(fmt.Sprint("t", i)))
+		}
+	})
+	defer publishing.Wait()
+	defer cancel()
+
+	c := connect(t, url)
+	var late atomic.Int32 // handler starts or ends seen after their listener's Stop returned
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	for round := range rounds {
+		var stopped atomic.Bool
+		var handled atomic.Int32
+		l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+			if stopped.Load() {
+				late.Add(1)
+			}
+			handled.Add(1)
+			// On purpose: handlers in flight when Stop comes, Stop must wait for them.
+			time.Sleep(time.Duration(round%3) * time.Millisecond)
+			if stopped.Load() {
+				late.Add(1)
+			}
+			return nil
+		}, bus.ListenOptions{Concurrency: 1 + round%4, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Eventually(t, 30*time.Second, "events flow", func() bool { return handled.Load() > int32(round%5) })
+		l.Stop(context.Background())
+		stopped.Store(true)
+	}
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d handler starts or ends after Stop returned", n)
 	}
 }
 
@@ -289,7 +338,7 @@ func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	testkit.Eventually(t, 30*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
 	if waited := time.Since(start); waited < 500*time.Millisecond {
 		t.Fatalf("dead-lettered after %s, before its not-yet budget (MaxAttempts must not apply)", waited)
 	}

@@ -86,15 +86,23 @@ func (o *ListenOptions) defaults() {
 // Listener consumes one subject through a durable consumer shared by every replica of a
 // service; each event goes to one replica.
 type Listener struct {
-	conn     *Conn
-	durable  string
-	subject  string
-	schema   int
-	opts     ListenOptions
-	cc       jetstream.ConsumeContext
-	sem      chan struct{}
-	inflight sync.WaitGroup
-	stopOnce sync.Once
+	conn    *Conn
+	durable string
+	subject string
+	schema  int
+	opts    ListenOptions
+	cc      jetstream.ConsumeContext
+	sem     chan struct{} // a slot per handler running, Concurrency in all
+
+	// A delivery starts a handler only under mu and while !stopping, so that Stop, which
+	// sets stopping under mu, knows every handler it has to wait for: running counts them,
+	// and idle is closed once stopping and none runs.
+	mu         sync.Mutex
+	stopping   bool
+	running    int
+	stop       chan struct{} // closed when Stop begins
+	idle       chan struct{}
+	idleClosed bool
 }
 
 // Listen starts handling E's subject with the durable consumer "<service>-<subject>".
@@ -109,6 +117,8 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 		schema:  zero.Schema(),
 		opts:    opts,
 		sem:     make(chan struct{}, opts.Concurrency),
+		stop:    make(chan struct{}),
+		idle:    make(chan struct{}),
 	}
 	l.opts.Logger = opts.Logger.With("consumer", l.durable)
 	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.Topology.StreamOf(subject), jetstream.ConsumerConfig{
@@ -136,10 +146,14 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 		})
 	}
 	l.cc, err = cons.Consume(func(m jetstream.Msg) {
-		l.sem <- struct{}{}
-		l.inflight.Add(1)
+		if !l.begin() {
+			// Stopping: the event goes back, for another replica or the next start; the delay
+			// keeps it from bouncing on this listener's pulls still in flight.
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
 		go func() {
-			defer func() { <-l.sem; l.inflight.Done() }()
+			defer l.end()
 			handle(m)
 		}()
 	},
@@ -156,13 +170,57 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 	return l, nil
 }
 
-// Stop stops fetching, lets the events in hand finish (or ctx end), and returns.
-func (l *Listener) Stop(ctx context.Context) {
-	l.stopOnce.Do(func() { l.cc.Drain() })
-	done := make(chan struct{})
-	go func() { l.inflight.Wait(); close(done) }()
+// begin takes a handler slot, waiting for one, and reports true; or, once Stop has begun,
+// reports false and takes none.
+func (l *Listener) begin() bool {
 	select {
-	case <-done:
+	case l.sem <- struct{}{}:
+	case <-l.stop:
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopping {
+		<-l.sem
+		return false
+	}
+	l.running++
+	return true
+}
+
+// end gives back the slot begin took.
+func (l *Listener) end() {
+	<-l.sem
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running--
+	l.closeIdleLocked()
+}
+
+func (l *Listener) closeIdleLocked() {
+	if l.stopping && l.running == 0 && !l.idleClosed {
+		l.idleClosed = true
+		close(l.idle)
+	}
+}
+
+// Stop stops fetching and starts no more handlers (events already fetched go back to the
+// stream), waits until the handlers running have finished or ctx ends, and returns. It may
+// be called more than once.
+func (l *Listener) Stop(ctx context.Context) {
+	l.mu.Lock()
+	first := !l.stopping
+	if first {
+		l.stopping = true
+		close(l.stop)
+		l.closeIdleLocked()
+	}
+	l.mu.Unlock()
+	if first {
+		l.cc.Drain()
+	}
+	select {
+	case <-l.idle:
 	case <-ctx.Done():
 	}
 }

@@ -129,6 +129,6 @@ func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() boo
 		if time.Now().After(deadline) {
 			t.Fatalf("testkit: not within %s: %s", timeout, msg)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }

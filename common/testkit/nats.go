@@ -2,12 +2,15 @@ package testkit
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // EnvNATSURL names the external NATS server that [ExternalNATS] returns.
@@ -85,4 +88,32 @@ func (s *NATSServer) start(port int) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
+}
+
+// ConsumerIdle waits, up to timeout, until the durable consumer of stream has nothing
+// left to deliver and nothing awaiting an ack or a redelivery (NumPending and NumAckPending
+// both 0): every message the stream holds for it is acknowledged or terminated, so no
+// handler runs again for them. Tests assert "nothing more arrived" after it, not after a
+// sleep.
+func ConsumerIdle(t testing.TB, js jetstream.JetStream, stream, durable string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	state := "no answer"
+	for {
+		if c, err := js.Consumer(ctx, stream, durable); err != nil {
+			state = err.Error()
+		} else if ci, err := c.Info(ctx); err != nil {
+			state = err.Error()
+		} else if ci.NumPending == 0 && ci.NumAckPending == 0 {
+			return
+		} else {
+			state = fmt.Sprintf("%d pending, %d awaiting ack", ci.NumPending, ci.NumAckPending)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("testkit: not within %s: consumer %s of %s idle (last seen: %s)", timeout, durable, stream, state)
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
+	}
 }
