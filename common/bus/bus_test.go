@@ -306,7 +306,7 @@ func TestStopWhileEventsFlow(t *testing.T) {
 			}
 			handled.Add(1)
 			// On purpose: handlers in flight when Stop comes, Stop must wait for them.
-			time.Sleep(time.Duration(round%3) * time.Millisecond)
+			time.Sleep(time.Duration(round%3) * time.Millisecond) // see above
 			if stopped.Load() {
 				late.Add(1)
 			}

@@ -305,13 +305,53 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 	return errors.Join(append(errs, err)...)
 }
 
-// removeQueued takes published events out of their documents until the queue is closed.
+// removeQueued takes published events out of their documents until the queue is closed:
+// every removal waiting at once, merged per document, so that a document written often
+// costs one removal for all its events published meanwhile, not one each.
 func (r *Relay) removeQueued(ctx context.Context) {
 	for rm := range r.removals {
-		if err := r.remove(ctx, []removal{rm}); err != nil && ctx.Err() == nil {
+		batch := []removal{rm}
+	more:
+		for len(batch) < cap(r.removals) {
+			select {
+			case rm, ok := <-r.removals:
+				if !ok {
+					break more
+				}
+				batch = append(batch, rm)
+			default:
+				break more
+			}
+		}
+		if err := r.remove(ctx, mergeRemovals(batch)); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox removal failed; the poll will publish again and remove", "err", err)
 		}
 	}
+}
+
+// mergeRemovals makes one removal per document of rms, in the order of their first
+// removal, of all its events published (each once).
+func mergeRemovals(rms []removal) []removal {
+	byID := make(map[string]int, len(rms))
+	var out []removal
+	for _, rm := range rms {
+		i, seen := byID[rm.doc.id]
+		if !seen {
+			byID[rm.doc.id] = len(out)
+			out = append(out, removal{doc: pendingDoc{id: rm.doc.id}})
+			i = len(out) - 1
+		}
+		m := &out[i]
+		for k := range rm.n {
+			if slices.ContainsFunc(m.doc.envs, func(e Envelope) bool { return e.ID == rm.doc.envs[k].ID }) {
+				continue
+			}
+			m.doc.envs = append(m.doc.envs, rm.doc.envs[k])
+			m.doc.raw = append(m.doc.raw, rm.doc.raw[k])
+			m.n++
+		}
+	}
+	return out
 }
 
 // sortByCreation puts a document's events, notified by several writes, in the order of

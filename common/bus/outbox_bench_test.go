@@ -63,7 +63,7 @@ func BenchmarkOutboxRelay(b *testing.B) {
 		if info.State.Msgs >= uint64(b.N) {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling interval
 	}
 	for {
 		n, err := coll.CountDocuments(ctx, bson.M{bus.OutboxPendingField: true})
@@ -73,7 +73,7 @@ func BenchmarkOutboxRelay(b *testing.B) {
 		if n == 0 {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 	b.StopTimer()
 	cancel()

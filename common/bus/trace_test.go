@@ -60,7 +60,7 @@ func TestEventsCarryTheTrace(t *testing.T) {
 		}
 		return n
 	}
-	testkit.Eventually(t, 5*time.Second, "handled", func() bool { return consumed() == 3 })
+	testkit.Eventually(t, 30*time.Second, "handled", func() bool { return consumed() == 3 })
 	mu.Lock()
 	defer mu.Unlock()
 

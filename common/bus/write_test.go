@@ -63,8 +63,8 @@ func TestWriterStoresEventsWithTheChangeAndHandsThemToTheRelay(t *testing.T) {
 		t.Fatalf("update and get = %t, %v, title %q", ok, err, after.Title)
 	}
 
-	testkit.Eventually(t, 10*time.Second, "both events published without a poll", func() bool { return len(got()) == 2 })
-	testkit.Eventually(t, 10*time.Second, "outbox emptied", func() bool { return done(t, coll, "t1") })
+	testkit.Eventually(t, 30*time.Second, "both events published without a poll", func() bool { return len(got()) == 2 })
+	testkit.Eventually(t, 30*time.Second, "outbox emptied", func() bool { return done(t, coll, "t1") })
 	msgs := got()
 	if id := msgs[1].Headers().Get(bus.HeaderMsgID); id != "chosen-id" {
 		t.Errorf("second event's id %q, want the chosen one", id)
