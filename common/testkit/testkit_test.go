@@ -41,7 +41,7 @@ func TestNATSRestartKeepsStreams(t *testing.T) {
 	}
 
 	// The client reconnects by itself; the stream and its message survive.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, err := js.Stream(ctx, "ORDERS")
 		if err == nil && st.CachedInfo().State.Msgs == 1 {
@@ -50,7 +50,7 @@ func TestNATSRestartKeepsStreams(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("stream after restart: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }
 

@@ -191,7 +191,7 @@ func (c *client) orderWhenReady(buyer user, ticketID string) reply {
 		if r.Status != 404 || time.Now().After(deadline) {
 			return r
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 }
 
@@ -214,6 +214,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %s: %s", timeout, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling interval
 	}
 }

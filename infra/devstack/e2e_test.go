@@ -15,8 +15,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"ticketing/common/events"
 	"ticketing/common/testkit"
 )
+
+// window is the stack's EXPIRATION_WINDOW: long enough that a buyer on a loaded machine
+// orders and pays well within it, short enough that the unpaid orders expire during the run.
+const window = 20 * time.Second
 
 // TestEndToEnd drives the whole workflow over HTTP through the gateway, with every service in
 // its own process, two replicas of orders and tickets, a NATS server process of its own (so it
@@ -28,7 +33,7 @@ func TestEndToEnd(t *testing.T) {
 	s, err := Start(ctx, Options{
 		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2, BasePort: 0,
 		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
-		Env: map[string]string{"EXPIRATION_WINDOW": "3s", "SWEEP_INTERVAL": "500ms", "SWEEP_GRACE": "2s", "HOLD_GRACE": "5s"},
+		Env: map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": "500ms", "SWEEP_GRACE": "2s", "HOLD_GRACE": "5s"},
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -46,6 +51,7 @@ func TestEndToEnd(t *testing.T) {
 
 	seller := c.signup("seller@example.com")
 	buyers := c.users("buyer", 2)
+	var paid string // an order paid within its window, checked after its expiry
 
 	t.Run("reserve, refuse, expire, buy", func(t *testing.T) {
 		c.t = t
@@ -64,7 +70,7 @@ func TestEndToEnd(t *testing.T) {
 		c.must(409, "POST", "/api/orders", buyers[1].token, map[string]string{"ticketId": tk.ID})
 
 		// Unpaid, the order expires by itself and the ticket is free again.
-		eventually(t, 15*time.Second, "order cancelled by expiry", func() bool { return c.order(buyers[0], first).Status == "cancelled" })
+		eventually(t, window+30*time.Second, "order cancelled by expiry", func() bool { return c.order(buyers[0], first).Status == "cancelled" })
 		eventually(t, 10*time.Second, "ticket free and listed", func() bool {
 			v := c.ticket(tk.ID)
 			return (v.OrderID == nil || *v.OrderID == "") && c.listed(tk.ID)
@@ -79,10 +85,7 @@ func TestEndToEnd(t *testing.T) {
 			v := c.ticket(tk.ID)
 			return v.OrderID != nil && *v.OrderID == second && !c.listed(tk.ID)
 		})
-		time.Sleep(5 * time.Second) // past expiresAt + the sweeper's grace
-		if st := c.order(buyers[1], second).Status; st != "complete" {
-			t.Fatalf("paid order became %s", st)
-		}
+		paid = second // its expiry comes later in the run: see "paid order outlives its expiry"
 	})
 
 	t.Run("race across replicas", func(t *testing.T) {
@@ -99,7 +102,9 @@ func TestEndToEnd(t *testing.T) {
 				return r.Status == 200
 			})
 		}
-		time.Sleep(time.Second)
+		// Both orders replicas read one database, which holds every ticket once the orders
+		// service's consumer of ticket.created has acknowledged them all.
+		bus.idle(t, "orders", events.SubjectTicketCreated)
 		winners := map[string]string{} // ticket -> order
 		for _, id := range ids {
 			var wg sync.WaitGroup
@@ -211,7 +216,7 @@ func TestEndToEnd(t *testing.T) {
 				continue
 			}
 			placedCount++
-			eventually(t, 30*time.Second, "order settles", func() bool {
+			eventually(t, window+60*time.Second, "order settles", func() bool {
 				st := c.order(fbuyers[i], orders[i]).Status
 				return st == "complete" || st == "cancelled"
 			})
@@ -227,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 		// Requests in flight to the killed replica got 502 and may or may not have placed their
 		// order: every order a buyer has, answered or not, must settle too.
 		for i := range n {
-			eventually(t, 30*time.Second, "every order of the buyer settles", func() bool {
+			eventually(t, window+60*time.Second, "every order of the buyer settles", func() bool {
 				var list []orderView
 				c.must(200, "GET", "/api/orders", fbuyers[i].token, nil).json(t, &list)
 				for _, o := range list {
@@ -253,6 +258,22 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%d orders completed but %d payments", oc, p)
 		}
 		t.Logf("events: %v", bus.counts())
+	})
+
+	// The expiry of the order paid in the first step, long past by now, was handled and
+	// changed nothing: the expiration service published it and orders acknowledged it.
+	t.Run("paid order outlives its expiry", func(t *testing.T) {
+		c.t = t
+		if paid == "" {
+			t.Skip("no order was paid in the first step")
+		}
+		eventually(t, window+60*time.Second, "expiration.completed of the paid order", func() bool {
+			return bus.has(events.SubjectExpirationCompleted, "expiration-"+paid)
+		})
+		bus.idle(t, "orders", events.SubjectExpirationCompleted)
+		if st := c.order(buyers[1], paid).Status; st != "complete" {
+			t.Fatalf("paid order became %s after its expiry", st)
+		}
 	})
 
 	t.Run("bad input", func(t *testing.T) { c.t = t; badInput(t, c, seller, buyers) })
@@ -282,6 +303,7 @@ func orderStatus(c *client, users []user, id string) string {
 
 // busWatch counts distinct events per subject on the stack's streams.
 type busWatch struct {
+	js   jetstream.JetStream
 	mu   sync.Mutex
 	seen map[string]map[string]bool
 }
@@ -297,6 +319,7 @@ func watchBus(t *testing.T, url string) *busWatch {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.js = js
 	for _, stream := range []string{"TICKETS", "ORDERS", "EXPIRATION", "PAYMENTS"} {
 		cons, err := js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
@@ -322,6 +345,21 @@ func (w *busWatch) count(subject string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.seen[subject])
+}
+
+// has reports whether the event of id was seen on subject.
+func (w *busWatch) has(subject, id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen[subject][id]
+}
+
+// idle waits until service's consumer of subject has handled and acknowledged every event
+// the stream holds for it.
+func (w *busWatch) idle(t *testing.T, service, subject string) {
+	t.Helper()
+	var topo events.Topology // the stack's own NATS server: no prefix
+	testkit.ConsumerIdle(t, w.js, topo.StreamOf(subject), events.Durable(service, subject), 60*time.Second)
 }
 
 func (w *busWatch) counts() map[string]int {

@@ -101,7 +101,7 @@ func checkMetrics(t *testing.T, s *Stack, bus *busWatch, clients []*client) {
 	t.Helper()
 	var problems []string
 	var ps []scraped
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var err error
 		if ps, err = scrapeAll(s); err != nil {
@@ -111,7 +111,7 @@ func checkMetrics(t *testing.T, s *Stack, bus *busWatch, clients []*client) {
 		if len(problems) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // polling interval: until the counters agree
 	}
 	for _, p := range problems {
 		t.Error(p)

@@ -53,7 +53,7 @@ func BenchmarkExpire10000Orders(b *testing.B) {
 		}
 		for i := 0; i < n; i += batch {
 			if spread > 0 {
-				time.Sleep(time.Until(begin.Add(spread * time.Duration(i) / n)))
+				time.Sleep(time.Until(begin.Add(spread * time.Duration(i) / n))) // on purpose: orders spread over time
 			}
 			envs := make([]bus.Envelope, 0, batch)
 			for j := i; j < i+batch; j++ {
@@ -85,7 +85,7 @@ func BenchmarkExpire10000Orders(b *testing.B) {
 			if time.Now().After(deadline) {
 				b.Fatalf("%d of %d orders expired", h.expired.total()-before, n)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // polling interval
 		}
 		var late []time.Duration
 		early := 0

@@ -243,9 +243,9 @@ func (c *collector) total() int {
 func checkOnTime(t testing.TB, c *collector, id string, expiresAt time.Time, maxLate time.Duration) time.Duration {
 	t.Helper()
 	// The task completes once the publish is acknowledged; the collector sees it a moment later.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(c.of(id)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 	got := c.of(id)
 	if len(got) != 1 {
