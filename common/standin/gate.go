@@ -47,8 +47,10 @@ type gate struct {
 	// perDatabase serialises writes per database rather than per document or collection:
 	// SQLite keeps a database in one file, with one writer at a time.
 	perDatabase bool
-	// slots bounds the commands in flight, each taken before any lock and released after
-	// it, so that a lock holder always has one.
+	// slots bounds the commands in flight to FerretDB. A write takes one only once it holds
+	// its locks: a slot is never held by a command waiting for a lock, so writers queued on
+	// one busy document cannot take every slot and starve the reads and other writes; and a
+	// slot holder waits for nothing, so a lock holder waiting for a slot gets one soon.
 	slots chan struct{}
 
 	connsMu sync.Mutex
@@ -182,8 +184,6 @@ func (g *gate) relay(client, upstream net.Conn) error {
 // more replies, read under the same lock.
 func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error) {
 	a := classify(req)
-	g.slots <- struct{}{}
-	defer func() { <-g.slots }()
 	if g.perDatabase {
 		a.ns, _, _ = strings.Cut(a.ns, ".")
 		a.docs = nil
@@ -206,6 +206,8 @@ func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error)
 			defer g.locks.lockDocs(a.ns, a.docs)()
 		}
 	}
+	g.slots <- struct{}{} // after the locks, and released before them
+	defer func() { <-g.slots }()
 
 	if _, err := w.Write(req); err != nil {
 		return nil, err
