@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // MongoDB wire protocol constants; see
@@ -209,7 +212,7 @@ func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error)
 	g.slots <- struct{}{} // after the locks, and released before them
 	defer func() { <-g.slots }()
 
-	if _, err := w.Write(req); err != nil {
+	if _, err := w.Write(withoutMaxTimeMS(req)); err != nil {
 		return nil, err
 	}
 	var replies [][]byte
@@ -255,4 +258,56 @@ func moreToCome(msg []byte) bool {
 	return len(msg) >= headerLen+4 &&
 		binary.LittleEndian.Uint32(msg[12:16]) == opMsg &&
 		binary.LittleEndian.Uint32(msg[16:20])&flagMoreToCome != 0
+}
+
+// withoutMaxTimeMS returns req, an OP_MSG command, without its maxTimeMS field, or req
+// itself when it has none (or is not an OP_MSG the gate can rewrite).
+//
+// The driver sends maxTimeMS with every command whose context has a deadline, and FerretDB
+// (1.24) turns it into a context that it cancels when it closes the command's cursor,
+// before closing the PostgreSQL rows under it. pgx watches that context until the rows are
+// closed: the cancellation sets a deadline on the pooled connection for a moment, and when
+// pgx's background reader (started by a write that took over 15ms, as on a loaded machine)
+// is blocked on that connection meanwhile, it keeps the "i/o timeout" it read. The
+// connection goes back to the pool with that error, and the next command on it fails with
+// "timeout: read tcp ...: i/o timeout" in microseconds, its own context untouched. Without
+// maxTimeMS FerretDB cancels nothing; the driver still ends the command at its deadline.
+func withoutMaxTimeMS(req []byte) []byte {
+	const flagChecksumPresent = 1 << 0
+	if len(req) < headerLen+5 || binary.LittleEndian.Uint32(req[12:16]) != opMsg ||
+		binary.LittleEndian.Uint32(req[16:20])&flagChecksumPresent != 0 {
+		return req
+	}
+	rest := req[headerLen+4:]
+	for off := headerLen + 4; len(rest) >= 5; {
+		kind := rest[0]
+		size := int(int32(binary.LittleEndian.Uint32(rest[1:5])))
+		if size < 5 || size > len(rest)-1 {
+			return req
+		}
+		if kind == 0 {
+			body := bson.Raw(rest[1 : 1+size])
+			if _, err := body.LookupErr("maxTimeMS"); err != nil {
+				return req
+			}
+			elems, err := body.Elements()
+			if err != nil {
+				return req
+			}
+			doc := make([]byte, 4, size) // length, elements, 0
+			for _, e := range elems {
+				if e.Key() != "maxTimeMS" {
+					doc = append(doc, e...)
+				}
+			}
+			doc = append(doc, 0)
+			binary.LittleEndian.PutUint32(doc[:4], uint32(len(doc)))
+			out := slices.Concat(req[:off+1], doc, req[off+1+size:])
+			binary.LittleEndian.PutUint32(out[:4], uint32(len(out)))
+			return out
+		}
+		off += 1 + size
+		rest = rest[1+size:]
+	}
+	return req
 }
