@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"time"
 
-
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
@@ -47,11 +46,11 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
 // LoadConfig reads the configuration from env, naming every problem at once.
 func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
-		Base:          service.LoadBase(env, "expiration", false),
-		Redis:         service.LoadRedis(env, true),
-		Concurrency:   env.Int("ASYNQ_CONCURRENCY", 20, 1, 100_000),
-		Queue:         env.String("ASYNQ_QUEUE", "expiration"),
-		Retention:     env.Duration("TASK_RETENTION", events.DefaultDuplicateWindow),
+		Base:        service.LoadBase(env, "expiration", false),
+		Redis:       service.LoadRedis(env, true),
+		Concurrency: env.Int("ASYNQ_CONCURRENCY", 20, 1, 100_000),
+		Queue:       env.String("ASYNQ_QUEUE", "expiration"),
+		Retention:   env.Duration("TASK_RETENTION", events.DefaultDuplicateWindow),
 	}
 	if !queueName.MatchString(cfg.Queue) {
 		env.Fail("ASYNQ_QUEUE", "%q is not 1 to 100 letters, digits, '_', '.', ':' or '-'", cfg.Queue)
