@@ -30,6 +30,8 @@ type RedisServer struct {
 
 	// For a server of our own:
 	bin, dir string
+	conf     string   // a configuration file, first argument (Sentinel's, which it rewrites)
+	extra    []string // arguments after the common ones
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed once cmd has been waited for
 }
@@ -101,13 +103,27 @@ func (r *RedisServer) flush() error {
 // startRedis starts a redis-server of t's own.
 func startRedis(t testing.TB) *RedisServer {
 	t.Helper()
+	return startRedisWith(t, nil, nil)
+}
+
+// startRedisWith starts a redis-server of t's own on a free port, with a configuration
+// file written by conf (given the port; nil for none) and extra arguments.
+func startRedisWith(t testing.TB, conf func(port int) string, extra []string) *RedisServer {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("testkit: redis-server is needed on PATH, or set %s: %v", EnvRedisAddr, err)
 	}
-	r := &RedisServer{t: t, bin: bin, dir: t.TempDir()}
+	r := &RedisServer{t: t, bin: bin, dir: t.TempDir(), extra: extra}
 	for range 3 { // another process may take the free port first
-		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+		port := FreePort(t)
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if conf != nil {
+			r.conf = filepath.Join(r.dir, "redis.conf")
+			if err := os.WriteFile(r.conf, []byte(conf(port)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err = r.start(); err == nil {
 			t.Cleanup(r.stop)
 			return r
@@ -125,8 +141,12 @@ func (r *RedisServer) start() error {
 	if err != nil {
 		return fmt.Errorf("testkit: %w", err)
 	}
-	cmd := exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port,
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	args = append(args, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", r.dir)
+	cmd := exec.Command(r.bin, append(args, r.extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
