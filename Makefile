@@ -7,7 +7,7 @@ TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ticketing-tools
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: dev dev-clean run-services test test-short fuzz lint bench e2e build tidy
+.PHONY: dev dev-clean run-services test test-cluster test-short fuzz lint bench e2e build tidy
 
 # The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
 # into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
@@ -54,6 +54,14 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	TESTKIT_MONGO_BACKEND=postgresql $(GO) test -race -count=1 -timeout 30m $(PKGS_PG)
+
+## test-cluster: the fault tests on distributed engines (build tag cluster; `make test` skips
+## them): a 3-node JetStream cluster and Redis behind 3 Sentinels, started by the tests
+## (nats-server built from the pinned module, redis-server from PATH), whose stream leaders
+## and Redis primary are killed under traffic; about 10 minutes on 2 cores
+test-cluster:
+	$(GO) test -tags cluster -count=1 -timeout 20m -run 'NATSCluster|RedisSentinel' ticketing/common/testkit
+	$(GO) test -tags cluster -count=1 -timeout 20m -run TestClusterFaults -v ticketing/infra/devstack
 
 ## fuzz: every fuzz target for FUZZTIME (10s) each
 fuzz:
