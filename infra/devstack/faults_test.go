@@ -42,21 +42,25 @@ const (
 // traffic: the leader of each stream killed in turn, a Redis failover, then both at once.
 // After each fault every order settles (complete or cancelled) in time, no ticket is held
 // twice, and every event published is consumed by every consumer of its subject.
+//
+// With FAULTS_SINGLE=1 the same faults hit the single-node setup instead: one NATS server
+// (killed and restarted: an outage) and one Redis (restarted empty: its jobs lost).
 func TestClusterFaults(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
-	cluster := testkit.StartNATSCluster(t, 3)
-	rs := testkit.StartRedisSentinel(t)
+	e := clusterEngines(t)
+	if os.Getenv("FAULTS_SINGLE") == "1" {
+		e = singleEngines(t)
+	}
 	env := map[string]string{
-		"STREAM_REPLICAS": "3", "REDIS_ADDR": "", // Sentinel only
 		"EXPIRATION_WINDOW": faultWindow.String(), "SWEEP_INTERVAL": faultSweepInterval.String(),
 		"SWEEP_GRACE": faultSweepGrace.String(), "HOLD_GRACE": "10s",
 	}
-	maps.Copy(env, rs.Env())
+	maps.Copy(env, e.env)
 	dir := t.TempDir()
 	s, err := Start(ctx, Options{
 		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2,
-		NATSURL: cluster.URL(), RedisAddr: rs.Primary(), LogLevel: "debug", Env: env,
+		NATSURL: e.nats.URL(), RedisAddr: e.redisAddr, RedisDB: e.redisDB, LogLevel: "debug", Env: env,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -70,16 +74,15 @@ func TestClusterFaults(t *testing.T) {
 	})
 	logDir := filepath.Join(dir, "logs")
 	topo := events.Topology{Prefix: s.Prefix}
-	var streams []string
 	for _, st := range []string{events.StreamTickets, events.StreamOrders, events.StreamExpiration, events.StreamPayments, events.StreamDeadLetter} {
-		streams = append(streams, topo.Stream(st))
+		e.streams = append(e.streams, topo.Stream(st))
 	}
 	c := newClient(t, s.URL)
 	w := watchBus(t, s.NATSURL, s.Prefix)
 	seller := c.signup(fmt.Sprintf("cluster-seller-%d@example.com", time.Now().UnixNano()))
 	buyers := c.users("cluster", 6)
 
-	var kills, failovers, totalOrders, totalEvents int
+	var totalOrders, totalEvents int
 	scenario := func(name string, fault func(t *testing.T, tr *traffic)) {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
@@ -89,51 +92,34 @@ func TestClusterFaults(t *testing.T) {
 			tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second) // some traffic after the repair too
 			orders := tr.stop()
 			checkOrders(t, c, w, orders)
-			n := checkConsumed(t, cluster.URL(), topo, w, logDir)
+			n := checkConsumed(t, e.nats.URL(), topo, w, logDir)
 			totalOrders += len(orders)
+			totalEvents = n
 			t.Logf("%s: %d orders (%d paid), %d events on the bus so far, %s", name, len(orders), countPaid(orders), n,
 				time.Since(start).Round(time.Second))
-			totalEvents = n
 		})
 	}
 
 	scenario("JetStream leader of each stream killed in turn", func(t *testing.T, tr *traffic) {
-		for _, st := range streams[:4] {
-			leader := cluster.StreamLeader(st)
-			node := cluster.Node(leader)
-			node.Kill()
-			kills++
-			cluster.WaitStreamsCurrent(time.Minute, leader, streams...) // every stream led by the two left
+		for _, st := range e.streams[:4] {
+			restore := e.killLeader(t, st)
 			tr.waitPlaced(t, tr.placed.Load()+2, 60*time.Second)
-			cluster.Restart(node)
-			cluster.WaitStreamsCurrent(90*time.Second, "", streams...)
-			t.Logf("killed %s, leader of %s; elected and healed", leader, st)
+			restore()
 		}
 	})
-
 	scenario("Redis failover through Sentinel", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		old := rs.Primary()
-		now := rs.Failover(time.Minute)
-		failovers++
-		t.Logf("Redis primary %s killed; Sentinel promoted %s", old, now)
+		restore := e.failRedis(t)
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		rs.Restore(time.Minute)
+		restore()
 	})
-
 	scenario("both at once", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		leader := cluster.StreamLeader(streams[1]) // ORDERS
-		node := cluster.Node(leader)
-		node.Kill()
-		kills++
-		rs.Failover(time.Minute)
-		failovers++
-		cluster.WaitStreamsCurrent(time.Minute, leader, streams...)
+		restoreNATS := e.killLeader(t, e.streams[1]) // ORDERS
+		restoreRedis := e.failRedis(t)
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		cluster.Restart(node)
-		rs.Restore(time.Minute)
-		cluster.WaitStreamsCurrent(90*time.Second, "", streams...)
+		restoreNATS()
+		restoreRedis()
 	})
 
 	var bad []string
@@ -149,7 +135,73 @@ func TestClusterFaults(t *testing.T) {
 		t.Error(b)
 	}
 	t.Logf("cluster faults: %d leader kills, %d Redis failovers, %d orders, %d events, %s",
-		kills, failovers, totalOrders, totalEvents, time.Since(began).Round(time.Second))
+		e.kills, e.failovers, totalOrders, totalEvents, time.Since(began).Round(time.Second))
+}
+
+// engines are the NATS and Redis under test and how to break them.
+type engines struct {
+	nats             *testkit.NATSCluster
+	redisAddr        string // for the dev stack's check that Redis answers
+	redisDB          int
+	env              map[string]string // the services' settings for them
+	streams          []string          // the stack's streams, filled in once it runs
+	kills, failovers int
+	killLeader       func(t *testing.T, stream string) (restore func())
+	failRedis        func(t *testing.T) (restore func())
+}
+
+// clusterEngines: 3 JetStream servers, streams of 3 replicas; Redis behind Sentinel.
+func clusterEngines(t *testing.T) *engines {
+	cluster := testkit.StartNATSCluster(t, 3)
+	rs := testkit.StartRedisSentinel(t)
+	e := &engines{nats: cluster, redisAddr: rs.Primary(),
+		env: map[string]string{"STREAM_REPLICAS": "3", "REDIS_ADDR": ""}} // Sentinel only
+	maps.Copy(e.env, rs.Env())
+	e.killLeader = func(t *testing.T, stream string) func() {
+		leader := cluster.StreamLeader(stream)
+		node := cluster.Node(leader)
+		node.Kill()
+		e.kills++
+		cluster.WaitStreamsCurrent(time.Minute, leader, e.streams...) // every stream led by the two left
+		t.Logf("killed %s, leader of %s; the others elected", leader, stream)
+		return func() {
+			cluster.Restart(node)
+			cluster.WaitStreamsCurrent(90*time.Second, "", e.streams...)
+		}
+	}
+	e.failRedis = func(t *testing.T) func() {
+		old := rs.Primary()
+		now := rs.Failover(time.Minute)
+		e.failovers++
+		t.Logf("Redis primary %s killed; Sentinel promoted %s", old, now)
+		return func() { rs.Restore(time.Minute) }
+	}
+	return e
+}
+
+// singleEngines: one NATS server, one Redis.
+func singleEngines(t *testing.T) *engines {
+	server := testkit.StartNATSCluster(t, 1)
+	rs := testkit.Redis(t)
+	e := &engines{nats: server, redisAddr: rs.Addr, redisDB: rs.DB, env: map[string]string{"STREAM_REPLICAS": "1"}}
+	e.killLeader = func(t *testing.T, stream string) func() {
+		node := server.Nodes[0]
+		node.Kill()
+		e.kills++
+		// An outage must last to mean anything; nothing to wait for while the server is down.
+		time.Sleep(3 * time.Second)
+		return func() {
+			server.Restart(node)
+			server.WaitReady(time.Minute)
+			server.WaitStreamsCurrent(time.Minute, "", e.streams...)
+		}
+	}
+	e.failRedis = func(t *testing.T) func() {
+		rs.Restart() // empty again: the jobs are lost, as with a failover to a replica behind
+		e.failovers++
+		return func() {}
+	}
+	return e
 }
 
 type placedOrder struct {
