@@ -34,8 +34,7 @@ type NATSNode struct {
 	bin     string
 	args    []string
 	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	child
 }
 
 var natsBuild struct {
@@ -152,35 +151,13 @@ func (c *NATSCluster) URL() string {
 	return strings.Join(urls, ",")
 }
 
-func (n *NATSNode) start() error {
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(n.bin, n.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("testkit: start nats-server %s: %w", n.Name, err)
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); _ = logf.Close(); close(exited) }(n.exited)
-	return nil
-}
+func (n *NATSNode) start() error { return n.child.start(n.bin, n.args, n.logPath) }
 
 // Kill ends the server with SIGKILL, as a crash would.
-func (n *NATSNode) Kill() {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Kill()
-	<-n.exited
-	n.cmd = nil
-}
+func (n *NATSNode) Kill() { n.kill() }
 
 // Running reports whether the server was started and not killed.
-func (n *NATSNode) Running() bool { return n.cmd != nil }
+func (n *NATSNode) Running() bool { return n.running() }
 
 // Restart starts a killed server again on its ports and store.
 func (c *NATSCluster) Restart(n *NATSNode) {

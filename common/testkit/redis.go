@@ -32,8 +32,7 @@ type RedisServer struct {
 	bin, dir string
 	conf     string   // a configuration file, first argument (Sentinel's, which it rewrites)
 	extra    []string // arguments after the common ones
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once cmd has been waited for
+	child
 }
 
 // Redis returns a Redis database for t, empty at the start and flushed or
@@ -137,28 +136,15 @@ func startRedisWith(t testing.TB, conf func(port int) string, extra []string) *R
 func (r *RedisServer) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	logPath := filepath.Join(r.dir, "redis.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("testkit: %w", err)
-	}
 	var args []string
 	if r.conf != "" {
 		args = append(args, r.conf)
 	}
 	args = append(args, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", r.dir)
-	cmd := exec.Command(r.bin, append(args, r.extra...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("testkit: start redis-server: %w", err)
+	if err := r.child.start(r.bin, append(args, r.extra...), logPath); err != nil {
+		return err
 	}
-	r.cmd, r.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(exited)
-	}(r.exited)
+	pid := r.cmd.Process.Pid
 
 	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
@@ -167,7 +153,7 @@ func (r *RedisServer) start() error {
 	for {
 		// The server INFO reports must be ours, not another that took the port.
 		info, err := c.Info(ctx, "server").Result()
-		if err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
+		if err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r\n") {
 			return nil
 		}
 		select {
@@ -184,14 +170,7 @@ func (r *RedisServer) start() error {
 }
 
 // stop kills the redis-server, if running, and waits for it to exit.
-func (r *RedisServer) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-	r.cmd = nil
-}
+func (r *RedisServer) stop() { r.kill() }
 
 func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

@@ -60,7 +60,7 @@ func (rs *RedisSentinel) Primary() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, s := range rs.Sentinels {
-		if s.cmd == nil {
+		if !s.running() {
 			continue
 		}
 		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
@@ -109,7 +109,7 @@ func (rs *RedisSentinel) Restore(timeout time.Duration) {
 	rs.t.Helper()
 	primary := rs.Primary()
 	for _, n := range rs.Nodes {
-		if n.cmd != nil {
+		if n.running() {
 			continue
 		}
 		n.extra = []string{"--replicaof", "127.0.0.1", port(primary)}
@@ -146,7 +146,7 @@ func (rs *RedisSentinel) settled(primary string) bool {
 		return false
 	}
 	for _, s := range rs.Sentinels {
-		if s.cmd == nil {
+		if !s.running() {
 			continue
 		}
 		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
