@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 STRIPE_MOCK_VERSION := v0.203.0
 FUZZTIME ?= 10s
 
-.PHONY: dev dev-clean run-services test test-tools test-preflight fuzz lint bench e2e build tidy
+.PHONY: dev dev-clean run-services test test-tools test-preflight test-cluster fuzz lint bench e2e build tidy
 
 # The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
 # into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
@@ -70,6 +70,14 @@ $(STRIPE_MOCK):
 
 ## test-tools: builds the tools the tests call (stripe-mock, pinned) once into $(TOOLS)
 test-tools: $(STRIPE_MOCK)
+
+## test-cluster: the fault tests on distributed engines (build tag cluster; `make test` skips
+## them): a 3-node JetStream cluster and Redis behind 3 Sentinels, started by the tests
+## (nats-server built from the pinned module, redis-server from PATH), whose stream leaders
+## and Redis primary are killed under traffic; about 10 minutes on 2 cores
+test-cluster:
+	$(GO) test -tags cluster -count=1 -timeout 20m -run 'NATSCluster|RedisSentinel' ticketing/common/testkit
+	$(GO) test -tags cluster -count=1 -timeout 20m -run TestClusterFaults -v ticketing/infra/devstack
 
 ## fuzz: every fuzz target for FUZZTIME (10s) each
 fuzz:

@@ -109,6 +109,17 @@ step "helm template (default values, production values)"
 helm template ticketing "$chart" --namespace ticketing >"$out/helm-default.yaml"
 helm template ticketing "$chart" --namespace ticketing "${prod[@]}" >"$out/helm-production.yaml"
 
+step "distributed engines: a NATS cluster by its seeds, Redis Sentinel (ci/cluster-site-values.yaml)"
+cluster=(-f "$chart/values-production.yaml" -f "$chart/ci/cluster-site-values.yaml")
+helm lint --strict "$chart" "${cluster[@]}"
+helm template ticketing "$chart" --namespace ticketing "${cluster[@]}" >"$out/helm-cluster.yaml"
+grep -qF 'value: "nats://nats-0.nats.nats.svc:4222,nats://nats-1.nats.nats.svc:4222,nats://nats-2.nats.nats.svc:4222"' \
+  "$out/helm-cluster.yaml" || die "nats.urls did not become one NATS_URL seed list"
+grep -qF 'name: REDIS_SENTINEL_ADDRS' "$out/helm-cluster.yaml" || die "redis.sentinel.addrs did not become REDIS_SENTINEL_ADDRS"
+grep -qF 'name: REDIS_SENTINEL_PASSWORD' "$out/helm-cluster.yaml" || die "redis.sentinel.existingSecret did not become REDIS_SENTINEL_PASSWORD"
+! grep -qF 'name: REDIS_ADDR' "$out/helm-cluster.yaml" || die "REDIS_ADDR set next to Sentinel"
+grep -qF 'port: 26379' "$out/helm-cluster.yaml" || die "no NetworkPolicy egress to the Sentinels' port"
+
 step "monitoring: dashboards, alerts and ServiceMonitor render; rules and dashboard checked"
 helm lint --strict "$chart" -f "$chart/ci/monitoring-values.yaml"
 # Rendered apart: the strict decode below knows only the core kinds.

@@ -37,7 +37,13 @@ type Conn struct {
 	log      *slog.Logger
 }
 
-// Connect dials url as client name, reconnecting for ever, and creates or updates the streams
+// SetupTimeout bounds how long Connect and Listen retry creating streams and consumers
+// while JetStream cannot answer yet: a cluster electing its meta leader, or a stream its
+// leader, after a server restarted.
+const SetupTimeout = time.Minute
+
+// Connect dials url (one URL, or a comma-separated list of seed servers of a cluster) as
+// client name, reconnecting for ever, and creates or updates the streams
 // of topo.
 func Connect(ctx context.Context, url, name string, topo events.Topology, log *slog.Logger) (*Conn, error) {
 	nc, err := nats.Connect(url,
@@ -71,11 +77,40 @@ func Connect(ctx context.Context, url, name string, topo events.Topology, log *s
 // EnsureStreams creates or updates every stream of the topology.
 func (c *Conn) EnsureStreams(ctx context.Context) error {
 	for _, cfg := range c.Topology.Streams() {
-		if _, err := c.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := retrySetup(ctx, c.log, "stream "+cfg.Name, func(ctx context.Context) error {
+			_, err := c.JS.CreateOrUpdateStream(ctx, cfg)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+// retrySetup runs fn until it succeeds, fails with a request JetStream refuses (a 400: a
+// bad configuration), or SetupTimeout passes: a JetStream cluster without a leader answers
+// with timeouts or 503s for a few seconds.
+func retrySetup(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	deadline := time.Now().Add(SetupTimeout)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(actx)
+		cancel()
+		var apiErr *jetstream.APIError
+		if err == nil || ctx.Err() != nil || (errors.As(err, &apiErr) && apiErr.Code == 400) || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("JetStream not ready; retrying", "what", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
+		}
+	}
 }
 
 // Ready reports whether the connection is up and JetStream answers.

@@ -121,16 +121,20 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 		idle:    make(chan struct{}),
 	}
 	l.opts.Logger = opts.Logger.With("consumer", l.durable)
-	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.Topology.StreamOf(subject), jetstream.ConsumerConfig{
-		Durable:       l.durable,
-		Description:   service + " handles " + subject,
-		FilterSubject: c.Topology.Subject(subject),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       opts.AckWait,
-		MaxDeliver:    -1, // bounded by MaxAttempts here, so the last failure is dead-lettered
-		MaxAckPending: 4 * opts.Concurrency,
-		Replicas:      0,
+	var cons jetstream.Consumer
+	err := retrySetup(ctx, l.opts.Logger, "consumer "+l.durable, func(ctx context.Context) (err error) {
+		cons, err = c.JS.CreateOrUpdateConsumer(ctx, c.Topology.StreamOf(subject), jetstream.ConsumerConfig{
+			Durable:       l.durable,
+			Description:   service + " handles " + subject,
+			FilterSubject: c.Topology.Subject(subject),
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       opts.AckWait,
+			MaxDeliver:    -1, // bounded by MaxAttempts here, so the last failure is dead-lettered
+			MaxAckPending: 4 * opts.Concurrency,
+			Replicas:      0,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", l.durable, err)
@@ -282,6 +286,8 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 		outcome = "retry"
 	}
 	handledTotal.WithLabelValues(l.subject, l.durable, outcome).Inc()
+	// One line per delivery (the event id comes from ctx): what the cluster fault tests count.
+	log.DebugContext(ctx, "event delivered", "subject", l.subject, "attempt", attempt, "outcome", outcome)
 	span.SetAttributes(attribute.String("ticketing.event.outcome", outcome))
 	if err != nil && (!notYet || outcome == "dead_letter") {
 		span.RecordError(err)

@@ -30,8 +30,9 @@ type RedisServer struct {
 
 	// For a server of our own:
 	bin, dir string
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once cmd has been waited for
+	conf     string   // a configuration file, first argument (Sentinel's, which it rewrites)
+	extra    []string // arguments after the common ones
+	child
 }
 
 // Redis returns a Redis database for t, empty at the start and flushed or
@@ -101,13 +102,27 @@ func (r *RedisServer) flush() error {
 // startRedis starts a redis-server of t's own.
 func startRedis(t testing.TB) *RedisServer {
 	t.Helper()
+	return startRedisWith(t, nil, nil)
+}
+
+// startRedisWith starts a redis-server of t's own on a free port, with a configuration
+// file written by conf (given the port; nil for none) and extra arguments.
+func startRedisWith(t testing.TB, conf func(port int) string, extra []string) *RedisServer {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("testkit: redis-server is needed on PATH, or set %s: %v", EnvRedisAddr, err)
 	}
-	r := &RedisServer{t: t, bin: bin, dir: t.TempDir()}
+	r := &RedisServer{t: t, bin: bin, dir: t.TempDir(), extra: extra}
 	for range 3 { // another process may take the free port first
-		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+		port := FreePort(t)
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if conf != nil {
+			r.conf = filepath.Join(r.dir, "redis.conf")
+			if err := os.WriteFile(r.conf, []byte(conf(port)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err = r.start(); err == nil {
 			t.Cleanup(r.stop)
 			return r
@@ -121,24 +136,15 @@ func startRedis(t testing.TB) *RedisServer {
 func (r *RedisServer) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	logPath := filepath.Join(r.dir, "redis.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("testkit: %w", err)
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
 	}
-	cmd := exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port,
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("testkit: start redis-server: %w", err)
+	args = append(args, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", r.dir)
+	if err := r.child.start(r.bin, append(args, r.extra...), logPath); err != nil {
+		return err
 	}
-	r.cmd, r.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(exited)
-	}(r.exited)
+	pid := r.cmd.Process.Pid
 
 	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
@@ -147,7 +153,7 @@ func (r *RedisServer) start() error {
 	for {
 		// The server INFO reports must be ours, not another that took the port.
 		info, err := c.Info(ctx, "server").Result()
-		if err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(cmd.Process.Pid)+"\r\n") {
+		if err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r\n") {
 			return nil
 		}
 		select {
@@ -164,14 +170,7 @@ func (r *RedisServer) start() error {
 }
 
 // stop kills the redis-server, if running, and waits for it to exit.
-func (r *RedisServer) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-	r.cmd = nil
-}
+func (r *RedisServer) stop() { r.kill() }
 
 func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,7 +51,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	c := newClient(t, s.URL)
 	clients := []*client{c} // every client, for the metrics checks
-	bus := watchBus(t, s.NATSURL)
+	bus := watchBus(t, s.NATSURL, s.Prefix)
 
 	seller := c.signup("seller@example.com")
 	buyers := c.users("buyer", 2)
@@ -306,15 +307,20 @@ func orderStatus(c *client, users []user, id string) string {
 	return ""
 }
 
-// busWatch counts distinct events per subject on the stack's streams.
+// busWatch counts distinct events per subject on the stack's streams, and notes when each
+// order's order.cancelled was published.
 type busWatch struct {
-	js   jetstream.JetStream
-	mu   sync.Mutex
-	seen map[string]map[string]bool
+	js          jetstream.JetStream
+	topo        events.Topology
+	mu          sync.Mutex
+	seen        map[string]map[string]bool // subject (without the stack's prefix) -> event ids
+	cancelledAt map[string]time.Time       // order id -> publication of its order.cancelled
 }
 
-func watchBus(t *testing.T, url string) *busWatch {
-	w := &busWatch{seen: map[string]map[string]bool{}}
+func watchBus(t *testing.T, url, prefix string) *busWatch {
+	w := &busWatch{seen: map[string]map[string]bool{}, cancelledAt: map[string]time.Time{}}
+	topo := events.Topology{Prefix: prefix}
+	w.topo = topo
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -325,18 +331,28 @@ func watchBus(t *testing.T, url string) *busWatch {
 		t.Fatal(err)
 	}
 	w.js = js
-	for _, stream := range []string{"TICKETS", "ORDERS", "EXPIRATION", "PAYMENTS"} {
-		cons, err := js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
+	for _, stream := range []string{events.StreamTickets, events.StreamOrders, events.StreamExpiration, events.StreamPayments} {
+		cons, err := js.OrderedConsumer(context.Background(), topo.Stream(stream), jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cc, err := cons.Consume(func(m jetstream.Msg) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if w.seen[m.Subject()] == nil {
-				w.seen[m.Subject()] = map[string]bool{}
+			subject := topo.Unprefixed(m.Subject())
+			if w.seen[subject] == nil {
+				w.seen[subject] = map[string]bool{}
 			}
-			w.seen[m.Subject()][m.Headers().Get("Nats-Msg-Id")] = true
+			w.seen[subject][m.Headers().Get("Nats-Msg-Id")] = true
+			if subject == "order.cancelled" {
+				var e events.OrderCancelled
+				md, err := m.Metadata()
+				if json.Unmarshal(m.Data(), &e) == nil && err == nil {
+					if _, ok := w.cancelledAt[e.ID]; !ok {
+						w.cancelledAt[e.ID] = md.Timestamp
+					}
+				}
+			}
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -356,8 +372,7 @@ func (w *busWatch) count(subject string) int {
 // the stream holds for it.
 func (w *busWatch) idle(t *testing.T, service, subject string) {
 	t.Helper()
-	var topo events.Topology // the stack's own NATS server: no prefix
-	testkit.ConsumerIdle(t, w.js, topo.StreamOf(subject), events.Durable(service, subject), 60*time.Second)
+	testkit.ConsumerIdle(t, w.js, w.topo.StreamOf(subject), events.Durable(service, subject), 60*time.Second)
 }
 
 func (w *busWatch) counts() map[string]int {

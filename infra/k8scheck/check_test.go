@@ -37,6 +37,7 @@ var bundles = []bundle{
 	{file: "skaffold-helm.yaml", skaffold: true, chart: true},
 	{file: "helm-default.yaml", chart: true},
 	{file: "helm-production.yaml", chart: true, production: true},
+	{file: "helm-cluster.yaml", chart: true, production: true}, // ci/cluster-site-values.yaml: a NATS cluster, Sentinel
 }
 
 // apiRoutes are the public prefixes of docs/API.md and the image serving each.

@@ -5,13 +5,11 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/authn"
@@ -38,10 +36,9 @@ type Config struct {
 	Argon2            password.Params // ARGON2_TIME, ARGON2_MEMORY_KIB, ARGON2_THREADS
 	Argon2Concurrency int             // ARGON2_CONCURRENCY, GOMAXPROCS: hashes at once
 
-	RedisAddr     string // REDIS_ADDR; unset: the sign-in limiter counts in process
-	RedisPassword string // REDIS_PASSWORD
-	RedisTLS      bool   // REDIS_TLS
-	RedisDB       int    // REDIS_DB, 0
+	// Redis of the sign-in limiter (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...);
+	// unset: the limiter counts in process.
+	Redis service.Redis
 
 	SignInEmailLimit  int           // SIGNIN_EMAIL_LIMIT, 5 failures per email
 	SignInClientLimit int           // SIGNIN_CLIENT_LIMIT, 20 failures per client address
@@ -63,14 +60,13 @@ func LoadConfig(env *config.Env) (Config, error) {
 			KeyLen:    password.Default.KeyLen,
 		},
 		Argon2Concurrency: env.Int("ARGON2_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-		RedisAddr:         env.String("REDIS_ADDR", ""),
-		RedisPassword:     env.String("REDIS_PASSWORD", ""),
-		RedisTLS:          env.Bool("REDIS_TLS", false),
-		RedisDB:           env.Int("REDIS_DB", 0, 0, 1023),
+		Redis:             service.LoadRedis(env, false),
 		SignInEmailLimit:  env.Int("SIGNIN_EMAIL_LIMIT", 5, 1, 1_000_000),
 		SignInClientLimit: env.Int("SIGNIN_CLIENT_LIMIT", 20, 1, 1_000_000),
 		SignInWindow:      env.Duration("SIGNIN_WINDOW", 15*time.Minute),
 	}
+	// Sign-in checks wait on Redis: short limits, then the limiter counts in process.
+	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 2*time.Second, time.Second, time.Second
 	if err := c.Argon2.Validate(); err != nil {
 		env.Fail("ARGON2_MEMORY_KIB", "%v", err)
 	}
@@ -94,14 +90,13 @@ func LoadConfig(env *config.Env) (Config, error) {
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
 // secrets masked.
 func (c Config) LogAttrs() []any {
-	return []any{
+	return append([]any{
 		"jwt_private_key", config.Mask(string(c.PrivateKey)),
 		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trust_proxy", c.TrustProxy,
 		"argon2id", c.Argon2.String(), "argon2_concurrency", c.Argon2Concurrency,
-		"redis_addr", c.RedisAddr, "redis_password", config.Mask(c.RedisPassword), "redis_tls", c.RedisTLS,
-		"redis_db", c.RedisDB, "signin_email_limit", c.SignInEmailLimit,
+		"signin_email_limit", c.SignInEmailLimit,
 		"signin_client_limit", c.SignInClientLimit, "signin_window", c.SignInWindow,
-	}
+	}, c.Redis.LogAttrs()...)
 }
 
 // Run serves the auth service until ctx ends.
@@ -144,10 +139,10 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 	closeFn := func() {}
 
 	var counter limiter.Counter = limiter.NewMemory()
-	if cfg.RedisAddr == "" {
+	if !cfg.Redis.Configured() {
 		log.Warn("REDIS_ADDR is not set: the sign-in limiter counts in this process only, so each replica allows the full limits")
 	} else {
-		rdb := redis.NewClient(redisOptions(cfg))
+		rdb := cfg.Redis.Client()
 		closeFn = func() { _ = rdb.Close() }
 		counter = &limiter.Fallback{Primary: limiter.NewRedis(rdb), Secondary: counter, Log: log}
 		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
@@ -176,13 +171,4 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		TrustProxy:   cfg.TrustProxy,
 	}).Mount(router)
 	return &server{handler: router, close: closeFn}, nil
-}
-
-func redisOptions(cfg Config) *redis.Options {
-	o := &redis.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB,
-		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
-	if cfg.RedisTLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return o
 }

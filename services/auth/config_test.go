@@ -34,7 +34,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TokenTTL != 24*time.Hour || c.CookieSecure || c.TrustProxy || c.Argon2 != password.Default ||
-		c.RedisAddr != "" || c.SignInEmailLimit != 5 || c.SignInClientLimit != 20 ||
+		c.Redis.Configured() || c.SignInEmailLimit != 5 || c.SignInClientLimit != 20 ||
 		c.SignInWindow != 15*time.Minute || c.MongoDatabase != "auth" || c.Argon2Concurrency < 1 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -64,11 +64,11 @@ func TestLoadConfigSettings(t *testing.T) {
 	}
 	want := password.Params{Time: 2, MemoryKiB: 19456, Threads: 1, SaltLen: 16, KeyLen: 32}
 	if c.TokenTTL != 2*time.Hour || !c.CookieSecure || !c.TrustProxy || c.Argon2 != want || c.Argon2Concurrency != 3 ||
-		c.RedisAddr != "127.0.0.1:6379" || c.RedisPassword != "secret" || !c.RedisTLS || c.RedisDB != 4 ||
+		c.Redis.Addr != "127.0.0.1:6379" || c.Redis.Password != "secret" || !c.Redis.TLS || c.Redis.DB != 4 ||
 		c.SignInEmailLimit != 3 || c.SignInClientLimit != 9 || c.SignInWindow != 5*time.Minute {
 		t.Errorf("settings: %+v", c)
 	}
-	if o := redisOptions(c); o.TLSConfig == nil || o.DB != 4 || o.Password != "secret" {
+	if o := c.Redis.Options(); o.TLSConfig == nil || o.DB != 4 || o.Password != "secret" || o.ReadTimeout != time.Second {
 		t.Errorf("redis options %+v", o)
 	}
 	for i, a := range c.LogAttrs() {

@@ -27,11 +27,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if cfg.Name != "expiration" || cfg.MongoURI != "" {
 		t.Errorf("base %+v", cfg.Base)
 	}
-	if cfg.RedisAddr != "redis:6379" || cfg.RedisDB != 0 || cfg.RedisTLS || cfg.Concurrency != 20 ||
+	if cfg.Redis.Addr != "redis:6379" || cfg.Redis.DB != 0 || cfg.Redis.TLS || cfg.Concurrency != 20 ||
 		cfg.Queue != "expiration" || cfg.Retention != events.DefaultDuplicateWindow || cfg.ShutdownTimeout != 20*time.Second {
 		t.Errorf("defaults %+v", cfg)
 	}
-	if o := cfg.redisOptions(); o.TLSConfig != nil || o.Addr != "redis:6379" {
+	if o := cfg.Redis.Options(); o.TLSConfig != nil || o.Addr != "redis:6379" {
 		t.Errorf("redis options %+v", o)
 	}
 }
@@ -51,7 +51,7 @@ func TestLoadConfigSettings(t *testing.T) {
 	if cfg.Concurrency != 500 || cfg.Queue != "expiry-eu" || cfg.Retention != time.Hour {
 		t.Errorf("settings %+v", cfg)
 	}
-	o := cfg.redisOptions()
+	o := cfg.Redis.Options()
 	if o.Addr != "redis.example.com:6380" || o.Username != "exp" || o.Password != "s3cret" || o.DB != 3 {
 		t.Errorf("redis options %+v", o)
 	}

@@ -6,14 +6,10 @@ package expiration
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"ticketing/common/bus"
 	"ticketing/common/config"
@@ -31,11 +27,9 @@ import (
 type Config struct {
 	service.Base
 
-	RedisAddr     string // REDIS_ADDR, host:port, required
-	RedisUsername string // REDIS_USERNAME, for a Redis with ACL users
-	RedisPassword string // REDIS_PASSWORD
-	RedisDB       int    // REDIS_DB, 0
-	RedisTLS      bool   // REDIS_TLS, false
+	// Redis of the asynq queue, required (service.LoadRedis: REDIS_ADDR, or REDIS_SENTINEL_ADDRS
+	// and REDIS_MASTER_NAME for a primary that fails over).
+	Redis service.Redis
 
 	Concurrency int           // ASYNQ_CONCURRENCY, 20: jobs run at once per replica
 	Queue       string        // ASYNQ_QUEUE, "expiration"
@@ -52,20 +46,11 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
 // LoadConfig reads the configuration from env, naming every problem at once.
 func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
-		Base:          service.LoadBase(env, "expiration", false),
-		RedisAddr:     env.Required("REDIS_ADDR"),
-		RedisUsername: env.String("REDIS_USERNAME", ""),
-		RedisPassword: env.String("REDIS_PASSWORD", ""),
-		RedisDB:       env.Int("REDIS_DB", 0, 0, 1<<20),
-		RedisTLS:      env.Bool("REDIS_TLS", false),
-		Concurrency:   env.Int("ASYNQ_CONCURRENCY", 20, 1, 100_000),
-		Queue:         env.String("ASYNQ_QUEUE", "expiration"),
-		Retention:     env.Duration("TASK_RETENTION", events.DefaultDuplicateWindow),
-	}
-	if cfg.RedisAddr != "" {
-		if _, _, err := net.SplitHostPort(cfg.RedisAddr); err != nil {
-			env.Fail("REDIS_ADDR", "%q is not host:port", cfg.RedisAddr)
-		}
+		Base:        service.LoadBase(env, "expiration", false),
+		Redis:       service.LoadRedis(env, true),
+		Concurrency: env.Int("ASYNQ_CONCURRENCY", 20, 1, 100_000),
+		Queue:       env.String("ASYNQ_QUEUE", "expiration"),
+		Retention:   env.Duration("TASK_RETENTION", events.DefaultDuplicateWindow),
 	}
 	if !queueName.MatchString(cfg.Queue) {
 		env.Fail("ASYNQ_QUEUE", "%q is not 1 to 100 letters, digits, '_', '.', ':' or '-'", cfg.Queue)
@@ -84,21 +69,10 @@ func duplicateWindow(t events.Topology) time.Duration {
 	return events.DefaultDuplicateWindow
 }
 
-func (c Config) redisOptions() *redis.Options {
-	o := &redis.Options{Addr: c.RedisAddr, Username: c.RedisUsername, Password: c.RedisPassword, DB: c.RedisDB}
-	if c.RedisTLS {
-		host, _, _ := net.SplitHostPort(c.RedisAddr)
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	}
-	return o
-}
-
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
 // secrets masked.
 func (c Config) LogAttrs() []any {
-	return []any{"redis_addr", c.RedisAddr, "redis_username", c.RedisUsername,
-		"redis_password", config.Mask(c.RedisPassword), "redis_db", c.RedisDB, "redis_tls", c.RedisTLS,
-		"concurrency", c.Concurrency, "queue", c.Queue, "retention", c.Retention}
+	return append(c.Redis.LogAttrs(), "concurrency", c.Concurrency, "queue", c.Queue, "retention", c.Retention)
 }
 
 // Run runs the service until ctx ends.
@@ -112,13 +86,13 @@ func Run(ctx context.Context, cfg Config) error {
 // and builds the router (health only).
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
 	log := svc.Log
-	rc := redis.NewClient(cfg.redisOptions())
+	rc := cfg.Redis.Client() // asynq follows a Sentinel failover through it
 	svc.OnClose(func(context.Context) { _ = rc.Close() })
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := rc.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.RedisAddr, err)
+		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis, err)
 	}
 
 	conn, err := svc.Bus(ctx)

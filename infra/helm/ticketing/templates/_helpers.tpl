@@ -124,6 +124,8 @@ the chart's connections Secret when it may carry credentials).
 {{- define "ticketing.natsURL" -}}
 {{- if .Values.nats.bundled.enabled }}
 {{- printf "nats://%s-nats.%s.svc:4222" (include "ticketing.fullname" .) .Release.Namespace }}
+{{- else if .Values.nats.urls }}
+{{- join "," .Values.nats.urls }}
 {{- else }}
 {{- required "nats.url or nats.existingSecret is required when nats.bundled.enabled is false" .Values.nats.url }}
 {{- end }}
@@ -133,7 +135,7 @@ the chart's connections Secret when it may carry credentials).
 {{- if .Values.redis.bundled.enabled }}
 {{- printf "%s-redis.%s.svc:6379" (include "ticketing.fullname" .) .Release.Namespace }}
 {{- else }}
-{{- required "redis.addr is required when redis.bundled.enabled is false" .Values.redis.addr }}
+{{- required "redis.addr (or redis.sentinel.addrs) is required when redis.bundled.enabled is false" .Values.redis.addr }}
 {{- end }}
 {{- end }}
 
@@ -181,8 +183,22 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
   value: {{ .svc.database | default .name | quote }}
 {{- end }}
 {{- if .needs.redis }}
+{{- if and (not $v.redis.bundled.enabled) $v.redis.sentinel.addrs }}
+- name: REDIS_SENTINEL_ADDRS
+  value: {{ join "," $v.redis.sentinel.addrs | quote }}
+- name: REDIS_MASTER_NAME
+  value: {{ $v.redis.sentinel.masterName | quote }}
+{{- with $v.redis.sentinel.existingSecret }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $v.redis.sentinel.existingSecretKey }}
+{{- end }}
+{{- else }}
 - name: REDIS_ADDR
   value: {{ include "ticketing.redisAddr" $root | quote }}
+{{- end }}
 - name: REDIS_TLS
   value: {{ and (not $v.redis.bundled.enabled) $v.redis.tls | quote }}
 {{- if not $v.redis.bundled.enabled }}
