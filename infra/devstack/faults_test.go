@@ -100,24 +100,29 @@ func TestClusterFaults(t *testing.T) {
 		})
 	}
 
+	// Each restore also runs if the scenario fails, so that the next one starts whole.
 	scenario("JetStream leader of each stream killed in turn", func(t *testing.T, tr *traffic) {
 		for _, st := range e.streams[:4] {
-			restore := e.killLeader(t, st)
-			tr.waitPlaced(t, tr.placed.Load()+2, 60*time.Second)
+			restore := once(e.killLeader(t, st))
+			defer restore()
+			e.whileNATSDown(t, tr, 2)
 			restore()
 		}
 	})
 	scenario("Redis failover through Sentinel", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		restore := e.failRedis(t)
+		restore := once(e.failRedis(t))
+		defer restore()
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
 		restore()
 	})
 	scenario("both at once", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		restoreNATS := e.killLeader(t, e.streams[1]) // ORDERS
-		restoreRedis := e.failRedis(t)
-		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
+		restoreNATS := once(e.killLeader(t, e.streams[1])) // ORDERS
+		defer restoreNATS()
+		restoreRedis := once(e.failRedis(t))
+		defer restoreRedis()
+		e.whileNATSDown(t, tr, 3)
 		restoreNATS()
 		restoreRedis()
 	})
@@ -148,6 +153,16 @@ type engines struct {
 	kills, failovers int
 	killLeader       func(t *testing.T, stream string) (restore func())
 	failRedis        func(t *testing.T) (restore func())
+	// whileNATSDown lets the fault last: n more orders placed on a cluster, which keeps
+	// serving; a few seconds on a single server, which is away (no order can be placed
+	// while the orders service cannot learn of new tickets).
+	whileNATSDown func(t *testing.T, tr *traffic, n int64)
+}
+
+// once makes restore run at most once.
+func once(restore func()) func() {
+	var o sync.Once
+	return func() { o.Do(restore) }
 }
 
 // clusterEngines: 3 JetStream servers, streams of 3 replicas; Redis behind Sentinel.
@@ -176,6 +191,9 @@ func clusterEngines(t *testing.T) *engines {
 		t.Logf("Redis primary %s killed; Sentinel promoted %s", old, now)
 		return func() { rs.Restore(time.Minute) }
 	}
+	e.whileNATSDown = func(t *testing.T, tr *traffic, n int64) {
+		tr.waitPlaced(t, tr.placed.Load()+n, 60*time.Second)
+	}
 	return e
 }
 
@@ -188,8 +206,6 @@ func singleEngines(t *testing.T) *engines {
 		node := server.Nodes[0]
 		node.Kill()
 		e.kills++
-		// An outage must last to mean anything; nothing to wait for while the server is down.
-		time.Sleep(3 * time.Second)
 		return func() {
 			server.Restart(node)
 			server.WaitReady(time.Minute)
@@ -200,6 +216,10 @@ func singleEngines(t *testing.T) *engines {
 		rs.Restart() // empty again: the jobs are lost, as with a failover to a replica behind
 		e.failovers++
 		return func() {}
+	}
+	e.whileNATSDown = func(*testing.T, *traffic, int64) {
+		// An outage must last to mean anything; nothing to wait for while the server is down.
+		time.Sleep(3 * time.Second)
 	}
 	return e
 }
