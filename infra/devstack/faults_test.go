@@ -48,9 +48,11 @@ const (
 func TestClusterFaults(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
-	e := clusterEngines(t)
+	var e *engines
 	if os.Getenv("FAULTS_SINGLE") == "1" {
 		e = singleEngines(t)
+	} else {
+		e = clusterEngines(t)
 	}
 	env := map[string]string{
 		"EXPIRATION_WINDOW": faultWindow.String(), "SWEEP_INTERVAL": faultSweepInterval.String(),
@@ -100,24 +102,29 @@ func TestClusterFaults(t *testing.T) {
 		})
 	}
 
+	// Each restore also runs if the scenario fails, so that the next one starts whole.
 	scenario("JetStream leader of each stream killed in turn", func(t *testing.T, tr *traffic) {
 		for _, st := range e.streams[:4] {
-			restore := e.killLeader(t, st)
-			tr.waitPlaced(t, tr.placed.Load()+2, 60*time.Second)
+			restore := once(e.killLeader(t, st))
+			defer restore()
+			e.whileNATSDown(t, tr, 2)
 			restore()
 		}
 	})
 	scenario("Redis failover through Sentinel", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		restore := e.failRedis(t)
+		restore := once(e.failRedis(t))
+		defer restore()
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
 		restore()
 	})
 	scenario("both at once", func(t *testing.T, tr *traffic) {
 		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
-		restoreNATS := e.killLeader(t, e.streams[1]) // ORDERS
-		restoreRedis := e.failRedis(t)
-		tr.waitPlaced(t, tr.placed.Load()+3, 60*time.Second)
+		restoreNATS := once(e.killLeader(t, e.streams[1])) // ORDERS
+		defer restoreNATS()
+		restoreRedis := once(e.failRedis(t))
+		defer restoreRedis()
+		e.whileNATSDown(t, tr, 3)
 		restoreNATS()
 		restoreRedis()
 	})
@@ -148,6 +155,16 @@ type engines struct {
 	kills, failovers int
 	killLeader       func(t *testing.T, stream string) (restore func())
 	failRedis        func(t *testing.T) (restore func())
+	// whileNATSDown lets the fault last: n more orders placed on a cluster, which keeps
+	// serving; a few seconds on a single server, which is away (no order can be placed
+	// while the orders service cannot learn of new tickets).
+	whileNATSDown func(t *testing.T, tr *traffic, n int64)
+}
+
+// once makes restore run at most once.
+func once(restore func()) func() {
+	var o sync.Once
+	return func() { o.Do(restore) }
 }
 
 // clusterEngines: 3 JetStream servers, streams of 3 replicas; Redis behind Sentinel.
@@ -176,6 +193,9 @@ func clusterEngines(t *testing.T) *engines {
 		t.Logf("Redis primary %s killed; Sentinel promoted %s", old, now)
 		return func() { rs.Restore(time.Minute) }
 	}
+	e.whileNATSDown = func(t *testing.T, tr *traffic, n int64) {
+		tr.waitPlaced(t, tr.placed.Load()+n, 60*time.Second)
+	}
 	return e
 }
 
@@ -188,8 +208,6 @@ func singleEngines(t *testing.T) *engines {
 		node := server.Nodes[0]
 		node.Kill()
 		e.kills++
-		// An outage must last to mean anything; nothing to wait for while the server is down.
-		time.Sleep(3 * time.Second)
 		return func() {
 			server.Restart(node)
 			server.WaitReady(time.Minute)
@@ -200,6 +218,10 @@ func singleEngines(t *testing.T) *engines {
 		rs.Restart() // empty again: the jobs are lost, as with a failover to a replica behind
 		e.failovers++
 		return func() {}
+	}
+	e.whileNATSDown = func(*testing.T, *traffic, int64) {
+		// An outage must last to mean anything; nothing to wait for while the server is down.
+		time.Sleep(3 * time.Second)
 	}
 	return e
 }
@@ -420,8 +442,40 @@ func checkConsumed(t *testing.T, url string, topo events.Topology, w *busWatch, 
 		return true
 	})
 
-	acked := map[string]map[string]int{} // consumer -> event id -> acknowledgements
-	deadLettered := 0
+	// A handler writes its line just after its acknowledgement: read the logs again for a
+	// while before calling an event unacknowledged.
+	var acked map[string]map[string]int
+	var deadLettered, redelivered int
+	var problems []string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		acked, deadLettered = scanDeliveries(t, logDir)
+		problems, redelivered = unacknowledged(w, consumers, acked)
+		if len(problems) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second) // the lines are written by other processes
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if deadLettered > 0 {
+		t.Errorf("%d events dead-lettered", deadLettered)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	total := 0
+	for _, ids := range w.seen {
+		total += len(ids)
+	}
+	t.Logf("%d consumers acknowledged each of the %d events of their subjects; %d redeliveries of an event already acknowledged",
+		len(consumers), total, redelivered)
+	return total
+}
+
+// scanDeliveries counts, from the services' logs, the acknowledgements of each event id by
+// each consumer, and the events dead-lettered.
+func scanDeliveries(t *testing.T, logDir string) (acked map[string]map[string]int, deadLettered int) {
+	acked = map[string]map[string]int{} // consumer -> event id -> acknowledgements
 	entries, _ := os.ReadDir(logDir)
 	for _, e := range entries {
 		f, err := os.Open(filepath.Join(logDir, e.Name()))
@@ -449,32 +503,30 @@ func checkConsumed(t *testing.T, url string, topo events.Topology, w *busWatch, 
 		}
 		_ = f.Close()
 	}
-	if deadLettered > 0 {
-		t.Errorf("%d events dead-lettered", deadLettered)
-	}
+	return acked, deadLettered
+}
+
+// unacknowledged lists the events on the bus a consumer of their subject never acknowledged,
+// and the acknowledgements of events never on the bus; it also counts the redeliveries of
+// events already acknowledged.
+func unacknowledged(w *busWatch, consumers map[string]string, acked map[string]map[string]int) (problems []string, redelivered int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	redelivered := 0
 	for durable, subject := range consumers {
 		for id := range w.seen[subject] {
 			switch n := acked[durable][id]; {
 			case n == 0:
-				t.Errorf("consumer %s never acknowledged %s %s", durable, subject, id)
+				problems = append(problems, fmt.Sprintf("consumer %s never acknowledged %s %s", durable, subject, id))
 			case n > 1:
 				redelivered += n - 1
 			}
 		}
 		for id := range acked[durable] {
 			if !w.seen[subject][id] {
-				t.Errorf("consumer %s acknowledged %s, which is no %s on the bus", durable, id, subject)
+				problems = append(problems, fmt.Sprintf("consumer %s acknowledged %s, which is no %s on the bus", durable, id, subject))
 			}
 		}
 	}
-	total := 0
-	for _, ids := range w.seen {
-		total += len(ids)
-	}
-	t.Logf("%d consumers acknowledged each of the %d events of their subjects; %d redeliveries of an event already acknowledged",
-		len(consumers), total, redelivered)
-	return total
+	sort.Strings(problems)
+	return problems, redelivered
 }
