@@ -54,7 +54,10 @@ type gate struct {
 	// its locks: a slot is never held by a command waiting for a lock, so writers queued on
 	// one busy document cannot take every slot and starve the reads and other writes; and a
 	// slot holder waits for nothing, so a lock holder waiting for a slot gets one soon.
-	slots chan struct{}
+	// Reads also take one of readSlots, a quarter fewer: however many reads are in flight,
+	// a quarter of the slots stays for the lock holders, whose writes others queue behind.
+	slots     chan struct{}
+	readSlots chan struct{}
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // open client and upstream connections
@@ -74,6 +77,7 @@ func newGate(upstream string, perDatabase bool, maxInFlight int, log *slog.Logge
 		upstream:    upstream,
 		perDatabase: perDatabase,
 		slots:       make(chan struct{}, maxInFlight),
+		readSlots:   make(chan struct{}, max(1, maxInFlight-maxInFlight/4)),
 		log:         log,
 		conns:       make(map[net.Conn]struct{}),
 	}
@@ -208,6 +212,10 @@ func (g *gate) roundTrip(w io.Writer, r io.Reader, req []byte) ([][]byte, error)
 			defer ns.RUnlock()
 			defer g.locks.lockDocs(a.ns, a.docs)()
 		}
+	}
+	if !a.write {
+		g.readSlots <- struct{}{}
+		defer func() { <-g.readSlots }()
 	}
 	g.slots <- struct{}{} // after the locks, and released before them
 	defer func() { <-g.slots }()

@@ -390,6 +390,13 @@ func dumpLogs(t *testing.T, dir string) {
 	for _, e := range entries {
 		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		var errs []string
+		for _, l := range lines {
+			if strings.Contains(l, "level=ERROR") && len(errs) < 20 {
+				errs = append(errs, l)
+			}
+		}
+		t.Logf("---- %s (first 20 errors)\n%s", e.Name(), strings.Join(errs, "\n"))
 		t.Logf("---- %s (last 40 lines)\n%s", e.Name(), strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
 }
