@@ -113,43 +113,52 @@ type commandWindow struct {
 	ok   bool
 }
 
+// watchCommands starts counting once the work of the scenario's setup (the relays' removals
+// of ticket.created, the replicas' inserts) has settled, at most 15 s.
 func (m *Metrics) watchCommands(ctx context.Context) *commandWindow {
 	w := &commandWindow{m: m}
 	if m == nil {
 		return w
 	}
 	var err error
-	w.base, err = m.StoreCommands(ctx)
+	w.base, _, err = m.settledCommands(ctx, 15*time.Second)
 	w.ok = err == nil
 	return w
 }
 
-// report waits until the count stops growing (no more than 2 commands in a second: the
-// relays' and sweeper's polls go on), at most settle, then reports the commands per order,
-// in total and per service, and each service's commands by name.
-func (w *commandWindow) report(ctx context.Context, res *Result, orders int, settle time.Duration) {
-	if !w.ok || orders == 0 {
-		return
-	}
+// settledCommands scrapes the count until it stops growing (no more than 2 commands in a
+// second: the relays' and sweeper's polls go on), at most for settle; it returns the last
+// count and how long it waited.
+func (m *Metrics) settledCommands(ctx context.Context, settle time.Duration) (storeCommands, time.Duration, error) {
 	start := time.Now()
-	var cur storeCommands
 	last := -1.0
 	for {
-		c, err := w.m.StoreCommands(ctx)
+		c, err := m.StoreCommands(ctx)
 		if err != nil {
-			res.note("store commands: %v", err)
-			return
+			return nil, 0, err
 		}
-		cur = c
 		t := c.total()
 		if last >= 0 && t-last <= 2 || time.Since(start) > settle || ctx.Err() != nil {
-			break
+			return c, time.Since(start), nil
 		}
 		last = t
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// report waits until the count settles, at most settle, then reports the commands per order,
+// in total and per service, and each service's commands by name.
+func (w *commandWindow) report(ctx context.Context, res *Result, orders int, settle time.Duration) {
+	if !w.ok || orders == 0 {
+		return
+	}
+	cur, waited, err := w.m.settledCommands(ctx, settle)
+	if err != nil {
+		res.note("store commands: %v", err)
+		return
 	}
 	d := cur.minus(w.base)
 	n := float64(orders)
@@ -169,5 +178,5 @@ func (w *commandWindow) report(ctx context.Context, res *Result, orders int, set
 		res.metric("store commands per order, "+svc, round2(t/n), "commands")
 		res.note("store commands per order, %s: %s", svc, strings.Join(parts, ", "))
 	}
-	res.note("store commands counted until the count settled, %.1f s after the last order (background polls included)", time.Since(start).Seconds())
+	res.note("store commands counted from the settled setup until the count settled, %.1f s after the last order (background polls included)", waited.Seconds())
 }
