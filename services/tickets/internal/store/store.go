@@ -134,9 +134,9 @@ func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
 // version. A new version sets the state and, for an edit (ticket.Announced), appends its
-// ticket.updated event, which the relay is told about; orders added to ReleasedOrders are added to the set, with or without
-// a new version. It reports whether it stored a new version; ErrLostRace when the ticket
-// changed since prev was read.
+// ticket.updated event, which the relay is told about; orders added to ReleasedOrders are
+// added to the set, with or without a new version. It reports whether it stored a new
+// version; ErrLostRace when the ticket changed since prev was read.
 func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
 	if next.ID != prev.ID {
 		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
