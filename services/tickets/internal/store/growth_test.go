@@ -17,13 +17,17 @@ import (
 // The cost of the tickets service's requests stays flat as the collection grows: a ticket
 // read and order.created's reservation take, at the median, at most 3 times as long at 2,000
 // tickets as at 200 (cost growing with the collection would make it about 10). Checked on the
-// PostgreSQL stand-in and a real MongoDB; on the SQLite backend, which reads the whole
-// collection for any query but a lookup by _id, the ratios are only logged.
+// PostgreSQL stand-in and a real MongoDB (the second pass of make test); skipped on the SQLite
+// backend, which reads the whole collection for any query but a lookup by _id (there the
+// listing and the reservation grow about tenfold and fivefold, and the test takes minutes).
 //
 // The listing's first page is measured and logged, not checked: on the stand-in it grows with
 // the free tickets (x5.9 measured), because FerretDB pushes down no sort but $natural, so it
 // reads and sorts every free ticket to return 50. A listing cache is what keeps it flat there.
 func TestCostFlatAsTicketsGrow(t *testing.T) {
+	if os.Getenv(testkit.EnvMongoURI) == "" && os.Getenv(testkit.EnvMongoBackend) != standin.BackendPostgreSQL {
+		t.Skipf("growth is checked on the PostgreSQL stand-in (%s=postgresql) or a real MongoDB", testkit.EnvMongoBackend)
+	}
 	ctx := t.Context()
 	st := newStore(t)
 	const reps = 21
@@ -77,11 +81,10 @@ func TestCostFlatAsTicketsGrow(t *testing.T) {
 	small := measure()
 	grow(2000)
 	large := measure()
-	strict := os.Getenv(testkit.EnvMongoURI) != "" || os.Getenv(testkit.EnvMongoBackend) == standin.BackendPostgreSQL
 	for _, op := range []string{"list", "get", "reserve"} {
 		ratio := float64(large[op]) / float64(max(small[op], time.Microsecond))
 		t.Logf("%s: %s at 200 tickets, %s at 2,000: x%.1f", op, small[op], large[op], ratio)
-		if strict && op != "list" && ratio > 3 {
+		if op != "list" && ratio > 3 {
 			t.Errorf("%s costs x%.1f at 2,000 tickets against 200, want at most x3", op, ratio)
 		}
 	}
