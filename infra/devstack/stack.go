@@ -37,9 +37,10 @@ type Options struct {
 	RedisAddr string // external Redis; "" starts redis-server from PATH, else miniredis
 	RedisDB   int
 	MongoURI  string // a real MongoDB; "" runs the stand-in in DataDir
-	// MongoBackend is the stand-in's backend: "auto" ("" too) runs it on a private PostgreSQL
-	// cluster in DataDir when PostgreSQL's server binaries are installed, else on SQLite;
-	// "postgresql" uses the server at PostgresURL; "sqlite" forces SQLite.
+	// MongoBackend is the stand-in's backend: "auto" (the command's default) runs it on a
+	// private PostgreSQL cluster in DataDir when PostgreSQL's server binaries are installed,
+	// else on SQLite; "postgresql" uses the server at PostgresURL; "sqlite" ("" too, for the
+	// tests) SQLite.
 	MongoBackend, PostgresURL string
 
 	Env      map[string]string // extra settings for every service (EXPIRATION_WINDOW, ...)
@@ -170,7 +171,10 @@ func (s *Stack) startDependencies(ctx context.Context) error {
 		s.MongoURI, s.MongoKind = s.opts.MongoURI, "MongoDB at MONGODB_URI"
 	} else {
 		backend, pgURL, where := s.opts.MongoBackend, s.opts.PostgresURL, ""
-		if backend == "" || backend == "auto" {
+		if backend == "" {
+			backend = standin.BackendSQLite
+		}
+		if backend == "auto" {
 			backend = standin.BackendSQLite
 			if bin := postgresBinDir(); bin != "" {
 				pg, err := startPostgres(ctx, bin, filepath.Join(d, "postgres"))
