@@ -15,14 +15,14 @@ import (
 )
 
 // The cost of the tickets service's requests stays flat as the collection grows: a ticket
-// read and order.created's reservation take, at the median, at most 3 times as long at 2,000
+// read and order.created's reservation take, at best of 21, at most 3 times as long at 2,000
 // tickets as at 200 (cost growing with the collection would make it about 10). Checked on the
 // PostgreSQL stand-in and a real MongoDB (the second pass of make test); skipped on the SQLite
 // backend, which reads the whole collection for any query but a lookup by _id (there the
 // listing and the reservation grow about tenfold and fivefold, and the test takes minutes).
 //
 // The listing's first page is measured and logged, not checked: on the stand-in it grows with
-// the free tickets (x5.9 measured), because FerretDB pushes down no sort but $natural, so it
+// the free tickets (x6 to x10 measured), because FerretDB pushes down no sort but $natural, so it
 // reads and sorts every free ticket to return 50. A listing cache is what keeps it flat there.
 func TestCostFlatAsTicketsGrow(t *testing.T) {
 	if os.Getenv(testkit.EnvMongoURI) == "" && os.Getenv(testkit.EnvMongoBackend) != standin.BackendPostgreSQL {
@@ -48,7 +48,9 @@ func TestCostFlatAsTicketsGrow(t *testing.T) {
 			}
 		}
 	}
-	median := func(op func(i int) error) time.Duration {
+	// The fastest of reps, not the median: on a loaded machine the median of a few
+	// milliseconds moves severalfold between two measurements of the same thing.
+	best := func(op func(i int) error) time.Duration {
 		t.Helper()
 		ds := make([]time.Duration, reps)
 		for i := range ds {
@@ -58,15 +60,14 @@ func TestCostFlatAsTicketsGrow(t *testing.T) {
 			}
 			ds[i] = time.Since(start)
 		}
-		slices.Sort(ds)
-		return ds[reps/2]
+		return slices.Min(ds)
 	}
 	reserved := 0
 	measure := func() map[string]time.Duration {
 		return map[string]time.Duration{
-			"list": median(func(int) error { _, err := st.ListFree(ctx, "", 50); return err }),
-			"get":  median(func(i int) error { _, err := st.Get(ctx, created[i*7%len(created)].ID); return err }),
-			"reserve": median(func(int) error {
+			"list": best(func(int) error { _, err := st.ListFree(ctx, "", 50); return err }),
+			"get":  best(func(i int) error { _, err := st.Get(ctx, created[i*7%len(created)].ID); return err }),
+			"reserve": best(func(int) error {
 				tk := created[reserved]
 				reserved++
 				ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("order%d", reserved))
