@@ -160,7 +160,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		wg.Go(func() { r.work(ctx) })
 		removers.Go(func() { r.removeQueued(removeCtx) })
 	}
-	if err := r.flush(ctx, bson.M{OutboxField + ".0": bson.M{"$exists": true}}); err != nil && ctx.Err() == nil {
+	if err := r.flush(ctx, bson.M{OutboxField + ".0": bson.M{"$exists": true}}, 0); err != nil && ctx.Err() == nil {
 		r.log.Warn("outbox first pass failed", "err", err)
 	}
 	// Jittered, so that the replicas' polls spread out.
@@ -186,7 +186,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-tick.C:
-			if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			// Events younger than a poll interval are left to the relay that was notified of
+			// them: publishing and removing them here too would cost a publish and writes
+			// that find nothing to remove.
+			if err := r.flush(ctx, bson.M{OutboxPendingField: true}, r.opts.PollInterval); err != nil && ctx.Err() == nil {
 				r.log.Warn("outbox poll failed", "err", err)
 			}
 		}
@@ -371,10 +374,12 @@ func sortByCreation(d *pendingDoc) {
 
 // Flush publishes every pending event of the collection's flagged documents.
 func (r *Relay) Flush(ctx context.Context) error {
-	return r.flush(ctx, bson.M{OutboxPendingField: true})
+	return r.flush(ctx, bson.M{OutboxPendingField: true}, 0)
 }
 
-func (r *Relay) flush(ctx context.Context, filter bson.M) error {
+// flush publishes the events of the documents filter finds, except those of a document
+// whose oldest event is younger than minAge (counted in the metrics all the same).
+func (r *Relay) flush(ctx context.Context, filter bson.M, minAge time.Duration) error {
 	cur, err := r.coll.Find(ctx, filter, options.Find().SetProjection(bson.M{OutboxField: 1}).SetLimit(1000))
 	if err != nil {
 		return err
@@ -396,6 +401,9 @@ func (r *Relay) flush(ctx context.Context, filter bson.M) error {
 		pending += len(d.envs)
 		if len(d.envs) > 0 && (oldest.IsZero() || d.envs[0].CreatedAt.Before(oldest)) {
 			oldest = d.envs[0].CreatedAt
+		}
+		if minAge > 0 && len(d.envs) > 0 && time.Since(d.envs[0].CreatedAt) < minAge {
+			continue
 		}
 		docs = append(docs, d)
 	}

@@ -66,11 +66,25 @@ func InsertReplica(ctx context.Context, coll *mongo.Collection, doc any) (Outcom
 // only when it holds version-1: events apply in order, each once. A replica at version or
 // later makes it a Duplicate; a missing document or an earlier version, NotYet.
 func ApplyVersion(ctx context.Context, coll *mongo.Collection, id string, version int64, set bson.M) (Outcome, error) {
+	return applyWhere(ctx, coll, id, version, version-1, set)
+}
+
+// ApplyLatest is ApplyVersion for events that each carry the whole replicated state and are
+// not published for every version of their aggregate: the fields of set are stored when the
+// replica holds any earlier version, so that a version with no event leaves no gap to wait
+// for, and a late event never rolls the replica back (a Duplicate). A missing document is
+// NotYet.
+func ApplyLatest(ctx context.Context, coll *mongo.Collection, id string, version int64, set bson.M) (Outcome, error) {
+	return applyWhere(ctx, coll, id, version, bson.M{"$lt": version}, set)
+}
+
+// applyWhere stores set and version on document id where its version matches held.
+func applyWhere(ctx context.Context, coll *mongo.Collection, id string, version int64, held any, set bson.M) (Outcome, error) {
 	update := bson.M{VersionField: version}
 	for k, v := range set {
 		update[k] = v
 	}
-	res, err := coll.UpdateOne(ctx, bson.M{"_id": id, VersionField: version - 1}, bson.M{"$set": update})
+	res, err := coll.UpdateOne(ctx, bson.M{"_id": id, VersionField: held}, bson.M{"$set": update})
 	if err != nil {
 		return 0, fmt.Errorf("%s %s to version %d: %w", coll.Name(), id, version, err)
 	}

@@ -129,3 +129,35 @@ func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
 		t.Fatal("Outcome.Err: only NotYet is bus.ErrNotYet")
 	}
 }
+
+// ApplyLatest skips the versions that published nothing and never goes back.
+func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
+	ctx := t.Context()
+	coll := testkit.Mongo(t).Collection("replica")
+	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
+		t.Helper()
+		if err != nil || got != want {
+			t.Fatalf("%s: %v, %v; want %v", what, got, err, want)
+		}
+	}
+	out, err := bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
+	step("version 3 before the document", out, err, bus.NotYet)
+	out, err = bus.InsertReplica(ctx, coll, bson.M{"_id": "r1", "title": "a", "version": int64(0)})
+	step("insert", out, err, bus.Applied)
+	out, err = bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
+	step("version 3 over 0", out, err, bus.Applied)
+	out, err = bus.ApplyLatest(ctx, coll, "r1", 2, bson.M{"title": "b"})
+	step("version 2, late", out, err, bus.Duplicate)
+	out, err = bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c again"})
+	step("version 3 again", out, err, bus.Duplicate)
+	var d struct {
+		Title   string `bson:"title"`
+		Version int64  `bson:"version"`
+	}
+	if err := coll.FindOne(ctx, bson.M{"_id": "r1"}).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Title != "c" || d.Version != 3 {
+		t.Fatalf("replica %+v, want title c at version 3", d)
+	}
+}

@@ -9,7 +9,7 @@ import (
 )
 
 // The payloads every order moves: order.created (orders -> tickets, expiration, payments)
-// and ticket.updated (tickets -> orders, twice per order).
+// and ticket.updated (tickets -> orders, on an edit).
 var (
 	benchOrderCreated = events.OrderCreated{ID: "6b06180e1a0a735c89e4090b", Version: 0, Status: "created",
 		UserID: "6b06180da21af444b0e2ef6c", ExpiresAt: time.Date(2026, 11, 24, 23, 19, 46, 109e6, time.UTC),

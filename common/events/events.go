@@ -40,8 +40,10 @@ type TicketCreated struct {
 	UserID     string `json:"userId"`
 }
 
-// TicketUpdated is published by tickets on every later change; OrderID is set while an order
-// reserves or has bought the ticket.
+// TicketUpdated is published by tickets when its owner edits a ticket. Reservations, releases
+// and sales make new versions that are not announced, so a reader keeps the newest version it
+// saw rather than waiting for each one. OrderID is null (only a free ticket can be edited); it
+// stays in the schema for the readers of schema 1.
 type TicketUpdated struct {
 	ID         string  `json:"id"`
 	Version    int64   `json:"version"`

@@ -8,19 +8,38 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
+// commandsTotal counts the commands a service sends to the store, by service (the client's
+// app name) and command: the cost of a request or event in store round trips.
+var commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "ticketing_store_commands_total",
+	Help: "Commands sent to MongoDB (or the stand-in), by service and command name; connection handshakes and heartbeats are not counted.",
+}, []string{"service", "command"})
+
+// countCommands is a command monitor counting each command started into commandsTotal.
+func countCommands(service string) *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		commandsTotal.WithLabelValues(service, e.CommandName).Inc()
+	}}
+}
+
 // Connect dials uri as appName, with majority writes, and waits until the server answers.
+// Every command it sends is counted in ticketing_store_commands_total.
 func Connect(ctx context.Context, uri, appName string, maxPool uint64) (*mongo.Client, error) {
 	if maxPool == 0 {
 		maxPool = 100
 	}
 	opts := options.Client().ApplyURI(uri).
 		SetAppName(appName).
+		SetMonitor(countCommands(appName)).
 		SetMaxPoolSize(maxPool).
 		SetServerSelectionTimeout(10 * time.Second).
 		SetTimeout(15 * time.Second)

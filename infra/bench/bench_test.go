@@ -82,3 +82,20 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 }
+
+func TestStoreCommands(t *testing.T) {
+	text := `# HELP ticketing_store_commands_total x
+ticketing_store_commands_total{command="insert",service="orders"} 3
+ticketing_store_commands_total{command="update",service="orders"} 2
+ticketing_store_commands_totalx{command="update",service="orders"} 100
+`
+	byCmd, err := samplesBy(strings.NewReader(text), "ticketing_store_commands_total", "command")
+	if err != nil || len(byCmd) != 2 || byCmd["insert"] != 3 || byCmd["update"] != 2 {
+		t.Fatalf("samplesBy = %v, %v", byCmd, err)
+	}
+	after := storeCommands{"orders": {"insert": 5, "update": 2, "find": 1}, "payments": {"insert": 4}}
+	d := after.minus(storeCommands{"orders": byCmd})
+	if d.total() != 7 || d["orders"]["insert"] != 2 || d["orders"]["update"] != 0 || d["payments"]["insert"] != 4 {
+		t.Errorf("minus = %v", d)
+	}
+}

@@ -39,6 +39,11 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	rec := NewRecorder()
 	var next, notReplicated atomic.Int64
 	server := b.watchOrdersRoute(ctx)
+	var m *Metrics
+	if b.stack != nil {
+		m = b.stack.Metrics
+	}
+	cmds := m.watchCommands(ctx)
 	cpu := b.sampler.Start()
 	p := StartProgress("distinct", func() string {
 		return fmt.Sprintf("%d/%d orders  201:%d other:%d", rec.Total(), n, rec.Count(http.StatusCreated), rec.Total()-rec.Count(http.StatusCreated))
@@ -78,6 +83,7 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	res.target("p99 POST /api/orders", "< 250ms", fmtMs(lat.P99), lat.P99 < 250)
 	res.target("orders refused or failed", "0", n-created, created == n)
 	lag.report(ctx, res, 30*time.Second)
+	cmds.report(ctx, res, created, 30*time.Second)
 	if k := notReplicated.Load(); k > 0 {
 		res.note("%d answers were 404 because a ticket was not replicated yet; each was sent again (counted in the statuses)", k)
 	}

@@ -42,7 +42,7 @@ func main() {
 	flag.StringVar(&o.NATSURL, "nats", os.Getenv("NATS_URL"), "external NATS URL (default: embedded; nats://127.0.0.1:4222 with -multi)")
 	flag.StringVar(&o.RedisAddr, "redis", os.Getenv("REDIS_ADDR"), "external Redis address (default: redis-server from PATH, else miniredis; 127.0.0.1:6379 with -multi)")
 	flag.StringVar(&o.MongoURI, "mongodb", os.Getenv("MONGODB_URI"), "MongoDB URI (default: the stand-in in the data directory)")
-	flag.StringVar(&o.MongoBackend, "mongo-backend", "sqlite", "stand-in backend: sqlite or postgresql")
+	flag.StringVar(&o.MongoBackend, "mongo-backend", "auto", "stand-in backend: auto (a private PostgreSQL cluster in the data directory when PostgreSQL's server binaries are installed, else sqlite), sqlite, or postgresql (the server at -postgres)")
 	flag.StringVar(&o.PostgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL for -mongo-backend postgresql")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "services' log level")
 	flag.Var(&envFlags, "env", "KEY=VALUE for every service (repeatable), e.g. -env EXPIRATION_WINDOW=1m")

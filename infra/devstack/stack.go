@@ -33,10 +33,14 @@ type Options struct {
 	Replicas int    // replicas of orders and tickets in multi-process mode, 2
 	BasePort int    // first service port (3001...); 0 picks free ports
 
-	NATSURL                   string // external NATS; "" embeds one (single) or spawns one (multi)
-	RedisAddr                 string // external Redis; "" starts redis-server from PATH, else miniredis
-	RedisDB                   int
-	MongoURI                  string // a real MongoDB; "" runs the stand-in in DataDir
+	NATSURL   string // external NATS; "" embeds one (single) or spawns one (multi)
+	RedisAddr string // external Redis; "" starts redis-server from PATH, else miniredis
+	RedisDB   int
+	MongoURI  string // a real MongoDB; "" runs the stand-in in DataDir
+	// MongoBackend is the stand-in's backend: "auto" (the command's default) runs it on a
+	// private PostgreSQL cluster in DataDir when PostgreSQL's server binaries are installed,
+	// else on SQLite; "postgresql" uses the server at PostgresURL; "sqlite" ("" too, for the
+	// tests) SQLite.
 	MongoBackend, PostgresURL string
 
 	Env      map[string]string // extra settings for every service (EXPIRATION_WINDOW, ...)
@@ -166,21 +170,34 @@ func (s *Stack) startDependencies(ctx context.Context) error {
 	if s.opts.MongoURI != "" {
 		s.MongoURI, s.MongoKind = s.opts.MongoURI, "MongoDB at MONGODB_URI"
 	} else {
-		backend := s.opts.MongoBackend
+		backend, pgURL, where := s.opts.MongoBackend, s.opts.PostgresURL, ""
 		if backend == "" {
 			backend = standin.BackendSQLite
+		}
+		if backend == "auto" {
+			backend = standin.BackendSQLite
+			if bin := postgresBinDir(); bin != "" {
+				pg, err := startPostgres(ctx, bin, filepath.Join(d, "postgres"))
+				if err != nil {
+					return fmt.Errorf("private PostgreSQL for the MongoDB stand-in (-mongo-backend sqlite avoids it): %w", err)
+				}
+				s.closers = append(s.closers, pg.stop) // after the stand-in's Close, added below
+				backend, pgURL, where = standin.BackendPostgreSQL, pg.url, " (a private cluster in "+pg.dir+")"
+			} else {
+				s.log.Warn(sqliteWarning)
+			}
 		}
 		mdir := filepath.Join(d, "mongo")
 		if err := os.MkdirAll(mdir, 0o755); err != nil {
 			return err
 		}
-		srv, err := standin.Start(ctx, standin.Options{Dir: mdir, Backend: backend, PostgreSQLURL: s.opts.PostgresURL,
+		srv, err := standin.Start(ctx, standin.Options{Dir: mdir, Backend: backend, PostgreSQLURL: pgURL,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return fmt.Errorf("MongoDB stand-in: %w", err)
 		}
 		s.closers = append(s.closers, srv.Close)
-		s.MongoURI, s.MongoKind = srv.URI(), "stand-in (FerretDB on "+backend+", gated)"
+		s.MongoURI, s.MongoKind = srv.URI(), "stand-in (FerretDB on "+backend+where+", gated)"
 	}
 	// Redis
 	r, err := startRedis(ctx, s.opts.RedisAddr, s.opts.RedisDB, filepath.Join(d, "redis"))

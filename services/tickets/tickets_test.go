@@ -278,8 +278,8 @@ func TestUpdateTicket(t *testing.T) {
 	}
 
 	h.settled(tk.ID)
-	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
-		t.Errorf("ticket.updated versions %v, want 1..3: refused edits publish nothing", got)
+	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(1)) {
+		t.Errorf("ticket.updated versions %v, want 1: refused edits, the reservation and the sale publish nothing", got)
 	}
 }
 
@@ -338,7 +338,8 @@ func TestConcurrentUpdates(t *testing.T) {
 	}
 }
 
-// The order events, through the bus: order.created reserves (once, however often it comes),
+// The order events, through the bus, none of which publishes anything: order.created
+// reserves (once, however often it comes),
 // order.cancelled from another order changes nothing, the holder's releases, a late
 // order.created of a cancelled order does nothing, order.created of the next order waits
 // for the previous holder's release, order.completed sells, and an impossible event is
@@ -359,34 +360,35 @@ func TestOrderEvents(t *testing.T) {
 			t.Fatalf("ticket at version %d held by %q, want %d and %q", got.Version, gotHolder, version, holder)
 		}
 	}
-	expectEvents := func(holders ...string) {
+	// Reservations, releases and sales make new versions but announce none: only edits
+	// publish ticket.updated.
+	expectNoEvents := func() {
 		t.Helper()
 		h.settled(id)
-		ups := h.rec.updates(id)
-		if !slices.Equal(versionsOf(ups), oneToN(len(holders))) || !slices.Equal(orderIDs(ups), holders) {
-			t.Fatalf("ticket.updated versions %v orderIds %v, want 1..%d with %v", versionsOf(ups), orderIDs(ups), len(holders), holders)
+		if ups := h.rec.updates(id); len(ups) != 0 {
+			t.Fatalf("ticket.updated versions %v orderIds %v, want none", versionsOf(ups), orderIDs(ups))
 		}
 	}
 
-	// A duplicate order.created (a redelivery with a new event id) publishes one ticket.updated.
+	// A duplicate order.created (a redelivery with a new event id) reserves once.
 	publish(h, orderCreated("o1", id))
 	publish(h, orderCreated("o1", id))
 	h.handled(events.SubjectOrderCreated)
 	expect(1, "o1")
-	expectEvents("o1")
+	expectNoEvents()
 
 	// order.cancelled from another order than the holder changes nothing.
 	publish(h, orderCancelled("o2", id))
 	h.handled(events.SubjectOrderCancelled)
 	expect(1, "o1")
-	expectEvents("o1")
+	expectNoEvents()
 
 	// The holder's cancellation releases, once.
 	publish(h, orderCancelled("o1", id))
 	publish(h, orderCancelled("o1", id))
 	h.handled(events.SubjectOrderCancelled)
 	expect(2, "")
-	expectEvents("o1", "<null>")
+	expectNoEvents()
 
 	// order.created of cancelled orders, arriving late or again, reserves nothing.
 	publish(h, orderCreated("o1", id))
@@ -405,7 +407,7 @@ func TestOrderEvents(t *testing.T) {
 	h.handled(events.SubjectOrderCompleted)
 	expect(6, "o4")
 	h.call("PUT", "/api/tickets/"+id, alice, `{"title":"Concert","price":5}`).expect(t, http.StatusConflict, "", "reserved")
-	expectEvents("o1", "<null>", "o3", "<null>", "o4", "o4")
+	expectNoEvents()
 
 	// Sold for good: the buyer's order events, again, are no-ops.
 	publish(h, orderCompleted("o4", id))
@@ -415,7 +417,7 @@ func TestOrderEvents(t *testing.T) {
 	h.handled(events.SubjectOrderCancelled)
 	h.handled(events.SubjectOrderCreated)
 	expect(6, "o4")
-	expectEvents("o1", "<null>", "o3", "<null>", "o4", "o4")
+	expectNoEvents()
 
 	// An order that completes after it was cancelled can never apply: dead letter, at once.
 	publish(h, orderCompleted("o1", id))
@@ -482,8 +484,7 @@ func TestRelayKilledBetweenPublishAndRemoval(t *testing.T) {
 	}
 
 	// B carries on: the next change is published once and removed.
-	publish(h, orderCreated("o1", tk.ID))
-	testkit.Eventually(t, 20*time.Second, "reserved", func() bool { return h.get(tk.ID).Version == 3 })
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":13}`).expect(t, http.StatusOK, "", "")
 	h.settled(tk.ID)
 	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
 		t.Errorf("ticket.updated versions %v, want 1..3", got)

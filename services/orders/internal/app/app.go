@@ -255,8 +255,8 @@ func (s *Service) AddTicket(ctx context.Context, t order.Ticket) (bus.Outcome, e
 	return s.store.InsertTicket(ctx, t)
 }
 
-// UpdateTicket applies version t.Version of a ticket to the replica when it holds the
-// version before (ticket.updated). The hold is this service's and stays as it is.
+// UpdateTicket applies version t.Version of a ticket to the replica when it holds an
+// earlier version (ticket.updated). The hold is this service's and stays as it is.
 func (s *Service) UpdateTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
 	return s.store.ApplyTicketVersion(ctx, t)
 }

@@ -30,8 +30,10 @@ func (h Handlers) TicketCreated(ctx context.Context, e events.TicketCreated) err
 	return out.Err()
 }
 
-// TicketUpdated applies version v of a ticket when the replica holds v-1; a version already
-// applied is acked and dropped, one whose predecessor is missing waits (bus.ErrNotYet). The
+// TicketUpdated applies version v of a ticket when the replica holds an earlier one (the
+// tickets service announces its edits only, so versions may be skipped); a version already
+// applied or overtaken is acked and dropped, one for a ticket not replicated yet waits
+// (bus.ErrNotYet). The
 // ticket's orderId is the tickets service's view and is ignored: holds are this service's.
 func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) error {
 	out, err := h.App.UpdateTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})

@@ -49,10 +49,12 @@ func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, 
 	})
 }
 
-// ApplyTicketVersion stores t's title and price as version t.Version, only if the replica
-// holds version t.Version-1. The hold is left alone.
+// ApplyTicketVersion stores t's title and price as version t.Version, if the replica holds
+// an earlier version. The tickets service announces only the versions that change what this
+// replica keeps (its edits; not its reservations, releases and sales), so versions may be
+// skipped; a late one never rolls the replica back. The hold is left alone.
 func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
-	return bus.ApplyVersion(ctx, s.tickets, t.ID, t.Version, bson.M{"title": t.Title, "priceCents": t.PriceCents})
+	return bus.ApplyLatest(ctx, s.tickets, t.ID, t.Version, bson.M{"title": t.Title, "priceCents": t.PriceCents})
 }
 
 // Replica reads a ticket and its hold; order.ErrTicketNotFound when it is not replicated.

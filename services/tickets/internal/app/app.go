@@ -90,6 +90,14 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 // Reserve applies order.created: orderID holds the ticket. Errors: ticket.ErrNotFound,
 // ticket.ErrNotYet (another order holds it).
 func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
+	reserved, err := s.store.ReserveFree(ctx, ticketID, orderID)
+	if err != nil {
+		return err
+	}
+	if reserved {
+		s.log.InfoContext(ctx, "ticket reserved", "ticket_id", ticketID, "order_id", orderID)
+		return nil
+	}
 	return s.apply(ctx, ticketID, orderID, "reserved", func(t ticket.Ticket) (ticket.Ticket, error) {
 		return t.Reserve(orderID)
 	})

@@ -133,10 +133,10 @@ func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket
 }
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
-// version. A new version sets the state and appends its ticket.updated event, which the
-// relay is told about; orders added to ReleasedOrders are added to the set, with or without
-// a new version. It reports whether it stored a new version; ErrLostRace when the ticket
-// changed since prev was read.
+// version. A new version sets the state and, for an edit (ticket.Announced), appends its
+// ticket.updated event, which the relay is told about; orders added to ReleasedOrders are
+// added to the set, with or without a new version. It reports whether it stored a new
+// version; ErrLostRace when the ticket changed since prev was read.
 func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
 	if next.ID != prev.ID {
 		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
@@ -171,7 +171,9 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 			"sold":       next.Sold,
 			"version":    next.Version,
 		}
-		evs = append(evs, next.Updated())
+		if ticket.Announced(prev, next) {
+			evs = append(evs, next.Updated())
+		}
 	default:
 		return false, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
 	}
@@ -182,7 +184,22 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 	if !ok {
 		return false, ErrLostRace
 	}
-	return len(evs) > 0, nil
+	return next.Version != prev.Version, nil
+}
+
+// ReserveFree reserves ticket id for order in one write, conditional on the ticket being
+// free and order not released: ticket.Reserve's one case that changes the ticket, and
+// order.created's usual one, decided without a read. It reports whether it wrote; when not,
+// the caller reads and decides (Update with ticket.Reserve): a redelivery, a late event, or a
+// ticket held by another order.
+func (s *Store) ReserveFree(ctx context.Context, id, order string) (bool, error) {
+	ok, err := s.w.Update(ctx, id,
+		bson.D{{Key: "orderId", Value: ""}, {Key: "sold", Value: false}, {Key: "releasedOrders", Value: bson.M{"$ne": order}}},
+		bson.M{"$set": bson.M{"orderId": order}, "$inc": bson.M{"version": int64(1)}})
+	if err != nil {
+		return false, fmt.Errorf("reserve ticket %s: %w", id, err)
+	}
+	return ok, nil
 }
 
 // Update reads ticket id, computes its next state with change, and applies it; when another

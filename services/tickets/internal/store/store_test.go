@@ -146,7 +146,35 @@ func TestListFree(t *testing.T) {
 	}
 }
 
-func TestApplyNewVersionPushesItsEvent(t *testing.T) {
+func TestApplyEditPushesItsEvent(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	next, err := tk.Edit("u1", ticket.Details{Title: "Opera", PriceCents: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := st.Apply(ctx, tk, next); err != nil || !stored {
+		t.Fatalf("Apply = %t, %v; want a new version", stored, err)
+	}
+	ups := updates(t, outbox(t, st, tk.ID))
+	if len(ups) != 1 || ups[0].Version != 1 || ups[0].OrderID != nil ||
+		ups[0].Title != "Opera" || ups[0].PriceCents != 3000 || ups[0].UserID != "u1" {
+		t.Fatalf("ticket.updated events = %+v, want one at version 1", ups)
+	}
+
+	// The same write from the stale read loses, and changes nothing.
+	if _, err := st.Apply(ctx, tk, next); !errors.Is(err, store.ErrLostRace) {
+		t.Fatalf("stale Apply error = %v, want ErrLostRace", err)
+	}
+	if n := len(outbox(t, st, tk.ID)); n != 2 {
+		t.Errorf("outbox holds %d events after a lost race, want 2", n)
+	}
+}
+
+// A reservation and a release make new versions and announce nothing.
+func TestApplyReserveReleaseArePrivate(t *testing.T) {
 	ctx := t.Context()
 	st := newStore(t)
 	tk := create(t, st, "Concert")
@@ -162,31 +190,48 @@ func TestApplyNewVersionPushesItsEvent(t *testing.T) {
 	if err != nil || got.Version != 1 || got.OrderID != "o1" {
 		t.Fatalf("Get = %+v, %v; want version 1 held by o1", got, err)
 	}
-	ups := updates(t, outbox(t, st, tk.ID))
-	if len(ups) != 1 || ups[0].Version != 1 || ups[0].OrderID == nil || *ups[0].OrderID != "o1" ||
-		ups[0].Title != "Concert" || ups[0].PriceCents != 2010 || ups[0].UserID != "u1" {
-		t.Fatalf("ticket.updated events = %+v, want one at version 1 with orderId o1", ups)
-	}
-
-	// The same write from the stale read loses, and changes nothing.
-	if _, err := st.Apply(ctx, tk, next); !errors.Is(err, store.ErrLostRace) {
-		t.Fatalf("stale Apply error = %v, want ErrLostRace", err)
-	}
-	if n := len(outbox(t, st, tk.ID)); n != 2 {
-		t.Errorf("outbox holds %d events after a lost race, want 2", n)
-	}
-
-	// Released: the event says orderId null.
 	released := got.Release("o1")
-	if _, err := st.Apply(ctx, got, released); err != nil {
+	if stored, err := st.Apply(ctx, got, released); err != nil || !stored {
+		t.Fatalf("Apply = %t, %v; want a new version", stored, err)
+	}
+	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || got.Version != 2 || !slices.Equal(got.ReleasedOrders, []string{"o1"}) {
+		t.Errorf("after release: %+v", got)
+	}
+	if ups := updates(t, outbox(t, st, tk.ID)); len(ups) != 0 {
+		t.Errorf("ticket.updated events = %+v, want none", ups)
+	}
+}
+
+// ReserveFree writes only where ticket.Reserve would reserve: a free ticket, an order not
+// released; it never reads.
+func TestReserveFree(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+
+	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok {
+		t.Fatalf("ReserveFree on a free ticket = %t, %v; want true", ok, err)
+	}
+	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "o1" || got.Version != 1 {
+		t.Fatalf("after ReserveFree: %+v, want held by o1 at version 1", got)
+	}
+	for _, order := range []string{"o1", "o2"} { // held: by itself (a redelivery), by another
+		if ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
+			t.Fatalf("ReserveFree(%s) on a held ticket = %t, %v; want false", order, ok, err)
+		}
+	}
+	got, _ := st.Get(ctx, tk.ID)
+	if _, err := st.Apply(ctx, got, got.Release("o1")); err != nil {
 		t.Fatal(err)
 	}
-	ups = updates(t, outbox(t, st, tk.ID))
-	if len(ups) != 2 || ups[1].Version != 2 || ups[1].OrderID != nil {
-		t.Fatalf("ticket.updated events = %+v, want the second at version 2 with orderId null", ups)
+	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
+		t.Fatalf("ReserveFree by a released order = %t, %v; want false", ok, err)
 	}
-	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || !slices.Equal(got.ReleasedOrders, []string{"o1"}) {
-		t.Errorf("after release: %+v", got)
+	if ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
+		t.Fatalf("ReserveFree on a missing ticket = %t, %v; want false", ok, err)
+	}
+	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || got.Version != 2 || len(updates(t, outbox(t, st, tk.ID))) != 0 {
+		t.Errorf("after refused reservations: %+v", got)
 	}
 }
 

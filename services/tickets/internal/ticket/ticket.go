@@ -36,8 +36,8 @@ const MaxTitleRunes = 200
 //
 // OrderID is the order that holds it ("" when free); Sold says that order paid. An order is
 // recorded in ReleasedOrders once it is cancelled, so that its order.created event, arriving
-// late or again, never reserves the ticket. Version counts the changes other services see:
-// it goes up by one with every ticket.updated event and only then.
+// late or again, never reserves the ticket. Version counts the changes: it goes up by one
+// with every edit, reservation, release and sale; only edits are announced (Announced).
 type Ticket struct {
 	ID             string
 	Title          string
@@ -200,6 +200,13 @@ func (t Ticket) Sell(order string) (Ticket, error) {
 // Created is the ticket.created event of a ticket just listed.
 func (t Ticket) Created() events.TicketCreated {
 	return events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
+}
+
+// Announced says whether next, computed from prev, is announced with a ticket.updated event:
+// an edit is. A reservation, release or sale makes a new version too, but no other service
+// keeps what it changes (the orders service holds tickets itself), so it publishes nothing.
+func Announced(prev, next Ticket) bool {
+	return next.Version > prev.Version && next.OrderID == prev.OrderID && next.Sold == prev.Sold
 }
 
 // Updated is the ticket.updated event of t's version; OrderID is null when the ticket is free.
