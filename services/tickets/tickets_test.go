@@ -238,7 +238,7 @@ func TestUpdateTicket(t *testing.T) {
 	r := h.call("PUT", path, alice, `{"title":" Opera ","price":20.05}`)
 	r.expect(t, http.StatusOK, "", "")
 	got := r.ticket(t)
-	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1}
+	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1, Status: "available"}
 	if got != want {
 		t.Fatalf("PUT = %+v, want %+v", got, want)
 	}

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -464,8 +465,12 @@ func (p *pages) buy(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case e.Status == http.StatusUnauthorized:
 			toSignIn(w, r, back)
-		case e.Status >= 500 || e.Status == http.StatusNotFound:
+		case e.Status >= 500:
 			p.fail(w, r, err)
+		case e.Status == http.StatusNotFound:
+			// The ticket page exists (showTicket answers 404 when it does not): the orders
+			// service has not heard of this new ticket yet.
+			p.showTicket(w, r, http.StatusConflict, "This ticket cannot be ordered yet. Please try again in a moment.")
 		default:
 			p.showTicket(w, r, e.Status, e.General())
 		}
@@ -509,6 +514,9 @@ func (p *pages) showOrder(w http.ResponseWriter, r *http.Request, status int, ms
 		return
 	}
 	v := view{Title: "Order for " + o.Ticket.Title, User: u, Order: o, Error: msg, Follow: follow}
+	if o.Status == app.OrderCanceled && msg == "" && !time.Now().Before(o.ExpiresAt) {
+		v.Error = "Your hold expired and the ticket was released."
+	}
 	if o.Open() && !follow {
 		cfg, err := p.api.PaymentConfig(ctx)
 		switch {
