@@ -187,8 +187,10 @@ func (u *person) waitText(testID string, timeout time.Duration, want func(string
 	return got
 }
 
-func equals(s string) func(string) bool   { return func(v string) bool { return v == s } }
-func contains(s string) func(string) bool { return func(v string) bool { return strings.Contains(v, s) } }
+func equals(s string) func(string) bool { return func(v string) bool { return v == s } }
+func contains(s string) func(string) bool {
+	return func(v string) bool { return strings.Contains(v, s) }
+}
 
 // screenshot saves the page as name.png (full page, PNG) in the screenshots folder.
 func (u *person) screenshot(name string) {

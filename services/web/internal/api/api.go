@@ -339,8 +339,8 @@ func (p *pages) authSubmit(kind string) http.HandlerFunc {
 				return
 			}
 			p.render(w, r, e.Status, kind+".html", view{Title: authTitle(kind), Next: next, Action: "/" + kind,
-				Form: map[string]string{"email": cr.Email},
-				Errs: map[string]string{"email": e.Field("email"), "password": e.Field("password")},
+				Form:  map[string]string{"email": cr.Email},
+				Errs:  map[string]string{"email": e.Field("email"), "password": e.Field("password")},
 				Error: e.General("email", "password")})
 			return
 		}
@@ -420,8 +420,8 @@ func (p *pages) saveTicket(w http.ResponseWriter, r *http.Request, id, action, t
 			return
 		}
 		p.render(w, r, e.Status, "ticket_form.html", view{Title: title, User: u, Action: action,
-			Form: map[string]string{"title": in.Title, "price": in.Price},
-			Errs: map[string]string{"title": e.Field("title"), "price": e.Field("price")},
+			Form:  map[string]string{"title": in.Title, "price": in.Price},
+			Errs:  map[string]string{"title": e.Field("title"), "price": e.Field("price")},
 			Error: e.General("title", "price")})
 		return
 	}
