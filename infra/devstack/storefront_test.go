@@ -174,3 +174,49 @@ func TestStorefront(t *testing.T) {
 		t.Fatal("after signing out there is no sign-in link")
 	}
 }
+
+// TestStorefrontStripe: with the Stripe provider, the order page mounts Stripe's Payment
+// Element (a fake Stripe.js here, served from the URL the storefront is given) and confirms
+// the PaymentIntent that POST /api/payments created; the signed webhook completes the order,
+// which the page shows by itself.
+func TestStorefrontStripe(t *testing.T) {
+	const webhookSecret = "whsec_storefront_test"
+	stripe := newFakeStripe(t, webhookSecret)
+	s := startStorefrontStack(t, map[string]string{
+		"PAYMENT_PROVIDER":       "stripe",
+		"STRIPE_SECRET_KEY":      "sk_test_storefront",
+		"STRIPE_PUBLISHABLE_KEY": "pk_test_storefront",
+		"STRIPE_WEBHOOK_SECRET":  webhookSecret,
+		"STRIPE_API_BASE":        stripe.URL(),
+		"STRIPE_JS_URL":          stripe.URL() + "/v3/",
+	})
+	stripe.webhookURL = s.URL + "/api/payments/webhook"
+	b := newBrowser(t, s.URL)
+	seller, buyer := b.newUser(), b.newUser()
+
+	seller.signUp("stripe-seller@example.com", "/tickets/new")
+	ticket := seller.sell("Festival pass", "99.99")
+	buyer.signUp("stripe-buyer@example.com", "/")
+	order := buyer.buy(ticket)
+
+	buyer.eventually(30*time.Second, "the Payment Element mounted", func() bool { return buyer.has("fake-card") })
+	if buyer.has("test-card") {
+		t.Fatal("with Stripe the page offers the offline test cards")
+	}
+	buyer.screenshot("order-stripe")
+
+	// A declined card: Stripe.js says so, and the order still holds the ticket.
+	buyer.fill("fake-card", "4000 0000 0000 0002")
+	buyer.run("pay", chromedp.Click(chromedp.CSS(sel("pay"))))
+	buyer.waitText("error", 30*time.Second, contains("declined"), "the decline")
+	if got := buyer.text("order-status"); got != "created" {
+		t.Fatalf("after a decline the order is %q", got)
+	}
+
+	buyer.fill("fake-card", "4242 4242 4242 4242")
+	buyer.run("pay", chromedp.Click(chromedp.CSS(sel("pay"))))
+	buyer.waitText("order-status", 60*time.Second, equals("complete"), "the webhook completing the order")
+	if p := buyer.path(); p != order {
+		t.Errorf("paying with Stripe.js left the page for %s", p)
+	}
+}
