@@ -31,6 +31,7 @@ import (
 	"ticketing/services/orders"
 	"ticketing/services/payments"
 	"ticketing/services/tickets"
+	"ticketing/services/web"
 )
 
 // loaders are the services' configuration loaders, as their main packages call them.
@@ -40,6 +41,7 @@ var loaders = map[string]func(*config.Env) error{
 	"orders":     func(e *config.Env) error { _, err := orders.LoadConfig(e); return err },
 	"expiration": func(e *config.Env) error { _, err := expiration.LoadConfig(e); return err },
 	"payments":   func(e *config.Env) error { _, err := payments.LoadConfig(e); return err },
+	"web":        func(e *config.Env) error { _, err := web.LoadConfig(e); return err },
 }
 
 func main() {
