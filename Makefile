@@ -16,7 +16,7 @@ DEVSTACK := bin/devstack
 DEV_FLAGS ?=
 
 # build-devstack compiles the dev stack into $(DEVSTACK), saying so: the first build compiles
-# FerretDB, NATS and the five services, later ones take seconds.
+# FerretDB, NATS and the six services, later ones take seconds.
 define build-devstack
 mkdir -p bin
 if [ -x $(DEVSTACK) ]; then echo "building the dev stack..."; \
