@@ -62,7 +62,7 @@ var thirdPartyImages = []string{"mongo", "nats", "redis"}
 // these keys or a key of a Secret in the same rendering.
 var userSecrets = map[string][]string{
 	"ticketing-jwt":     {"private.pem", "public.pem"},
-	"ticketing-stripe":  {"secret-key", "webhook-secret", "provider"},
+	"ticketing-stripe":  {"secret-key", "webhook-secret", "provider", "publishable-key"},
 	"ticketing-mongodb": {"uri"},
 	"ticketing-redis":   {"password"},
 }
