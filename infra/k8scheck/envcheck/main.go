@@ -111,14 +111,15 @@ func secretValues() (func(ref string) string, error) {
 		return nil, err
 	}
 	byKey := map[string]string{
-		"private.pem":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})),
-		"public.pem":     string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
-		"secret-key":     "sk_test_envcheck",
-		"webhook-secret": "whsec_envcheck",
-		"provider":       "offline",
-		"uri":            "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
-		"url":            "nats://nats.example:4222",
-		"password":       "envcheck",
+		"private.pem":     string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})),
+		"public.pem":      string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
+		"secret-key":      "sk_test_envcheck",
+		"webhook-secret":  "whsec_envcheck",
+		"publishable-key": "pk_test_envcheck",
+		"provider":        "offline",
+		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
+		"url":             "nats://nats.example:4222",
+		"password":        "envcheck",
 	}
 	return func(ref string) string {
 		if v, ok := byKey[path.Base(ref)]; ok {
