@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 STRIPE_MOCK_VERSION := v0.203.0
 FUZZTIME ?= 10s
 
-.PHONY: dev dev-clean run-services test test-tools test-preflight test-cluster fuzz lint bench e2e build tidy
+.PHONY: dev dev-clean run-services test test-tools test-preflight test-cluster fuzz lint bench e2e build tidy screenshots bench-web
 
 # The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
 # into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
@@ -18,7 +18,7 @@ DEVSTACK := bin/devstack
 DEV_FLAGS ?=
 
 # build-devstack compiles the dev stack into $(DEVSTACK), saying so: the first build compiles
-# FerretDB, NATS and the five services, later ones take seconds.
+# FerretDB, NATS and the six services, later ones take seconds.
 define build-devstack
 mkdir -p bin
 if [ -x $(DEVSTACK) ]; then echo "building the dev stack..."; \
@@ -27,7 +27,8 @@ start=$$(date +%s); $(GO) build -o $(DEVSTACK) ./infra/devstack && \
 echo "built $(DEVSTACK) in $$(( $$(date +%s) - start ))s"
 endef
 
-## dev: the whole platform in one process on http://localhost:8080 (data kept in .devstack/)
+## dev: the whole platform in one process, the storefront on http://localhost:8080/ (data kept
+## in .devstack/)
 dev:
 	@$(build-devstack)
 	@exec $(DEVSTACK) $(DEV_FLAGS)
@@ -37,7 +38,7 @@ dev-clean:
 	@$(build-devstack)
 	@exec $(DEVSTACK) -clean $(DEV_FLAGS)
 
-## run-services: five binaries as separate processes (two replicas of orders and tickets)
+## run-services: six binaries as separate processes (two replicas of orders and tickets)
 ## against the NATS and Redis on 127.0.0.1 (NATS_URL, REDIS_ADDR), checked before building,
 ## behind the same gateway
 run-services:
@@ -48,7 +49,7 @@ run-services:
 ## build: every service binary into bin/, static and stripped (as in the images)
 build:
 	@mkdir -p bin
-	for s in auth tickets orders expiration payments; do \
+	for s in auth tickets orders expiration payments web; do \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
 ## test: every module's tests with the race detector (MongoDB stand-in on SQLite), then those
@@ -82,6 +83,14 @@ test-cluster:
 ## fuzz: every fuzz target for FUZZTIME (10s) each
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## screenshots: the storefront's browser tests (headless Chromium) refresh docs/screenshots/
+screenshots:
+	STOREFRONT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestStorefront' ./infra/devstack
+
+## bench-web: GET / of the storefront with 1,000 tickets listed, on the dev stack (p99 printed)
+bench-web:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkStorefrontHome -benchtime 2000x ./infra/devstack
 
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 $(STATICCHECK):

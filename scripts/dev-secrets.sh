@@ -22,7 +22,7 @@
 #
 # Secrets created (the chart reads the same names by default):
 #   ticketing-jwt     private.pem, public.pem
-#   ticketing-stripe  provider, secret-key, webhook-secret
+#   ticketing-stripe  provider, secret-key, publishable-key, webhook-secret
 set -eu
 
 force=false
@@ -96,6 +96,7 @@ if wanted ticketing-stripe; then
   apply_secret ticketing-stripe \
     --from-literal=provider="$provider" \
     --from-literal=secret-key="${STRIPE_SECRET_KEY:-}" \
+    --from-literal=publishable-key="${STRIPE_PUBLISHABLE_KEY:-}" \
     --from-literal=webhook-secret="$webhook"
   echo "dev-secrets: payment provider $provider for the skaffold dev manifests (the Helm chart uses payments.env.PAYMENT_PROVIDER)"
 fi

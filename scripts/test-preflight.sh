@@ -4,7 +4,8 @@
 # (the same commands as the README's first lines):
 #   - redis-server on the PATH (the tests start their own), unless REDIS_ADDR names a Redis;
 #   - PostgreSQL at TESTKIT_POSTGRES_URL (default 127.0.0.1:5432, role postgres, no password)
-#     for the second pass, which runs the MongoDB stand-in on it.
+#     for the second pass, which runs the MongoDB stand-in on it;
+#   - Chromium for the storefront's browser tests, unless CHROMIUM names one.
 #
 #   bash scripts/test-preflight.sh
 set -uo pipefail
@@ -17,6 +18,13 @@ if [ -z "${REDIS_ADDR:-}" ] && ! command -v redis-server >/dev/null; then
   problems+=("redis-server is not on the PATH. Install it (Debian, Ubuntu):
 
     sudo apt-get install -y redis-server")
+fi
+
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+  && ! command -v google-chrome >/dev/null && ! command -v google-chrome-stable >/dev/null; then
+  problems+=("Chromium is not on the PATH (the storefront's browser tests drive it). Install it (Debian, Ubuntu):
+
+    sudo apt-get install -y chromium")
 fi
 
 # hostport URL: host:port of a postgres:// URL.
@@ -54,6 +62,6 @@ fi
   echo "make test needs what it cannot install by itself:"
   for p in "${problems[@]}"; do printf '\n- %s\n' "$p"; done
   echo
-  echo "(TESTKIT_POSTGRES_URL chooses another PostgreSQL, REDIS_ADDR a running Redis.)"
+  echo "(TESTKIT_POSTGRES_URL chooses another PostgreSQL, REDIS_ADDR a running Redis, CHROMIUM a browser.)"
 } >&2
 exit 1

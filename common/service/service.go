@@ -50,25 +50,11 @@ type Base struct {
 // LoadBase reads the shared settings of service name from env. withMongo says whether the
 // service has a database.
 func LoadBase(env *config.Env, name string, withMongo bool) Base {
-	b := Base{
-		Name:            name,
-		HTTPAddr:        env.String("HTTP_ADDR", ":3000"),
-		MetricsAddr:     env.String("METRICS_ADDR", ":9090"),
-		Pprof:           env.Bool("PPROF", false),
-		LogFormat:       env.OneOf("LOG_FORMAT", "json", "json", "text"),
-		LogLevel:        env.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		NATSURL:         env.Required("NATS_URL"),
-		Topology: events.Topology{
-			Prefix:   env.String("BUS_PREFIX", ""),
-			Replicas: env.Int("STREAM_REPLICAS", 1, 1, 5),
-		},
-		OTLPEndpoint: env.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-	}
-	if b.OTLPEndpoint != "" {
-		if err := telemetry.CheckEndpoint(b.OTLPEndpoint); err != nil {
-			env.Fail("OTEL_EXPORTER_OTLP_ENDPOINT", "%v", err)
-		}
+	b := LoadHTTPBase(env, name)
+	b.NATSURL = env.Required("NATS_URL")
+	b.Topology = events.Topology{
+		Prefix:   env.String("BUS_PREFIX", ""),
+		Replicas: env.Int("STREAM_REPLICAS", 1, 1, 5),
 	}
 	if withMongo {
 		b.MongoURI = env.Required("MONGODB_URI")
@@ -80,6 +66,27 @@ func LoadBase(env *config.Env, name string, withMongo bool) Base {
 			env.Fail("JWT_PUBLIC_KEY", "%v", err)
 		}
 		b.JWTPublicKey = k
+	}
+	return b
+}
+
+// LoadHTTPBase reads the settings of a service that only serves HTTP (no bus, no database,
+// no token verification): addresses, logs, shutdown and traces.
+func LoadHTTPBase(env *config.Env, name string) Base {
+	b := Base{
+		Name:            name,
+		HTTPAddr:        env.String("HTTP_ADDR", ":3000"),
+		MetricsAddr:     env.String("METRICS_ADDR", ":9090"),
+		Pprof:           env.Bool("PPROF", false),
+		LogFormat:       env.OneOf("LOG_FORMAT", "json", "json", "text"),
+		LogLevel:        env.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		OTLPEndpoint:    env.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+	}
+	if b.OTLPEndpoint != "" {
+		if err := telemetry.CheckEndpoint(b.OTLPEndpoint); err != nil {
+			env.Fail("OTEL_EXPORTER_OTLP_ENDPOINT", "%v", err)
+		}
 	}
 	return b
 }

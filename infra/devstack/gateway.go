@@ -17,6 +17,10 @@ import (
 	"time"
 )
 
+// Storefront is the service behind every path that is not under /api/, as the ingress routes
+// it.
+const Storefront = "web"
+
 // Routes are the public path prefixes and the service behind each, as the ingress routes them.
 var Routes = []struct{ Prefix, Service string }{
 	{"/api/users", "auth"},
@@ -28,7 +32,8 @@ var Routes = []struct{ Prefix, Service string }{
 // maxBody is the ingress's body limit (ingress-nginx proxy-body-size 1m).
 const maxBody = 1 << 20
 
-// gateway routes /api/<prefix> to the replicas of a service, round robin, passing the path
+// gateway routes /api/<prefix> to the replicas of a service, and everything else to the
+// storefront, round robin, passing the path
 // unchanged. A replica that refuses connections is skipped for a second, so killing one
 // replica does not fail requests while another is up. Bodies are buffered, as ingress-nginx
 // does, so a request can be sent again to the next replica when a connection is refused.
@@ -87,6 +92,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			service = rt.Service
 			break
 		}
+	}
+	if service == "" && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+		service = Storefront
 	}
 	g.mu.RLock()
 	p := g.pools[service]

@@ -3,6 +3,7 @@ module ticketing/infra/devstack
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.24.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
@@ -19,8 +20,10 @@ require (
 	github.com/SAP/go-hdb v1.13.6 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-sql-driver/mysql v1.9.2 // indirect
@@ -99,6 +102,7 @@ require (
 	ticketing/services/orders v0.0.0
 	ticketing/services/payments v0.0.0
 	ticketing/services/tickets v0.0.0
+	ticketing/services/web v0.0.0
 )
 
 replace ticketing/common => ../../common
@@ -112,3 +116,5 @@ replace ticketing/services/orders => ../../services/orders
 replace ticketing/services/expiration => ../../services/expiration
 
 replace ticketing/services/payments => ../../services/payments
+
+replace ticketing/services/web => ../../services/web

@@ -11,6 +11,7 @@ import (
 	"ticketing/services/orders"
 	"ticketing/services/payments"
 	"ticketing/services/tickets"
+	"ticketing/services/web"
 )
 
 // runner starts one service in this process from its environment and calls ready with its
@@ -34,9 +35,10 @@ var runners = map[string]runner{
 	"orders":     runService(orders.LoadConfig, orders.Run, func(c *orders.Config, f func(string)) { c.Ready = f }),
 	"expiration": runService(expiration.LoadConfig, expiration.Run, func(c *expiration.Config, f func(string)) { c.Ready = f }),
 	"payments":   runService(payments.LoadConfig, payments.Run, func(c *payments.Config, f func(string)) { c.Ready = f }),
+	"web":        runService(web.LoadConfig, web.Run, func(c *web.Config, f func(string)) { c.Ready = f }),
 }
 
-// startInProcess runs the five services in this process, each on its own port.
+// startInProcess runs the services in this process, each on its own port.
 func (s *Stack) startInProcess(ctx context.Context) error {
 	envs, err := s.serviceEnv()
 	if err != nil {

@@ -105,7 +105,8 @@ func (s *Stack) printSummary() {
 		mode = "one process per service"
 	}
 	fmt.Fprintf(w, "\nTicketing platform is up (%s). Ctrl-C stops it.\n\n", mode)
-	fmt.Fprintf(w, "gateway\t%s\t/api/users /api/tickets /api/orders /api/payments\n", s.URL)
+	fmt.Fprintf(w, "storefront\t%s/\topen it in a browser\n", s.URL)
+	fmt.Fprintf(w, "gateway\t%s\t/api/users /api/tickets /api/orders /api/payments, the rest to web\n", s.URL)
 	for _, name := range Services {
 		var addrs []string
 		if ps := s.procs[name]; len(ps) > 0 {

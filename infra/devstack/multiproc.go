@@ -107,7 +107,7 @@ func (p *proc) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// build compiles the five services and the dev stack itself into dir.
+// build compiles the services and the dev stack itself into dir.
 func build(ctx context.Context, dir string) error {
 	root, err := repoRoot()
 	if err != nil {
@@ -143,7 +143,7 @@ func repoRoot() (string, error) {
 // startProcesses builds the binaries and starts NATS (unless external), then every replica.
 func (s *Stack) startProcesses(ctx context.Context) error {
 	s.binDir = filepath.Join(s.opts.DataDir, "bin")
-	fmt.Fprintf(os.Stderr, "devstack: building the five services into %s (the first build takes a minute or two)...\n", s.binDir)
+	fmt.Fprintf(os.Stderr, "devstack: building the services into %s (the first build takes a minute or two)...\n", s.binDir)
 	began := time.Now()
 	if err := build(ctx, s.binDir); err != nil {
 		return err

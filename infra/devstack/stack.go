@@ -21,8 +21,9 @@ import (
 	"ticketing/common/standin"
 )
 
-// Services in start order, with the dev stack's fixed ports (BasePort + index).
-var Services = []string{"auth", "tickets", "orders", "expiration", "payments"}
+// Services in start order, with the dev stack's fixed ports (BasePort + index). The
+// storefront (web) comes last: it is a client of the others, through the gateway.
+var Services = []string{"auth", "tickets", "orders", "expiration", "payments", "web"}
 
 // Options say what to start. The zero value of each field has a sensible meaning.
 type Options struct {
@@ -64,6 +65,7 @@ type Stack struct {
 	env     map[string]map[string]string // per service
 	gw      *gateway
 	gwSrv   *http.Server
+	apiURL  string // the gateway's listening address, for the storefront
 	closers []func()
 
 	// single-process mode
@@ -130,6 +132,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.startDependencies(ctx); err != nil {
 		return nil, err
 	}
+	// The gateway listens first: the storefront calls the API through it. It answers 404
+	// for a service until that service is ready.
+	if err := s.startGateway(); err != nil {
+		return nil, err
+	}
 	if opts.Multi {
 		err = s.startProcesses(ctx)
 	} else {
@@ -138,7 +145,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, s.startGateway()
+	return s, nil
 }
 
 func (s *Stack) startDependencies(ctx context.Context) error {
@@ -248,7 +255,9 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		"orders":     {},
 		"expiration": {"REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "ASYNQ_QUEUE": "expiration" + s.Prefix},
 		"payments": {"PAYMENT_PROVIDER": provider, "STRIPE_SECRET_KEY": os.Getenv("STRIPE_SECRET_KEY"),
-			"STRIPE_WEBHOOK_SECRET": cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret)},
+			"STRIPE_WEBHOOK_SECRET":  cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret),
+			"STRIPE_PUBLISHABLE_KEY": os.Getenv("STRIPE_PUBLISHABLE_KEY")},
+		"web": {"API_BASE_URL": s.apiURL},
 	}
 	out := map[string]map[string]string{}
 	for _, name := range Services {
@@ -297,6 +306,7 @@ func (s *Stack) startGateway() error {
 		host = "localhost"
 	}
 	s.URL = "http://" + net.JoinHostPort(host, port)
+	s.apiURL = "http://" + ln.Addr().String()
 	s.gwSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.gwSrv.Serve(ln) }()
 	return nil

@@ -43,8 +43,9 @@ func TestLoadConfig(t *testing.T) {
 		env["STRIPE_WEBHOOK_SECRET"] = "whsec_1"
 		env["STRIPE_API_BASE"] = "ftp://x"
 		env["CURRENCY"] = "dollars"
+		env["STRIPE_PUBLISHABLE_KEY"] = "sk_test_secret"
 		_, err := payments.LoadConfig(config.FromMap(env))
-		for _, key := range []string{"PAYMENT_PROVIDER", "STRIPE_API_BASE", "CURRENCY"} {
+		for _, key := range []string{"PAYMENT_PROVIDER", "STRIPE_API_BASE", "CURRENCY", "STRIPE_PUBLISHABLE_KEY"} {
 			if err == nil || !strings.Contains(err.Error(), key) {
 				t.Errorf("no error about %s in %v", key, err)
 			}

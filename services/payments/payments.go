@@ -39,9 +39,12 @@ type Config struct {
 	service.Base
 	Provider        string // PAYMENT_PROVIDER: stripe (default) or offline
 	StripeSecretKey string // STRIPE_SECRET_KEY, required with stripe
-	WebhookSecret   string // STRIPE_WEBHOOK_SECRET, required
-	StripeAPIBase   string // STRIPE_API_BASE: Stripe's API by default; stripe-mock's URL in tests
-	Currency        string // CURRENCY, usd
+	// StripePublishableKey (STRIPE_PUBLISHABLE_KEY, pk_...) is handed to browsers by GET
+	// /api/payments/config for Stripe.js; it is public.
+	StripePublishableKey string
+	WebhookSecret        string // STRIPE_WEBHOOK_SECRET, required
+	StripeAPIBase        string // STRIPE_API_BASE: Stripe's API by default; stripe-mock's URL in tests
+	Currency             string // CURRENCY, usd
 	// RefundSweepInterval (REFUND_SWEEP_INTERVAL, 1m) is how often refunds that failed are
 	// retried: succeeded payments of cancelled orders.
 	RefundSweepInterval time.Duration
@@ -59,7 +62,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Provider:      env.OneOf("PAYMENT_PROVIDER", ProviderStripe, ProviderStripe, ProviderOffline),
 		WebhookSecret: env.Required("STRIPE_WEBHOOK_SECRET"),
 		StripeAPIBase: env.String("STRIPE_API_BASE", ""),
-		Currency:      strings.ToLower(env.String("CURRENCY", "usd")),
+
+		StripePublishableKey: env.String("STRIPE_PUBLISHABLE_KEY", ""),
+		Currency:             strings.ToLower(env.String("CURRENCY", "usd")),
 
 		RefundSweepInterval: env.Duration("REFUND_SWEEP_INTERVAL", time.Minute),
 	}
@@ -70,6 +75,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 		}
 	} else {
 		c.StripeSecretKey = env.String("STRIPE_SECRET_KEY", "")
+	}
+	if k := c.StripePublishableKey; k != "" && !strings.HasPrefix(k, "pk_") {
+		env.Fail("STRIPE_PUBLISHABLE_KEY", "is not a Stripe publishable key (pk_...)")
 	}
 	if c.StripeAPIBase != "" {
 		u, err := url.Parse(c.StripeAPIBase)
@@ -91,6 +99,7 @@ func (c Config) LogAttrs() []any {
 		"provider", c.Provider,
 		"stripe_secret_key", config.Mask(c.StripeSecretKey),
 		"stripe_webhook_secret", config.Mask(c.WebhookSecret),
+		"stripe_publishable_key", c.StripePublishableKey,
 		"stripe_api_base", config.RedactURL(c.StripeAPIBase),
 		"currency", c.Currency,
 		"refund_sweep_interval", c.RefundSweepInterval,
@@ -106,6 +115,15 @@ func (c Config) NewProvider(log *slog.Logger) provider.Provider {
 		return provider.NewOffline(log)
 	}
 	return provider.NewStripe(provider.StripeOptions{SecretKey: c.StripeSecretKey, APIBase: c.StripeAPIBase})
+}
+
+// clientConfig is what browsers are told about the payment flow.
+func (c Config) clientConfig() api.ClientConfig {
+	out := api.ClientConfig{Provider: c.Provider, Currency: c.Currency}
+	if c.Provider == ProviderStripe {
+		out.PublishableKey = c.StripePublishableKey
+	}
+	return out
 }
 
 // Run serves the payments service until ctx ends.
@@ -145,6 +163,6 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
 	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
-	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log})
+	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig()})
 	return router, nil
 }

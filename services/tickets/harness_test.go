@@ -160,6 +160,7 @@ type ticketJSON struct {
 	UserID  string  `json:"userId"`
 	Version int64   `json:"version"`
 	OrderID *string `json:"orderId"`
+	Status  string  `json:"status"`
 }
 
 func (r response) ticket(t *testing.T) ticketJSON {

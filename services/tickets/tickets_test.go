@@ -38,14 +38,14 @@ func TestCreateTicket(t *testing.T) {
 				}
 			}
 		})
-		if !slices.Equal(keys, []string{"id", "price", "title", "userId", "version"}) {
-			t.Errorf("keys %v, want id, price, title, userId, version (orderId absent while free)", keys)
+		if !slices.Equal(keys, []string{"id", "price", "status", "title", "userId", "version"}) {
+			t.Errorf("keys %v, want id, price, status, title, userId, version (orderId absent while free)", keys)
 		}
 		if string(raw["price"]) != "20.1" {
 			t.Errorf("price written as %s, want 20.1", raw["price"])
 		}
 		tk := r.ticket(t)
-		if tk.Title != "Concert" || tk.Price != 20.1 || tk.UserID != "alice" || tk.Version != 0 || tk.OrderID != nil {
+		if tk.Title != "Concert" || tk.Price != 20.1 || tk.UserID != "alice" || tk.Version != 0 || tk.OrderID != nil || tk.Status != "available" {
 			t.Errorf("created %+v", tk)
 		}
 		if _, err := bson.ObjectIDFromHex(tk.ID); err != nil {
@@ -238,7 +238,7 @@ func TestUpdateTicket(t *testing.T) {
 	r := h.call("PUT", path, alice, `{"title":" Opera ","price":20.05}`)
 	r.expect(t, http.StatusOK, "", "")
 	got := r.ticket(t)
-	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1}
+	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1, Status: "available"}
 	if got != want {
 		t.Fatalf("PUT = %+v, want %+v", got, want)
 	}
@@ -265,7 +265,7 @@ func TestUpdateTicket(t *testing.T) {
 	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
 	h.call("PUT", path, bob, `{"title":"Opera","price":5}`).expect(t, http.StatusForbidden, "", "")
 	reserved := h.get(tk.ID)
-	if reserved.Version != 2 || *reserved.OrderID != "o1" || reserved.Title != "Opera" {
+	if reserved.Version != 2 || *reserved.OrderID != "o1" || reserved.Title != "Opera" || reserved.Status != "reserved" {
 		t.Errorf("reserved ticket %+v", reserved)
 	}
 
@@ -273,7 +273,7 @@ func TestUpdateTicket(t *testing.T) {
 	publish(h, orderCompleted("o1", tk.ID))
 	h.handled(events.SubjectOrderCompleted)
 	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
-	if sold := h.get(tk.ID); sold.Version != 3 || *sold.OrderID != "o1" {
+	if sold := h.get(tk.ID); sold.Version != 3 || *sold.OrderID != "o1" || sold.Status != "sold" {
 		t.Errorf("sold ticket %+v", sold)
 	}
 

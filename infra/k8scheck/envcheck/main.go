@@ -31,6 +31,7 @@ import (
 	"ticketing/services/orders"
 	"ticketing/services/payments"
 	"ticketing/services/tickets"
+	"ticketing/services/web"
 )
 
 // loaders are the services' configuration loaders, as their main packages call them.
@@ -40,6 +41,7 @@ var loaders = map[string]func(*config.Env) error{
 	"orders":     func(e *config.Env) error { _, err := orders.LoadConfig(e); return err },
 	"expiration": func(e *config.Env) error { _, err := expiration.LoadConfig(e); return err },
 	"payments":   func(e *config.Env) error { _, err := payments.LoadConfig(e); return err },
+	"web":        func(e *config.Env) error { _, err := web.LoadConfig(e); return err },
 }
 
 func main() {
@@ -109,14 +111,15 @@ func secretValues() (func(ref string) string, error) {
 		return nil, err
 	}
 	byKey := map[string]string{
-		"private.pem":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})),
-		"public.pem":     string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
-		"secret-key":     "sk_test_envcheck",
-		"webhook-secret": "whsec_envcheck",
-		"provider":       "offline",
-		"uri":            "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
-		"url":            "nats://nats.example:4222",
-		"password":       "envcheck",
+		"private.pem":     string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})),
+		"public.pem":      string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
+		"secret-key":      "sk_test_envcheck",
+		"webhook-secret":  "whsec_envcheck",
+		"publishable-key": "pk_test_envcheck",
+		"provider":        "offline",
+		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
+		"url":             "nats://nats.example:4222",
+		"password":        "envcheck",
 	}
 	return func(ref string) string {
 		if v, ok := byKey[path.Base(ref)]; ok {

@@ -43,8 +43,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
-The five services and what each one needs: one table, read by every template
-that loops over the services. ingressPath is the public prefix of API.md.
+The services and what each one needs: one table, read by every template that
+loops over the services. ingressPath is the public prefix of API.md (the
+storefront, web, takes every other path). A frontend owns no data and reaches
+only the API, through the ingress controller.
 */}}
 {{- define "ticketing.serviceTable" -}}
 auth:
@@ -64,13 +66,16 @@ payments:
   mongodb: true
   stripe: true
   ingressPath: /api/payments
+web:
+  frontend: true
+  ingressPath: /
 {{- end }}
 
 {{- define "ticketing.serviceNames" -}}
-auth tickets orders expiration payments
+auth tickets orders expiration payments web
 {{- end }}
 
-{{/* Pod selector matching the pods of all five services. */}}
+{{/* Pod selector matching the pods of the five services that use the bundled components. */}}
 {{- define "ticketing.servicePodSelector" -}}
 matchLabels:
   app.kubernetes.io/name: {{ include "ticketing.name" . }}
@@ -157,6 +162,7 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
   value: {{ $v.global.logLevel | quote }}
 - name: SHUTDOWN_TIMEOUT
   value: "{{ $v.global.shutdownTimeoutSeconds }}s"
+{{- if not .needs.frontend }}
 - name: NATS_URL
 {{- if and (not $v.nats.bundled.enabled) $v.nats.existingSecret }}
   valueFrom:
@@ -222,6 +228,7 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
     secretKeyRef:
       name: {{ $v.secrets.jwt.existingSecret }}
       key: {{ $v.secrets.jwt.publicKeyKey }}
+{{- end }}
 {{- if .needs.jwtPrivateKey }}
 - name: JWT_PRIVATE_KEY
   valueFrom:

@@ -1,5 +1,6 @@
 // Package api serves the payments REST routes of docs/API.md: POST /api/payments and Stripe's
-// webhook, POST /api/payments/webhook. toHTTP maps the domain's errors to the API's in one
+// webhook, POST /api/payments/webhook, and what a browser needs to choose its payment flow, GET
+// /api/payments/config. toHTTP maps the domain's errors to the API's in one
 // place.
 package api
 
@@ -23,14 +24,30 @@ type Handler struct {
 	App           *app.Service
 	WebhookSecret string
 	Log           *slog.Logger
+	// Client is what GET /api/payments/config tells a browser: the provider and its public
+	// key.
+	Client ClientConfig
+}
+
+// ClientConfig is the body of GET /api/payments/config: which payment flow a client offers.
+type ClientConfig struct {
+	Provider       string `json:"provider"`
+	PublishableKey string `json:"publishableKey,omitempty"`
+	Currency       string `json:"currency,omitempty"`
 }
 
 // Routes mounts the payments routes, and the OpenAPI document that describes them, on r at
 // their public paths.
 func Routes(r chi.Router, h *Handler) {
 	r.Method(http.MethodGet, "/api/payments"+openapi.Path, openapi.Handler(OpenAPI))
+	r.Get("/api/payments/config", h.config)
 	r.With(web.RequireAuth).Post("/api/payments", h.create)
 	r.Post("/api/payments/webhook", h.webhook)
+}
+
+func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	web.Respond(w, http.StatusOK, h.Client)
 }
 
 // createRequest is the body of POST /api/payments.

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"ticketing/common/errs"
+	"ticketing/common/web"
 	"ticketing/services/payments/internal/payment"
 )
 
@@ -45,5 +49,17 @@ func TestParseRequest(t *testing.T) {
 				t.Fatalf("field %q, want %q", e.Fields[0].Field, tc.badField)
 			}
 		})
+	}
+}
+
+// GET /api/payments/config answers the provider and, with Stripe, its publishable key, to
+// anyone.
+func TestClientConfig(t *testing.T) {
+	r := web.NewRouter(slog.New(slog.DiscardHandler), nil)
+	Routes(r, &Handler{Client: ClientConfig{Provider: "stripe", PublishableKey: "pk_test_1", Currency: "usd"}})
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/payments/config", nil))
+	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != `{"provider":"stripe","publishableKey":"pk_test_1","currency":"usd"}` {
+		t.Fatalf("GET /api/payments/config: %d %s", rec.Code, rec.Body)
 	}
 }

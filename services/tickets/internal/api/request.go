@@ -30,7 +30,8 @@ func (b ticketRequest) details() (ticket.Details, error) {
 }
 
 // ticketResponse is a ticket as the API shows it. Price is the major unit as a JSON number
-// written from the cents (2010 is 20.1); OrderID is left out while the ticket is free.
+// written from the cents (2010 is 20.1); OrderID is left out while the ticket is free. Status
+// says what a buyer can do with it: available, reserved (an order holds it) or sold.
 type ticketResponse struct {
 	ID      string      `json:"id"`
 	Title   string      `json:"title"`
@@ -38,6 +39,24 @@ type ticketResponse struct {
 	UserID  string      `json:"userId"`
 	Version int64       `json:"version"`
 	OrderID string      `json:"orderId,omitempty"`
+	Status  string      `json:"status"`
+}
+
+// Ticket statuses as the API shows them.
+const (
+	statusAvailable = "available"
+	statusReserved  = "reserved"
+	statusSold      = "sold"
+)
+
+func status(t ticket.Ticket) string {
+	switch {
+	case t.Sold:
+		return statusSold
+	case t.OrderID != "":
+		return statusReserved
+	}
+	return statusAvailable
 }
 
 func toResponse(t ticket.Ticket) ticketResponse {
@@ -48,5 +67,6 @@ func toResponse(t ticket.Ticket) ticketResponse {
 		UserID:  t.UserID,
 		Version: t.Version,
 		OrderID: t.OrderID,
+		Status:  status(t),
 	}
 }
