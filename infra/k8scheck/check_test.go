@@ -65,7 +65,7 @@ var userSecrets = map[string][]string{
 	"ticketing-jwt":     {"private.pem", "public.pem"},
 	"ticketing-stripe":  {"secret-key", "webhook-secret", "provider", "publishable-key"},
 	"ticketing-mongodb": {"uri"},
-	"ticketing-redis":   {"password"},
+	"ticketing-redis":   {"password", "sentinel-password"},
 }
 
 // workload is a pod template with what owns it.
