@@ -110,10 +110,7 @@ func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
 		Version int64  `bson:"version"`
 	}
 	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
-		t.Helper()
-		if err != nil || got != want {
-			t.Fatalf("%s: %v, %v; want %v", what, got, err, want)
-		}
+		expectOutcome(t, what, got, err, want)
 	}
 	out, err := bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
 	step("version 1 before the document", out, err, bus.NotYet)
@@ -147,10 +144,7 @@ func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
 	ctx := t.Context()
 	coll := testkit.Mongo(t).Collection("replica")
 	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
-		t.Helper()
-		if err != nil || got != want {
-			t.Fatalf("%s: %v, %v; want %v", what, got, err, want)
-		}
+		expectOutcome(t, what, got, err, want)
 	}
 	out, err := bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
 	step("version 3 before the document", out, err, bus.NotYet)
@@ -171,5 +165,13 @@ func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
 	}
 	if d.Title != "c" || d.Version != 3 {
 		t.Fatalf("replica %+v, want title c at version 3", d)
+	}
+}
+
+// expectOutcome fails t unless a replica update gave want without an error.
+func expectOutcome(t *testing.T, what string, got bus.Outcome, err error, want bus.Outcome) {
+	t.Helper()
+	if err != nil || got != want {
+		t.Fatalf("%s: %v, %v; want %v", what, got, err, want)
 	}
 }
