@@ -110,6 +110,7 @@ func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
 		Version int64  `bson:"version"`
 	}
 	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
+		t.Helper()
 		expectOutcome(t, what, got, err, want)
 	}
 	out, err := bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
@@ -144,6 +145,7 @@ func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
 	ctx := t.Context()
 	coll := testkit.Mongo(t).Collection("replica")
 	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
+		t.Helper()
 		expectOutcome(t, what, got, err, want)
 	}
 	out, err := bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
