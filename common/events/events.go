@@ -19,9 +19,12 @@ const (
 	SubjectOrderCreated        = "order.created"
 	SubjectOrderCancelled      = "order.cancelled"
 	SubjectOrderCompleted      = "order.completed"
+	SubjectOrderUpdated        = "order.updated"
 	SubjectExpirationCompleted = "expiration.completed"
 	SubjectPaymentCreated      = "payment.created"
 	SubjectPaymentRefunded     = "payment.refunded"
+	SubjectPaymentStarted      = "payment.started"
+	SubjectPaymentFailed       = "payment.failed"
 )
 
 // Event is a payload that knows its subject and schema number, and checks its own fields.
@@ -64,8 +67,8 @@ type TicketRef struct {
 type OrderStatus string
 
 // The order statuses of API.md. Created and AwaitingPayment are live (the order holds its
-// ticket); Cancelled and Complete are final. No workflow enters AwaitingPayment today: the
-// contract lists it, so readers accept it and count it as live.
+// ticket); Cancelled and Complete are final. An order is AwaitingPayment while a payment for
+// it is in flight (between payment.started and payment.created or payment.failed).
 const (
 	OrderStatusCreated         OrderStatus = "created"
 	OrderStatusAwaitingPayment OrderStatus = "awaiting:payment"
@@ -112,9 +115,25 @@ type OrderCompleted struct {
 	Ticket  TicketRef `json:"ticket"`
 }
 
+// OrderUpdated is published by orders when a live order changes status or deadline without
+// ending: it moves to awaiting:payment with its hold extended (payment.started), or back to
+// created with its original deadline (payment.failed). Cause is the history cause of the
+// change (payment-started, payment-failed).
+type OrderUpdated struct {
+	ID        string      `json:"id"`
+	Version   int64       `json:"version"`
+	Status    OrderStatus `json:"status"`
+	ExpiresAt time.Time   `json:"expiresAt"`
+	Cause     string      `json:"cause"`
+	Ticket    TicketRef   `json:"ticket"`
+}
+
 // ExpirationCompleted is published by expiration when an order's reservation window ends.
+// ExpiresAt is the deadline the expiry was scheduled for (absent from the publishers of
+// before payment.started): an expiry for a deadline the order no longer has is stale.
 type ExpirationCompleted struct {
-	OrderID string `json:"orderId"`
+	OrderID   string     `json:"orderId"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // PaymentCreated is published by payments when an order's charge succeeded.
@@ -132,6 +151,23 @@ type PaymentRefunded struct {
 	Reason   string `json:"reason"`
 }
 
+// PaymentStarted is published by payments when an attempt to pay an order starts (a
+// PaymentIntent or a charge is about to be made): orders holds the order for the payment.
+type PaymentStarted struct {
+	ID      string `json:"id"`
+	OrderID string `json:"orderId"`
+	Attempt int    `json:"attempt"`
+}
+
+// PaymentFailed is published by payments when an attempt was declined or refused: orders
+// returns the order to created.
+type PaymentFailed struct {
+	ID      string `json:"id"`
+	OrderID string `json:"orderId"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason"`
+}
+
 func (TicketCreated) Subject() string       { return SubjectTicketCreated }
 func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
 func (OrderCreated) Subject() string        { return SubjectOrderCreated }
@@ -140,6 +176,9 @@ func (OrderCompleted) Subject() string      { return SubjectOrderCompleted }
 func (ExpirationCompleted) Subject() string { return SubjectExpirationCompleted }
 func (PaymentCreated) Subject() string      { return SubjectPaymentCreated }
 func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
+func (OrderUpdated) Subject() string        { return SubjectOrderUpdated }
+func (PaymentStarted) Subject() string      { return SubjectPaymentStarted }
+func (PaymentFailed) Subject() string       { return SubjectPaymentFailed }
 
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
@@ -150,6 +189,9 @@ func (OrderCompleted) Schema() int      { return 1 }
 func (ExpirationCompleted) Schema() int { return 1 }
 func (PaymentCreated) Schema() int      { return 1 }
 func (PaymentRefunded) Schema() int     { return 1 }
+func (OrderUpdated) Schema() int        { return 1 }
+func (PaymentStarted) Schema() int      { return 1 }
+func (PaymentFailed) Schema() int       { return 1 }
 
 // ErrInvalid marks a payload that decoded but breaks its rules.
 var ErrInvalid = errors.New("invalid event")
@@ -217,6 +259,33 @@ func (e OrderCreated) Validate() error {
 
 func (e OrderCancelled) Validate() error { return checkOrder(e.ID, e.Version, e.Ticket.ID) }
 func (e OrderCompleted) Validate() error { return checkOrder(e.ID, e.Version, e.Ticket.ID) }
+
+func (e OrderUpdated) Validate() error {
+	if err := checkOrder(e.ID, e.Version, e.Ticket.ID); err != nil {
+		return err
+	}
+	switch {
+	case !e.Status.Live():
+		return invalid("status %q is not a live status", e.Status)
+	case e.ExpiresAt.IsZero():
+		return invalid("expiresAt is missing")
+	}
+	return nil
+}
+
+func (e PaymentStarted) Validate() error {
+	if e.ID == "" || e.OrderID == "" || e.Attempt < 1 {
+		return invalid("id and orderId are required, attempt from 1")
+	}
+	return nil
+}
+
+func (e PaymentFailed) Validate() error {
+	if e.ID == "" || e.OrderID == "" || e.Attempt < 1 {
+		return invalid("id and orderId are required, attempt from 1")
+	}
+	return nil
+}
 
 func (e ExpirationCompleted) Validate() error {
 	if e.OrderID == "" {

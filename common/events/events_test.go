@@ -20,6 +20,9 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		events.ExpirationCompleted{OrderID: "o1"},
 		events.PaymentCreated{ID: "p1", OrderID: "o1", StripeID: "pi_1"},
 		events.PaymentRefunded{ID: "p1", OrderID: "o1", StripeID: "pi_1", Reason: "order cancelled"},
+		events.OrderUpdated{ID: "o1", Version: 1, Status: "awaiting:payment", ExpiresAt: time.Now().UTC().Truncate(time.Millisecond), Cause: "payment-started", Ticket: events.TicketRef{ID: "t1"}},
+		events.PaymentStarted{ID: "p1", OrderID: "o1", Attempt: 1},
+		events.PaymentFailed{ID: "p1", OrderID: "o1", Attempt: 1, Reason: "Your card was declined."},
 	}
 	for _, e := range all {
 		data, err := json.Marshal(e)
@@ -44,6 +47,12 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 			got, err = events.Decode[events.PaymentCreated](data)
 		case events.PaymentRefunded:
 			got, err = events.Decode[events.PaymentRefunded](data)
+		case events.OrderUpdated:
+			got, err = events.Decode[events.OrderUpdated](data)
+		case events.PaymentStarted:
+			got, err = events.Decode[events.PaymentStarted](data)
+		case events.PaymentFailed:
+			got, err = events.Decode[events.PaymentFailed](data)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", e.Subject(), err)
@@ -91,7 +100,9 @@ func FuzzDecodeEvents(f *testing.F) {
 		`{"id":"t1","version":0,"title":"a","priceCents":100,"userId":"u"}`,
 		`{"id":"t1","version":3,"title":"a","priceCents":100,"userId":"u","orderId":null}`,
 		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5}}`,
-		`{"orderId":"o1"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
+		`{"orderId":"o1"}`, `{"orderId":"o1","expiresAt":"2026-01-01T00:00:00Z"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
+		`{"id":"o1","version":1,"status":"awaiting:payment","expiresAt":"2026-01-01T00:00:00Z","cause":"payment-started","ticket":{"id":"t"}}`,
+		`{"id":"p","orderId":"o","attempt":1}`, `{"id":"p","orderId":"o","attempt":2,"reason":"declined"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -121,5 +132,11 @@ func FuzzDecodeEvents(f *testing.F) {
 		check(e7, err)
 		e8, err := events.Decode[events.PaymentRefunded](data)
 		check(e8, err)
+		e9, err := events.Decode[events.OrderUpdated](data)
+		check(e9, err)
+		e10, err := events.Decode[events.PaymentStarted](data)
+		check(e10, err)
+		e11, err := events.Decode[events.PaymentFailed](data)
+		check(e11, err)
 	})
 }
