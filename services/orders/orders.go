@@ -1,6 +1,6 @@
 // Package orders is the orders service: it keeps a replica of tickets, places orders that
 // hold a ticket for a limited time, and cancels, expires or completes them, publishing
-// order.created, order.cancelled and order.completed through the outbox.
+// order.created, order.updated, order.cancelled and order.completed through the outbox.
 package orders
 
 import (
@@ -30,6 +30,7 @@ type Config struct {
 	HoldGrace        time.Duration // HOLD_GRACE, 1m: a hold outlives its order's expiresAt by this much
 	SweepInterval    time.Duration // SWEEP_INTERVAL, 30s: how often the sweeper looks for missed expiries
 	SweepGrace       time.Duration // SWEEP_GRACE, 30s: how long past expiresAt before the sweeper acts
+	PaymentGrace     time.Duration // PAYMENT_GRACE, 5m: a started payment is waited for until max(expiresAt, start + this)
 }
 
 // LoadConfig reads the configuration from env.
@@ -40,6 +41,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 		HoldGrace:        env.Duration("HOLD_GRACE", time.Minute),
 		SweepInterval:    env.Duration("SWEEP_INTERVAL", 30*time.Second),
 		SweepGrace:       env.Duration("SWEEP_GRACE", 30*time.Second),
+		PaymentGrace:     env.Duration("PAYMENT_GRACE", 5*time.Minute),
 	}
 	return cfg, env.Err()
 }
@@ -47,7 +49,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
 	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
-		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace}
+		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace, "payment_grace", c.PaymentGrace}
 }
 
 // Run serves until ctx ends.
@@ -76,7 +78,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	a := app.New(st, app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, Logger: svc.Log})
+	a := app.New(st, app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, PaymentGrace: cfg.PaymentGrace, Logger: svc.Log})
 
 	h := listener.Handlers{App: a, Log: svc.Log}
 	for _, listen := range []func() error{
@@ -84,6 +86,9 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
 		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },
 		func() error { return service.Listen(ctx, svc, conn, h.PaymentCreated) },
+		func() error { return service.Listen(ctx, svc, conn, h.PaymentStarted) },
+		func() error { return service.Listen(ctx, svc, conn, h.PaymentFailed) },
+		func() error { return service.Listen(ctx, svc, conn, h.PaymentRefunded) },
 	} {
 		if err := listen(); err != nil {
 			return nil, fmt.Errorf("listen: %w", err)

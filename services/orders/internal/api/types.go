@@ -21,12 +21,20 @@ func (r createRequest) validate() error {
 
 // orderResponse is an order as REST shows it.
 type orderResponse struct {
-	ID        string         `json:"id"`
-	UserID    string         `json:"userId"`
-	Status    string         `json:"status"`
-	ExpiresAt time.Time      `json:"expiresAt"`
-	Version   int64          `json:"version"`
-	Ticket    ticketResponse `json:"ticket"`
+	ID        string           `json:"id"`
+	UserID    string           `json:"userId"`
+	Status    string           `json:"status"`
+	ExpiresAt time.Time        `json:"expiresAt"`
+	Version   int64            `json:"version"`
+	Ticket    ticketResponse   `json:"ticket"`
+	History   []changeResponse `json:"history"`
+}
+
+// changeResponse is one step of an order's history.
+type changeResponse struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	Cause  string    `json:"cause"`
 }
 
 type ticketResponse struct {
@@ -49,7 +57,17 @@ func toResponse(o order.Order) orderResponse {
 			Price:   Price(o.Ticket.PriceCents),
 			Version: o.Ticket.Version,
 		},
+		History: history(o),
 	}
+}
+
+// history is o's history; an order stored before histories were kept shows its creation.
+func history(o order.Order) []changeResponse {
+	out := make([]changeResponse, 0, len(o.History))
+	for _, c := range o.History {
+		out = append(out, changeResponse{Status: string(c.Status), At: c.At.UTC(), Cause: string(c.Cause)})
+	}
+	return out
 }
 
 // Price is an amount in cents that JSON shows as a number of the major unit, written

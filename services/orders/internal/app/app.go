@@ -24,10 +24,13 @@ const sweepBatch = 100
 
 // Options configure a Service.
 type Options struct {
-	Window    time.Duration    // EXPIRATION_WINDOW: expiresAt = now + Window
-	HoldGrace time.Duration    // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
-	Now       func() time.Time // time.Now by default
-	Logger    *slog.Logger     // slog.Default() by default
+	Window    time.Duration // EXPIRATION_WINDOW: expiresAt = now + Window
+	HoldGrace time.Duration // HOLD_GRACE: the hold lapses at expiresAt + HoldGrace
+	// PaymentGrace (PAYMENT_GRACE) is how long a payment that starts is waited for: the
+	// order's deadline becomes max(expiresAt, start + PaymentGrace), once.
+	PaymentGrace time.Duration
+	Now          func() time.Time // time.Now by default
+	Logger       *slog.Logger     // slog.Default() by default
 }
 
 // Service runs the workflows.
@@ -104,37 +107,53 @@ func (s *Service) List(ctx context.Context, userID, after string, limit int) ([]
 // Cancel cancels userID's order id. Cancelling a cancelled order succeeds again. Errors:
 // order.ErrNotFound, order.ErrForbidden, order.ErrComplete.
 func (s *Service) Cancel(ctx context.Context, userID, id string) error {
-	return s.cancel(context.WithoutCancel(ctx), id, order.CancelByUser, causeUser, func(o order.Order) error {
-		return o.VisibleTo(userID)
+	return s.cancel(context.WithoutCancel(ctx), id, causeUser, func(o order.Order) (order.Order, error) {
+		if err := o.VisibleTo(userID); err != nil {
+			return o, err
+		}
+		return o.Apply(order.CancelByUser, s.now())
 	})
 }
 
 // Expire cancels order id because its reservation window ended, unless it is complete (then
 // nothing changes). Errors: order.ErrNotFound, order.ErrTooEarly while the window lasts.
 func (s *Service) Expire(ctx context.Context, id string) error {
-	return s.cancel(ctx, id, order.Expire, causeExpired, func(o order.Order) error {
-		if o.Status.Live() {
-			return o.CheckExpiry(s.opts.Now())
-		}
-		return nil
-	})
+	return s.ExpireJob(ctx, id, time.Time{})
 }
 
-// cancel applies ev (CancelByUser or Expire) to order id after check passes; cause says why,
-// for the metrics and the log.
+// ExpireJob is Expire for the expiry job scheduled for deadline scheduled (zero: unknown). A
+// job for a deadline earlier than the order's, which was extended since, is stale: it
+// changes nothing (the job of the new deadline expires the order).
+func (s *Service) ExpireJob(ctx context.Context, id string, scheduled time.Time) error {
+	stale := false
+	err := s.cancel(ctx, id, causeExpired, func(o order.Order) (order.Order, error) {
+		if o.Status.Live() {
+			if err := o.CheckExpiry(s.opts.Now()); err != nil {
+				if !scheduled.IsZero() && scheduled.Before(o.ExpiresAt) {
+					stale = true
+					return o, nil
+				}
+				return o, err
+			}
+		}
+		return o.Apply(order.Expire, s.now())
+	})
+	if stale {
+		s.log.DebugContext(ctx, "expiry of a deadline the order no longer has; dropped", "order_id", id, "scheduled", scheduled)
+	}
+	return err
+}
+
+// cancel applies change (CancelByUser, Expire or a payment's failure after the order's
+// deadline) to order id; cause says why, for the metrics and the log.
 //
 // The status changes first, in one write conditional on the status and version read; then
 // the hold is released, conditional on this order still holding the ticket. The release
 // also runs when the order was already cancelled, to heal a crash between the two writes.
-func (s *Service) cancel(ctx context.Context, id string, ev order.Event, cause string, check func(order.Order) error) error {
+func (s *Service) cancel(ctx context.Context, id string, cause string, change func(order.Order) (order.Order, error)) error {
 	var changed bool
 	o, err := s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
-		if check != nil {
-			if err := check(o); err != nil {
-				return o, err
-			}
-		}
-		next, err := o.Apply(ev)
+		next, err := change(o)
 		changed = next.Version != o.Version
 		return next, err
 	})
@@ -142,7 +161,7 @@ func (s *Service) cancel(ctx context.Context, id string, ev order.Event, cause s
 		return err
 	}
 	if o.Status != events.OrderStatusCancelled {
-		return nil // complete: an expiry changes nothing
+		return nil // complete or live: nothing to release
 	}
 	if changed {
 		ordersTotal.WithLabelValues(string(events.OrderStatusCancelled), cause).Inc()
@@ -172,7 +191,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	next, err := o.Apply(order.Pay)
+	next, err := o.Apply(order.Pay, s.now())
 	if errors.Is(err, order.ErrCancelled) {
 		return s.paidCancelled(ctx, o)
 	}
@@ -189,11 +208,11 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 	if !held {
 		s.log.WarnContext(ctx, "payment after the order's hold was lost; cancelling the order so that payments refunds it",
 			"order_id", o.ID, "ticket_id", o.Ticket.ID)
-		return s.cancel(ctx, o.ID, order.Expire, causeLostHold, nil)
+		return s.lostHold(ctx, o.ID)
 	}
 	var changed bool
 	o, err = s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
-		next, err := o.Apply(order.Pay)
+		next, err := o.Apply(order.Pay, s.now())
 		changed = next.Version != o.Version
 		return next, err
 	})
@@ -208,6 +227,66 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 		s.log.InfoContext(ctx, "order complete", "order_id", o.ID, "ticket_id", o.Ticket.ID)
 	}
 	return nil
+}
+
+// lostHold cancels order id, whose hold lapsed and was taken by another order: the ticket
+// is never held by two live orders, and payments refunds a payment that lands.
+func (s *Service) lostHold(ctx context.Context, id string) error {
+	return s.cancel(ctx, id, causeLostHold, func(o order.Order) (order.Order, error) {
+		return o.Apply(order.Expire, s.now())
+	})
+}
+
+// StartPayment holds order id for attempt n of its payment, which started: the order moves
+// to awaiting:payment and its deadline to max(expiresAt, now + PaymentGrace), once per order
+// (order.Order.StartPayment). A settled order, or an attempt already seen, changes nothing.
+//
+// The hold on the ticket is extended first, conditional on this order still holding it, so
+// that the hold never ends before the deadline the order announces; an order whose hold
+// lapsed and was taken is cancelled (its payment is refunded if it lands). Errors:
+// order.ErrNotFound (the order is not here yet).
+func (s *Service) StartPayment(ctx context.Context, id string, n int) error {
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return err
+	}
+	next, err := o.StartPayment(n, s.now(), s.opts.PaymentGrace)
+	if err != nil || next.Version == o.Version {
+		return err
+	}
+	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, order.HoldFor(next, s.opts.HoldGrace))
+	if err != nil {
+		return err
+	}
+	if !held {
+		s.log.WarnContext(ctx, "payment started after the order's hold was lost; cancelling the order",
+			"order_id", o.ID, "ticket_id", o.Ticket.ID)
+		return s.lostHold(ctx, o.ID)
+	}
+	o, err = s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
+		return o.StartPayment(n, s.now(), s.opts.PaymentGrace)
+	})
+	if err != nil {
+		return err
+	}
+	if o.Status == events.OrderStatusAwaitingPayment {
+		s.log.InfoContext(ctx, "order awaits its payment", "order_id", o.ID, "attempt", n, "expires_at", o.ExpiresAt)
+	}
+	return nil
+}
+
+// FailPayment returns order id to created with its original deadline after attempt n of its
+// payment failed, or expires it (releasing the hold) when that deadline has passed. Errors:
+// order.ErrNotFound, order.ErrAttemptNotStarted (the attempt's start is not applied yet).
+func (s *Service) FailPayment(ctx context.Context, id string, n int) error {
+	return s.cancel(ctx, id, causeExpired, func(o order.Order) (order.Order, error) {
+		return o.FailPayment(n, s.now())
+	})
+}
+
+// Refunded records in order id's history that its payment was refunded.
+func (s *Service) Refunded(ctx context.Context, id string) error {
+	return s.store.AddToHistory(ctx, id, order.CauseRefunded, s.now())
 }
 
 // paidCancelled handles a payment for a cancelled order: payments refunds it, and the hold

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -46,8 +47,31 @@ func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) err
 
 // ExpirationCompleted cancels the order unless it is complete. An expiry that arrives before
 // the order's expiresAt, or before the order is visible, waits.
+// An expiry scheduled for a deadline the order no longer has (extended for a payment) is
+// dropped.
 func (h Handlers) ExpirationCompleted(ctx context.Context, e events.ExpirationCompleted) error {
-	return notYet(h.App.Expire(ctx, e.OrderID))
+	var scheduled time.Time
+	if e.ExpiresAt != nil {
+		scheduled = *e.ExpiresAt
+	}
+	return notYet(h.App.ExpireJob(ctx, e.OrderID, scheduled))
+}
+
+// PaymentStarted holds a live order for its payment: awaiting:payment, its deadline
+// extended once.
+func (h Handlers) PaymentStarted(ctx context.Context, e events.PaymentStarted) error {
+	return notYet(h.App.StartPayment(ctx, e.OrderID, e.Attempt))
+}
+
+// PaymentFailed returns the order to created with its original deadline, or expires it. A
+// failure whose start has not been applied yet waits for it.
+func (h Handlers) PaymentFailed(ctx context.Context, e events.PaymentFailed) error {
+	return notYet(h.App.FailPayment(ctx, e.OrderID, e.Attempt))
+}
+
+// PaymentRefunded records the refund in the order's history.
+func (h Handlers) PaymentRefunded(ctx context.Context, e events.PaymentRefunded) error {
+	return notYet(h.App.Refunded(ctx, e.OrderID))
 }
 
 // PaymentCreated completes the order unless it was cancelled (payments then refunds it).
@@ -57,7 +81,7 @@ func (h Handlers) PaymentCreated(ctx context.Context, e events.PaymentCreated) e
 
 // notYet turns the errors that time cures into bus.ErrNotYet.
 func notYet(err error) error {
-	if errors.Is(err, order.ErrNotFound) || errors.Is(err, order.ErrTooEarly) {
+	if errors.Is(err, order.ErrNotFound) || errors.Is(err, order.ErrTooEarly) || errors.Is(err, order.ErrAttemptNotStarted) {
 		return bus.ErrNotYet
 	}
 	return err

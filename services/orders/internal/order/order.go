@@ -7,6 +7,7 @@ package order
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"ticketing/common/events"
@@ -24,10 +25,16 @@ const (
 	Expire
 	// Pay: the payment succeeded (payment.created).
 	Pay
+	// StartPayment: an attempt to pay started (payment.started): the order waits for it,
+	// its hold extended once (Order.StartPayment).
+	StartPayment
+	// FailPayment: the attempt was declined or refused (payment.failed): the order is
+	// payable again until its original deadline (Order.FailPayment).
+	FailPayment
 )
 
 // Events lists every event.
-var Events = []Event{CancelByUser, Expire, Pay}
+var Events = []Event{CancelByUser, Expire, Pay, StartPayment, FailPayment}
 
 func (e Event) String() string {
 	switch e {
@@ -37,8 +44,50 @@ func (e Event) String() string {
 		return "expire"
 	case Pay:
 		return "pay"
+	case StartPayment:
+		return "start-payment"
+	case FailPayment:
+		return "fail-payment"
 	}
 	return fmt.Sprintf("Event(%d)", int(e))
+}
+
+// Cause says why an order changed, in its history.
+type Cause string
+
+// The causes of the history.
+const (
+	CauseCreated         Cause = "created"
+	CausePaymentStarted  Cause = "payment-started"
+	CausePaymentFailed   Cause = "payment-failed"
+	CauseExpired         Cause = "expired"
+	CauseCancelledByUser Cause = "cancelled-by-user"
+	CausePaid            Cause = "paid"
+	CauseRefunded        Cause = "refunded"
+)
+
+// cause is the history cause of event e.
+func (e Event) cause() Cause {
+	switch e {
+	case CancelByUser:
+		return CauseCancelledByUser
+	case Expire:
+		return CauseExpired
+	case Pay:
+		return CausePaid
+	case StartPayment:
+		return CausePaymentStarted
+	case FailPayment:
+		return CausePaymentFailed
+	}
+	return Cause(e.String())
+}
+
+// Change is one step of an order's history: the status it entered, when, and why.
+type Change struct {
+	Status events.OrderStatus
+	At     time.Time
+	Cause  Cause
 }
 
 // Errors of the order rules. Callers map them to HTTP statuses or bus outcomes.
@@ -60,17 +109,24 @@ var (
 	ErrTicketReserved = errors.New("ticket is already reserved")
 	// ErrUnknownStatus: a stored status this code does not know.
 	ErrUnknownStatus = errors.New("unknown order status")
+	// ErrAttemptNotStarted: a payment attempt failed whose start the order has not seen yet
+	// (events of different subjects may be reordered); it applies once the start has.
+	ErrAttemptNotStarted = errors.New("the payment attempt has not started here yet")
 )
 
 // Next is the status an order in status s moves to on event e. When the returned status is s
 // itself the event changes nothing (it was already applied, or it is moot: an expiry of a
 // paid order). The errors say why an event cannot apply:
 //
-//	            cancel         expire      pay
-//	created     cancelled      cancelled   complete
-//	awaiting    cancelled      cancelled   complete
-//	cancelled   cancelled      cancelled   ErrCancelled
-//	complete    ErrComplete    complete    complete
+//	            cancel         expire      pay            start-payment   fail-payment
+//	created     cancelled      cancelled   complete       awaiting        created
+//	awaiting    cancelled      cancelled   complete       awaiting        created (*)
+//	cancelled   cancelled      cancelled   ErrCancelled   cancelled       cancelled
+//	complete    ErrComplete    complete    complete       complete        complete
+//
+// (*) or cancelled when the order's original deadline has passed (Order.FailPayment): the
+// order expires. A start while awaiting is a redelivery or a concurrent attempt (moot); a
+// failure while created is one already applied.
 func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 	switch s {
 	case events.OrderStatusCreated, events.OrderStatusAwaitingPayment:
@@ -79,10 +135,14 @@ func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 			return events.OrderStatusCancelled, nil
 		case Pay:
 			return events.OrderStatusComplete, nil
+		case StartPayment:
+			return events.OrderStatusAwaitingPayment, nil
+		case FailPayment:
+			return events.OrderStatusCreated, nil
 		}
 	case events.OrderStatusCancelled:
 		switch e {
-		case CancelByUser, Expire:
+		case CancelByUser, Expire, StartPayment, FailPayment:
 			return events.OrderStatusCancelled, nil
 		case Pay:
 			return events.OrderStatusCancelled, ErrCancelled
@@ -91,7 +151,7 @@ func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 		switch e {
 		case CancelByUser:
 			return events.OrderStatusComplete, ErrComplete
-		case Expire, Pay:
+		case Expire, Pay, StartPayment, FailPayment:
 			return events.OrderStatusComplete, nil
 		}
 	default:
@@ -110,24 +170,47 @@ type Ticket struct {
 
 // Order is a user's reservation of one ticket.
 type Order struct {
-	ID        string
-	UserID    string
-	Status    events.OrderStatus
+	ID     string
+	UserID string
+	Status events.OrderStatus
+	// ExpiresAt is the order's deadline: ReservedUntil, or PaymentUntil while a payment is
+	// in flight.
 	ExpiresAt time.Time
-	Version   int64
-	Ticket    Ticket
+	// ReservedUntil is the end of the reservation window, the deadline the order returns to
+	// when a payment fails.
+	ReservedUntil time.Time
+	// PaymentUntil is the deadline of a payment in flight, set once, when the first payment
+	// starts: max(ReservedUntil, start + grace). Zero until then.
+	PaymentUntil time.Time
+	// PaymentAttempt is the last payment attempt whose start the order saw (0: none).
+	PaymentAttempt int
+	Version        int64
+	Ticket         Ticket
+	History        []Change
 }
 
 // New is a fresh order of userID for ticket, placed at now, expiring after window.
 func New(id, userID string, ticket Ticket, now time.Time, window time.Duration) Order {
+	until := now.Add(window).UTC()
 	return Order{
-		ID:        id,
-		UserID:    userID,
-		Status:    events.OrderStatusCreated,
-		ExpiresAt: now.Add(window).UTC(),
-		Version:   0,
-		Ticket:    ticket,
+		ID:            id,
+		UserID:        userID,
+		Status:        events.OrderStatusCreated,
+		ExpiresAt:     until,
+		ReservedUntil: until,
+		Version:       0,
+		Ticket:        ticket,
+		History:       []Change{{Status: events.OrderStatusCreated, At: now.UTC(), Cause: CauseCreated}},
 	}
+}
+
+// Deadline is the order's reservation window's end: ReservedUntil, or ExpiresAt for an
+// order stored before the two were kept apart.
+func (o Order) Deadline() time.Time {
+	if o.ReservedUntil.IsZero() {
+		return o.ExpiresAt
+	}
+	return o.ReservedUntil
 }
 
 // VisibleTo returns ErrForbidden unless userID owns the order.
@@ -146,20 +229,81 @@ func (o Order) CheckExpiry(now time.Time) error {
 	return nil
 }
 
-// Apply is o after event e (see Next): in its next status at the next version, or unchanged
-// when e changes nothing. The error says why e cannot apply.
-func (o Order) Apply(e Event) (Order, error) {
+// Apply is o after event e at time at (see Next): in its next status at the next version,
+// with the change in its history, or unchanged when e changes nothing. The error says why e
+// cannot apply. StartPayment and FailPayment go through Order.StartPayment and
+// Order.FailPayment, which also move the deadline.
+func (o Order) Apply(e Event, at time.Time) (Order, error) {
 	next, err := Next(o.Status, e)
 	if err != nil || next == o.Status {
 		return o, err
 	}
-	o.Status = next
-	o.Version++
-	return o, nil
+	return o.moved(next, at, e.cause()), nil
 }
 
-// Event is the event that announces o in its status: order.created, order.cancelled or
-// order.completed, at o's version.
+// moved is o in status next at the next version, with the change at at in its history.
+func (o Order) moved(next events.OrderStatus, at time.Time, cause Cause) Order {
+	o.Status = next
+	o.Version++
+	o.History = append(slices.Clip(o.History), Change{Status: next, At: at.UTC(), Cause: cause})
+	return o
+}
+
+// StartPayment is o after payment attempt n started at now: awaiting:payment, its deadline
+// PaymentUntil, which the first start sets to max(ExpiresAt, now + grace) and later starts
+// keep (the hold is extended once). A start of an attempt already seen, or of a settled
+// order, changes nothing.
+func (o Order) StartPayment(n int, now time.Time, grace time.Duration) (Order, error) {
+	next, err := Next(o.Status, StartPayment)
+	if err != nil || next == o.Status || n <= o.PaymentAttempt {
+		return o, err
+	}
+	if o.PaymentUntil.IsZero() {
+		o.PaymentUntil = maxTime(o.ExpiresAt, now.Add(grace)).UTC()
+	}
+	o.ReservedUntil = o.Deadline()
+	o.ExpiresAt = maxTime(o.ExpiresAt, o.PaymentUntil)
+	o.PaymentAttempt = n
+	return o.moved(next, now, CausePaymentStarted), nil
+}
+
+// FailPayment is o after payment attempt n failed at now: created again with its original
+// deadline, or cancelled (expired) when that has passed. A failure of an attempt that is not
+// the one in flight changes nothing; one whose start o has not seen is ErrAttemptNotStarted.
+func (o Order) FailPayment(n int, now time.Time) (Order, error) {
+	next, err := Next(o.Status, FailPayment)
+	switch {
+	case err != nil:
+		return o, err
+	case o.Status.Live() && n > o.PaymentAttempt:
+		return o, ErrAttemptNotStarted
+	case next == o.Status || n < o.PaymentAttempt:
+		return o, nil
+	}
+	if !now.Before(o.Deadline()) {
+		return o.moved(events.OrderStatusCancelled, now, CauseExpired), nil
+	}
+	o.ExpiresAt = o.Deadline()
+	return o.moved(next, now, CausePaymentFailed), nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Cause is the cause of o's last change.
+func (o Order) Cause() Cause {
+	if len(o.History) == 0 {
+		return CauseCreated
+	}
+	return o.History[len(o.History)-1].Cause
+}
+
+// Event is the event that announces o in its status: order.created, order.updated (a live
+// order after its creation), order.cancelled or order.completed, at o's version.
 func (o Order) Event() events.Event {
 	ref := events.TicketRef{ID: o.Ticket.ID}
 	switch o.Status {
@@ -167,6 +311,10 @@ func (o Order) Event() events.Event {
 		return events.OrderCancelled{ID: o.ID, Version: o.Version, Ticket: ref}
 	case events.OrderStatusComplete:
 		return events.OrderCompleted{ID: o.ID, Version: o.Version, Ticket: ref}
+	}
+	if o.Version > 0 {
+		return events.OrderUpdated{ID: o.ID, Version: o.Version, Status: o.Status, ExpiresAt: o.ExpiresAt,
+			Cause: string(o.Cause()), Ticket: ref}
 	}
 	ref.PriceCents = o.Ticket.PriceCents
 	return events.OrderCreated{ID: o.ID, Version: o.Version, Status: o.Status, UserID: o.UserID,

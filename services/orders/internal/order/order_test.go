@@ -29,21 +29,29 @@ func TestNextCoversEveryStatusAndEvent(t *testing.T) {
 			CancelByUser: {Cancelled, nil},
 			Expire:       {Cancelled, nil},
 			Pay:          {Complete, nil},
+			StartPayment: {AwaitingPayment, nil},
+			FailPayment:  {Created, nil}, // a failure already applied
 		},
 		AwaitingPayment: {
 			CancelByUser: {Cancelled, nil},
 			Expire:       {Cancelled, nil},
 			Pay:          {Complete, nil},
+			StartPayment: {AwaitingPayment, nil}, // a redelivered start
+			FailPayment:  {Created, nil},
 		},
 		Cancelled: {
 			CancelByUser: {Cancelled, nil},          // idempotent DELETE: 204 again
 			Expire:       {Cancelled, nil},          // late expiry: ack
 			Pay:          {Cancelled, ErrCancelled}, // payments refunds
+			StartPayment: {Cancelled, nil},          // too late: the payment is refunded if it succeeds
+			FailPayment:  {Cancelled, nil},
 		},
 		Complete: {
 			CancelByUser: {Complete, ErrComplete}, // 409
 			Expire:       {Complete, nil},         // a paid order is never cancelled
 			Pay:          {Complete, nil},         // duplicate payment.created: ack
+			StartPayment: {Complete, nil},
+			FailPayment:  {Complete, nil},
 		},
 	}
 	if len(table) != len(Statuses) {
@@ -61,11 +69,11 @@ func TestNextCoversEveryStatusAndEvent(t *testing.T) {
 				if got != w.next || !errors.Is(err, w.err) || (w.err == nil) != (err == nil) {
 					t.Errorf("Next(%s, %s) = %s, %v; want %s, %v", s, e, got, err, w.next, w.err)
 				}
-				// A final status never moves; a live one always does.
+				// A final status never moves; a live one always ends on a final event.
 				if !s.Live() && got != s {
 					t.Errorf("final status %s moved to %s", s, got)
 				}
-				if s.Live() && got == s {
+				if s.Live() && got == s && e != StartPayment && e != FailPayment {
 					t.Errorf("live status %s did not move on %s", s, e)
 				}
 			})
@@ -141,15 +149,15 @@ func TestCheckExpiry(t *testing.T) {
 
 func TestApplyMovesToTheNextVersionOnlyOnAChange(t *testing.T) {
 	o := New("o1", "u1", Ticket{ID: "t1", PriceCents: 500}, time.Now(), time.Minute)
-	got, err := o.Apply(Expire)
+	got, err := o.Apply(Expire, time.Now())
 	if err != nil || got.Status != Cancelled || got.Version != 1 {
 		t.Fatalf("expire = %s v%d, %v; want cancelled v1", got.Status, got.Version, err)
 	}
-	again, err := got.Apply(CancelByUser)
-	if err != nil || again != got {
+	again, err := got.Apply(CancelByUser, time.Now())
+	if err != nil || again.Version != got.Version || again.Status != got.Status || len(again.History) != len(got.History) {
 		t.Fatalf("cancel of a cancelled order = %+v, %v; want it unchanged", again, err)
 	}
-	if _, err := got.Apply(Pay); !errors.Is(err, ErrCancelled) {
+	if _, err := got.Apply(Pay, time.Now()); !errors.Is(err, ErrCancelled) {
 		t.Fatalf("pay of a cancelled order: %v, want ErrCancelled", err)
 	}
 }
@@ -159,11 +167,11 @@ func TestEventAnnouncesTheStatus(t *testing.T) {
 	if e, ok := o.Event().(events.OrderCreated); !ok || e.ID != "o1" || e.Status != Created || e.Ticket.PriceCents != 500 || e.Validate() != nil {
 		t.Errorf("a new order's event = %#v, want a valid order.created", o.Event())
 	}
-	paid, _ := o.Apply(Pay)
+	paid, _ := o.Apply(Pay, time.Now())
 	if e, ok := paid.Event().(events.OrderCompleted); !ok || e.Version != 1 || e.Ticket.ID != "t1" {
 		t.Errorf("a paid order's event = %#v, want order.completed at version 1", paid.Event())
 	}
-	gone, _ := o.Apply(Expire)
+	gone, _ := o.Apply(Expire, time.Now())
 	if e, ok := gone.Event().(events.OrderCancelled); !ok || e.Version != 1 || e.Ticket.ID != "t1" {
 		t.Errorf("a cancelled order's event = %#v, want order.cancelled at version 1", gone.Event())
 	}
@@ -200,5 +208,164 @@ func TestHold(t *testing.T) {
 	}
 	if p := taken.Permanent(); p.OrderID != "o1" || !p.Until.Equal(Forever) {
 		t.Errorf("Permanent = %+v, want o1 until Forever", p)
+	}
+}
+
+// at is the order's clock in the saga tests: created at t0 with a 10 s window; a payment
+// grace of 5 s.
+var (
+	t0    = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	grace = 5 * time.Second
+)
+
+// inStatus is an order in status s as the saga leaves it: awaiting attempt 1 of a payment
+// started 1 s before the window's end, or paid or cancelled after.
+func inStatus(t *testing.T, s Status) Order {
+	t.Helper()
+	o := New("o1", "u1", Ticket{ID: "t1", PriceCents: 500}, t0, 10*time.Second)
+	var err error
+	switch s {
+	case AwaitingPayment:
+		o, err = o.StartPayment(1, t0.Add(9*time.Second), grace)
+	case Cancelled:
+		o, err = o.Apply(CancelByUser, t0.Add(time.Second))
+	case Complete:
+		o, err = o.Apply(Pay, t0.Add(time.Second))
+	}
+	if err != nil || o.Status != s {
+		t.Fatalf("order in %s: got %s, %v", s, o.Status, err)
+	}
+	return o
+}
+
+// on applies e to o at now, as the application does: the payment events for attempt 1.
+func on(o Order, e Event, now time.Time) (Order, error) {
+	switch e {
+	case StartPayment:
+		return o.StartPayment(1, now, grace)
+	case FailPayment:
+		return o.FailPayment(1, now)
+	}
+	return o.Apply(e, now)
+}
+
+// Every (status, event) pair through the order's own methods: the status, the deadline, the
+// version and the history after it.
+func TestEveryStatusAndEventOnTheOrder(t *testing.T) {
+	now := t0.Add(9500 * time.Millisecond) // before the window's end (t0+10s)
+	extended := t0.Add(14 * time.Second)   // the start at t0+9s plus the grace
+	type want struct {
+		status    Status
+		expiresAt time.Time
+		cause     Cause // of the new history entry; "" when nothing changes
+		err       error
+	}
+	table := map[Status]map[Event]want{
+		Created: {
+			CancelByUser: {Cancelled, t0.Add(10 * time.Second), CauseCancelledByUser, nil},
+			Expire:       {Cancelled, t0.Add(10 * time.Second), CauseExpired, nil},
+			Pay:          {Complete, t0.Add(10 * time.Second), CausePaid, nil},
+			StartPayment: {AwaitingPayment, now.Add(grace), CausePaymentStarted, nil},
+			FailPayment:  {Created, t0.Add(10 * time.Second), "", ErrAttemptNotStarted},
+		},
+		AwaitingPayment: {
+			CancelByUser: {Cancelled, extended, CauseCancelledByUser, nil},
+			Expire:       {Cancelled, extended, CauseExpired, nil},
+			Pay:          {Complete, extended, CausePaid, nil},
+			StartPayment: {AwaitingPayment, extended, "", nil},
+			FailPayment:  {Created, t0.Add(10 * time.Second), CausePaymentFailed, nil},
+		},
+		Cancelled: {
+			CancelByUser: {Cancelled, t0.Add(10 * time.Second), "", nil},
+			Expire:       {Cancelled, t0.Add(10 * time.Second), "", nil},
+			Pay:          {Cancelled, t0.Add(10 * time.Second), "", ErrCancelled},
+			StartPayment: {Cancelled, t0.Add(10 * time.Second), "", nil},
+			FailPayment:  {Cancelled, t0.Add(10 * time.Second), "", nil},
+		},
+		Complete: {
+			CancelByUser: {Complete, t0.Add(10 * time.Second), "", ErrComplete},
+			Expire:       {Complete, t0.Add(10 * time.Second), "", nil},
+			Pay:          {Complete, t0.Add(10 * time.Second), "", nil},
+			StartPayment: {Complete, t0.Add(10 * time.Second), "", nil},
+			FailPayment:  {Complete, t0.Add(10 * time.Second), "", nil},
+		},
+	}
+	for _, s := range Statuses {
+		for _, e := range Events {
+			w, ok := table[s][e]
+			if !ok {
+				t.Fatalf("no case for %s/%s", s, e)
+			}
+			t.Run(string(s)+"/"+e.String(), func(t *testing.T) {
+				o := inStatus(t, s)
+				got, err := on(o, e, now)
+				if !errors.Is(err, w.err) || (w.err == nil) != (err == nil) {
+					t.Fatalf("err = %v, want %v", err, w.err)
+				}
+				if got.Status != w.status || !got.ExpiresAt.Equal(w.expiresAt) {
+					t.Errorf("= %s until %v, want %s until %v", got.Status, got.ExpiresAt, w.status, w.expiresAt)
+				}
+				switch {
+				case w.cause == "" && (got.Version != o.Version || len(got.History) != len(o.History)):
+					t.Errorf("changed to v%d with history %v; want no change", got.Version, got.History)
+				case w.cause != "" && (got.Version != o.Version+1 || len(got.History) != len(o.History)+1 ||
+					got.History[len(got.History)-1] != Change{Status: w.status, At: now, Cause: w.cause}):
+					t.Errorf("v%d history %v; want v%d and {%s %v %s} added", got.Version, got.History, o.Version+1, w.status, now, w.cause)
+				}
+			})
+		}
+	}
+}
+
+func TestPaymentHoldIsExtendedOnce(t *testing.T) {
+	o := New("o1", "u1", Ticket{ID: "t1", PriceCents: 500}, t0, 10*time.Second)
+	// Started 1 s before the window's end: the deadline is the start plus the grace.
+	a, err := o.StartPayment(1, t0.Add(9*time.Second), grace)
+	if err != nil || a.Status != AwaitingPayment || !a.ExpiresAt.Equal(t0.Add(14*time.Second)) {
+		t.Fatalf("start = %s until %v, %v", a.Status, a.ExpiresAt, err)
+	}
+	if e, ok := a.Event().(events.OrderUpdated); !ok || e.Status != AwaitingPayment || !e.ExpiresAt.Equal(a.ExpiresAt) ||
+		e.Cause != "payment-started" || e.Version != 1 || e.Validate() != nil {
+		t.Errorf("event = %#v, want order.updated awaiting:payment at the new deadline", a.Event())
+	}
+	// Failed: created again, with the original deadline.
+	c, err := a.FailPayment(1, t0.Add(9500*time.Millisecond))
+	if err != nil || c.Status != Created || !c.ExpiresAt.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("fail = %s until %v, %v", c.Status, c.ExpiresAt, err)
+	}
+	if e, ok := c.Event().(events.OrderUpdated); !ok || e.Status != Created || e.Cause != "payment-failed" {
+		t.Errorf("event = %#v, want order.updated created", c.Event())
+	}
+	// A second attempt is not extended again: it gets the deadline of the first.
+	b, err := c.StartPayment(2, t0.Add(9900*time.Millisecond), grace)
+	if err != nil || b.Status != AwaitingPayment || !b.ExpiresAt.Equal(t0.Add(14*time.Second)) {
+		t.Fatalf("second start = %s until %v, %v", b.Status, b.ExpiresAt, err)
+	}
+	// A late start of the first attempt changes nothing; nor does its failure.
+	if again, err := b.StartPayment(1, t0.Add(10*time.Second), grace); err != nil || again.Version != b.Version {
+		t.Errorf("stale start: v%d, %v", again.Version, err)
+	}
+	if again, err := b.FailPayment(1, t0.Add(10*time.Second)); err != nil || again.Version != b.Version {
+		t.Errorf("stale failure: v%d, %v", again.Version, err)
+	}
+	// A failure after the original deadline expires the order.
+	x, err := b.FailPayment(2, t0.Add(11*time.Second))
+	if err != nil || x.Status != Cancelled || x.Cause() != CauseExpired {
+		t.Fatalf("late fail = %s (%s), %v; want cancelled (expired)", x.Status, x.Cause(), err)
+	}
+	// A window longer than the grace is kept: the hold is never shortened.
+	long := New("o2", "u1", Ticket{ID: "t1", PriceCents: 500}, t0, time.Hour)
+	l, _ := long.StartPayment(1, t0.Add(time.Second), grace)
+	if !l.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("long window: until %v, want %v", l.ExpiresAt, t0.Add(time.Hour))
+	}
+	if want := []Cause{CauseCreated, CausePaymentStarted, CausePaymentFailed, CausePaymentStarted, CauseExpired}; len(x.History) != len(want) {
+		t.Errorf("history %v, want causes %v", x.History, want)
+	} else {
+		for i, c := range want {
+			if x.History[i].Cause != c {
+				t.Errorf("history[%d] = %v, want cause %s", i, x.History[i], c)
+			}
+		}
 	}
 }

@@ -56,13 +56,32 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 
 // orderDoc is an order as stored, with its pending events.
 type orderDoc struct {
-	ID         string         `bson:"_id"`
-	UserID     string         `bson:"userId"`
-	Status     string         `bson:"status"`
-	ExpiresAt  time.Time      `bson:"expiresAt"`
-	Version    int64          `bson:"version"`
-	Ticket     orderTicketDoc `bson:"ticket"`
-	bus.Outbox `bson:",inline"`
+	ID             string         `bson:"_id"`
+	UserID         string         `bson:"userId"`
+	Status         string         `bson:"status"`
+	ExpiresAt      time.Time      `bson:"expiresAt"`
+	ReservedUntil  time.Time      `bson:"reservedUntil,omitempty"`
+	PaymentUntil   time.Time      `bson:"paymentUntil,omitempty"`
+	PaymentAttempt int            `bson:"paymentAttempt,omitempty"`
+	Version        int64          `bson:"version"`
+	Ticket         orderTicketDoc `bson:"ticket"`
+	History        []changeDoc    `bson:"history,omitempty"`
+	bus.Outbox     `bson:",inline"`
+}
+
+// changeDoc is one step of an order's history.
+type changeDoc struct {
+	Status string    `bson:"status"`
+	At     time.Time `bson:"at"`
+	Cause  string    `bson:"cause"`
+}
+
+func historyDocs(h []order.Change) []changeDoc {
+	out := make([]changeDoc, len(h))
+	for i, c := range h {
+		out[i] = changeDoc{Status: string(c.Status), At: c.At.UTC(), Cause: string(c.Cause)}
+	}
+	return out
 }
 
 type orderTicketDoc struct {
@@ -85,7 +104,29 @@ func (d orderDoc) domain() order.Order {
 			PriceCents: d.Ticket.PriceCents,
 			Version:    d.Ticket.Version,
 		},
+		ReservedUntil:  utcOrZero(d.ReservedUntil),
+		PaymentUntil:   utcOrZero(d.PaymentUntil),
+		PaymentAttempt: d.PaymentAttempt,
+		History:        history(d.History),
 	}
+}
+
+func history(docs []changeDoc) []order.Change {
+	if len(docs) == 0 {
+		return nil
+	}
+	out := make([]order.Change, len(docs))
+	for i, c := range docs {
+		out[i] = order.Change{Status: events.OrderStatus(c.Status), At: c.At.UTC(), Cause: order.Cause(c.Cause)}
+	}
+	return out
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // orderProjection leaves the outbox out of reads.
@@ -94,17 +135,19 @@ var orderProjection = bson.M{bus.OutboxField: 0}
 // InsertOrder stores a new order with its order.created.
 func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 	err := s.w.Insert(ctx, o.ID, &orderDoc{
-		ID:        o.ID,
-		UserID:    o.UserID,
-		Status:    string(o.Status),
-		ExpiresAt: o.ExpiresAt.UTC(),
-		Version:   o.Version,
+		ID:            o.ID,
+		UserID:        o.UserID,
+		Status:        string(o.Status),
+		ExpiresAt:     o.ExpiresAt.UTC(),
+		ReservedUntil: utcOrZero(o.ReservedUntil),
+		Version:       o.Version,
 		Ticket: orderTicketDoc{
 			ID:         o.Ticket.ID,
 			Title:      o.Ticket.Title,
 			PriceCents: o.Ticket.PriceCents,
 			Version:    o.Ticket.Version,
 		},
+		History: historyDocs(o.History),
 	}, o.Event())
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
@@ -184,16 +227,23 @@ func liveStatuses() []string {
 	return out
 }
 
-// Transition moves o to status next at the next version, with the event that announces it,
-// in one write conditional on o still being at the status and version it was read at. It
-// reports false when o changed in between (the caller re-reads and decides again).
-func (s *Store) Transition(ctx context.Context, o order.Order, next events.OrderStatus) (bool, error) {
-	n := o
-	n.Status, n.Version = next, o.Version+1
+// Transition stores n, o after a domain transition (its status, deadlines, version and
+// history), with the event that announces it, in one write conditional on o still being at
+// the status and version it was read at. It reports false when o changed in between (the
+// caller re-reads and decides again).
+func (s *Store) Transition(ctx context.Context, o, n order.Order) (bool, error) {
+	set := bson.M{"status": string(n.Status), "version": n.Version, "expiresAt": n.ExpiresAt.UTC(),
+		"paymentAttempt": n.PaymentAttempt, "history": historyDocs(n.History)}
+	if !n.ReservedUntil.IsZero() {
+		set["reservedUntil"] = n.ReservedUntil.UTC()
+	}
+	if !n.PaymentUntil.IsZero() {
+		set["paymentUntil"] = n.PaymentUntil.UTC()
+	}
 	ok, err := s.w.Update(ctx, o.ID, bson.D{{Key: "status", Value: string(o.Status)}, {Key: "version", Value: o.Version}},
-		bson.M{"$set": bson.M{"status": string(next), "version": n.Version}}, n.Event())
+		bson.M{"$set": set}, n.Event())
 	if err != nil {
-		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, next, err)
+		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, n.Status, err)
 	}
 	return ok, nil
 }
@@ -207,13 +257,13 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, change func(order.Or
 		func(ctx context.Context) (order.Order, error) { return s.Order(ctx, id) },
 		change,
 		func(ctx context.Context, prev, next order.Order) error {
-			if next.Status == prev.Status {
+			if next.Version == prev.Version {
 				return nil // nothing to write
 			}
 			if next.Version != prev.Version+1 {
 				return fmt.Errorf("order %s: version %d cannot follow %d", id, next.Version, prev.Version)
 			}
-			ok, err := s.Transition(ctx, prev, next.Status)
+			ok, err := s.Transition(ctx, prev, next)
 			if err == nil && !ok {
 				err = mongodb.ErrChanged
 			}
@@ -223,3 +273,21 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, change func(order.Or
 
 // NewID is a fresh order id: a time-ordered ObjectID in hex.
 func NewID() string { return bson.NewObjectID().Hex() }
+
+// AddToHistory adds {status, at, cause} to order id's history, with the order's current
+// status, once per cause: a change that is not a transition (a refund of a cancelled order's
+// payment), announced by no event. A cause already in the history changes nothing; an order
+// not stored is order.ErrNotFound.
+func (s *Store) AddToHistory(ctx context.Context, id string, cause order.Cause, at time.Time) error {
+	o, err := s.Order(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.orders.UpdateOne(ctx,
+		bson.M{"_id": id, "history.cause": bson.M{"$ne": string(cause)}},
+		bson.M{"$push": bson.M{"history": changeDoc{Status: string(o.Status), At: at.UTC(), Cause: string(cause)}}})
+	if err != nil {
+		return fmt.Errorf("add %s to the history of order %s: %w", cause, id, err)
+	}
+	return nil
+}

@@ -169,11 +169,13 @@ func (c *seenHeld) forget(id string) {
 }
 
 // ExtendHold moves the end of h.OrderID's hold on ticketID to h.Until (order.Hold.Permanent
-// for a paid order), if that order still holds the ticket. It reports whether it did.
+// for a paid order), if that order still holds the ticket; a hold that already lasts longer
+// is kept (a paid order's permanent hold is never shortened). It reports whether the order
+// holds the ticket.
 func (s *Store) ExtendHold(ctx context.Context, ticketID string, h order.Hold) (bool, error) {
 	res, err := s.tickets.UpdateOne(ctx,
 		bson.M{"_id": ticketID, "holder": h.OrderID},
-		bson.M{"$set": bson.M{"holdUntil": h.Until}})
+		bson.M{"$max": bson.M{"holdUntil": h.Until}})
 	if err != nil {
 		return false, fmt.Errorf("extend hold of %s on ticket %s: %w", h.OrderID, ticketID, err)
 	}
