@@ -107,7 +107,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		// acknowledgement as long as the task's timeout; failing sooner retries with backoff.
 		ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		defer cancel()
-		return bus.Publish(ctx, conn, job.EventID(), events.ExpirationCompleted{OrderID: job.OrderID})
+		return bus.Publish(ctx, conn, job.EventID(), events.ExpirationCompleted{OrderID: job.OrderID, ExpiresAt: &job.ExpiresAt})
 	}, log)
 
 	// The job server starts before the listeners: a job scheduled in the past runs at once.
@@ -125,6 +125,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	h := listener.New(a)
 	for _, listen := range []func() error{
 		func() error { return service.Listen(ctx, svc, conn, h.OrderCreated) },
+		func() error { return service.Listen(ctx, svc, conn, h.OrderUpdated) },
 		func() error { return service.Listen(ctx, svc, conn, h.OrderCancelled) },
 		func() error { return service.Listen(ctx, svc, conn, h.OrderCompleted) },
 	} {

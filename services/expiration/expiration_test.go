@@ -2,11 +2,13 @@ package expiration_test
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"ticketing/common/events"
 	"ticketing/common/testkit"
 )
 
@@ -236,4 +238,35 @@ func gauge(t *testing.T, name, state string) float64 {
 	}
 	t.Fatalf("metric %s{state=%q} not found", name, state)
 	return 0
+}
+
+// An order whose deadline moves (order.updated: a payment started) expires at each of its
+// deadlines, each expiry naming the deadline it was scheduled for and with an event id of its
+// own (the orders service drops the one for a deadline the order no longer has); the same
+// order.updated again schedules nothing more.
+func TestMovedDeadlineIsScheduledAsAJobOfItsOwn(t *testing.T) {
+	h := start(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	id := newOrderID()
+	first, moved := now.Add(2*time.Second), now.Add(3500*time.Millisecond)
+	h.created(id, first)
+	h.handled("order.created")
+	h.updated(id, 1, events.OrderStatusAwaitingPayment, moved)
+	h.updated(id, 1, events.OrderStatusAwaitingPayment, moved) // redelivered
+	h.handled("order.updated")
+	testkit.Eventually(t, time.Until(moved)+10*time.Second, "both deadlines expired", func() bool {
+		return len(h.expired.of(id)) >= 2
+	})
+	got := h.expired.of(id)
+	if len(got) != 2 {
+		t.Fatalf("%d expiration.completed, want 2: %+v", len(got), got)
+	}
+	for i, due := range []time.Time{first, moved} {
+		if !got[i].ExpiresAt.Equal(due) || got[i].Stored.Before(due) {
+			t.Errorf("expiry %d: for %v stored at %v; want for %v, not before it", i, got[i].ExpiresAt, got[i].Stored, due)
+		}
+		if want := "expiration-" + id + "-" + strconv.FormatInt(due.UnixMilli(), 10); got[i].MsgID != want {
+			t.Errorf("expiry %d: Nats-Msg-Id %q, want %q", i, got[i].MsgID, want)
+		}
+	}
 }

@@ -106,6 +106,13 @@ func (h *harness) created(id string, expiresAt time.Time) {
 	})
 }
 
+// updated publishes the order.updated of order id moving to status with deadline expiresAt.
+func (h *harness) updated(id string, version int64, status events.OrderStatus, expiresAt time.Time) {
+	h.t.Helper()
+	h.publish(events.OrderUpdated{ID: id, Version: version, Status: status, ExpiresAt: expiresAt.UTC(),
+		Cause: "payment-started", Ticket: events.TicketRef{ID: "t-" + id}})
+}
+
 func (h *harness) cancelled(id string) {
 	h.t.Helper()
 	h.publish(events.OrderCancelled{ID: id, Version: 1, Ticket: events.TicketRef{ID: "t-" + id}})
@@ -183,9 +190,10 @@ func (h *harness) readyz() (int, map[string]any) {
 
 // expiry is one expiration.completed seen on the stream.
 type expiry struct {
-	OrderID string
-	Stored  time.Time // when JetStream stored it: the moment it was published
-	MsgID   string
+	OrderID   string
+	ExpiresAt time.Time // the deadline the job was scheduled for
+	Stored    time.Time // when JetStream stored it: the moment it was published
+	MsgID     string
 }
 
 // collector reads every expiration.completed from the EXPIRATION stream with an ordered
@@ -215,7 +223,11 @@ func collect(t testing.TB, conn *bus.Conn) *collector {
 			return
 		}
 		c.mu.Lock()
-		c.byID[e.OrderID] = append(c.byID[e.OrderID], expiry{e.OrderID, md.Timestamp, m.Headers().Get(bus.HeaderMsgID)})
+		var due time.Time
+		if e.ExpiresAt != nil {
+			due = *e.ExpiresAt
+		}
+		c.byID[e.OrderID] = append(c.byID[e.OrderID], expiry{e.OrderID, due, md.Timestamp, m.Headers().Get(bus.HeaderMsgID)})
 		c.all++
 		c.mu.Unlock()
 	})
@@ -256,8 +268,8 @@ func checkOnTime(t testing.TB, c *collector, id string, expiresAt time.Time, max
 	if late < 0 || late > maxLate {
 		t.Errorf("order %s: expiration.completed %v after expiresAt, want within [0, %v]", id, late, maxLate)
 	}
-	if got[0].MsgID != "expiration-"+id {
-		t.Errorf("order %s: Nats-Msg-Id %q, want %q", id, got[0].MsgID, "expiration-"+id)
+	if want := "expiration-" + id + "-" + strconv.FormatInt(expiresAt.UnixMilli(), 10); got[0].MsgID != want {
+		t.Errorf("order %s: Nats-Msg-Id %q, want %q", id, got[0].MsgID, want)
 	}
 	return late
 }

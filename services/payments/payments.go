@@ -154,6 +154,9 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	if err := service.Listen(ctx, svc, conn, h.OrderCreated); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	if err := service.Listen(ctx, svc, conn, h.OrderUpdated); err != nil {
+		return nil, err
+	}
 	if err := service.Listen(ctx, svc, conn, h.OrderCancelled); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Package app runs the expiration workflows: schedule an order's expiry job when the order
-// is created, drop it when the order is cancelled or paid, and fire it when it falls due:
+// is created (and again when its deadline moves), drop it when the order is cancelled or paid, and fire it when it falls due:
 // wait out the last moment before the order's expiresAt (never publish early), then publish
 // expiration.completed. The rules of a job are the expiry domain's.
 package app
@@ -44,6 +44,18 @@ func (s *Service) Schedule(ctx context.Context, orderID string, expiresAt time.T
 		return err
 	}
 	return s.jobs.Schedule(ctx, job)
+}
+
+// Reschedule schedules the expiry of order orderID at its new deadline expiresAt (the order
+// waits for a payment, or a payment failed), as a job of its own: the order's earlier job
+// fires for a deadline it no longer has, and the orders service drops it. Again for the
+// same deadline schedules nothing more.
+func (s *Service) Reschedule(ctx context.Context, orderID string, expiresAt time.Time) error {
+	job, err := expiry.NewJob(orderID, expiresAt)
+	if err != nil {
+		return err
+	}
+	return s.jobs.Schedule(ctx, job.Rescheduled())
 }
 
 // Cancel drops the expiry of order orderID: it was cancelled or paid.

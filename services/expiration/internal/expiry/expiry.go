@@ -5,6 +5,7 @@ package expiry
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -30,6 +31,10 @@ var ErrInvalid = errors.New("invalid expiry job")
 type Job struct {
 	OrderID   string
 	ExpiresAt time.Time
+	// TaskID is the id of the job's task: the order id for the order's first deadline (so
+	// that a redelivered order.created schedules nothing more), the order id and the
+	// deadline for a deadline that moved (Rescheduled).
+	TaskID string
 }
 
 // NewJob checks and builds the job of an order.
@@ -40,12 +45,23 @@ func NewJob(orderID string, expiresAt time.Time) (Job, error) {
 	case expiresAt.IsZero():
 		return Job{}, fmt.Errorf("%w: expiresAt is missing", ErrInvalid)
 	}
-	return Job{OrderID: orderID, ExpiresAt: expiresAt.UTC()}, nil
+	return Job{OrderID: orderID, ExpiresAt: expiresAt.UTC(), TaskID: orderID}, nil
+}
+
+// Rescheduled is j as the job of an order whose deadline moved (order.updated): its own task,
+// one per deadline, beside the order's first one (which fires for a deadline the order no
+// longer has, and the orders service drops it).
+func (j Job) Rescheduled() Job {
+	j.TaskID = j.OrderID + "@" + strconv.FormatInt(j.ExpiresAt.UnixMilli(), 10)
+	return j
 }
 
 // EventID is the Nats-Msg-Id of the job's expiration.completed: the same for every run of
-// the job, so that JetStream drops a second publish within its duplicate window.
-func (j Job) EventID() string { return "expiration-" + j.OrderID }
+// the job, so that JetStream drops a second publish within its duplicate window, and another
+// for each deadline of the order.
+func (j Job) EventID() string {
+	return "expiration-" + j.OrderID + "-" + strconv.FormatInt(j.ExpiresAt.UnixMilli(), 10)
+}
 
 // Remaining is how long the job must still wait at now before it may fire; zero or negative
 // when it is due.

@@ -41,8 +41,16 @@ func TestNewJob(t *testing.T) {
 func TestJobTiming(t *testing.T) {
 	at := time.Date(2030, 1, 1, 0, 0, 10, 500_000_000, time.UTC)
 	job, _ := expiry.NewJob("o1", at)
-	if got := job.EventID(); got != "expiration-o1" {
+	if got := job.EventID(); got != "expiration-o1-1893456010500" {
 		t.Errorf("EventID = %q", got)
+	}
+	if job.TaskID != "o1" {
+		t.Errorf("TaskID = %q, want the order id", job.TaskID)
+	}
+	// A deadline that moved is a job of its own, with its own task and event ids.
+	moved, _ := expiry.NewJob("o1", at.Add(time.Minute))
+	if r := moved.Rescheduled(); r.TaskID != "o1@1893456070500" || r.EventID() != "expiration-o1-1893456070500" || r.OrderID != "o1" {
+		t.Errorf("Rescheduled = %+v, event %q", r, r.EventID())
 	}
 	for _, tc := range []struct {
 		now                 time.Time

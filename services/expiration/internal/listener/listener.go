@@ -1,5 +1,5 @@
 // Package listener turns order events into expiry jobs through the application: scheduled
-// on order.created, dropped on order.cancelled and order.completed.
+// on order.created and order.updated, dropped on order.cancelled and order.completed.
 package listener
 
 import (
@@ -22,6 +22,16 @@ func New(a *app.Service) Handlers { return Handlers{app: a} }
 // more: the order id is the job's id.
 func (h Handlers) OrderCreated(ctx context.Context, e events.OrderCreated) error {
 	err := h.app.Schedule(ctx, e.ID, e.ExpiresAt)
+	if errors.Is(err, expiry.ErrInvalid) {
+		return bus.Permanent(err)
+	}
+	return err
+}
+
+// OrderUpdated schedules the order's expiry at its new deadline (a payment started or
+// failed).
+func (h Handlers) OrderUpdated(ctx context.Context, e events.OrderUpdated) error {
+	err := h.app.Reschedule(ctx, e.ID, e.ExpiresAt)
 	if errors.Is(err, expiry.ErrInvalid) {
 		return bus.Permanent(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,16 +48,17 @@ func NewScheduler(rc redis.UniversalClient, opts Options) *Scheduler {
 	}
 }
 
-// Schedule makes job fire at its ExpiresAt (at once when that has passed). The order id is
-// the task id, so a job already scheduled, running, finished within the retention, or dead
-// is not scheduled again: that is a success.
+// Schedule makes job fire at its ExpiresAt (at once when that has passed). job.TaskID (the
+// order id, or the order id and deadline of a rescheduled job) is the task id, so a job
+// already scheduled, running, finished within the retention, or dead is not scheduled
+// again: that is a success.
 func (s *Scheduler) Schedule(ctx context.Context, job expiry.Job) error {
 	task, err := NewTask(ctx, job)
 	if err != nil {
 		return err
 	}
 	_, err = s.client.EnqueueContext(ctx, task,
-		asynq.TaskID(job.OrderID),
+		asynq.TaskID(cmp.Or(job.TaskID, job.OrderID)),
 		asynq.Queue(s.opts.Queue),
 		asynq.ProcessAt(job.ExpiresAt),
 		asynq.Retention(s.opts.Retention),
@@ -78,6 +80,9 @@ func (s *Scheduler) Schedule(ctx context.Context, job expiry.Job) error {
 // Cancel deletes the job of an order so that it never fires. A job that does not exist (never
 // scheduled, or already gone) is a success, and so is one that is running right now: asynq
 // cannot delete an active task, and the order service ignores an expiry of a settled order.
+//
+// The jobs of deadlines that moved (expiry.Job.Rescheduled) are left to fire: the order
+// service ignores an expiry of a settled order.
 //
 // Cancel also deletes a finished job kept for the retention, so a later redelivery of the
 // order's order.created would schedule it again; that job fires for a settled order and is

@@ -20,13 +20,14 @@ import (
 type payload struct {
 	OrderID     string    `json:"orderId"`
 	ExpiresAt   time.Time `json:"expiresAt"`
+	TaskID      string    `json:"taskId,omitempty"`
 	RequestID   string    `json:"requestId,omitempty"`
 	TraceParent string    `json:"traceparent,omitempty"`
 }
 
 // NewTask is the asynq task of job, scheduled from ctx.
 func NewTask(ctx context.Context, job expiry.Job) (*asynq.Task, error) {
-	data, err := json.Marshal(payload{OrderID: job.OrderID, ExpiresAt: job.ExpiresAt,
+	data, err := json.Marshal(payload{OrderID: job.OrderID, ExpiresAt: job.ExpiresAt, TaskID: job.TaskID,
 		RequestID: meta.RequestID(ctx), TraceParent: meta.TraceParent(ctx)})
 	if err != nil {
 		return nil, err
@@ -43,7 +44,11 @@ func DecodeTask(t *asynq.Task) (expiry.Job, error) {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return expiry.Job{}, fmt.Errorf("%w: %v", expiry.ErrInvalid, err)
 	}
-	return expiry.NewJob(p.OrderID, p.ExpiresAt)
+	job, err := expiry.NewJob(p.OrderID, p.ExpiresAt)
+	if err == nil && p.TaskID != "" {
+		job.TaskID = p.TaskID
+	}
+	return job, err
 }
 
 // TaskContext is ctx with the request id and trace of the context that scheduled t.

@@ -302,6 +302,12 @@ func (s *Service) AddOrder(ctx context.Context, e events.OrderCreated) (bus.Outc
 		Status: status, Version: e.Version, ExpiresAt: e.ExpiresAt, TicketID: e.Ticket.ID})
 }
 
+// OrderUpdated applies a live order's new status and deadline (a payment started or failed)
+// to the replica, in version order: payments are accepted until the new deadline.
+func (s *Service) OrderUpdated(ctx context.Context, e events.OrderUpdated) (bus.Outcome, error) {
+	return s.Store.UpdateOrder(ctx, e.ID, e.Version, e.Status, e.ExpiresAt)
+}
+
 // OrderCompleted applies the order's completion to the replica, in version order.
 func (s *Service) OrderCompleted(ctx context.Context, id string, version int64) (bus.Outcome, error) {
 	return s.Store.SetOrderStatus(ctx, id, version, events.OrderStatusComplete)

@@ -23,6 +23,15 @@ func (h *Handlers) OrderCreated(ctx context.Context, e events.OrderCreated) erro
 	return err
 }
 
+// OrderUpdated applies the order's new status and deadline in version order.
+func (h *Handlers) OrderUpdated(ctx context.Context, e events.OrderUpdated) error {
+	out, err := h.App.OrderUpdated(ctx, e)
+	if err != nil {
+		return err
+	}
+	return out.Err()
+}
+
 // OrderCompleted applies the order's completion in version order.
 func (h *Handlers) OrderCompleted(ctx context.Context, e events.OrderCompleted) error {
 	out, err := h.App.OrderCompleted(ctx, e.ID, e.Version)

@@ -282,10 +282,16 @@ func Refused(err error) bool {
 }
 
 // Event is the event that announces p's status, with its id, the same whoever writes it so
-// that JetStream drops a duplicate: payment.created once succeeded, payment.refunded once
-// refunded; nil in any other status.
+// that JetStream drops a duplicate: payment.started when an attempt starts (processing),
+// payment.failed when it failed, payment.created once succeeded, payment.refunded once
+// refunded; nil while the browser confirms.
 func (p Payment) Event() (id string, e events.Event) {
+	attempt := strconv.Itoa(p.Attempt)
 	switch p.Status {
+	case StatusProcessing:
+		return "payment-started-" + p.ID + "-" + attempt, events.PaymentStarted{ID: p.ID, OrderID: p.OrderID, Attempt: p.Attempt}
+	case StatusFailed:
+		return "payment-failed-" + p.ID + "-" + attempt, events.PaymentFailed{ID: p.ID, OrderID: p.OrderID, Attempt: p.Attempt, Reason: p.Failure}
 	case StatusSucceeded:
 		return "payment-created-" + p.ID, events.PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID}
 	case StatusRefunded:

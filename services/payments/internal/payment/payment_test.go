@@ -89,6 +89,12 @@ func TestTransitionsOfAPayment(t *testing.T) {
 	if err != nil || failed.Status != payment.StatusFailed || failed.StripeID != "pi_1" || failed.Failure != "declined" {
 		t.Fatalf("fail = %+v, %v", failed, err)
 	}
+	if id, e := p.Event(); id != "payment-started-p1-1" || e != (events.PaymentStarted{ID: "p1", OrderID: "o1", Attempt: 1}) {
+		t.Errorf("a started payment announces %s %#v", id, e)
+	}
+	if id, e := failed.Event(); id != "payment-failed-p1-1" || e != (events.PaymentFailed{ID: "p1", OrderID: "o1", Attempt: 1, Reason: "declined"}) {
+		t.Errorf("a failed payment announces %s %#v", id, e)
+	}
 	if _, err := failed.Fail(1, "pi_1", "again"); !payment.Refused(err) {
 		t.Fatalf("a second fail: %v, want refused", err)
 	}
@@ -122,12 +128,15 @@ func TestTransitionsOfAPayment(t *testing.T) {
 	if _, err := refunded.Refund(); !payment.Refused(err) {
 		t.Errorf("a second refund: %v, want refused", err)
 	}
-	if _, e := second.Event(); e != nil {
-		t.Errorf("a processing payment announces %#v", e)
+	if id, e := second.Event(); id != "payment-started-p1-2" || e != (events.PaymentStarted{ID: "p1", OrderID: "o1", Attempt: 2}) {
+		t.Errorf("the second attempt announces %s %#v", id, e)
 	}
 	waiting, err := second.AwaitClient(2, "pi_w")
 	if err != nil || waiting.Status != payment.StatusRequiresPaymentMethod || waiting.StripeID != "pi_w" {
 		t.Fatalf("await client = %+v, %v", waiting, err)
+	}
+	if _, e := waiting.Event(); e != nil {
+		t.Errorf("a payment waiting for the browser announces %#v", e)
 	}
 }
 

@@ -86,6 +86,12 @@ func (s *Store) SetOrderStatus(ctx context.Context, id string, version int64, st
 	return bus.ApplyVersion(ctx, s.orders, id, version, bson.M{"status": string(status)})
 }
 
+// UpdateOrder applies version of a live order with its status and deadline (order.updated),
+// only when the stored version is version-1.
+func (s *Store) UpdateOrder(ctx context.Context, id string, version int64, status events.OrderStatus, expiresAt time.Time) (bus.Outcome, error) {
+	return bus.ApplyVersion(ctx, s.orders, id, version, bson.M{"status": string(status), "expiresAt": expiresAt.UTC()})
+}
+
 // Order reads an order of the replica.
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
 	var d orderDoc
@@ -126,13 +132,18 @@ func (d paymentDoc) payment() payment.Payment {
 // NewPaymentID is a fresh payment id.
 func NewPaymentID() string { return bson.NewObjectID().Hex() }
 
-// StartPayment inserts p (status processing, attempt 1). When the order already has a
-// payment, it returns that one and created false: the unique index on orderId decides.
+// StartPayment inserts p (status processing, attempt 1) with its payment.started. When the
+// order already has a payment, it returns that one and created false: the unique index on
+// orderId decides.
 func (s *Store) StartPayment(ctx context.Context, p payment.Payment) (payment.Payment, bool, error) {
 	now := time.Now().UTC()
 	d := paymentDoc{ID: p.ID, OrderID: p.OrderID, UserID: p.UserID, Status: string(p.Status), Attempt: p.Attempt,
 		AmountCents: p.AmountCents, Currency: p.Currency, CreatedAt: now, UpdatedAt: now}
-	err := s.w.Insert(ctx, p.ID, &d)
+	var evs []events.Event
+	if eventID, e := p.Event(); e != nil {
+		evs = append(evs, bus.WithID(eventID, e))
+	}
+	err := s.w.Insert(ctx, p.ID, &d, evs...)
 	if err == nil {
 		return d.payment(), true, nil
 	}
