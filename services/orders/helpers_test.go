@@ -101,6 +101,12 @@ func (h *harness) publish(e events.Event) {
 		err = bus.Publish(ctx, h.conn, "", e)
 	case events.PaymentCreated:
 		err = bus.Publish(ctx, h.conn, "", e)
+	case events.PaymentStarted:
+		err = bus.Publish(ctx, h.conn, "", e)
+	case events.PaymentFailed:
+		err = bus.Publish(ctx, h.conn, "", e)
+	case events.PaymentRefunded:
+		err = bus.Publish(ctx, h.conn, "", e)
 	default:
 		err = fmt.Errorf("test cannot publish %T", e)
 	}
@@ -351,6 +357,20 @@ type orderJSON struct {
 		Price   float64 `json:"price"`
 		Version int64   `json:"version"`
 	} `json:"ticket"`
+	History []struct {
+		Status string    `json:"status"`
+		At     time.Time `json:"at"`
+		Cause  string    `json:"cause"`
+	} `json:"history"`
+}
+
+// causes is the causes of o's history, in order.
+func (o orderJSON) causes() []string {
+	var out []string
+	for _, c := range o.History {
+		out = append(out, c.Cause)
+	}
+	return out
 }
 
 // placeOrder posts an order that must succeed.

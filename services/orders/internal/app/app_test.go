@@ -24,8 +24,9 @@ import (
 )
 
 const (
-	window = 15 * time.Minute
-	grace  = time.Minute
+	window       = 15 * time.Minute
+	grace        = time.Minute
+	paymentGrace = 5 * time.Minute
 )
 
 // fixture is a booking service over a fresh database, with a clock the test moves.
@@ -49,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 		f.notified.Store(id, true)
 	}))
 	f.svc = app.New(f.st, app.Options{
-		Window: window, HoldGrace: grace,
+		Window: window, HoldGrace: grace, PaymentGrace: paymentGrace,
 		Now: func() time.Time { return time.Unix(0, f.clock.Load()) },
 	})
 	return f

@@ -277,17 +277,30 @@ func NewID() string { return bson.NewObjectID().Hex() }
 // AddToHistory adds {status, at, cause} to order id's history, with the order's current
 // status, once per cause: a change that is not a transition (a refund of a cancelled order's
 // payment), announced by no event. A cause already in the history changes nothing; an order
-// not stored is order.ErrNotFound.
+// not stored is order.ErrNotFound. The write is conditional on the history read, so two
+// deliveries of one fact add it once.
 func (s *Store) AddToHistory(ctx context.Context, id string, cause order.Cause, at time.Time) error {
-	o, err := s.Order(ctx, id)
-	if err != nil {
-		return err
+	for range attempts {
+		o, err := s.Order(ctx, id)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(o.History, func(c order.Change) bool { return c.Cause == cause }) {
+			return nil
+		}
+		h := append(slices.Clip(o.History), order.Change{Status: o.Status, At: at.UTC(), Cause: cause})
+		same := bson.M{"$size": len(o.History)}
+		if len(o.History) == 0 {
+			same = bson.M{"$exists": false} // an order stored before histories were kept
+		}
+		res, err := s.orders.UpdateOne(ctx, bson.M{"_id": id, "version": o.Version, "history": same},
+			bson.M{"$set": bson.M{"history": historyDocs(h)}})
+		if err != nil {
+			return fmt.Errorf("add %s to the history of order %s: %w", cause, id, err)
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
 	}
-	_, err = s.orders.UpdateOne(ctx,
-		bson.M{"_id": id, "history.cause": bson.M{"$ne": string(cause)}},
-		bson.M{"$push": bson.M{"history": changeDoc{Status: string(o.Status), At: at.UTC(), Cause: string(cause)}}})
-	if err != nil {
-		return fmt.Errorf("add %s to the history of order %s: %w", cause, id, err)
-	}
-	return nil
+	return fmt.Errorf("add %s to the history of order %s: %w", cause, id, mongodb.ErrChanged)
 }

@@ -414,7 +414,7 @@ func (s *Service) HandleIntentEvent(ctx context.Context, e IntentEvent) error {
 	if e.Succeeded {
 		err = s.intentSucceeded(ctx, e.OrderID, e.Attempt, e.IntentID)
 	} else {
-		err = s.intentFailed(ctx, e.OrderID, e.Attempt, e.IntentID, e.Message)
+		err = s.intentFailed(ctx, e.ID, e.OrderID, e.Attempt, e.IntentID, e.Message)
 	}
 	if err != nil {
 		return err
@@ -449,10 +449,11 @@ func (s *Service) intentSucceeded(ctx context.Context, orderID string, n int, in
 	return err
 }
 
-// intentFailed handles Stripe's payment_intent.payment_failed for attempt n: a charge still
-// processing is marked failed. A PaymentIntent confirmed in the browser stays
-// requires_payment_method, as at Stripe, where the customer may try another card on it.
-func (s *Service) intentFailed(ctx context.Context, orderID string, n int, intentID, message string) error {
+// intentFailed handles Stripe's event eventID, payment_intent.payment_failed for attempt n: a
+// charge still processing is marked failed. A PaymentIntent confirmed in the browser stays
+// requires_payment_method, as at Stripe, where the customer may try another card on it; the
+// decline is announced all the same (payment.failed), so that the order stops waiting.
+func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n int, intentID, message string) error {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
 	if errors.Is(err, payment.ErrNotFound) {
 		return nil
@@ -462,6 +463,14 @@ func (s *Service) intentFailed(ctx context.Context, orderID string, n int, inten
 	}
 	if message == "" {
 		message = provider.DeclinedMessage
+	}
+	if p.Status == payment.StatusRequiresPaymentMethod {
+		next, err := p.DeclineInBrowser(n, message)
+		if payment.Refused(err) {
+			return nil
+		}
+		_, err = s.Store.RecordDecline(ctx, next, eventID)
+		return err
 	}
 	return s.fail(ctx, p.ID, n, intentID, message, "failed")
 }

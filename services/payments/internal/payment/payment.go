@@ -272,6 +272,28 @@ func (p Payment) Fail(n int, intentID, reason string) (Payment, error) {
 	return next, nil
 }
 
+// DeclineInBrowser records that the browser's confirmation of attempt n's PaymentIntent
+// was declined for reason: the intent stays open for another card (requires_payment_method,
+// as at Stripe), and the decline is announced (DeclinedEvent) so that the order stops
+// waiting for the payment.
+func (p Payment) DeclineInBrowser(n int, reason string) (Payment, error) {
+	if n != p.Attempt {
+		return p, fmt.Errorf("%w: decline of attempt %d, the payment is at %d", ErrOtherAttempt, n, p.Attempt)
+	}
+	if p.Status != StatusRequiresPaymentMethod {
+		return p, fmt.Errorf("%w: browser decline of a %s payment", ErrNotApplicable, p.Status)
+	}
+	p.Failure = reason
+	return p, nil
+}
+
+// DeclinedEvent is the payment.failed of a decline in the browser (DeclineInBrowser), with
+// an id of its own per decline (key: the processor's event id).
+func (p Payment) DeclinedEvent(key string) (id string, e events.Event) {
+	return "payment-failed-" + p.ID + "-" + strconv.Itoa(p.Attempt) + "-" + key,
+		events.PaymentFailed{ID: p.ID, OrderID: p.OrderID, Attempt: p.Attempt, Reason: p.Failure}
+}
+
 // Refund records that the charge was refunded.
 func (p Payment) Refund() (Payment, error) { return p.apply(Refund, p.Attempt) }
 

@@ -209,6 +209,15 @@ func (s *Store) UpdatePayment(ctx context.Context, id string, change func(paymen
 	return stored, nil
 }
 
+// RecordDecline stores p's decline in the browser (payment.DeclineInBrowser) with its
+// payment.failed (id from key), in one write conditional on p's status and attempt. It
+// reports false when the payment moved on meanwhile.
+func (s *Store) RecordDecline(ctx context.Context, p payment.Payment, key string) (bool, error) {
+	eventID, e := p.DeclinedEvent(key)
+	return s.w.Update(ctx, p.ID, bson.D{{Key: "status", Value: string(p.Status)}, {Key: "attempt", Value: p.Attempt}},
+		bson.M{"$set": bson.M{"failure": p.Failure, "updatedAt": time.Now().UTC()}}, bus.WithID(eventID, e))
+}
+
 // FlagOrderCancelled marks the order's payment, if any, as belonging to a cancelled order.
 func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 	_, err := s.payments.UpdateOne(ctx, bson.M{"orderId": orderID}, bson.M{"$set": bson.M{"orderCancelled": true}})
