@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestOrdersAPI(t *testing.T) {
 	}
 
 	// GET /api/orders/{id}: 200, 401, 403, 404.
-	if got := getOrder(t, base, alice, a1.ID); got != a1 {
+	if got := getOrder(t, base, alice, a1.ID); !reflect.DeepEqual(got, a1) || fmt.Sprint(got.causes()) != "[created]" {
 		t.Errorf("GET = %+v, want %+v", got, a1)
 	}
 	for _, tc := range []struct {

@@ -52,6 +52,13 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		}
 		return o, r, ro.ExpiresAt
 	}
+	// confirm does what Stripe.js does in the browser.
+	confirm := func(t *testing.T, intentID, method string) {
+		t.Helper()
+		if _, err := h.offline.Confirm(intentID, method); err != nil {
+			t.Fatalf("confirm %s with %s: %v", intentID, method, err)
+		}
+	}
 	afterDeadline := func(t *testing.T, deadline time.Time) {
 		t.Helper()
 		testkit.Eventually(t, 2*window, "past the original deadline", func() bool { return time.Now().After(deadline) })
@@ -64,6 +71,7 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		if again := h.pay(o.Token, map[string]any{"orderId": o.ID}); again.Status != 201 || again.str("stripeId") != r.str("stripeId") {
 			t.Fatalf("pay again after the original deadline: %d %s", again.Status, again.Raw)
 		}
+		confirm(t, r.str("stripeId"), "pm_card_visa")
 		if w := h.webhook(intentEvent("evt_saga_ok", "payment_intent.succeeded", r.str("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
 			t.Fatalf("webhook: %d %s", w.Status, w.Raw)
 		}
@@ -82,6 +90,7 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		// The orders service expired the order at the extended deadline.
 		h.cancel(o, 2)
 		h.waitOrder(o.ID, 2)
+		confirm(t, r.str("stripeId"), "pm_card_visa")
 		if w := h.webhook(intentEvent("evt_saga_late", "payment_intent.succeeded", r.str("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
 			t.Fatalf("webhook: %d %s", w.Status, w.Raw)
 		}
@@ -96,6 +105,9 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 
 	t.Run("fails: payment.failed, once per decline", func(t *testing.T) {
 		o, r, _ := startPayment(t, "saga-fail")
+		if _, err := h.offline.Confirm(r.str("stripeId"), "pm_card_chargeDeclined"); err == nil {
+			t.Fatal("the declined card was charged")
+		}
 		ev := intentEvent("evt_saga_fail", "payment_intent.payment_failed", r.str("stripeId"), o.ID, 1)
 		for range 2 { // the same webhook twice: handled once
 			if w := h.webhook(ev, time.Time{}); w.Status != 200 {
