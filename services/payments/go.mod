@@ -6,6 +6,7 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/razorpay/razorpay-go v1.3.3
 	github.com/stripe/stripe-go/v76 v76.25.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	ticketing/common v0.0.0

@@ -30,8 +30,9 @@ const Name = "payments"
 
 // Payment providers.
 const (
-	ProviderStripe  = "stripe"
-	ProviderOffline = "offline"
+	ProviderStripe   = "stripe"
+	ProviderOffline  = "offline"
+	ProviderRazorpay = "razorpay"
 )
 
 // Config is the payments service's configuration.
@@ -45,6 +46,13 @@ type Config struct {
 	WebhookSecret        string // STRIPE_WEBHOOK_SECRET, required
 	StripeAPIBase        string // STRIPE_API_BASE: Stripe's API by default; stripe-mock's URL in tests
 	Currency             string // CURRENCY, usd
+	// Razorpay (PAYMENT_PROVIDER=razorpay): RAZORPAY_KEY_ID (public, for Checkout),
+	// RAZORPAY_KEY_SECRET, RAZORPAY_WEBHOOK_SECRET, and RAZORPAY_API_BASE (Razorpay's API by
+	// default; a fake's URL in tests).
+	RazorpayKeyID         string
+	RazorpayKeySecret     string
+	RazorpayWebhookSecret string
+	RazorpayAPIBase       string
 	// RefundSweepInterval (REFUND_SWEEP_INTERVAL, 1m) is how often refunds that failed are
 	// retried: succeeded payments of cancelled orders.
 	RefundSweepInterval time.Duration
@@ -59,14 +67,31 @@ var currencyCode = regexp.MustCompile(`^[a-z]{3}$`)
 func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
 		Base:          service.LoadBase(env, Name, true),
-		Provider:      env.OneOf("PAYMENT_PROVIDER", ProviderStripe, ProviderStripe, ProviderOffline),
-		WebhookSecret: env.Required("STRIPE_WEBHOOK_SECRET"),
+		Provider:      env.OneOf("PAYMENT_PROVIDER", ProviderStripe, ProviderStripe, ProviderOffline, ProviderRazorpay),
 		StripeAPIBase: env.String("STRIPE_API_BASE", ""),
 
 		StripePublishableKey: env.String("STRIPE_PUBLISHABLE_KEY", ""),
 		Currency:             strings.ToLower(env.String("CURRENCY", "usd")),
 
 		RefundSweepInterval: env.Duration("REFUND_SWEEP_INTERVAL", time.Minute),
+	}
+	if c.Provider == ProviderRazorpay {
+		c.WebhookSecret = env.String("STRIPE_WEBHOOK_SECRET", "")
+		c.RazorpayKeyID = env.Required("RAZORPAY_KEY_ID")
+		c.RazorpayKeySecret = env.Required("RAZORPAY_KEY_SECRET")
+		c.RazorpayWebhookSecret = env.Required("RAZORPAY_WEBHOOK_SECRET")
+		c.RazorpayAPIBase = env.String("RAZORPAY_API_BASE", "")
+		if k := c.RazorpayKeyID; k != "" && !strings.HasPrefix(k, "rzp_") {
+			env.Fail("RAZORPAY_KEY_ID", "is not a Razorpay key id (rzp_test_... or rzp_live_...)")
+		}
+		if c.RazorpayAPIBase != "" {
+			u, err := url.Parse(c.RazorpayAPIBase)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				env.Fail("RAZORPAY_API_BASE", "%q is not an http(s) URL", c.RazorpayAPIBase)
+			}
+		}
+	} else {
+		c.WebhookSecret = env.Required("STRIPE_WEBHOOK_SECRET")
 	}
 	if c.Provider == ProviderStripe {
 		c.StripeSecretKey = env.Required("STRIPE_SECRET_KEY")
@@ -102,6 +127,10 @@ func (c Config) LogAttrs() []any {
 		"stripe_publishable_key", c.StripePublishableKey,
 		"stripe_api_base", config.RedactURL(c.StripeAPIBase),
 		"currency", c.Currency,
+		"razorpay_key_id", c.RazorpayKeyID,
+		"razorpay_key_secret", config.Mask(c.RazorpayKeySecret),
+		"razorpay_webhook_secret", config.Mask(c.RazorpayWebhookSecret),
+		"razorpay_api_base", config.RedactURL(c.RazorpayAPIBase),
 		"refund_sweep_interval", c.RefundSweepInterval,
 	}
 }
@@ -111,8 +140,11 @@ func (c Config) NewProvider(log *slog.Logger) provider.Provider {
 	if c.PaymentProvider != nil {
 		return c.PaymentProvider
 	}
-	if c.Provider == ProviderOffline {
+	switch c.Provider {
+	case ProviderOffline:
 		return provider.NewOffline(log)
+	case ProviderRazorpay:
+		return provider.NewRazorpay(provider.RazorpayOptions{KeyID: c.RazorpayKeyID, KeySecret: c.RazorpayKeySecret, APIBase: c.RazorpayAPIBase})
 	}
 	return provider.NewStripe(provider.StripeOptions{SecretKey: c.StripeSecretKey, APIBase: c.StripeAPIBase})
 }
@@ -120,8 +152,11 @@ func (c Config) NewProvider(log *slog.Logger) provider.Provider {
 // clientConfig is what browsers are told about the payment flow.
 func (c Config) clientConfig() api.ClientConfig {
 	out := api.ClientConfig{Provider: c.Provider, Currency: c.Currency}
-	if c.Provider == ProviderStripe {
+	switch c.Provider {
+	case ProviderStripe:
 		out.PublishableKey = c.StripePublishableKey
+	case ProviderRazorpay:
+		out.KeyID = c.RazorpayKeyID
 	}
 	return out
 }
@@ -166,6 +201,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
 	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
-	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig()})
+	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig(),
+		Razorpay: api.RazorpayConfig{KeyID: cfg.RazorpayKeyID, KeySecret: cfg.RazorpayKeySecret, WebhookSecret: cfg.RazorpayWebhookSecret}})
 	return router, nil
 }

@@ -1,6 +1,7 @@
 // Package api serves the payments REST routes of docs/API.md: POST /api/payments and Stripe's
-// webhook, POST /api/payments/webhook, and what a browser needs to choose its payment flow, GET
-// /api/payments/config. toHTTP maps the domain's errors to the API's in one
+// webhook, POST /api/payments/webhook, Razorpay's Checkout verification and webhook (POST
+// /api/payments/razorpay/verify and /webhook), and what a browser needs to choose its
+// payment flow, GET /api/payments/config. toHTTP maps the domain's errors to the API's in one
 // place.
 package api
 
@@ -27,12 +28,15 @@ type Handler struct {
 	// Client is what GET /api/payments/config tells a browser: the provider and its public
 	// key.
 	Client ClientConfig
+	// Razorpay is the Razorpay keys, with PAYMENT_PROVIDER=razorpay.
+	Razorpay RazorpayConfig
 }
 
 // ClientConfig is the body of GET /api/payments/config: which payment flow a client offers.
 type ClientConfig struct {
 	Provider       string `json:"provider"`
 	PublishableKey string `json:"publishableKey,omitempty"`
+	KeyID          string `json:"keyId,omitempty"`
 	Currency       string `json:"currency,omitempty"`
 }
 
@@ -43,6 +47,8 @@ func Routes(r chi.Router, h *Handler) {
 	r.Get("/api/payments/config", h.config)
 	r.With(web.RequireAuth).Post("/api/payments", h.create)
 	r.Post("/api/payments/webhook", h.webhook)
+	r.With(web.RequireAuth).Post("/api/payments/razorpay/verify", h.razorpayVerify)
+	r.Post("/api/payments/razorpay/webhook", h.razorpayWebhook)
 }
 
 func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
@@ -98,6 +104,11 @@ type paymentResponse struct {
 	StripeID     string `json:"stripeId"`
 	Status       string `json:"status"`
 	ClientSecret string `json:"clientSecret,omitempty"`
+	// What Razorpay Checkout needs, with Razorpay while the payment waits for the browser.
+	RazorpayOrderID string `json:"razorpayOrderId,omitempty"`
+	KeyID           string `json:"keyId,omitempty"`
+	Amount          int64  `json:"amount,omitempty"`
+	Currency        string `json:"currency,omitempty"`
 }
 
 // create answers 201 with the payment once the charge succeeded (also to the owner's retry
@@ -119,13 +130,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, toHTTP(err))
 		return
 	}
-	p := res.Payment
 	status := http.StatusCreated
-	if p.Status == payment.StatusProcessing {
+	if res.Payment.Status == payment.StatusProcessing {
 		status = http.StatusAccepted
 	}
-	web.Respond(w, status, paymentResponse{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID,
-		Status: string(p.Status), ClientSecret: res.ClientSecret})
+	web.Respond(w, status, h.response(res))
 }
 
 // toHTTP maps the domain's errors to the API's, in one place; anything else is a fault.
@@ -146,6 +155,8 @@ func toHTTP(err error) error {
 		return errs.Field(field, refused.Message)
 	case errors.Is(err, payment.ErrOrderNotFound):
 		return errs.New(errs.NotFound, "Order not found")
+	case errors.Is(err, payment.ErrNotFound):
+		return errs.New(errs.NotFound, "Payment not found")
 	case errors.Is(err, payment.ErrNotOwner):
 		return errs.New(errs.Forbidden, "Not allowed to pay for this order")
 	case errors.Is(err, payment.ErrOrderCancelled):

@@ -474,3 +474,71 @@ func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n i
 	}
 	return s.fail(ctx, p.ID, n, intentID, message, "failed")
 }
+
+// Receipts is a provider whose orders name the attempt they were made for (Razorpay).
+type Receipts interface {
+	Receipt(ctx context.Context, providerOrderID string) (orderID string, attempt int, err error)
+}
+
+// RazorpayEvent is a verified Razorpay webhook about a payment for one of its orders.
+type RazorpayEvent struct {
+	ID              string // X-Razorpay-Event-Id
+	Type            string
+	Succeeded       bool // payment.captured or order.paid; else payment.failed
+	RazorpayOrderID string
+	PaymentID       string
+	Message         string
+}
+
+// HandleRazorpayEvent applies a Razorpay webhook once (by its event id), as a Stripe event:
+// the attempt is the one the Razorpay order's receipt names. An order this service did not
+// make is ignored.
+func (s *Service) HandleRazorpayEvent(ctx context.Context, e RazorpayEvent) error {
+	orderID, attempt, err := s.receipt(ctx, e.RazorpayOrderID)
+	if errors.Is(err, provider.ErrNotOurs) {
+		s.Log.WarnContext(ctx, "razorpay webhook for an order this service did not make; ignored", "razorpay_order", e.RazorpayOrderID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.HandleIntentEvent(ctx, IntentEvent{ID: "razorpay-" + e.ID, Type: e.Type, Succeeded: e.Succeeded,
+		OrderID: orderID, Attempt: attempt, IntentID: e.PaymentID, Message: e.Message})
+}
+
+// RazorpayPaid records Razorpay payment paymentID, which Checkout made for Razorpay order
+// razorpayOrderID and whose signature the caller verified, as the success of userID's
+// payment: the same effect as the webhook, and idempotent with it. Errors: ErrNotFound
+// (no such payment of ours), ErrNotOwner.
+func (s *Service) RazorpayPaid(ctx context.Context, userID, razorpayOrderID, paymentID string) (Result, error) {
+	orderID, attempt, err := s.receipt(ctx, razorpayOrderID)
+	if errors.Is(err, provider.ErrNotOurs) {
+		return Result{}, payment.ErrNotFound
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	p, err := s.Store.PaymentByOrder(ctx, orderID)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.UserID != userID {
+		return Result{}, payment.ErrNotOwner
+	}
+	if p.Settled(paymentID) {
+		return s.result(p)
+	}
+	return s.succeeded(ctx, p, attempt, paymentID)
+}
+
+func (s *Service) receipt(ctx context.Context, providerOrderID string) (string, int, error) {
+	r, ok := s.Provider.(Receipts)
+	if !ok {
+		return "", 0, provider.ErrNotOurs
+	}
+	orderID, attempt, err := r.Receipt(ctx, providerOrderID)
+	if err != nil && !errors.Is(err, provider.ErrNotOurs) {
+		return "", 0, fmt.Errorf("%w: %w", payment.ErrUnavailable, err)
+	}
+	return orderID, attempt, err
+}
