@@ -239,7 +239,7 @@ func (s *Server) Pay(orderID string, succeed bool) Checkout {
 	p := map[string]any{"id": s.id("pay"), "entity": "payment", "amount": o["amount"], "currency": o["currency"],
 		"order_id": orderID, "method": "card", "captured": false, "status": "failed",
 		"error_description": "Your payment could not be completed as the card was declined.",
-		"notes": o["notes"], "created_at": time.Now().Unix()}
+		"notes":             o["notes"], "created_at": time.Now().Unix()}
 	o["attempts"] = o["attempts"].(int) + 1
 	s.payments[p["id"].(string)] = p
 	if !succeed {
