@@ -37,6 +37,40 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatalf("got %+v, %v", cfg, err)
 		}
 	})
+	t.Run("razorpay needs its three secrets, not Stripe's", func(t *testing.T) {
+		env := baseEnv(t)
+		env["PAYMENT_PROVIDER"] = "razorpay"
+		_, err := payments.LoadConfig(config.FromMap(env))
+		for _, key := range []string{"RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"} {
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("no error about %s in %v", key, err)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "STRIPE") {
+			t.Errorf("razorpay asks for Stripe's settings: %v", err)
+		}
+		env["RAZORPAY_KEY_ID"] = "rzp_test_1"
+		env["RAZORPAY_KEY_SECRET"] = "rzp_supersecret"
+		env["RAZORPAY_WEBHOOK_SECRET"] = "rzp_webhook_supersecret"
+		env["CURRENCY"] = "inr"
+		cfg, err := payments.LoadConfig(config.FromMap(env))
+		if err != nil || cfg.Provider != "razorpay" || cfg.RazorpayKeyID != "rzp_test_1" {
+			t.Fatalf("got %+v, %v", cfg, err)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", cfg.LogAttrs()...)
+		if strings.Contains(buf.String(), "supersecret") {
+			t.Fatalf("log line: %s", buf.String())
+		}
+		env["RAZORPAY_KEY_ID"] = "key_1"
+		env["RAZORPAY_API_BASE"] = "ftp://x"
+		_, err = payments.LoadConfig(config.FromMap(env))
+		for _, key := range []string{"RAZORPAY_KEY_ID", "RAZORPAY_API_BASE"} {
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("no error about %s in %v", key, err)
+			}
+		}
+	})
 	t.Run("bad values", func(t *testing.T) {
 		env := baseEnv(t)
 		env["PAYMENT_PROVIDER"] = "paypal"

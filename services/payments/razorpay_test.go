@@ -1,0 +1,264 @@
+package payments_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"ticketing/common/events"
+	"ticketing/common/testkit"
+	"ticketing/services/payments/internal/payment"
+	"ticketing/services/payments/internal/provider"
+	"ticketing/services/payments/internal/razorpaymock"
+)
+
+const (
+	rzpKeyID         = "rzp_test_platform"
+	rzpKeySecret     = "rzp_key_secret_platform"
+	rzpWebhookSecret = "rzp_webhook_secret_platform"
+)
+
+// startRazorpay is the payments service with PAYMENT_PROVIDER=razorpay against a fake
+// Razorpay; the fake's webhooks go to the service.
+func startRazorpay(t *testing.T) (*harness, *razorpaymock.Server) {
+	t.Helper()
+	fake := razorpaymock.Start(t, rzpKeyID, rzpKeySecret, rzpWebhookSecret)
+	h := start(t, func(env map[string]string) {
+		env["PAYMENT_PROVIDER"] = "razorpay"
+		env["RAZORPAY_KEY_ID"] = rzpKeyID
+		env["RAZORPAY_KEY_SECRET"] = rzpKeySecret
+		env["RAZORPAY_WEBHOOK_SECRET"] = rzpWebhookSecret
+		env["RAZORPAY_API_BASE"] = fake.URL()
+		env["CURRENCY"] = "inr"
+		delete(env, "STRIPE_WEBHOOK_SECRET")
+	})
+	fake.WebhookURL = h.url + "/api/payments/razorpay/webhook"
+	return h, fake
+}
+
+// verify posts what Checkout handed the browser to the verify route.
+func (h *harness) verify(token string, c razorpaymock.Checkout) response {
+	h.t.Helper()
+	b, _ := json.Marshal(c)
+	return h.do("POST", "/api/payments/razorpay/verify", token, bytes.NewReader(b), nil)
+}
+
+// checkout asks for the Razorpay order of o's payment, as the storefront does before opening
+// Checkout.
+func checkout(t *testing.T, h *harness, o order) response {
+	t.Helper()
+	r := h.pay(o.Token, map[string]any{"orderId": o.ID})
+	if r.Status != 201 || r.str("status") != "requires_payment_method" || r.str("razorpayOrderId") == "" ||
+		r.str("keyId") != rzpKeyID || r.str("currency") != "INR" || r.Body["amount"] != float64(o.PriceCents) {
+		t.Fatalf("pay with Razorpay: %d %s", r.Status, r.Raw)
+	}
+	return r
+}
+
+func createdFor(h *harness, orderID string) int {
+	n := 0
+	for _, e := range messages[events.PaymentCreated](h) {
+		if e.OrderID == orderID {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRazorpayConfig(t *testing.T) {
+	h, _ := startRazorpay(t)
+	r := h.do("GET", "/api/payments/config", "", nil, nil)
+	if r.Status != 200 || r.str("provider") != "razorpay" || r.str("keyId") != rzpKeyID || r.str("publishableKey") != "" {
+		t.Fatalf("config: %d %s", r.Status, r.Raw)
+	}
+	// Card charges are Stripe's: with Razorpay the customer pays in Checkout.
+	o := h.order("rzp-card", 2000, time.Minute)
+	if r := h.pay(o.Token, map[string]any{"orderId": o.ID, "token": "tok_visa"}); r.Status != 400 {
+		t.Fatalf("a card token with Razorpay: %d %s", r.Status, r.Raw)
+	}
+}
+
+// The saga with Razorpay: a payment that starts one second before the deadline and is made
+// after it completes (no refund); one made after the extended deadline is refunded through
+// Razorpay's refund API; a failed one announces payment.failed, once per webhook.
+func TestRazorpaySaga(t *testing.T) {
+	h, fake := startRazorpay(t)
+	ctx := context.Background()
+	const window, paymentGrace = 2 * time.Second, 4 * time.Second
+	startPayment := func(t *testing.T, user string) (order, response, time.Time) {
+		t.Helper()
+		o := h.order(user, 2000, window)
+		ro, err := h.store.Order(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Eventually(t, window, "one second before the deadline", func() bool {
+			return !time.Now().Before(ro.ExpiresAt.Add(-time.Second))
+		})
+		r := checkout(t, h, o)
+		eventually(t, "payment.started", func() bool {
+			for _, e := range messages[events.PaymentStarted](h) {
+				if e.OrderID == o.ID && e.Attempt == 1 {
+					return true
+				}
+			}
+			return false
+		})
+		h.publish(events.OrderUpdated{ID: o.ID, Version: 1, Status: events.OrderStatusAwaitingPayment,
+			ExpiresAt: time.Now().Add(paymentGrace).UTC(), Cause: "payment-started", Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
+		h.waitOrder(o.ID, 1)
+		return o, r, ro.ExpiresAt
+	}
+
+	t.Run("paid after the original deadline: complete, no refund", func(t *testing.T) {
+		o, r, deadline := startPayment(t, "rzp-ok")
+		testkit.Eventually(t, 2*window, "past the original deadline", func() bool { return time.Now().After(deadline) })
+		c := fake.Pay(r.str("razorpayOrderId"), true)
+		v := h.verify(o.Token, c)
+		if v.Status != 201 || v.str("status") != "succeeded" || v.str("stripeId") != c.PaymentID {
+			t.Fatalf("verify: %d %s", v.Status, v.Raw)
+		}
+		// The webhook of the same capture changes nothing more.
+		if code, body := fake.Send(fake.Event("payment.captured", c.PaymentID, time.Now())); code != 200 {
+			t.Fatalf("webhook: %d %s", code, body)
+		}
+		h.settled(o.ID)
+		if n := createdFor(h, o.ID); n != 1 || fake.Refunds() != 0 {
+			t.Fatalf("%d payment.created, %d refunds; want 1 and none", n, fake.Refunds())
+		}
+	})
+
+	t.Run("paid after the extended deadline: refunded through Razorpay", func(t *testing.T) {
+		o, r, _ := startPayment(t, "rzp-late")
+		h.cancel(o, 2) // the orders service expired it at the extended deadline
+		h.waitOrder(o.ID, 2)
+		c := fake.Pay(r.str("razorpayOrderId"), true)
+		if code, body := fake.Send(fake.Event("order.paid", c.PaymentID, time.Now())); code != 200 {
+			t.Fatalf("webhook: %d %s", code, body)
+		}
+		eventually(t, "payment refunded", func() bool {
+			p, err := h.store.PaymentByOrder(ctx, o.ID)
+			return err == nil && p.Status == payment.StatusRefunded
+		})
+		if n := fake.Refunds(); n != 1 {
+			t.Fatalf("%d refunds at Razorpay, want 1", n)
+		}
+		if v := h.verify(o.Token, c); v.Status != 409 {
+			t.Fatalf("verify of a refunded payment: %d %s", v.Status, v.Raw)
+		}
+	})
+
+	t.Run("failed: payment.failed", func(t *testing.T) {
+		o, r, _ := startPayment(t, "rzp-fail")
+		c := fake.Pay(r.str("razorpayOrderId"), false)
+		wh := fake.Event("payment.failed", c.PaymentID, time.Now())
+		for range 2 { // delivered twice: handled once
+			if code, body := fake.Send(wh); code != 200 {
+				t.Fatalf("webhook: %d %s", code, body)
+			}
+		}
+		h.settled(o.ID)
+		var got []events.PaymentFailed
+		for _, e := range messages[events.PaymentFailed](h) {
+			if e.OrderID == o.ID {
+				got = append(got, e)
+			}
+		}
+		if len(got) != 1 || got[0].Attempt != 1 || got[0].Reason == "" {
+			t.Fatalf("payment.failed: %+v, want one for attempt 1", got)
+		}
+	})
+}
+
+// Forged, stale (replayed later) and malformed signatures are refused; the same webhook
+// twice is handled once.
+func TestRazorpaySignatures(t *testing.T) {
+	h, fake := startRazorpay(t)
+	o := h.order("rzp-sig", 2000, time.Minute)
+	r := checkout(t, h, o)
+	c := fake.Pay(r.str("razorpayOrderId"), true)
+
+	forged := c
+	forged.Signature = provider.RazorpayCheckoutSignature(c.OrderID, c.PaymentID, "not the secret")
+	if v := h.verify(o.Token, forged); v.Status != 400 {
+		t.Fatalf("forged checkout signature: %d %s", v.Status, v.Raw)
+	}
+	other := h.order("rzp-sig-other", 2000, time.Minute)
+	if v := h.verify(other.Token, c); v.Status != 403 {
+		t.Fatalf("another user's payment: %d %s", v.Status, v.Raw)
+	}
+
+	wh := fake.Event("payment.captured", c.PaymentID, time.Now())
+	bad := wh
+	bad.Signature = provider.RazorpayWebhookSignature(wh.Body, "not the secret")
+	stale := fake.Event("payment.captured", c.PaymentID, time.Now().Add(-10*time.Minute))
+	tampered := wh
+	tampered.Body = append([]byte(nil), wh.Body...)
+	tampered.Body[len(tampered.Body)-2] = ' '
+	for name, w := range map[string]razorpaymock.Webhook{"forged": bad, "stale": stale, "tampered": tampered} {
+		if code, body := fake.Send(w); code != 400 {
+			t.Errorf("%s webhook: %d %s", name, code, body)
+		}
+	}
+	if p, _ := h.store.PaymentByOrder(context.Background(), o.ID); p.Status == payment.StatusSucceeded {
+		t.Fatal("a refused webhook moved the payment")
+	}
+	for range 2 {
+		if code, body := fake.Send(wh); code != 200 {
+			t.Fatalf("webhook: %d %s", code, body)
+		}
+	}
+	h.settled(o.ID)
+	if n := createdFor(h, o.ID); n != 1 {
+		t.Fatalf("%d payment.created, want 1", n)
+	}
+}
+
+// Twenty concurrent payment requests for one order create one Razorpay order; Checkout
+// captures once; twenty concurrent verifications record one payment.
+func TestRazorpayConcurrentAttempts(t *testing.T) {
+	h, fake := startRazorpay(t)
+	o := h.order("rzp-rush", 2000, time.Minute)
+	const n = 20
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := h.pay(o.Token, map[string]any{"orderId": o.ID})
+			if r.Status == 201 {
+				ids[i] = r.str("razorpayOrderId")
+			} else if r.Status != 409 {
+				t.Errorf("pay: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	var rzpOrder string
+	for _, id := range ids {
+		if id != "" && rzpOrder != "" && id != rzpOrder {
+			t.Fatalf("two Razorpay orders answered: %s and %s", rzpOrder, id)
+		}
+		if id != "" {
+			rzpOrder = id
+		}
+	}
+	if got := fake.OrdersCreated(); got != 1 || rzpOrder == "" {
+		t.Fatalf("%d Razorpay orders created (answered %q), want 1", got, rzpOrder)
+	}
+	c := fake.Pay(rzpOrder, true)
+	for range n {
+		wg.Go(func() {
+			if v := h.verify(o.Token, c); v.Status != 201 {
+				t.Errorf("verify: %d %s", v.Status, v.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	h.settled(o.ID)
+	if got, created := fake.Captures(), createdFor(h, o.ID); got != 1 || created != 1 {
+		t.Fatalf("%d captures, %d payment.created; want 1 and 1", got, created)
+	}
+}
