@@ -42,6 +42,8 @@ const maxForm = 64 << 10
 // Options tune the pages.
 type Options struct {
 	StripeJSURL string // where the order page loads Stripe.js from
+	// RazorpayCheckoutURL is where the order page loads Razorpay's checkout.js from.
+	RazorpayCheckoutURL string
 }
 
 // pages holds what the handlers need.
@@ -58,7 +60,7 @@ type pages struct {
 // the static files and the pages.
 func NewRouter(log *slog.Logger, client *app.Client, opts Options) http.Handler {
 	p := &pages{log: log, api: client, opts: opts, tmpl: parseTemplates()}
-	p.csp = contentSecurityPolicy(opts.StripeJSURL)
+	p.csp = contentSecurityPolicy(opts.StripeJSURL, opts.RazorpayCheckoutURL)
 	p.staticPrefix = "/static/" + staticVersion + "/"
 
 	r := cweb.NewRouter(log, nil)
@@ -87,20 +89,23 @@ func NewRouter(log *slog.Logger, client *app.Client, opts Options) http.Handler 
 		r.Get("/orders", p.orders)
 		r.Get("/orders/{id}", p.order)
 		r.Post("/orders/{id}/pay", p.pay)
+		r.Post("/orders/{id}/razorpay", p.razorpayPaid)
 		r.Post("/orders/{id}/cancel", p.cancel)
 	})
 	return r
 }
 
-// contentSecurityPolicy lets pages run only their own script and Stripe.js (from its origin),
-// and Stripe's frames and API calls.
-func contentSecurityPolicy(stripeJS string) string {
-	origin := ""
-	if u, err := url.Parse(stripeJS); err == nil && u.Host != "" {
-		origin = " " + u.Scheme + "://" + u.Host
+// contentSecurityPolicy lets pages run only their own script, Stripe.js and Razorpay's
+// checkout.js (each from its origin), and Stripe's and Razorpay's frames and API calls.
+func contentSecurityPolicy(stripeJS, razorpayJS string) string {
+	origins := ""
+	for _, src := range []string{stripeJS, razorpayJS} {
+		if u, err := url.Parse(src); err == nil && u.Host != "" {
+			origins += " " + u.Scheme + "://" + u.Host
+		}
 	}
-	return "default-src 'self'; script-src 'self'" + origin + "; frame-src" + origin + " https://hooks.stripe.com; " +
-		"connect-src 'self' https://api.stripe.com" + origin + "; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; " +
+	return "default-src 'self'; script-src 'self'" + origins + "; frame-src" + origins + " https://hooks.stripe.com https://api.razorpay.com; " +
+		"connect-src 'self' https://api.stripe.com https://api.razorpay.com" + origins + "; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; " +
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
 }
 
@@ -162,6 +167,12 @@ type payView struct {
 	Key          string
 	ClientSecret string
 	TestCards    []testCard
+	// Razorpay: Checkout is opened with the key id, the Razorpay order, amount and currency.
+	Razorpay        bool
+	RazorpayJS      string
+	RazorpayOrderID string
+	Amount          int64
+	Currency        string
 }
 
 type testCard struct{ Token, Label string }
@@ -529,11 +540,48 @@ func (p *pages) showOrder(w http.ResponseWriter, r *http.Request, status int, ms
 				break
 			}
 			v.Pay = payView{Stripe: true, StripeJS: p.opts.StripeJSURL, Key: cfg.PublishableKey, ClientSecret: pay.ClientSecret}
+		case cfg.Provider == app.ProviderRazorpay:
+			pay, err := p.api.Pay(ctx, visitor(r), o.ID, "")
+			if err != nil {
+				v.Error = strings.TrimSpace(v.Error + " " + app.AsError(err).General())
+				break
+			}
+			v.Pay = payView{Razorpay: true, RazorpayJS: p.opts.RazorpayCheckoutURL, Key: pay.KeyID,
+				RazorpayOrderID: pay.RazorpayOrderID, Amount: pay.Amount, Currency: pay.Currency}
 		default:
 			v.Pay = payView{Offline: true, TestCards: TestCards}
 		}
 	}
 	p.render(w, r, status, "order.html", v)
+}
+
+// razorpayPaid hands what Razorpay Checkout returned to the API, which verifies its
+// signature and records the payment, then follows the order until it is complete.
+func (p *pages) razorpayPaid(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !p.form(w, r) {
+		return
+	}
+	if visitor(r).Session == "" {
+		toSignIn(w, r, "/orders/"+url.PathEscape(id))
+		return
+	}
+	in := app.RazorpayCheckout{PaymentID: r.PostForm.Get("razorpay_payment_id"), OrderID: r.PostForm.Get("razorpay_order_id"),
+		Signature: r.PostForm.Get("razorpay_signature")}
+	if _, err := p.api.VerifyRazorpay(r.Context(), visitor(r), in); err != nil {
+		e := app.AsError(err)
+		if e.Status == http.StatusUnauthorized {
+			toSignIn(w, r, "/orders/"+url.PathEscape(id))
+			return
+		}
+		if e.Status >= 500 {
+			p.fail(w, r, err)
+			return
+		}
+		p.showOrder(w, r, e.Status, e.General(), false)
+		return
+	}
+	http.Redirect(w, r, "/orders/"+url.PathEscape(id)+"?paid=1", http.StatusSeeOther)
 }
 
 func (p *pages) pay(w http.ResponseWriter, r *http.Request) {

@@ -174,3 +174,49 @@ func FuzzForms(f *testing.F) {
 		}
 	})
 }
+
+// With Razorpay the order page opens Checkout (checkout.js from Razorpay's origin, allowed by
+// the CSP) for the order's Razorpay order; Checkout's result is handed to the API's verify
+// route, and the page then follows the order.
+func TestRazorpayCheckout(t *testing.T) {
+	f, h := storefront(t)
+	f.mu.Lock()
+	f.razorpay = true
+	f.mu.Unlock()
+	seller, buyer := newBrowser(t, h), newBrowser(t, h)
+	expect(t, seller.do("POST", "/signup", url.Values{"email": {"seller@example.com"}, "password": {"password1"}}), http.StatusSeeOther)
+	rec := seller.do("POST", "/tickets/new", url.Values{"title": {"Concert"}, "price": {"2050"}})
+	expect(t, rec, http.StatusSeeOther)
+	ticketPage := rec.Header().Get("Location")
+	expect(t, buyer.do("POST", "/signup", url.Values{"email": {"buyer@example.com"}, "password": {"password2"}}), http.StatusSeeOther)
+	rec = buyer.do("POST", ticketPage+"/buy", url.Values{})
+	expect(t, rec, http.StatusSeeOther)
+	orderPage := rec.Header().Get("Location")
+	orderID := strings.TrimPrefix(orderPage, "/orders/")
+
+	rec = buyer.do("GET", orderPage, nil)
+	expect(t, rec, 200, `data-testid="razorpay-checkout"`, `data-key="rzp_test_web"`, `data-order="order_for_`+orderID+`"`,
+		`data-amount="205000"`, `data-currency="INR"`, `<script src="https://checkout.razorpay.com/v1/checkout.js">`)
+	if strings.Contains(rec.Body.String(), `data-testid="test-card"`) {
+		t.Fatal("with Razorpay the page offers the offline test cards")
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self' https://js.stripe.com https://checkout.razorpay.com;") {
+		t.Fatalf("CSP %q does not allow checkout.js", csp)
+	}
+
+	bad := url.Values{"razorpay_payment_id": {"pay_1"}, "razorpay_order_id": {"order_for_" + orderID}, "razorpay_signature": {"forged"}}
+	expect(t, buyer.do("POST", orderPage+"/razorpay", bad), 400, "Invalid razorpay_signature")
+	good := url.Values{"razorpay_payment_id": {"pay_1"}, "razorpay_order_id": {"order_for_" + orderID}, "razorpay_signature": {"good"}}
+	rec = buyer.do("POST", orderPage+"/razorpay", good)
+	expect(t, rec, http.StatusSeeOther)
+	if loc := rec.Header().Get("Location"); loc != orderPage+"?paid=1" {
+		t.Fatalf("after Checkout: %q", loc)
+	}
+	f.mu.Lock()
+	verified := f.verified
+	f.mu.Unlock()
+	if len(verified) != 1 || verified[0]["razorpay_payment_id"] != "pay_1" {
+		t.Fatalf("verified %v", verified)
+	}
+	expect(t, buyer.do("GET", orderPage+"?paid=1", nil), 200, `data-testid="order-status" aria-live="polite">complete`)
+}

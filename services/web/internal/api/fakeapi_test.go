@@ -23,6 +23,10 @@ type fakeAPI struct {
 	tickets []app.Ticket
 	orders  map[string]*app.Order
 	n       int
+	// razorpay makes the fake's provider Razorpay; verified holds the Checkout results the
+	// storefront handed to the verify route.
+	razorpay bool
+	verified []map[string]any
 }
 
 func newFakeAPI() *fakeAPI {
@@ -187,8 +191,30 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			reply(w, 200, o)
 		}
+	case path == "/api/payments/config" && f.razorpay:
+		reply(w, 200, app.PaymentConfig{Provider: "razorpay", KeyID: "rzp_test_web", Currency: "inr"})
 	case path == "/api/payments/config":
 		reply(w, 200, app.PaymentConfig{Provider: "offline", Currency: "usd"})
+	case path == "/api/payments/razorpay/verify":
+		o := f.orders[strings.TrimPrefix(str("razorpay_order_id"), "order_for_")]
+		switch {
+		case uid == "":
+			apiError(w, 401, "", "Not authorized")
+		case o == nil || str("razorpay_signature") != "good":
+			apiError(w, 400, "razorpay_signature", "Invalid razorpay_signature")
+		default:
+			f.verified = append(f.verified, body)
+			o.Status = app.OrderComplete
+			reply(w, 201, app.Payment{ID: "p1", OrderID: o.ID, StripeID: str("razorpay_payment_id"), Status: "succeeded"})
+		}
+	case path == "/api/payments" && f.razorpay:
+		o := f.orders[str("orderId")]
+		if o == nil || uid == "" {
+			apiError(w, 404, "", "Order not found")
+			return
+		}
+		reply(w, 201, app.Payment{ID: "p1", OrderID: o.ID, StripeID: "order_for_" + o.ID, Status: "requires_payment_method",
+			RazorpayOrderID: "order_for_" + o.ID, KeyID: "rzp_test_web", Amount: 205000, Currency: "INR"})
 	case path == "/api/payments":
 		o := f.orders[str("orderId")]
 		switch {
@@ -232,7 +258,7 @@ func storefront(t testing.TB) (*fakeAPI, http.Handler) {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, NewRouter(slog.New(slog.DiscardHandler), app.NewClient(srv.URL, 5*time.Second),
-		Options{StripeJSURL: "https://js.stripe.com/v3/"})
+		Options{StripeJSURL: "https://js.stripe.com/v3/", RazorpayCheckoutURL: "https://checkout.razorpay.com/v1/checkout.js"})
 }
 
 func ticketOf(id, user string) app.Ticket {

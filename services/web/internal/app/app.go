@@ -79,19 +79,26 @@ type Payment struct {
 	StripeID     string `json:"stripeId"`
 	Status       string `json:"status"`
 	ClientSecret string `json:"clientSecret"`
+	// With Razorpay: what Checkout is opened with.
+	RazorpayOrderID string `json:"razorpayOrderId"`
+	KeyID           string `json:"keyId"`
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
 }
 
 // PaymentConfig says which payment flow to offer.
 type PaymentConfig struct {
 	Provider       string `json:"provider"`
 	PublishableKey string `json:"publishableKey"`
+	KeyID          string `json:"keyId"`
 	Currency       string `json:"currency"`
 }
 
 // Payment providers.
 const (
-	ProviderStripe  = "stripe"
-	ProviderOffline = "offline"
+	ProviderStripe   = "stripe"
+	ProviderOffline  = "offline"
+	ProviderRazorpay = "razorpay"
 )
 
 // FieldError is one item of the API's error shape.
@@ -388,6 +395,20 @@ func (c *Client) Pay(ctx context.Context, v Visitor, orderID, token string) (Pay
 	}
 	var out Payment
 	_, err := c.call(ctx, v, http.MethodPost, "/api/payments", body, &out)
+	return out, err
+}
+
+// RazorpayCheckout is what Razorpay Checkout hands the browser after a payment.
+type RazorpayCheckout struct {
+	PaymentID string `json:"razorpay_payment_id"`
+	OrderID   string `json:"razorpay_order_id"`
+	Signature string `json:"razorpay_signature"`
+}
+
+// VerifyRazorpay has the API verify and record the payment Checkout made.
+func (c *Client) VerifyRazorpay(ctx context.Context, v Visitor, in RazorpayCheckout) (Payment, error) {
+	var out Payment
+	_, err := c.call(ctx, v, http.MethodPost, "/api/payments/razorpay/verify", in, &out)
 	return out, err
 }
 

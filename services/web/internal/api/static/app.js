@@ -100,4 +100,34 @@
   } else if (mount) {
     showError('The payment form could not be loaded. Check your connection and reload the page.');
   }
+
+  // Razorpay: open Checkout for the order's Razorpay order; its result is posted to the
+  // storefront, which has the API verify its signature; the order then completes.
+  var rzp = byTestId('razorpay-checkout');
+  if (rzp && form && typeof window.Razorpay === 'function') {
+    form.addEventListener('submit', function (ev) {
+      if (form.elements.razorpay_signature.value) return; // Checkout's result: send it
+      ev.preventDefault();
+      byTestId('error').hidden = true;
+      var checkout = new window.Razorpay({
+        key: rzp.getAttribute('data-key'),
+        order_id: rzp.getAttribute('data-order'),
+        amount: rzp.getAttribute('data-amount'),
+        currency: rzp.getAttribute('data-currency'),
+        name: rzp.getAttribute('data-name'),
+        handler: function (res) {
+          form.elements.razorpay_payment_id.value = res.razorpay_payment_id;
+          form.elements.razorpay_order_id.value = res.razorpay_order_id;
+          form.elements.razorpay_signature.value = res.razorpay_signature;
+          form.submit();
+        }
+      });
+      checkout.on('payment.failed', function (res) {
+        showError((res.error && res.error.description) || 'The payment failed.');
+      });
+      checkout.open();
+    });
+  } else if (rzp) {
+    showError('The payment form could not be loaded. Check your connection and reload the page.');
+  }
 })();
