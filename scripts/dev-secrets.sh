@@ -16,6 +16,12 @@
 #                              --force. Only the skaffold dev manifests
 #                              (infra/k8s) read provider: the Helm chart takes
 #                              PAYMENT_PROVIDER from payments.env.PAYMENT_PROVIDER.
+#   RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET, RAZORPAY_WEBHOOK_SECRET
+#                              Razorpay test-mode keys (without Stripe's): the
+#                              provider key is then "razorpay". The Secret
+#                              ticketing-razorpay is created either way (empty
+#                              values without them; payments reads it only
+#                              with provider razorpay).
 #
 # Needs kubectl and OpenSSL 1.1.1 or later (Ed25519; on macOS the system
 # LibreSSL may lack it: brew install openssl).
@@ -23,6 +29,7 @@
 # Secrets created (the chart reads the same names by default):
 #   ticketing-jwt     private.pem, public.pem
 #   ticketing-stripe  provider, secret-key, publishable-key, webhook-secret
+#   ticketing-razorpay  key-id, key-secret, webhook-secret
 set -eu
 
 force=false
@@ -88,6 +95,9 @@ if wanted ticketing-stripe; then
   if [ -n "${STRIPE_SECRET_KEY:-}" ]; then
     provider=stripe
     webhook=${STRIPE_WEBHOOK_SECRET:?STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY (stripe listen prints one)}
+  elif [ -n "${RAZORPAY_KEY_ID:-}" ]; then
+    provider=razorpay
+    webhook=${STRIPE_WEBHOOK_SECRET:-whsec_dev_$(openssl rand -hex 24)}
   else
     provider=offline
     # The offline provider still verifies webhook signatures: any secret will do.
@@ -99,4 +109,15 @@ if wanted ticketing-stripe; then
     --from-literal=publishable-key="${STRIPE_PUBLISHABLE_KEY:-}" \
     --from-literal=webhook-secret="$webhook"
   echo "dev-secrets: payment provider $provider for the skaffold dev manifests (the Helm chart uses payments.env.PAYMENT_PROVIDER)"
+fi
+
+if wanted ticketing-razorpay; then
+  if [ -n "${RAZORPAY_KEY_ID:-}" ]; then
+    : "${RAZORPAY_KEY_SECRET:?RAZORPAY_KEY_SECRET is required with RAZORPAY_KEY_ID}"
+    : "${RAZORPAY_WEBHOOK_SECRET:?RAZORPAY_WEBHOOK_SECRET is required with RAZORPAY_KEY_ID (the webhook's secret in Razorpay's dashboard)}"
+  fi
+  apply_secret ticketing-razorpay \
+    --from-literal=key-id="${RAZORPAY_KEY_ID:-}" \
+    --from-literal=key-secret="${RAZORPAY_KEY_SECRET:-}" \
+    --from-literal=webhook-secret="${RAZORPAY_WEBHOOK_SECRET:-}"
 fi

@@ -59,13 +59,14 @@ var thirdPartyImages = []string{"mongo", "nats", "redis"}
 
 // userSecrets are the Secrets an operator creates before deploying, and their
 // keys: README.md, "What you provide"; on a dev cluster scripts/dev-secrets.sh
-// creates ticketing-jwt and ticketing-stripe. A secretKeyRef must name one of
+// creates ticketing-jwt, ticketing-stripe and ticketing-razorpay. A secretKeyRef must name one of
 // these keys or a key of a Secret in the same rendering.
 var userSecrets = map[string][]string{
-	"ticketing-jwt":     {"private.pem", "public.pem"},
-	"ticketing-stripe":  {"secret-key", "webhook-secret", "provider", "publishable-key"},
-	"ticketing-mongodb": {"uri"},
-	"ticketing-redis":   {"password", "sentinel-password"},
+	"ticketing-jwt":      {"private.pem", "public.pem"},
+	"ticketing-stripe":   {"secret-key", "webhook-secret", "provider", "publishable-key"},
+	"ticketing-razorpay": {"key-id", "key-secret", "webhook-secret"},
+	"ticketing-mongodb":  {"uri"},
+	"ticketing-redis":    {"password", "sentinel-password"},
 }
 
 // workload is a pod template with what owns it.

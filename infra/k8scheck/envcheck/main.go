@@ -116,6 +116,8 @@ func secretValues() (func(ref string) string, error) {
 		"secret-key":      "sk_test_envcheck",
 		"webhook-secret":  "whsec_envcheck",
 		"publishable-key": "pk_test_envcheck",
+		"key-id":          "rzp_test_envcheck",
+		"key-secret":      "rzp_secret_envcheck",
 		"provider":        "offline",
 		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
 		"url":             "nats://nats.example:4222",

@@ -248,6 +248,28 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
     secretKeyRef:
       name: {{ $v.secrets.stripe.existingSecret }}
       key: {{ $v.secrets.stripe.webhookSecretKey }}
+{{- /* Razorpay's keys, read with PAYMENT_PROVIDER=razorpay only: optional, so that payments
+starts without the Secret under another provider. */}}
+{{- with $v.secrets.razorpay }}
+- name: RAZORPAY_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .keyIdKey }}
+      optional: true
+- name: RAZORPAY_KEY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .keySecretKey }}
+      optional: true
+- name: RAZORPAY_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .webhookSecretKey }}
+      optional: true
+{{- end }}
 {{- end }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
