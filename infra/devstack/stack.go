@@ -246,8 +246,11 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 	}
 	redisDB := strconv.Itoa(s.redis.db)
 	provider := "offline"
-	if os.Getenv("STRIPE_SECRET_KEY") != "" {
+	switch {
+	case os.Getenv("STRIPE_SECRET_KEY") != "":
 		provider = "stripe"
+	case os.Getenv("RAZORPAY_KEY_ID") != "":
+		provider = "razorpay"
 	}
 	per := map[string]map[string]string{
 		"auth":       {"JWT_PRIVATE_KEY": priv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB},
@@ -255,8 +258,11 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		"orders":     {},
 		"expiration": {"REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "ASYNQ_QUEUE": "expiration" + s.Prefix},
 		"payments": {"PAYMENT_PROVIDER": provider, "STRIPE_SECRET_KEY": os.Getenv("STRIPE_SECRET_KEY"),
-			"STRIPE_WEBHOOK_SECRET":  cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret),
-			"STRIPE_PUBLISHABLE_KEY": os.Getenv("STRIPE_PUBLISHABLE_KEY")},
+			"STRIPE_WEBHOOK_SECRET":   cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret),
+			"STRIPE_PUBLISHABLE_KEY":  os.Getenv("STRIPE_PUBLISHABLE_KEY"),
+			"RAZORPAY_KEY_ID":         os.Getenv("RAZORPAY_KEY_ID"),
+			"RAZORPAY_KEY_SECRET":     os.Getenv("RAZORPAY_KEY_SECRET"),
+			"RAZORPAY_WEBHOOK_SECRET": os.Getenv("RAZORPAY_WEBHOOK_SECRET")},
 		"web": {"API_BASE_URL": s.apiURL},
 	}
 	out := map[string]map[string]string{}
