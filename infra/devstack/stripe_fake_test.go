@@ -32,12 +32,14 @@ type fakeStripe struct {
 	n       int
 	intents map[string]map[string]any // by id
 	byKey   map[string]string         // idempotency key -> intent id
+	refunds map[string]int            // intent id -> refunds made
 }
 
 func newFakeStripe(t testing.TB, webhookSecret string) *fakeStripe {
-	f := &fakeStripe{t: t, secret: webhookSecret, intents: map[string]map[string]any{}, byKey: map[string]string{}}
+	f := &fakeStripe{t: t, secret: webhookSecret, intents: map[string]map[string]any{}, byKey: map[string]string{}, refunds: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/payment_intents", f.createIntent)
+	mux.HandleFunc("POST /v1/refunds", f.refund)
 	mux.HandleFunc("GET /v3/", f.stripeJS)
 	mux.HandleFunc("POST /test/confirm", f.confirm)
 	f.srv = httptest.NewServer(mux)
@@ -69,6 +71,36 @@ func (f *fakeStripe) createIntent(w http.ResponseWriter, r *http.Request) {
 	f.intents[id] = pi
 	f.byKey[r.Header.Get("Idempotency-Key")] = id
 	writeJSON(w, pi)
+}
+
+// refund refunds a succeeded intent in full, once per idempotency key.
+func (f *fakeStripe) refund(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := r.PostForm.Get("payment_intent")
+	pi := f.intents[id]
+	if pi == nil || pi["status"] != "succeeded" {
+		w.WriteHeader(http.StatusBadRequest)
+		writeJSON(w, map[string]any{"error": map[string]string{"type": "invalid_request_error", "message": "No succeeded payment_intent " + id}})
+		return
+	}
+	key := "refund:" + r.Header.Get("Idempotency-Key")
+	if _, again := f.byKey[key]; !again {
+		f.byKey[key] = id
+		f.refunds[id]++
+	}
+	writeJSON(w, map[string]any{"id": "re_" + id, "object": "refund", "status": "succeeded", "payment_intent": id, "amount": pi["amount"]})
+}
+
+// refunded is how many refunds intent id had.
+func (f *fakeStripe) refunded(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refunds[id]
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

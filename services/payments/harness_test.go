@@ -31,6 +31,7 @@ const webhookSecret = "whsec_test_secret"
 type harness struct {
 	t       *testing.T
 	url     string
+	env     map[string]string // the service's environment, for another replica
 	conn    *bus.Conn
 	db      *mongo.Database
 	store   *store.Store
@@ -50,7 +51,7 @@ func start(t *testing.T, tweak func(env map[string]string)) *harness {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	h := &harness{t: t}
+	h := &harness{t: t, env: env}
 	if cfg.Provider == payments.ProviderOffline {
 		h.offline = provider.NewOffline(nil)
 		cfg.PaymentProvider = h.offline
@@ -84,6 +85,22 @@ func (h *harness) order(userID string, priceCents int64, expiresIn time.Duration
 		ExpiresAt: time.Now().Add(expiresIn).UTC(), Ticket: events.TicketRef{ID: "ticket-" + o.ID, PriceCents: priceCents}})
 	h.waitOrder(o.ID, 0)
 	return o
+}
+
+// replica starts another instance of the service on the same database and bus (its own
+// provider client) and returns a harness that talks to it.
+func (h *harness) replica() *harness {
+	h.t.Helper()
+	cfg, err := payments.LoadConfig(config.FromMap(h.env))
+	if err != nil {
+		h.t.Fatalf("config: %v", err)
+	}
+	r := *h
+	r.url = testkit.Serve(h.t, func(ctx context.Context, ready func(string)) error {
+		cfg.Ready = ready
+		return payments.Run(ctx, cfg)
+	})
+	return &r
 }
 
 func (h *harness) publish(e events.Event) {

@@ -84,12 +84,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 		if k := c.RazorpayKeyID; k != "" && !strings.HasPrefix(k, "rzp_") {
 			env.Fail("RAZORPAY_KEY_ID", "is not a Razorpay key id (rzp_test_... or rzp_live_...)")
 		}
-		if c.RazorpayAPIBase != "" {
-			u, err := url.Parse(c.RazorpayAPIBase)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				env.Fail("RAZORPAY_API_BASE", "%q is not an http(s) URL", c.RazorpayAPIBase)
-			}
-		}
+		checkURL(env, "RAZORPAY_API_BASE", c.RazorpayAPIBase)
 	} else {
 		c.WebhookSecret = env.Required("STRIPE_WEBHOOK_SECRET")
 	}
@@ -105,16 +100,23 @@ func LoadConfig(env *config.Env) (Config, error) {
 		env.Fail("STRIPE_PUBLISHABLE_KEY", "is not a Stripe publishable key (pk_...)")
 	}
 	if c.StripeAPIBase != "" {
-		u, err := url.Parse(c.StripeAPIBase)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			env.Fail("STRIPE_API_BASE", "%q is not an http(s) URL", c.StripeAPIBase)
-		}
+		checkURL(env, "STRIPE_API_BASE", c.StripeAPIBase)
 		c.StripeAPIBase = strings.TrimRight(c.StripeAPIBase, "/")
 	}
 	if !currencyCode.MatchString(c.Currency) {
 		env.Fail("CURRENCY", "%q is not a three-letter ISO currency code", c.Currency)
 	}
 	return c, env.Err()
+}
+
+// checkURL fails key unless its value v is empty or an http(s) URL.
+func checkURL(env *config.Env, key, v string) {
+	if v == "" {
+		return
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		env.Fail(key, "%q is not an http(s) URL", v)
+	}
 }
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),

@@ -90,27 +90,7 @@ func TestRazorpaySaga(t *testing.T) {
 	const window, paymentGrace = 2 * time.Second, 4 * time.Second
 	startPayment := func(t *testing.T, user string) (order, response, time.Time) {
 		t.Helper()
-		o := h.order(user, 2000, window)
-		ro, err := h.store.Order(ctx, o.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testkit.Eventually(t, window, "one second before the deadline", func() bool {
-			return !time.Now().Before(ro.ExpiresAt.Add(-time.Second))
-		})
-		r := checkout(t, h, o)
-		eventually(t, "payment.started", func() bool {
-			for _, e := range messages[events.PaymentStarted](h) {
-				if e.OrderID == o.ID && e.Attempt == 1 {
-					return true
-				}
-			}
-			return false
-		})
-		h.publish(events.OrderUpdated{ID: o.ID, Version: 1, Status: events.OrderStatusAwaitingPayment,
-			ExpiresAt: time.Now().Add(paymentGrace).UTC(), Cause: "payment-started", Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
-		h.waitOrder(o.ID, 1)
-		return o, r, ro.ExpiresAt
+		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) response { return checkout(t, h, o) })
 	}
 
 	t.Run("paid after the original deadline: complete, no refund", func(t *testing.T) {
@@ -217,17 +197,19 @@ func TestRazorpaySignatures(t *testing.T) {
 	}
 }
 
-// Twenty concurrent payment requests for one order create one Razorpay order; Checkout
-// captures once; twenty concurrent verifications record one payment.
+// Twenty concurrent payment requests for one order, spread over two replicas (each with its
+// own Razorpay client), create one Razorpay order; Checkout captures once; twenty concurrent
+// verifications record one payment.
 func TestRazorpayConcurrentAttempts(t *testing.T) {
 	h, fake := startRazorpay(t)
+	replicas := []*harness{h, h.replica()}
 	o := h.order("rzp-rush", 2000, time.Minute)
 	const n = 20
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			r := h.pay(o.Token, map[string]any{"orderId": o.ID})
+			r := replicas[i%2].pay(o.Token, map[string]any{"orderId": o.ID})
 			if r.Status == 201 {
 				ids[i] = r.str("razorpayOrderId")
 			} else if r.Status != 409 {
@@ -249,9 +231,9 @@ func TestRazorpayConcurrentAttempts(t *testing.T) {
 		t.Fatalf("%d Razorpay orders created (answered %q), want 1", got, rzpOrder)
 	}
 	c := fake.Pay(rzpOrder, true)
-	for range n {
+	for i := range n {
 		wg.Go(func() {
-			if v := h.verify(o.Token, c); v.Status != 201 {
+			if v := replicas[i%2].verify(o.Token, c); v.Status != 201 {
 				t.Errorf("verify: %d %s", v.Status, v.Raw)
 			}
 		})

@@ -10,6 +10,40 @@ import (
 	"ticketing/services/payments/internal/payment"
 )
 
+// startBeforeDeadline orders for user (a hold of window), waits until one second before the
+// deadline and starts the payment with pay: payment.started is published, and the orders
+// service (the test) extends the deadline by paymentGrace with order.updated. It returns the
+// order, pay's answer and the original deadline.
+func startBeforeDeadline(t *testing.T, h *harness, user string, window, paymentGrace time.Duration, pay func(order) response) (order, response, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	o := h.order(user, 2000, window)
+	ro, err := h.store.Order(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, window, "one second before the deadline", func() bool {
+		return !time.Now().Before(ro.ExpiresAt.Add(-time.Second))
+	})
+	r := pay(o)
+	eventually(t, "payment.started", func() bool {
+		for _, e := range messages[events.PaymentStarted](h) {
+			if e.OrderID == o.ID && e.Attempt == 1 && e.ID == r.str("id") {
+				return true
+			}
+		}
+		return false
+	})
+	extended := time.Now().Add(paymentGrace).UTC().Truncate(time.Millisecond)
+	h.publish(events.OrderUpdated{ID: o.ID, Version: 1, Status: events.OrderStatusAwaitingPayment, ExpiresAt: extended,
+		Cause: "payment-started", Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
+	h.waitOrder(o.ID, 1)
+	if got, _ := h.store.Order(ctx, o.ID); got.Status != events.OrderStatusAwaitingPayment || !got.ExpiresAt.Equal(extended) {
+		t.Fatalf("replica %+v, want awaiting:payment until %v", got, extended)
+	}
+	return o, r, ro.ExpiresAt
+}
+
 // The payments side of the saga with Stripe's browser flow (the offline provider) and its
 // webhook; the test plays the orders service. The hold window is 2 s and the orders service
 // extends the deadline by 4 s (PAYMENT_GRACE) when the payment starts.
@@ -18,39 +52,15 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 	ctx := context.Background()
 	const window, paymentGrace = 2 * time.Second, 4 * time.Second
 
-	// startPayment orders, waits until one second before the deadline, and starts the
-	// payment: payment.started is published and the orders service (the test) extends the
-	// deadline with order.updated.
 	startPayment := func(t *testing.T, user string) (order, response, time.Time) {
 		t.Helper()
-		o := h.order(user, 2000, window)
-		ro, err := h.store.Order(ctx, o.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testkit.Eventually(t, window, "one second before the deadline", func() bool {
-			return !time.Now().Before(ro.ExpiresAt.Add(-time.Second))
-		})
-		r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-		if r.Status != 201 || r.str("status") != "requires_payment_method" {
-			t.Fatalf("pay: %d %s", r.Status, r.Raw)
-		}
-		eventually(t, "payment.started", func() bool {
-			for _, e := range messages[events.PaymentStarted](h) {
-				if e.OrderID == o.ID && e.Attempt == 1 && e.ID == r.str("id") {
-					return true
-				}
+		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) response {
+			r := h.pay(o.Token, map[string]any{"orderId": o.ID})
+			if r.Status != 201 || r.str("status") != "requires_payment_method" {
+				t.Fatalf("pay: %d %s", r.Status, r.Raw)
 			}
-			return false
+			return r
 		})
-		extended := time.Now().Add(paymentGrace).UTC().Truncate(time.Millisecond)
-		h.publish(events.OrderUpdated{ID: o.ID, Version: 1, Status: events.OrderStatusAwaitingPayment, ExpiresAt: extended,
-			Cause: "payment-started", Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
-		h.waitOrder(o.ID, 1)
-		if got, _ := h.store.Order(ctx, o.ID); got.Status != events.OrderStatusAwaitingPayment || !got.ExpiresAt.Equal(extended) {
-			t.Fatalf("replica %+v, want awaiting:payment until %v", got, extended)
-		}
-		return o, r, ro.ExpiresAt
 	}
 	// confirm does what Stripe.js does in the browser.
 	confirm := func(t *testing.T, intentID, method string) {

@@ -201,14 +201,8 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 	if next.Version == o.Version {
 		return nil // complete already: a redelivered payment.created
 	}
-	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, order.Hold{OrderID: o.ID}.Permanent())
-	if err != nil {
+	if held, err := s.extendHold(ctx, o, order.Hold{OrderID: o.ID}.Permanent()); !held {
 		return err
-	}
-	if !held {
-		s.log.WarnContext(ctx, "payment after the order's hold was lost; cancelling the order so that payments refunds it",
-			"order_id", o.ID, "ticket_id", o.Ticket.ID)
-		return s.lostHold(ctx, o.ID)
 	}
 	var changed bool
 	o, err = s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
@@ -229,10 +223,18 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 	return nil
 }
 
-// lostHold cancels order id, whose hold lapsed and was taken by another order: the ticket
-// is never held by two live orders, and payments refunds a payment that lands.
-func (s *Service) lostHold(ctx context.Context, id string) error {
-	return s.cancel(ctx, id, causeLostHold, func(o order.Order) (order.Order, error) {
+// extendHold extends o's hold on its ticket to h (a payment started or succeeded) and
+// reports whether o still holds the ticket. When it does not (its hold lapsed and another
+// order took the ticket), o is cancelled: the ticket is never held by two live orders, and
+// payments refunds a payment that lands; the error is that of the cancellation.
+func (s *Service) extendHold(ctx context.Context, o order.Order, h order.Hold) (bool, error) {
+	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, h)
+	if err != nil || held {
+		return held, err
+	}
+	s.log.WarnContext(ctx, "payment for an order whose hold was lost; cancelling the order so that payments refunds it",
+		"order_id", o.ID, "ticket_id", o.Ticket.ID)
+	return false, s.cancel(ctx, o.ID, causeLostHold, func(o order.Order) (order.Order, error) {
 		return o.Apply(order.Expire, s.now())
 	})
 }
@@ -254,14 +256,8 @@ func (s *Service) StartPayment(ctx context.Context, id string, n int) error {
 	if err != nil || next.Version == o.Version {
 		return err
 	}
-	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, order.HoldFor(next, s.opts.HoldGrace))
-	if err != nil {
+	if held, err := s.extendHold(ctx, o, order.HoldFor(next, s.opts.HoldGrace)); !held {
 		return err
-	}
-	if !held {
-		s.log.WarnContext(ctx, "payment started after the order's hold was lost; cancelling the order",
-			"order_id", o.ID, "ticket_id", o.Ticket.ID)
-		return s.lostHold(ctx, o.ID)
 	}
 	o, err = s.store.UpdateOrder(ctx, id, func(o order.Order) (order.Order, error) {
 		return o.StartPayment(n, s.now(), s.opts.PaymentGrace)

@@ -169,14 +169,8 @@ func (h *Handler) razorpayVerify(w http.ResponseWriter, r *http.Request) {
 // or is of no concern), 400 when the signature does not verify, the event is stale or not
 // readable, 413 over 1 MiB, and 500 when storing failed, so that Razorpay retries.
 func (h *Handler) razorpayWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, web.MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			web.Error(w, r, errs.New(errs.TooLarge, "Request body must not exceed %d bytes", web.MaxBody))
-			return
-		}
-		web.Error(w, r, errs.Wrap(errs.Invalid, err, "Request body could not be read"))
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	evt, err := ParseRazorpayWebhook(body, r.Header.Get("X-Razorpay-Signature"), r.Header.Get("X-Razorpay-Event-Id"),

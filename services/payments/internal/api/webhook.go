@@ -95,14 +95,8 @@ func ParseWebhook(payload []byte, header, secret string) (WebhookEvent, error) {
 // of no concern to the service), 400 when the signature does not verify or the event is not
 // readable, 413 over 1 MiB, and 500 when storing failed, so that Stripe retries.
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
-	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, web.MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			web.Error(w, r, errs.New(errs.TooLarge, "Request body must not exceed %d bytes", web.MaxBody))
-			return
-		}
-		web.Error(w, r, errs.Wrap(errs.Invalid, err, "Request body could not be read"))
+	payload, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	evt, err := ParseWebhook(payload, r.Header.Get("Stripe-Signature"), h.WebhookSecret)
@@ -128,6 +122,22 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	web.Respond(w, http.StatusOK, map[string]bool{"received": true})
+}
+
+// readBody reads a webhook's raw body, up to web.MaxBody; on failure it answers 413 or 400
+// and reports false.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, web.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			web.Error(w, r, errs.New(errs.TooLarge, "Request body must not exceed %d bytes", web.MaxBody))
+			return nil, false
+		}
+		web.Error(w, r, errs.Wrap(errs.Invalid, err, "Request body could not be read"))
+		return nil, false
+	}
+	return body, true
 }
 
 // parseAttempt reads the attempt number from PaymentIntent metadata.

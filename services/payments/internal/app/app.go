@@ -96,10 +96,24 @@ func (s *Service) Pay(ctx context.Context, userID, orderID string, m payment.Met
 			}
 			return Result{}, payment.ErrAwaitingClient
 		case payment.StatusProcessing:
-			if m.None() {
+			if !m.None() {
+				return s.charge(ctx, p, m)
+			}
+			if _, keyless := s.Provider.(Receipts); !keyless {
+				return s.prepare(ctx, p) // the same key: the processor returns the same intent
+			}
+			claimed, err := s.Store.ClaimIntent(ctx, p.ID, p.Attempt, s.now(), s.now().Add(intentClaim))
+			if err != nil {
+				return Result{}, err
+			}
+			if claimed {
 				return s.prepare(ctx, p)
 			}
-			return s.charge(ctx, p, m)
+			// Another request makes the provider order: wait for it, then answer it.
+			if p, err = s.awaitChange(ctx, p); err != nil {
+				return Result{}, err
+			}
+			continue
 		case payment.StatusFailed:
 			// The next attempt, or the payment as another request moved it meanwhile.
 			n := p.Attempt
@@ -113,6 +127,31 @@ func (s *Service) Pay(ctx context.Context, userID, orderID string, m payment.Met
 		}
 	}
 	return Result{}, payment.ErrInProgress
+}
+
+// intentClaim is how long a request may take to create a provider order without idempotency
+// keys before another request may try.
+const intentClaim = 15 * time.Second
+
+// awaitChange waits, up to intentClaim, until payment p moves on from its status and attempt
+// (another request creates its provider order), and returns it; ErrInProgress after that.
+func (s *Service) awaitChange(ctx context.Context, p payment.Payment) (payment.Payment, error) {
+	deadline := s.now().Add(intentClaim)
+	for s.now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return payment.Payment{}, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+		cur, err := s.Store.Payment(ctx, p.ID)
+		if err != nil {
+			return payment.Payment{}, err
+		}
+		if cur.Status != p.Status || cur.Attempt != p.Attempt {
+			return cur, nil
+		}
+	}
+	return payment.Payment{}, payment.ErrInProgress
 }
 
 // order reads the replica's order. An id the orders service made moments ago (ids are

@@ -151,26 +151,19 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	respond(w, map[string]any{"entity": "collection", "count": len(items), "items": items})
 }
 
-func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request)   { s.get(w, r, s.orders) }
+func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) { s.get(w, r, s.payments) }
+
+// get answers the object of coll named by the path's id.
+func (s *Server) get(w http.ResponseWriter, r *http.Request, coll map[string]map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o, ok := s.orders[r.PathValue("id")]
+	o, ok := coll[r.PathValue("id")]
 	if !ok {
 		fail(w, http.StatusBadRequest, "The id provided does not exist")
 		return
 	}
 	respond(w, o)
-}
-
-func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.payments[r.PathValue("id")]
-	if !ok {
-		fail(w, http.StatusBadRequest, "The id provided does not exist")
-		return
-	}
-	respond(w, p)
 }
 
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {

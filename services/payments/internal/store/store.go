@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -207,6 +208,23 @@ func (s *Store) UpdatePayment(ctx context.Context, id string, change func(paymen
 		return next, err
 	}
 	return stored, nil
+}
+
+// ClaimIntent claims, until until, the creation of attempt n's provider order for payment id,
+// which is processing: it reports whether the caller has the claim (nobody had it, or it
+// lapsed before now). For a provider without idempotency keys (Razorpay), so that the
+// concurrent requests of every replica make one provider order.
+func (s *Store) ClaimIntent(ctx context.Context, id string, n int, now, until time.Time) (bool, error) {
+	res, err := s.payments.UpdateOne(ctx,
+		bson.M{"_id": id, "status": string(payment.StatusProcessing), "attempt": n, "$or": bson.A{
+			bson.M{"intentClaimUntil": bson.M{"$exists": false}},
+			bson.M{"intentClaimUntil": bson.M{"$lt": now}},
+		}},
+		bson.M{"$set": bson.M{"intentClaimUntil": until}})
+	if err != nil {
+		return false, fmt.Errorf("claim the intent of payment %s: %w", id, err)
+	}
+	return res.ModifiedCount == 1, nil
 }
 
 // RecordDecline stores p's decline in the browser (payment.DeclineInBrowser) with its

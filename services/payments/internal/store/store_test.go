@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,8 +159,12 @@ func TestPaymentTransitions(t *testing.T) {
 	if _, ok := apply(t, s, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") }); ok {
 		t.Fatal("succeeded twice")
 	}
-	if got := outbox(t, s, p.ID); len(got) != 1 || got[0] != "payment.created payment-created-"+p.ID {
-		t.Fatalf("outbox %v, want the payment.created", got)
+	// Each attempt's start and end is announced once: payment.started and payment.failed of
+	// attempt 1, payment.started of attempt 2, then payment.created.
+	want := []string{"payment.started payment-started-" + p.ID + "-1", "payment.failed payment-failed-" + p.ID + "-1",
+		"payment.started payment-started-" + p.ID + "-2", "payment.created payment-created-" + p.ID}
+	if got := outbox(t, s, p.ID); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("outbox %v, want %v", got, want)
 	}
 	if _, ok := apply(t, s, p.ID, payment.Payment.Refund); !ok {
 		t.Fatal("refund did not apply")
@@ -167,8 +172,8 @@ func TestPaymentTransitions(t *testing.T) {
 	if _, ok := apply(t, s, p.ID, payment.Payment.Refund); ok {
 		t.Fatal("refunded twice")
 	}
-	if got := outbox(t, s, p.ID); len(got) != 2 || got[1] != "payment.refunded payment-refunded-"+p.ID {
-		t.Fatalf("outbox %v, want the payment.created and the payment.refunded", got)
+	if got := outbox(t, s, p.ID); len(got) != 5 || got[4] != "payment.refunded payment-refunded-"+p.ID {
+		t.Fatalf("outbox %v, want the payment.refunded last", got)
 	}
 	byOrder, err := s.PaymentByOrder(ctx, "o1")
 	if err != nil || byOrder.Status != payment.StatusRefunded {

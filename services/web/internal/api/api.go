@@ -558,39 +558,54 @@ func (p *pages) showOrder(w http.ResponseWriter, r *http.Request, status int, ms
 // razorpayPaid hands what Razorpay Checkout returned to the API, which verifies its
 // signature and records the payment, then follows the order until it is complete.
 func (p *pages) razorpayPaid(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if !p.form(w, r) {
-		return
-	}
-	if visitor(r).Session == "" {
-		toSignIn(w, r, "/orders/"+url.PathEscape(id))
+	id, ok := p.orderForm(w, r)
+	if !ok {
 		return
 	}
 	in := app.RazorpayCheckout{PaymentID: r.PostForm.Get("razorpay_payment_id"), OrderID: r.PostForm.Get("razorpay_order_id"),
 		Signature: r.PostForm.Get("razorpay_signature")}
-	if _, err := p.api.VerifyRazorpay(r.Context(), visitor(r), in); err != nil {
-		e := app.AsError(err)
-		if e.Status == http.StatusUnauthorized {
-			toSignIn(w, r, "/orders/"+url.PathEscape(id))
-			return
-		}
-		if e.Status >= 500 {
-			p.fail(w, r, err)
-			return
-		}
-		p.showOrder(w, r, e.Status, e.General(), false)
-		return
-	}
-	http.Redirect(w, r, "/orders/"+url.PathEscape(id)+"?paid=1", http.StatusSeeOther)
+	_, err := p.api.VerifyRazorpay(r.Context(), visitor(r), in)
+	p.paid(w, r, id, err, "")
 }
 
-func (p *pages) pay(w http.ResponseWriter, r *http.Request) {
+// orderForm reads the form posted to an order's page; a visitor who is not signed in is sent
+// to sign in and back. It reports false when it answered.
+func (p *pages) orderForm(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := chi.URLParam(r, "id")
 	if !p.form(w, r) {
-		return
+		return "", false
 	}
 	if visitor(r).Session == "" {
 		toSignIn(w, r, "/orders/"+url.PathEscape(id))
+		return "", false
+	}
+	return id, true
+}
+
+// paid answers a payment of order id that the API answered with err: on success the order
+// page follows the order; a refusal shows on the page (refused400 instead of the API's
+// words for a 400, when given).
+func (p *pages) paid(w http.ResponseWriter, r *http.Request, id string, err error, refused400 string) {
+	if err == nil {
+		http.Redirect(w, r, "/orders/"+url.PathEscape(id)+"?paid=1", http.StatusSeeOther)
+		return
+	}
+	e := app.AsError(err)
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		toSignIn(w, r, "/orders/"+url.PathEscape(id))
+	case e.Status >= 500:
+		p.fail(w, r, err)
+	case e.Status == http.StatusBadRequest && refused400 != "":
+		p.showOrder(w, r, e.Status, refused400, false)
+	default:
+		p.showOrder(w, r, e.Status, e.General(), false)
+	}
+}
+
+func (p *pages) pay(w http.ResponseWriter, r *http.Request) {
+	id, ok := p.orderForm(w, r)
+	if !ok {
 		return
 	}
 	token := r.PostForm.Get("token")
@@ -598,24 +613,8 @@ func (p *pages) pay(w http.ResponseWriter, r *http.Request) {
 		p.showOrder(w, r, http.StatusBadRequest, "Choose a card.", false)
 		return
 	}
-	if _, err := p.api.Pay(r.Context(), visitor(r), id, token); err != nil {
-		e := app.AsError(err)
-		if e.Status == http.StatusUnauthorized {
-			toSignIn(w, r, "/orders/"+url.PathEscape(id))
-			return
-		}
-		if e.Status >= 500 {
-			p.fail(w, r, err)
-			return
-		}
-		msg := e.General()
-		if e.Status == http.StatusBadRequest {
-			msg = "That card cannot be used. Choose another."
-		}
-		p.showOrder(w, r, e.Status, msg, false)
-		return
-	}
-	http.Redirect(w, r, "/orders/"+url.PathEscape(id)+"?paid=1", http.StatusSeeOther)
+	_, err := p.api.Pay(r.Context(), visitor(r), id, token)
+	p.paid(w, r, id, err, "That card cannot be used. Choose another.")
 }
 
 func (p *pages) cancel(w http.ResponseWriter, r *http.Request) {
