@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -158,6 +159,15 @@ func (f *fakeStripe) confirm(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"error": map[string]string{"message": "No such payment_intent."}})
 		return
 	case strings.ReplaceAll(req.Card, " ", "") == "4000000000000002":
+		// As Stripe: the intent stays open for another card, and payment_failed is sent.
+		f.mu.Lock()
+		pi["status"] = "requires_payment_method"
+		failed := maps.Clone(pi)
+		f.mu.Unlock()
+		failed["last_payment_error"] = map[string]any{"message": "Your card was declined.", "type": "card_error", "code": "card_declined"}
+		if err := f.sendWebhook("payment_intent.payment_failed", failed); err != nil {
+			f.t.Errorf("webhook: %v", err)
+		}
 		writeJSON(w, map[string]any{"error": map[string]string{"message": "Your card was declined.", "code": "card_declined"}})
 		return
 	}

@@ -53,7 +53,12 @@
   function poll() {
     fetch('/api/orders/' + encodeURIComponent(id), { credentials: 'same-origin', headers: { Accept: 'application/json' } })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (o) { if (o && o.status) setStatus(o.status); })
+      .then(function (o) {
+        if (!o) return;
+        // A payment that starts extends the hold: the countdown follows the deadline.
+        if (o.expiresAt && !isNaN(Date.parse(o.expiresAt))) expires = Date.parse(o.expiresAt);
+        if (o.status) setStatus(o.status);
+      })
       .catch(function () {})
       .then(schedule);
   }
