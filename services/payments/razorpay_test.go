@@ -244,3 +244,22 @@ func TestRazorpayConcurrentAttempts(t *testing.T) {
 		t.Fatalf("%d captures, %d payment.created; want 1 and 1", got, created)
 	}
 }
+
+// An outage of Razorpay answers 503 and gives up the attempt's claim: the next request
+// creates the Razorpay order at once, without waiting for the claim to lapse.
+func TestRazorpayUnavailable(t *testing.T) {
+	h, fake := startRazorpay(t)
+	o := h.order("rzp-outage", 2000, time.Minute)
+	fake.FailOrders(1)
+	if r := h.pay(o.Token, map[string]any{"orderId": o.ID}); r.Status != 503 {
+		t.Fatalf("pay during the outage: %d %s", r.Status, r.Raw)
+	}
+	start := time.Now()
+	checkout(t, h, o)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the retry waited %v: the claim was not given up", d)
+	}
+	if n := fake.OrdersCreated(); n != 1 {
+		t.Fatalf("%d Razorpay orders, want 1", n)
+	}
+}

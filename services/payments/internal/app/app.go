@@ -102,12 +102,19 @@ func (s *Service) Pay(ctx context.Context, userID, orderID string, m payment.Met
 			if _, keyless := s.Provider.(Receipts); !keyless {
 				return s.prepare(ctx, p) // the same key: the processor returns the same intent
 			}
-			claimed, err := s.Store.ClaimIntent(ctx, p.ID, p.Attempt, s.now(), s.now().Add(intentClaim))
+			until := s.now().UTC().Truncate(time.Millisecond).Add(intentClaim)
+			claimed, err := s.Store.ClaimIntent(ctx, p.ID, p.Attempt, s.now(), until)
 			if err != nil {
 				return Result{}, err
 			}
 			if claimed {
-				return s.prepare(ctx, p)
+				res, err := s.prepare(ctx, p)
+				if err != nil {
+					if rerr := s.Store.ReleaseIntentClaim(context.WithoutCancel(ctx), p.ID, until); rerr != nil {
+						s.Log.WarnContext(ctx, "release of an intent claim failed; it lapses by itself", "payment_id", p.ID, "err", rerr)
+					}
+				}
+				return res, err
 			}
 			// Another request makes the provider order: wait for it, then answer it.
 			if p, err = s.awaitChange(ctx, p); err != nil {

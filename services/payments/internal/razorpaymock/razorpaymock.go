@@ -37,7 +37,11 @@ type Server struct {
 	refunds  map[string][]map[string]any // by payment id
 	captures int
 	creates  int
+	failures int // order creations still to answer with a server error
 }
+
+// FailOrders makes the next n order creations answer 500, as an outage of Razorpay.
+func (s *Server) FailOrders(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.failures = n }
 
 // Start starts the fake with the given credentials; it stops when the test ends.
 func Start(t testing.TB, keyID, keySecret, webhookSecret string) *Server {
@@ -130,6 +134,11 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failures > 0 {
+		s.failures--
+		fail(w, http.StatusInternalServerError, "We are facing some trouble completing your request at the moment")
+		return
+	}
 	s.creates++
 	o := map[string]any{"id": s.id("order"), "entity": "order", "amount": req.Amount, "amount_paid": 0,
 		"amount_due": req.Amount, "currency": req.Currency, "receipt": req.Receipt, "status": "created",

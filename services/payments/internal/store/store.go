@@ -227,6 +227,13 @@ func (s *Store) ClaimIntent(ctx context.Context, id string, n int, now, until ti
 	return res.ModifiedCount == 1, nil
 }
 
+// ReleaseIntentClaim gives up the claim that ClaimIntent took until until (the provider call
+// failed), so that the next request may try at once.
+func (s *Store) ReleaseIntentClaim(ctx context.Context, id string, until time.Time) error {
+	_, err := s.payments.UpdateOne(ctx, bson.M{"_id": id, "intentClaimUntil": until}, bson.M{"$unset": bson.M{"intentClaimUntil": ""}})
+	return err
+}
+
 // RecordDecline stores p's decline in the browser (payment.DeclineInBrowser) with its
 // payment.failed (id from key), in one write conditional on p's status and attempt. It
 // reports false when the payment moved on meanwhile.
