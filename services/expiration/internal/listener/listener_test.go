@@ -44,8 +44,17 @@ func TestHandlers(t *testing.T) {
 	if err := h.OrderCompleted(ctx, events.OrderCompleted{ID: "o3"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.scheduled) != 1 || f.scheduled[0] != (expiry.Job{OrderID: "o1", ExpiresAt: at}) {
+	// A moved deadline (order.updated) is a job of its own, beside the order's first.
+	moved := at.Add(5 * time.Minute)
+	if err := h.OrderUpdated(ctx, events.OrderUpdated{ID: "o1", Version: 1, Status: events.OrderStatusAwaitingPayment, ExpiresAt: moved}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.scheduled) != 2 || f.scheduled[0] != (expiry.Job{OrderID: "o1", ExpiresAt: at, TaskID: "o1"}) ||
+		f.scheduled[1] != (expiry.Job{OrderID: "o1", ExpiresAt: moved, TaskID: "o1@1893457200000"}) {
 		t.Errorf("scheduled %+v", f.scheduled)
+	}
+	if err := h.OrderUpdated(ctx, events.OrderUpdated{ID: "o6"}); !errors.Is(err, expiry.ErrInvalid) {
+		t.Errorf("order.updated without a deadline: %v, want ErrInvalid", err)
 	}
 	if len(f.cancelled) != 2 || f.cancelled[0] != "o2" || f.cancelled[1] != "o3" {
 		t.Errorf("cancelled %v", f.cancelled)
