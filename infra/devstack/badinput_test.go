@@ -34,6 +34,8 @@ func badInput(t *testing.T, c *client, seller user, buyers []user) {
 		{"POST", "/api/orders", true},
 		{"POST", "/api/payments", true},
 		{"POST", "/api/payments/webhook", false},
+		{"POST", "/api/payments/razorpay/verify", true},
+		{"POST", "/api/payments/razorpay/webhook", false},
 	}
 	check := func(what string, r reply) {
 		t.Helper()
@@ -76,6 +78,9 @@ func badInput(t *testing.T, c *client, seller user, buyers []user) {
 	check("orders without a token", c.do("GET", "/api/orders", "", nil))
 	check("bad paging", c.do("GET", "/api/tickets?limit=-1", "", nil))
 	check("unsigned webhook", c.do("POST", "/api/payments/webhook", "", `{"id":"evt_1","type":"payment_intent.succeeded"}`))
+	check("unsigned Razorpay webhook", c.do("POST", "/api/payments/razorpay/webhook", "", `{"event":"payment.captured","created_at":1}`))
+	check("forged Razorpay verification", c.do("POST", "/api/payments/razorpay/verify", buyers[0].token,
+		map[string]string{"razorpay_payment_id": "pay_1", "razorpay_order_id": "order_1", "razorpay_signature": strings.Repeat("ab", 32)}))
 	if r := c.do("GET", "/api/users/currentuser", forged, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"currentUser":null`) {
 		t.Errorf("currentuser with a forged token: %d %s", r.Status, r.Body)
 	}

@@ -96,7 +96,7 @@ func routeOf(path string) string {
 	path, _, _ = strings.Cut(path, "?")
 	parts := strings.Split(path, "/")
 	for i, p := range parts {
-		if len(p) == 24 || (i == 3 && p != "" && p != "signup" && p != "signin" && p != "signout" && p != "currentuser" && p != "webhook") {
+		if len(p) == 24 || (i == 3 && p != "" && p != "signup" && p != "signin" && p != "signout" && p != "currentuser" && p != "webhook" && p != "razorpay") {
 			parts[i] = "{id}"
 		}
 	}
