@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"ticketing/common/testkit"
+	"ticketing/services/payments/razorpaymock"
 )
 
 // startStorefrontStack runs the platform in this process with the storefront behind the
@@ -223,5 +224,42 @@ func TestStorefrontStripe(t *testing.T) {
 	buyer.waitText("order-status", 60*time.Second, equals("complete"), "the webhook completing the order")
 	if p := buyer.path(); p != order {
 		t.Errorf("paying with Stripe.js left the page for %s", p)
+	}
+}
+
+// TestStorefrontRazorpay: with the Razorpay provider, the order page opens Razorpay Checkout
+// (a fake checkout.js, served from the URL the storefront is given, paying at the fake
+// Razorpay that the payments service is pointed at); Checkout's result goes through the
+// storefront to the verify route, and the order completes, which the page shows by itself.
+func TestStorefrontRazorpay(t *testing.T) {
+	fake := razorpaymock.Start(t, "rzp_test_storefront", "rzp_secret_storefront", "rzp_webhook_storefront")
+	s := startStorefrontStack(t, map[string]string{
+		"PAYMENT_PROVIDER":        "razorpay",
+		"RAZORPAY_KEY_ID":         fake.KeyID,
+		"RAZORPAY_KEY_SECRET":     fake.KeySecret,
+		"RAZORPAY_WEBHOOK_SECRET": fake.WebhookSecret,
+		"RAZORPAY_API_BASE":       fake.URL(),
+		"RAZORPAY_CHECKOUT_URL":   fake.URL() + "/v1/checkout.js",
+		"CURRENCY":                "inr",
+	})
+	fake.WebhookURL = s.URL + "/api/payments/razorpay/webhook"
+	b := newBrowser(t, s.URL)
+	seller, buyer := b.newUser(), b.newUser()
+	seller.signUp("razorpay-seller@example.com", "/tickets/new")
+	ticket := seller.sell("Mela pass", "1499")
+	buyer.signUp("razorpay-buyer@example.com", "/")
+	order := buyer.buy(ticket)
+
+	buyer.eventually(30*time.Second, "Checkout offered", func() bool { return buyer.has("razorpay-checkout") })
+	if buyer.has("test-card") || buyer.has("payment-element") {
+		t.Fatal("with Razorpay the page offers another payment form")
+	}
+	buyer.run("pay", chromedp.Click(chromedp.CSS(sel("pay"))))
+	buyer.waitText("order-status", 60*time.Second, equals("complete"), "the order completed after Checkout")
+	if p := strings.TrimSuffix(buyer.path(), "?paid=1"); p != order {
+		t.Errorf("paying with Checkout left the page for %s", p)
+	}
+	if n, c := fake.OrdersCreated(), fake.Captures(); n != 1 || c != 1 {
+		t.Errorf("%d Razorpay orders and %d captures, want 1 and 1", n, c)
 	}
 }

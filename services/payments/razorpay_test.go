@@ -12,7 +12,7 @@ import (
 	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
 	"ticketing/services/payments/internal/provider"
-	"ticketing/services/payments/internal/razorpaymock"
+	"ticketing/services/payments/razorpaymock"
 )
 
 const (

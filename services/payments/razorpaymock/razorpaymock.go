@@ -54,7 +54,13 @@ func Start(t testing.TB, keyID, keySecret, webhookSecret string) *Server {
 	mux.HandleFunc("GET /v1/payments/{id}", s.getPayment)
 	mux.HandleFunc("POST /v1/payments/{id}/refund", s.refund)
 	mux.HandleFunc("GET /v1/payments/{id}/refunds", s.listRefunds)
-	s.srv = httptest.NewServer(s.auth(mux))
+	// What runs in the browser: a stand-in for Razorpay's checkout.js, and the payment it
+	// makes (no API key: Checkout is opened with the key id only).
+	browser := http.NewServeMux()
+	browser.HandleFunc("GET /v1/checkout.js", s.checkoutJS)
+	browser.HandleFunc("POST /test/pay", s.testPay)
+	browser.Handle("/", s.auth(mux))
+	s.srv = httptest.NewServer(browser)
 	t.Cleanup(s.srv.Close)
 	return s
 }
@@ -252,6 +258,49 @@ func (s *Server) Pay(orderID string, succeed bool) Checkout {
 	s.captures++
 	return Checkout{PaymentID: p["id"].(string), OrderID: orderID,
 		Signature: provider.RazorpayCheckoutSignature(orderID, p["id"].(string), s.KeySecret)}
+}
+
+// checkoutJS is the fake checkout.js: new Razorpay(options).open() pays options.order_id
+// through /test/pay (a success) and calls options.handler with what Checkout hands the
+// browser; on('payment.failed', f) is accepted.
+func (s *Server) checkoutJS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript")
+	fmt.Fprintf(w, `window.Razorpay = function (opts) {
+  this.on = function () {};
+  this.open = function () {
+    fetch(%q, { method: 'POST', body: JSON.stringify({ key: opts.key, order_id: opts.order_id, amount: String(opts.amount) }) })
+      .then(function (r) { return r.json(); })
+      .then(function (res) { opts.handler(res); });
+  };
+};
+`, s.srv.URL+"/test/pay")
+}
+
+// testPay is Checkout's payment: it checks the key id and the amount against the order, and
+// answers what Checkout hands the browser.
+func (s *Server) testPay(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	var req struct {
+		Key     string `json:"key"`
+		OrderID string `json:"order_id"`
+		Amount  string `json:"amount"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "The request body is not JSON")
+		return
+	}
+	s.mu.Lock()
+	o, ok := s.orders[req.OrderID]
+	amount := ""
+	if ok {
+		amount = fmt.Sprint(o["amount"])
+	}
+	s.mu.Unlock()
+	if req.Key != s.KeyID || !ok || amount != req.Amount {
+		fail(w, http.StatusBadRequest, "Checkout was opened with another key, order or amount")
+		return
+	}
+	respond(w, s.Pay(req.OrderID, true))
 }
 
 // Webhook is one signed webhook delivery.
