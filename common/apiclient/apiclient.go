@@ -64,23 +64,56 @@ type Credentials struct {
 	Password string `json:"password"`
 }
 
-// Ticket is a ticket as the API shows it. Price is the number as the API wrote it.
+// Price is a price as the API wrote it, a decimal number of the major unit: String keeps the
+// text (20.5 stays "20.5"), Float is its value.
+type Price string
+
+// UnmarshalJSON takes a JSON number as it is written.
+func (p *Price) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	if _, err := n.Float64(); err != nil {
+		return fmt.Errorf("price %s: %w", b, err)
+	}
+	*p = Price(n)
+	return nil
+}
+
+// MarshalJSON writes the number as it was read (0 when empty).
+func (p Price) MarshalJSON() ([]byte, error) {
+	if p == "" {
+		return []byte("0"), nil
+	}
+	return []byte(p), nil
+}
+
+func (p Price) String() string { return string(p) }
+
+// Float is the price's value (0 when it is not a number).
+func (p Price) Float() float64 {
+	f, _ := json.Number(p).Float64()
+	return f
+}
+
+// Ticket is a ticket as the API shows it.
 type Ticket struct {
-	ID      string      `json:"id"`
-	Title   string      `json:"title"`
-	Price   json.Number `json:"price"`
-	UserID  string      `json:"userId"`
-	Version int64       `json:"version"`
-	OrderID *string     `json:"orderId"`
-	Status  string      `json:"status"`
+	ID      string  `json:"id"`
+	Title   string  `json:"title"`
+	Price   Price   `json:"price"`
+	UserID  string  `json:"userId"`
+	Version int64   `json:"version"`
+	OrderID *string `json:"orderId"`
+	Status  string  `json:"status"`
 }
 
 // OrderTicket is the ticket an order holds, as the order shows it.
 type OrderTicket struct {
-	ID      string      `json:"id"`
-	Title   string      `json:"title"`
-	Price   json.Number `json:"price"`
-	Version int64       `json:"version"`
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Price   Price  `json:"price"`
+	Version int64  `json:"version"`
 }
 
 // Order is an order as the API shows it.

@@ -42,7 +42,7 @@ func TestCalls(t *testing.T) {
 	if err != nil || resp.Status != http.StatusCreated {
 		t.Fatalf("create: %v %s", err, resp)
 	}
-	if tk.ID != "t1" || tk.Price.String() != "20.50" || tk.OrderID != nil || tk.Status != "available" {
+	if tk.ID != "t1" || tk.Price.String() != "20.50" || tk.Price.Float() != 20.5 || tk.OrderID != nil || tk.Status != "available" {
 		t.Errorf("ticket %+v", tk)
 	}
 	if got.Header.Get("Authorization") != "Bearer tok" || got.Header.Get("Content-Type") != "application/json" ||

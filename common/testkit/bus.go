@@ -274,6 +274,9 @@ func (r *Recorder) CaughtUp() {
 	})
 }
 
+// Stream is the recorded stream.
+func (r *Recorder) Stream() jetstream.Stream { return r.stream }
+
 // All is every message recorded so far.
 func (r *Recorder) All() []Message {
 	r.mu.Lock()
