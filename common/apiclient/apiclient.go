@@ -299,10 +299,16 @@ type Options struct {
 	MaxConns int           // idle connections kept per host; 64 when 0
 	// FollowRedirects follows the API's redirects; by default a redirect is answered as it is.
 	FollowRedirects bool
+	// HTTP, when not nil, is the client to use (several API clients sharing connections);
+	// the fields above are then not used.
+	HTTP *http.Client
 }
 
 // New is a client of the API at base.
 func New(base string, o Options) *Client {
+	if o.HTTP != nil {
+		return &Client{base: strings.TrimRight(base, "/"), http: o.HTTP}
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}

@@ -21,14 +21,21 @@ type API struct {
 // NewAPI is a client of the API at base ("http://host:port"), with room for the
 // concurrent calls of a race test.
 func NewAPI(t testing.TB, base string, o ...apiclient.Options) *API {
-	opts := apiclient.Options{Timeout: 30 * time.Second, MaxConns: 256}
+	opts := apiclient.Options{HTTP: shared}
 	if len(o) > 0 {
 		opts = o[0]
 	}
 	return &API{T: t, Client: apiclient.New(base, opts)}
 }
 
-var anyBase = apiclient.New("", apiclient.Options{Timeout: 30 * time.Second, MaxConns: 256})
+// shared is the HTTP client of the tests' API clients: connections are kept across tests.
+var shared = &http.Client{
+	Timeout:       30 * time.Second,
+	Transport:     &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+var anyBase = apiclient.New("", apiclient.Options{HTTP: shared})
 
 // Call sends method url (a whole URL) with token (when not "") and body as API.Call does.
 func Call(t testing.TB, method, url, token string, body any) Reply {
@@ -156,6 +163,12 @@ func (r Reply) Errors() []apiclient.FieldError {
 func (r Reply) Message() string {
 	r.t.Helper()
 	return r.Errors()[0].Message
+}
+
+// ErrorField is the first error's field.
+func (r Reply) ErrorField() string {
+	r.t.Helper()
+	return r.Errors()[0].Field
 }
 
 // Expect fails unless the answer has status, and for an error, an item with field (when not

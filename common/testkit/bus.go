@@ -138,14 +138,39 @@ func (b *Bus) Stored(subject string) int {
 // consumer of the test's own.
 func (b *Bus) Read(subject string) []Message {
 	b.T.Helper()
-	n := b.Stored(subject)
+	return b.read(b.Conn.Topology.StreamOf(subject), b.Conn.Topology.Subject(subject), b.Stored(subject))
+}
+
+// ReadStream is every message stream (its name without the deployment's prefix) holds, in
+// stream order.
+func (b *Bus) ReadStream(stream string) []Message {
+	b.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.Conn.JS.Stream(ctx, b.Conn.Topology.Stream(stream))
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	return b.read(b.Conn.Topology.Stream(stream), "", int(info.State.Msgs))
+}
+
+// read fetches the first n messages of stream (on subject filter, when not "").
+func (b *Bus) read(stream, filter string, n int) []Message {
+	b.T.Helper()
 	if n == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := b.Conn.JS.OrderedConsumer(ctx, b.Conn.Topology.StreamOf(subject),
-		jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.Conn.Topology.Subject(subject)}})
+	var cfg jetstream.OrderedConsumerConfig
+	if filter != "" {
+		cfg.FilterSubjects = []string{filter}
+	}
+	c, err := b.Conn.JS.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		b.T.Fatal(err)
 	}
@@ -164,7 +189,7 @@ func (b *Bus) Read(subject string) []Message {
 			b.T.Fatal(batch.Error())
 		}
 		if got == 0 {
-			b.T.Fatalf("testkit: read %d of %d messages of %s", len(out), n, subject)
+			b.T.Fatalf("testkit: read %d of %d messages of %s", len(out), n, stream)
 		}
 	}
 	return out
