@@ -77,7 +77,9 @@ func TestOrdersAPI(t *testing.T) {
 	}
 
 	// POST /api/orders: 401, 400, 413, 404, 201, 409.
-	post := func(token string, body any) testkit.Reply { return testkit.Call(t, "POST", base+"/api/orders", token, body) }
+	post := func(token string, body any) testkit.Reply {
+		return testkit.Call(t, "POST", base+"/api/orders", token, body)
+	}
 	if r := post("", map[string]string{"ticketId": t1}); r.Status != http.StatusUnauthorized {
 		t.Errorf("POST without a token = %d", r.Status)
 	}
