@@ -140,11 +140,11 @@ func (r Reply) Strict(v any) {
 	}
 }
 
-// Field is the body's top-level string field name ("" when it has none).
+// Field is the body's top-level string field name ("" when it has none, or the body is not
+// a JSON object).
 func (r Reply) Field(name string) string {
-	r.t.Helper()
 	var m map[string]any
-	r.JSON(&m)
+	_ = json.Unmarshal(r.Body, &m)
 	s, _ := m[name].(string)
 	return s
 }
@@ -159,10 +159,12 @@ func (r Reply) Errors() []apiclient.FieldError {
 	return errs
 }
 
-// Message is the first error's message.
+// Message is the first error's message ("" when the body has none).
 func (r Reply) Message() string {
-	r.t.Helper()
-	return r.Errors()[0].Message
+	if errs := r.Response.Errors(); len(errs) > 0 {
+		return errs[0].Message
+	}
+	return ""
 }
 
 // ErrorField is the first error's field.

@@ -97,7 +97,7 @@ func TestOrdersAPI(t *testing.T) {
 			t.Errorf("POST with %s = %d %s, want 400", name, r.Status, r.Body)
 			continue
 		}
-		r.Message()
+		r.Errors() // the error shape, with a message
 	}
 	if r := post(alice, map[string]any{}); r.ErrorField() != "ticketId" {
 		t.Errorf("missing ticketId names field %q", r.ErrorField())
@@ -194,7 +194,7 @@ func TestOrdersAPI(t *testing.T) {
 		if r.Status != tc.want {
 			t.Errorf("GET %s = %d %s, want %d", tc.name, r.Status, r.Body, tc.want)
 		} else {
-			r.Message()
+			r.Errors() // the error shape, with a message
 		}
 	}
 

@@ -34,12 +34,12 @@ func TestPaymentsAreCountedByOutcome(t *testing.T) {
 
 	declined := h.order("dora", 1000, 15*time.Minute)
 	if r := h.pay(declined.Token, map[string]any{"orderId": declined.ID, "token": "tok_chargeDeclined"}); r.Status != 402 {
-		t.Fatalf("declined card: %d %s", r.Status, r.Raw)
+		t.Fatalf("declined card: %d %s", r.Status, r.Body)
 	}
 	paid := h.order("dora", 1000, 15*time.Minute)
 	for range 2 { // the retry returns the same payment
 		if r := h.pay(paid.Token, map[string]any{"orderId": paid.ID, "token": "tok_visa"}); r.Status != 201 {
-			t.Fatalf("pay: %d %s", r.Status, r.Raw)
+			t.Fatalf("pay: %d %s", r.Status, r.Body)
 		}
 	}
 	h.cancel(paid, 1)
