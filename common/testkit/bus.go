@@ -303,10 +303,16 @@ func (r *Recorder) CaughtUp() {
 func (r *Recorder) Stream() jetstream.Stream { return r.stream }
 
 // All is every message recorded so far.
-func (r *Recorder) All() []Message {
+func (r *Recorder) All() []Message { return r.Since(0) }
+
+// Since is the messages recorded after the first n.
+func (r *Recorder) Since(n int) []Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Message(nil), r.msgs...)
+	if n >= len(r.msgs) {
+		return nil
+	}
+	return append([]Message(nil), r.msgs[n:]...)
 }
 
 // Of is the messages on subject about id (the payload's id; every subject when subject is
@@ -328,15 +334,23 @@ func (r *Recorder) Of(id, subject string) []Message {
 	return out
 }
 
-// Counter is the sum of the counters named name in the process's Prometheus registry whose
-// labels include match.
+// Counter is the sum of the counters (or gauges) named name in the process's Prometheus
+// registry whose labels include match (0 when there is none).
 func Counter(t testing.TB, name string, match map[string]string) float64 {
+	t.Helper()
+	v, _ := Metric(t, name, match)
+	return v
+}
+
+// Metric is the sum of the counters (or gauges) named name in the process's Prometheus
+// registry whose labels include match, and whether there was one.
+func Metric(t testing.TB, name string, match map[string]string) (float64, bool) {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
+	sum, found := 0.0, false
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -348,10 +362,11 @@ func Counter(t testing.TB, name string, match map[string]string) float64 {
 			}
 			if matches(labels, match) {
 				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				found = true
 			}
 		}
 	}
-	return sum
+	return sum, found
 }
 
 func matches(labels, match map[string]string) bool {

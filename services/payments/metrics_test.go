@@ -5,24 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
 )
 
 func paymentsCounted(t *testing.T) map[string]float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() == "ticketing_payments_total" {
-			for _, m := range mf.GetMetric() {
-				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-			}
-		}
+	for _, outcome := range []string{"declined", "succeeded", "refunded", "failed"} {
+		out[outcome] = testkit.Counter(t, "ticketing_payments_total", map[string]string{"outcome": outcome})
 	}
 	return out
 }
