@@ -289,8 +289,9 @@ func truncate(b []byte, n int) string {
 
 // Client calls the API at one base URL (the gateway, the ingress, or one service).
 type Client struct {
-	base string
-	http *http.Client
+	base    string
+	http    *http.Client
+	observe func(Request, Response)
 }
 
 // Options shape the client's HTTP transport.
@@ -302,12 +303,14 @@ type Options struct {
 	// HTTP, when not nil, is the client to use (several API clients sharing connections);
 	// the fields above are then not used.
 	HTTP *http.Client
+	// Observe, when not nil, is told of every exchange once it ended (to count answers).
+	Observe func(Request, Response)
 }
 
 // New is a client of the API at base.
 func New(base string, o Options) *Client {
 	if o.HTTP != nil {
-		return &Client{base: strings.TrimRight(base, "/"), http: o.HTTP}
+		return &Client{base: strings.TrimRight(base, "/"), http: o.HTTP, observe: o.Observe}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
@@ -327,7 +330,7 @@ func New(base string, o Options) *Client {
 	if !o.FollowRedirects {
 		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: hc}
+	return &Client{base: strings.TrimRight(base, "/"), http: hc, observe: o.Observe}
 }
 
 // Base is the base URL the client calls.
@@ -335,6 +338,14 @@ func (c *Client) Base() string { return c.base }
 
 // Send makes one call. The body read is bounded at 8 MiB.
 func (c *Client) Send(ctx context.Context, r Request) Response {
+	resp := c.send(ctx, r)
+	if c.observe != nil {
+		c.observe(r, resp)
+	}
+	return resp
+}
+
+func (c *Client) send(ctx context.Context, r Request) Response {
 	var rd io.Reader
 	switch b := r.Body.(type) {
 	case nil:

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -56,6 +57,16 @@ func (a *API) Send(r apiclient.Request) Reply {
 	resp := a.Client.Send(a.T.Context(), r)
 	if resp.Err != nil {
 		a.T.Fatalf("testkit: %s %s: %v", r.Method, r.Path, resp.Err)
+	}
+	return Reply{Response: resp, t: a.T}
+}
+
+// Try is Call for a call that may get no answer (a fault test): Status 0 and the error in
+// the body then.
+func (a *API) Try(method, path, token string, body any) Reply {
+	resp := a.Client.Send(context.Background(), apiclient.Request{Method: method, Path: path, Auth: apiclient.Bearer(token), Body: body})
+	if resp.Err != nil {
+		resp.Body = []byte(resp.Err.Error())
 	}
 	return Reply{Response: resp, t: a.T}
 }
