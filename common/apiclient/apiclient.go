@@ -68,8 +68,11 @@ type Credentials struct {
 // text (20.5 stays "20.5"), Float is its value.
 type Price string
 
-// UnmarshalJSON takes a JSON number as it is written.
+// UnmarshalJSON takes a JSON number as it is written (null leaves p as it is).
 func (p *Price) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
 		return err

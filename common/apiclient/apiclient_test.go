@@ -93,3 +93,25 @@ func errorsAs(err error, e **apiclient.Error) bool {
 	*e = v
 	return ok
 }
+
+// A price reads any JSON number as it is written and nothing else; what it reads it writes
+// back unchanged.
+func FuzzPrice(f *testing.F) {
+	for _, s := range []string{`20.5`, `0.01`, `1e3`, `-0`, `"20"`, `null`, `{}`, ``, `20.`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p apiclient.Price
+		if err := json.Unmarshal(b, &p); err != nil || p == "" {
+			return
+		}
+		out, err := json.Marshal(p)
+		if err != nil || !json.Valid(out) || string(out) != p.String() {
+			t.Fatalf("%q read as %q, written as %q (%v)", b, p, out, err)
+		}
+		var n json.Number
+		if err := json.Unmarshal(out, &n); err != nil {
+			t.Fatalf("%q is not a number: %v", out, err)
+		}
+	})
+}
