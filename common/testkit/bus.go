@@ -117,21 +117,27 @@ func (b *Bus) Redelivered(service, subject string) bool {
 	return ci != nil && ci.NumRedelivered > 0
 }
 
-// Stored counts the messages of subject its stream holds.
-func (b *Bus) Stored(subject string) int {
+// info is the state of the stream named name (in full), with opts.
+func (b *Bus) info(name string, opts ...jetstream.StreamInfoOpt) *jetstream.StreamInfo {
 	b.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := b.Conn.JS.Stream(ctx, b.Conn.Topology.StreamOf(subject))
+	s, err := b.Conn.JS.Stream(ctx, name)
 	if err != nil {
-		b.T.Fatal(err)
+		b.T.Fatalf("testkit: stream %s: %v", name, err)
 	}
+	info, err := s.Info(ctx, opts...)
+	if err != nil {
+		b.T.Fatalf("testkit: stream %s: %v", name, err)
+	}
+	return info
+}
+
+// Stored counts the messages of subject its stream holds.
+func (b *Bus) Stored(subject string) int {
+	b.T.Helper()
 	full := b.Conn.Topology.Subject(subject)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(full))
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	return int(info.State.Subjects[full])
+	return int(b.info(b.Conn.Topology.StreamOf(subject), jetstream.WithSubjectFilter(full)).State.Subjects[full])
 }
 
 // Read is every message of subject its stream holds, in stream order, read with an ordered
@@ -145,17 +151,8 @@ func (b *Bus) Read(subject string) []Message {
 // stream order.
 func (b *Bus) ReadStream(stream string) []Message {
 	b.T.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := b.Conn.JS.Stream(ctx, b.Conn.Topology.Stream(stream))
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	return b.read(b.Conn.Topology.Stream(stream), "", int(info.State.Msgs))
+	name := b.Conn.Topology.Stream(stream)
+	return b.read(name, "", int(b.info(name).State.Msgs))
 }
 
 // read fetches the first n messages of stream (on subject filter, when not "").
