@@ -2,9 +2,7 @@ package expiration_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -149,16 +147,10 @@ func (h *harness) queueInfo() *asynq.QueueInfo {
 
 func (h *harness) readyz() (int, map[string]any) {
 	h.t.Helper()
-	resp, err := http.Get(h.url + "/readyz")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	r := testkit.Call(h.t, "GET", h.url+"/readyz", "", nil)
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		h.t.Fatal(err)
-	}
-	return resp.StatusCode, body
+	r.JSON(&body)
+	return r.Status, body
 }
 
 // expiry is one expiration.completed seen on the stream.
