@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
+	"slices"
 	"testing"
 	"time"
+
+	"ticketing/common/apiclient"
 )
 
 // TestPaymentSagaEndToEnd runs the payment saga through every service of the stack, with the
@@ -46,18 +48,22 @@ func TestPaymentSagaEndToEnd(t *testing.T) {
 		if r.Status != 201 {
 			t.Fatalf("order: %d %s", r.Status, r.Body)
 		}
-		var o orderView
-		r.json(t, &o)
+		var o apiclient.Order
+		r.JSON(&o)
 		orders = append(orders, placed{id: o.ID, deadline: o.ExpiresAt, buyer: b})
 	}
 	// Every payment starts: the order waits for it, its deadline extended.
 	for i := range orders {
 		o := &orders[i]
-		r := c.must(201, "POST", "/api/payments", o.buyer.token, map[string]string{"orderId": o.id})
-		o.intent, o.secret = r.field(t, "stripeId"), r.field(t, "clientSecret")
+		var p apiclient.Payment
+		c.must(201, "POST", "/api/payments", o.buyer.Token, map[string]string{"orderId": o.id}).Strict(&p)
+		if p.StripeID == "" || p.ClientSecret == "" {
+			t.Fatalf("payment %+v: no intent or client secret", p)
+		}
+		o.intent, o.secret = p.StripeID, p.ClientSecret
 		eventually(t, 20*time.Second, "order awaiting its payment", func() bool {
 			v := c.order(o.buyer, o.id)
-			return v.Status == "awaiting:payment" && v.ExpiresAt.After(o.deadline)
+			return v.Status == apiclient.OrderAwaiting && v.ExpiresAt.After(o.deadline)
 		})
 	}
 	a, b, cc := orders[0], orders[1], orders[2]
@@ -73,34 +79,34 @@ func TestPaymentSagaEndToEnd(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "C created again", func() bool {
 		v := c.order(cc.buyer, cc.id)
-		return v.Status == "created" && v.ExpiresAt.Equal(cc.deadline)
+		return v.Status == apiclient.OrderCreated && v.ExpiresAt.Equal(cc.deadline)
 	})
 
 	// Past the original deadline: A and B still wait for their payments; C expired.
 	eventually(t, time.Until(a.deadline)+20*time.Second, "C expired at its original deadline", func() bool {
-		return c.order(cc.buyer, cc.id).Status == "cancelled"
+		return c.order(cc.buyer, cc.id).Status == apiclient.OrderCancelled
 	})
 	for _, o := range []placed{a, b} {
 		if time.Now().Before(o.deadline) {
 			t.Fatal("C expired before its deadline")
 		}
-		if v := c.order(o.buyer, o.id); v.Status != "awaiting:payment" {
+		if v := c.order(o.buyer, o.id); v.Status != apiclient.OrderAwaiting {
 			t.Fatalf("order %s after its original deadline: %s, want awaiting:payment", o.id, v.Status)
 		}
 	}
 
 	// A's card is confirmed after its original deadline: complete, no refund.
 	confirm(t, stripe, a.secret)
-	eventually(t, 20*time.Second, "A complete", func() bool { return c.order(a.buyer, a.id).Status == "complete" })
+	eventually(t, 20*time.Second, "A complete", func() bool { return c.order(a.buyer, a.id).Status == apiclient.OrderComplete })
 
 	// B's extended deadline passes: expired; its card confirmed then is refunded.
 	eventually(t, 60*time.Second, "B expired at its extended deadline", func() bool {
-		return c.order(b.buyer, b.id).Status == "cancelled"
+		return c.order(b.buyer, b.id).Status == apiclient.OrderCancelled
 	})
 	confirm(t, stripe, b.secret)
 	eventually(t, 30*time.Second, "B refunded", func() bool { return stripe.refunded(b.intent) == 1 })
 	eventually(t, 20*time.Second, "B's history shows the refund", func() bool {
-		return strings.Contains(string(c.must(200, "GET", "/api/orders/"+b.id, b.buyer.token, nil).Body), `"cause":"refunded"`)
+		return slices.Contains(c.order(b.buyer, b.id).Causes(), "refunded")
 	})
 	if n := stripe.refunded(a.intent); n != 0 {
 		t.Fatalf("A refunded %d times", n)
@@ -110,15 +116,7 @@ func TestPaymentSagaEndToEnd(t *testing.T) {
 		b:  {"created", "payment-started", "expired", "refunded"},
 		cc: {"created", "payment-started", "payment-failed", "expired"},
 	} {
-		var v struct {
-			History []struct{ Cause string } `json:"history"`
-		}
-		c.must(200, "GET", "/api/orders/"+o.id, o.buyer.token, nil).json(t, &v)
-		var got []string
-		for _, h := range v.History {
-			got = append(got, h.Cause)
-		}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
+		if got := c.order(o.buyer, o.id).Causes(); !slices.Equal(got, want) {
 			t.Errorf("order %s history %v, want %v", o.id, got, want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 	"ticketing/services/orders/internal/order"
@@ -28,19 +29,19 @@ func TestPaymentSaga(t *testing.T) {
 	alice := testkit.Token(t, "alice", "alice@example.com")
 	tA, tB, tC := h.ticket("A", 100), h.ticket("B", 100), h.ticket("C", 100)
 	a, b, c := placeOrder(t, base, alice, tA), placeOrder(t, base, alice, tB), placeOrder(t, base, alice, tC)
-	get := func(o orderJSON) orderJSON { return getOrder(t, base, alice, o.ID) }
+	get := func(o apiclient.Order) apiclient.Order { return getOrder(t, base, alice, o.ID) }
 	until := func(at time.Time, what string) {
 		t.Helper()
 		testkit.Eventually(t, time.Until(at)+5*time.Second, what, func() bool { return time.Now().After(at) })
 	}
-	expire := func(o orderJSON, deadline time.Time) {
+	expire := func(o apiclient.Order, deadline time.Time) {
 		t.Helper()
 		h.publish(events.ExpirationCompleted{OrderID: o.ID, ExpiresAt: &deadline})
 	}
-	wantCauses := func(o orderJSON, want ...string) {
+	wantCauses := func(o apiclient.Order, want ...string) {
 		t.Helper()
-		if got := get(o); fmt.Sprint(got.causes()) != fmt.Sprint(want) {
-			t.Errorf("order %s history %v, want %v", o.ID, got.causes(), want)
+		if got := get(o); fmt.Sprint(got.Causes()) != fmt.Sprint(want) {
+			t.Errorf("order %s history %v, want %v", o.ID, got.Causes(), want)
 		}
 	}
 	holder := func(ticket string) string {
@@ -66,12 +67,12 @@ func TestPaymentSaga(t *testing.T) {
 
 	// A and B: started one second before their deadline.
 	until(a.ExpiresAt.Add(-time.Second), "one second before the deadline")
-	for _, o := range []orderJSON{a, b} {
+	for _, o := range []apiclient.Order{a, b} {
 		h.publish(events.PaymentStarted{ID: "p-" + o.ID, OrderID: o.ID, Attempt: 1})
 	}
 	waitHandled[events.PaymentStarted](h)
 	extended := map[string]time.Time{}
-	for _, o := range []orderJSON{a, b} {
+	for _, o := range []apiclient.Order{a, b} {
 		got := get(o)
 		if got.Status != "awaiting:payment" || got.ExpiresAt.Before(o.ExpiresAt.Add(5*time.Second)) {
 			t.Fatalf("order %s after its start: %s until %v, want awaiting:payment until 5 s past %v", o.ID, got.Status, got.ExpiresAt, o.ExpiresAt)
@@ -81,11 +82,11 @@ func TestPaymentSaga(t *testing.T) {
 
 	// The original deadline passes: its expiries are dropped for A and B, and expire C.
 	until(a.ExpiresAt, "past the original deadline")
-	for _, o := range []orderJSON{a, b, c} {
+	for _, o := range []apiclient.Order{a, b, c} {
 		expire(o, o.ExpiresAt)
 	}
 	waitHandled[events.ExpirationCompleted](h)
-	for _, o := range []orderJSON{a, b} {
+	for _, o := range []apiclient.Order{a, b} {
 		if got := get(o); got.Status != "awaiting:payment" {
 			t.Fatalf("order %s after the original deadline: %s, want awaiting:payment", o.ID, got.Status)
 		}

@@ -1,13 +1,12 @@
 package payments_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 	"time"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
@@ -40,20 +39,21 @@ func startRazorpay(t *testing.T) (*harness, *razorpaymock.Server) {
 }
 
 // verify posts what Checkout handed the browser to the verify route.
-func (h *harness) verify(token string, c razorpaymock.Checkout) response {
+func (h *harness) verify(token string, c apiclient.RazorpayCheckout) testkit.Reply {
 	h.t.Helper()
-	b, _ := json.Marshal(c)
-	return h.do("POST", "/api/payments/razorpay/verify", token, bytes.NewReader(b), nil)
+	return h.api.Call("POST", "/api/payments/razorpay/verify", token, c)
 }
 
 // checkout asks for the Razorpay order of o's payment, as the storefront does before opening
 // Checkout.
-func checkout(t *testing.T, h *harness, o order) response {
+func checkout(t *testing.T, h *harness, o order) testkit.Reply {
 	t.Helper()
-	r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-	if r.Status != 201 || r.str("status") != "requires_payment_method" || r.str("razorpayOrderId") == "" ||
-		r.str("keyId") != rzpKeyID || r.str("currency") != "INR" || r.Body["amount"] != float64(o.PriceCents) {
-		t.Fatalf("pay with Razorpay: %d %s", r.Status, r.Raw)
+	r := h.pay(o.Token, map[string]any{"orderId": o.ID}).Want(201)
+	var p apiclient.Payment
+	r.Strict(&p)
+	if p.Status != "requires_payment_method" || p.RazorpayOrderID == "" || p.KeyID != rzpKeyID ||
+		p.Currency != "INR" || p.Amount != o.PriceCents {
+		t.Fatalf("pay with Razorpay: %d %s", r.Status, r.Body)
 	}
 	return r
 }
@@ -70,14 +70,16 @@ func createdFor(h *harness, orderID string) int {
 
 func TestRazorpayConfig(t *testing.T) {
 	h, _ := startRazorpay(t)
-	r := h.do("GET", "/api/payments/config", "", nil, nil)
-	if r.Status != 200 || r.str("provider") != "razorpay" || r.str("keyId") != rzpKeyID || r.str("publishableKey") != "" {
-		t.Fatalf("config: %d %s", r.Status, r.Raw)
+	r := h.do("GET", "/api/payments/config", "", nil, nil).Want(200)
+	var cfg apiclient.PaymentConfig
+	r.Strict(&cfg)
+	if cfg.Provider != apiclient.ProviderRazorpay || cfg.KeyID != rzpKeyID || cfg.PublishableKey != "" {
+		t.Fatalf("config: %d %s", r.Status, r.Body)
 	}
 	// Card charges are Stripe's: with Razorpay the customer pays in Checkout.
 	o := h.order("rzp-card", 2000, time.Minute)
 	if r := h.pay(o.Token, map[string]any{"orderId": o.ID, "token": "tok_visa"}); r.Status != 400 {
-		t.Fatalf("a card token with Razorpay: %d %s", r.Status, r.Raw)
+		t.Fatalf("a card token with Razorpay: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -88,18 +90,18 @@ func TestRazorpaySaga(t *testing.T) {
 	h, fake := startRazorpay(t)
 	ctx := context.Background()
 	const window, paymentGrace = 2 * time.Second, 4 * time.Second
-	startPayment := func(t *testing.T, user string) (order, response, time.Time) {
+	startPayment := func(t *testing.T, user string) (order, testkit.Reply, time.Time) {
 		t.Helper()
-		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) response { return checkout(t, h, o) })
+		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) testkit.Reply { return checkout(t, h, o) })
 	}
 
 	t.Run("paid after the original deadline: complete, no refund", func(t *testing.T) {
 		o, r, deadline := startPayment(t, "rzp-ok")
 		testkit.Eventually(t, 2*window, "past the original deadline", func() bool { return time.Now().After(deadline) })
-		c := fake.Pay(r.str("razorpayOrderId"), true)
+		c := fake.Pay(r.Field("razorpayOrderId"), true)
 		v := h.verify(o.Token, c)
-		if v.Status != 201 || v.str("status") != "succeeded" || v.str("stripeId") != c.PaymentID {
-			t.Fatalf("verify: %d %s", v.Status, v.Raw)
+		if v.Status != 201 || v.Field("status") != "succeeded" || v.Field("stripeId") != c.PaymentID {
+			t.Fatalf("verify: %d %s", v.Status, v.Body)
 		}
 		// The webhook of the same capture changes nothing more.
 		if code, body := fake.Send(fake.Event("payment.captured", c.PaymentID, time.Now())); code != 200 {
@@ -115,7 +117,7 @@ func TestRazorpaySaga(t *testing.T) {
 		o, r, _ := startPayment(t, "rzp-late")
 		h.cancel(o, 2) // the orders service expired it at the extended deadline
 		h.waitOrder(o.ID, 2)
-		c := fake.Pay(r.str("razorpayOrderId"), true)
+		c := fake.Pay(r.Field("razorpayOrderId"), true)
 		if code, body := fake.Send(fake.Event("order.paid", c.PaymentID, time.Now())); code != 200 {
 			t.Fatalf("webhook: %d %s", code, body)
 		}
@@ -127,13 +129,13 @@ func TestRazorpaySaga(t *testing.T) {
 			t.Fatalf("%d refunds at Razorpay, want 1", n)
 		}
 		if v := h.verify(o.Token, c); v.Status != 409 {
-			t.Fatalf("verify of a refunded payment: %d %s", v.Status, v.Raw)
+			t.Fatalf("verify of a refunded payment: %d %s", v.Status, v.Body)
 		}
 	})
 
 	t.Run("failed: payment.failed", func(t *testing.T) {
 		o, r, _ := startPayment(t, "rzp-fail")
-		c := fake.Pay(r.str("razorpayOrderId"), false)
+		c := fake.Pay(r.Field("razorpayOrderId"), false)
 		wh := fake.Event("payment.failed", c.PaymentID, time.Now())
 		for range 2 { // delivered twice: handled once
 			if code, body := fake.Send(wh); code != 200 {
@@ -159,16 +161,16 @@ func TestRazorpaySignatures(t *testing.T) {
 	h, fake := startRazorpay(t)
 	o := h.order("rzp-sig", 2000, time.Minute)
 	r := checkout(t, h, o)
-	c := fake.Pay(r.str("razorpayOrderId"), true)
+	c := fake.Pay(r.Field("razorpayOrderId"), true)
 
 	forged := c
 	forged.Signature = provider.RazorpayCheckoutSignature(c.OrderID, c.PaymentID, "not the secret")
 	if v := h.verify(o.Token, forged); v.Status != 400 {
-		t.Fatalf("forged checkout signature: %d %s", v.Status, v.Raw)
+		t.Fatalf("forged checkout signature: %d %s", v.Status, v.Body)
 	}
 	other := h.order("rzp-sig-other", 2000, time.Minute)
 	if v := h.verify(other.Token, c); v.Status != 403 {
-		t.Fatalf("another user's payment: %d %s", v.Status, v.Raw)
+		t.Fatalf("another user's payment: %d %s", v.Status, v.Body)
 	}
 
 	wh := fake.Event("payment.captured", c.PaymentID, time.Now())
@@ -211,9 +213,9 @@ func TestRazorpayConcurrentAttempts(t *testing.T) {
 		wg.Go(func() {
 			r := replicas[i%2].pay(o.Token, map[string]any{"orderId": o.ID})
 			if r.Status == 201 {
-				ids[i] = r.str("razorpayOrderId")
+				ids[i] = r.Field("razorpayOrderId")
 			} else if r.Status != 409 {
-				t.Errorf("pay: %d %s", r.Status, r.Raw)
+				t.Errorf("pay: %d %s", r.Status, r.Body)
 			}
 		})
 	}
@@ -234,7 +236,7 @@ func TestRazorpayConcurrentAttempts(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			if v := replicas[i%2].verify(o.Token, c); v.Status != 201 {
-				t.Errorf("verify: %d %s", v.Status, v.Raw)
+				t.Errorf("verify: %d %s", v.Status, v.Body)
 			}
 		})
 	}
@@ -252,7 +254,7 @@ func TestRazorpayUnavailable(t *testing.T) {
 	o := h.order("rzp-outage", 2000, time.Minute)
 	fake.FailOrders(1)
 	if r := h.pay(o.Token, map[string]any{"orderId": o.ID}); r.Status != 503 {
-		t.Fatalf("pay during the outage: %d %s", r.Status, r.Raw)
+		t.Fatalf("pay during the outage: %d %s", r.Status, r.Body)
 	}
 	start := time.Now()
 	checkout(t, h, o)

@@ -14,7 +14,7 @@ import (
 // deadline and starts the payment with pay: payment.started is published, and the orders
 // service (the test) extends the deadline by paymentGrace with order.updated. It returns the
 // order, pay's answer and the original deadline.
-func startBeforeDeadline(t *testing.T, h *harness, user string, window, paymentGrace time.Duration, pay func(order) response) (order, response, time.Time) {
+func startBeforeDeadline(t *testing.T, h *harness, user string, window, paymentGrace time.Duration, pay func(order) testkit.Reply) (order, testkit.Reply, time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	o := h.order(user, 2000, window)
@@ -28,7 +28,7 @@ func startBeforeDeadline(t *testing.T, h *harness, user string, window, paymentG
 	r := pay(o)
 	eventually(t, "payment.started", func() bool {
 		for _, e := range messages[events.PaymentStarted](h) {
-			if e.OrderID == o.ID && e.Attempt == 1 && e.ID == r.str("id") {
+			if e.OrderID == o.ID && e.Attempt == 1 && e.ID == r.Field("id") {
 				return true
 			}
 		}
@@ -52,12 +52,12 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 	ctx := context.Background()
 	const window, paymentGrace = 2 * time.Second, 4 * time.Second
 
-	startPayment := func(t *testing.T, user string) (order, response, time.Time) {
+	startPayment := func(t *testing.T, user string) (order, testkit.Reply, time.Time) {
 		t.Helper()
-		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) response {
+		return startBeforeDeadline(t, h, user, window, paymentGrace, func(o order) testkit.Reply {
 			r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-			if r.Status != 201 || r.str("status") != "requires_payment_method" {
-				t.Fatalf("pay: %d %s", r.Status, r.Raw)
+			if r.Status != 201 || r.Field("status") != "requires_payment_method" {
+				t.Fatalf("pay: %d %s", r.Status, r.Body)
 			}
 			return r
 		})
@@ -78,12 +78,12 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		o, r, deadline := startPayment(t, "saga-ok")
 		afterDeadline(t, deadline)
 		// The replica follows the new deadline: asking again answers the same intent, not 409.
-		if again := h.pay(o.Token, map[string]any{"orderId": o.ID}); again.Status != 201 || again.str("stripeId") != r.str("stripeId") {
-			t.Fatalf("pay again after the original deadline: %d %s", again.Status, again.Raw)
+		if again := h.pay(o.Token, map[string]any{"orderId": o.ID}); again.Status != 201 || again.Field("stripeId") != r.Field("stripeId") {
+			t.Fatalf("pay again after the original deadline: %d %s", again.Status, again.Body)
 		}
-		confirm(t, r.str("stripeId"), "pm_card_visa")
-		if w := h.webhook(intentEvent("evt_saga_ok", "payment_intent.succeeded", r.str("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("webhook: %d %s", w.Status, w.Raw)
+		confirm(t, r.Field("stripeId"), "pm_card_visa")
+		if w := h.webhook(intentEvent("evt_saga_ok", "payment_intent.succeeded", r.Field("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
+			t.Fatalf("webhook: %d %s", w.Status, w.Body)
 		}
 		eventually(t, "payment succeeded", func() bool {
 			p, err := h.store.PaymentByOrder(ctx, o.ID)
@@ -100,28 +100,28 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		// The orders service expired the order at the extended deadline.
 		h.cancel(o, 2)
 		h.waitOrder(o.ID, 2)
-		confirm(t, r.str("stripeId"), "pm_card_visa")
-		if w := h.webhook(intentEvent("evt_saga_late", "payment_intent.succeeded", r.str("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("webhook: %d %s", w.Status, w.Raw)
+		confirm(t, r.Field("stripeId"), "pm_card_visa")
+		if w := h.webhook(intentEvent("evt_saga_late", "payment_intent.succeeded", r.Field("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
+			t.Fatalf("webhook: %d %s", w.Status, w.Body)
 		}
 		eventually(t, "payment refunded", func() bool {
 			p, err := h.store.PaymentByOrder(ctx, o.ID)
 			return err == nil && p.Status == payment.StatusRefunded
 		})
-		if _, refunded, _ := h.offline.IntentStatus(r.str("stripeId")); !refunded {
+		if _, refunded, _ := h.offline.IntentStatus(r.Field("stripeId")); !refunded {
 			t.Fatal("the intent is not refunded at the provider")
 		}
 	})
 
 	t.Run("fails: payment.failed, once per decline", func(t *testing.T) {
 		o, r, _ := startPayment(t, "saga-fail")
-		if _, err := h.offline.Confirm(r.str("stripeId"), "pm_card_chargeDeclined"); err == nil {
+		if _, err := h.offline.Confirm(r.Field("stripeId"), "pm_card_chargeDeclined"); err == nil {
 			t.Fatal("the declined card was charged")
 		}
-		ev := intentEvent("evt_saga_fail", "payment_intent.payment_failed", r.str("stripeId"), o.ID, 1)
+		ev := intentEvent("evt_saga_fail", "payment_intent.payment_failed", r.Field("stripeId"), o.ID, 1)
 		for range 2 { // the same webhook twice: handled once
 			if w := h.webhook(ev, time.Time{}); w.Status != 200 {
-				t.Fatalf("webhook: %d %s", w.Status, w.Raw)
+				t.Fatalf("webhook: %d %s", w.Status, w.Body)
 			}
 		}
 		h.settled(o.ID)
@@ -131,7 +131,7 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 				got = append(got, e)
 			}
 		}
-		if len(got) != 1 || got[0].Attempt != 1 || got[0].Reason == "" || got[0].ID != r.str("id") {
+		if len(got) != 1 || got[0].Attempt != 1 || got[0].Reason == "" || got[0].ID != r.Field("id") {
 			t.Fatalf("payment.failed of the order: %+v, want one for attempt 1", got)
 		}
 		// The intent stays open for another card, as at Stripe.

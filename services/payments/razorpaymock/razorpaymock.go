@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing/common/apiclient"
 	"ticketing/services/payments/internal/provider"
 )
 
@@ -226,12 +227,9 @@ func (s *Server) listRefunds(w http.ResponseWriter, r *http.Request) {
 	respond(w, map[string]any{"entity": "collection", "count": len(items), "items": items})
 }
 
-// Checkout is what Razorpay Checkout hands the browser after a payment.
-type Checkout struct {
-	PaymentID string `json:"razorpay_payment_id"`
-	OrderID   string `json:"razorpay_order_id"`
-	Signature string `json:"razorpay_signature"`
-}
+// Checkout is what Razorpay Checkout hands the browser after a payment, the API client's
+// view of it.
+type Checkout = apiclient.RazorpayCheckout
 
 // Pay makes a payment for Razorpay order orderID as Checkout does: captured at once when
 // succeed (the order becomes paid), failed otherwise. It returns what Checkout hands the
