@@ -406,3 +406,59 @@ func TestFailureBudgetRunsFromTheFirstFailure(t *testing.T) {
 		t.Fatalf("dead-lettered %s after the first failure, before the %s budget", failingFor, budget)
 	}
 }
+
+// TestConnectWaitsForNATS: Connect started while no server answers keeps trying, and
+// returns a working connection once the server is up.
+func TestConnectWaitsForNATS(t *testing.T) {
+	srv := testkit.StartNATS(t, t.TempDir())
+	url := srv.ClientURL()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	logs := &countingHandler{}
+	type result struct {
+		c   *bus.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := bus.Connect(t.Context(), url, t.Name(), events.Topology{}, slog.New(logs))
+		done <- result{c, err}
+	}()
+	testkit.Eventually(t, 30*time.Second, "a second connection attempt", func() bool { return logs.n.Load() >= 2 })
+	select {
+	case r := <-done:
+		t.Fatalf("Connect returned while NATS was down: %v", r.err)
+	default:
+	}
+	srv.Restart()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Connect did not return within 60s of NATS starting")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.Close()
+	if err := r.c.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// And a context that ends stops the wait.
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := bus.Connect(ctx, url, t.Name(), events.Topology{}, quiet); err == nil {
+		t.Fatal("Connect to a server that is down returned no error when its context ended")
+	}
+}
+
+// countingHandler counts the log records at warning level or above.
+type countingHandler struct{ n atomic.Int32 }
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *countingHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler                { return h }

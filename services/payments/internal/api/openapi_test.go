@@ -24,7 +24,7 @@ var statuses = openapitest.Statuses{
 // routes, then Routes.
 func router() chi.Router {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	Routes(r, &Handler{})
 	return r
 }

@@ -25,7 +25,7 @@ var statuses = openapitest.Statuses{
 // routes, then Mount (which needs no application to register its routes).
 func router() chi.Router {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	Mount(r, nil)
 	return r
 }
