@@ -22,6 +22,7 @@ const (
 	SubjectExpirationCompleted = "expiration.completed"
 	SubjectPaymentCreated      = "payment.created"
 	SubjectPaymentRefunded     = "payment.refunded"
+	SubjectEventCreated        = "event.created"
 )
 
 // Event is a payload that knows its subject and schema number, and checks its own fields.
@@ -31,13 +32,30 @@ type Event interface {
 	Validate() error
 }
 
-// TicketCreated is published by tickets when a ticket is listed.
+// TicketCreated is published by tickets when a ticket is listed. EventID names the event
+// (on-sale) the ticket belongs to; it is absent for a ticket of no event.
 type TicketCreated struct {
 	ID         string `json:"id"`
 	Version    int64  `json:"version"`
 	Title      string `json:"title"`
 	PriceCents int64  `json:"priceCents"`
 	UserID     string `json:"userId"`
+	EventID    string `json:"eventId,omitempty"`
+}
+
+// EventCreated is published by tickets when a seller creates an event: an on-sale of
+// TicketCount tickets (each announced by its own ticket.created with eventId) that opens at
+// OnSaleAt, lets each user hold at most MaxPerUser live orders, and admits AdmitPerMinute
+// buyers a minute from its waiting room.
+type EventCreated struct {
+	ID             string    `json:"id"`
+	Version        int64     `json:"version"`
+	Title          string    `json:"title"`
+	UserID         string    `json:"userId"`
+	OnSaleAt       time.Time `json:"onSaleAt"`
+	TicketCount    int       `json:"ticketCount"`
+	MaxPerUser     int       `json:"maxPerUser"`
+	AdmitPerMinute int       `json:"admitPerMinute"`
 }
 
 // TicketUpdated is published by tickets when its owner edits a ticket. Reservations, releases
@@ -140,6 +158,7 @@ func (OrderCompleted) Subject() string      { return SubjectOrderCompleted }
 func (ExpirationCompleted) Subject() string { return SubjectExpirationCompleted }
 func (PaymentCreated) Subject() string      { return SubjectPaymentCreated }
 func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
+func (EventCreated) Subject() string        { return SubjectEventCreated }
 
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
@@ -150,6 +169,7 @@ func (OrderCompleted) Schema() int      { return 1 }
 func (ExpirationCompleted) Schema() int { return 1 }
 func (PaymentCreated) Schema() int      { return 1 }
 func (PaymentRefunded) Schema() int     { return 1 }
+func (EventCreated) Schema() int        { return 1 }
 
 // ErrInvalid marks a payload that decoded but breaks its rules.
 var ErrInvalid = errors.New("invalid event")
@@ -235,6 +255,28 @@ func (e PaymentCreated) Validate() error {
 func (e PaymentRefunded) Validate() error {
 	if e.ID == "" || e.OrderID == "" || e.StripeID == "" {
 		return invalid("id, orderId and stripeId are required")
+	}
+	return nil
+}
+
+func (e EventCreated) Validate() error {
+	switch {
+	case e.ID == "":
+		return invalid("id is empty")
+	case e.Version < 0:
+		return invalid("version %d is negative", e.Version)
+	case e.Title == "":
+		return invalid("title is empty")
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.OnSaleAt.IsZero():
+		return invalid("onSaleAt is missing")
+	case e.TicketCount < 1:
+		return invalid("ticketCount %d is not positive", e.TicketCount)
+	case e.MaxPerUser < 1:
+		return invalid("maxPerUser %d is not positive", e.MaxPerUser)
+	case e.AdmitPerMinute < 1:
+		return invalid("admitPerMinute %d is not positive", e.AdmitPerMinute)
 	}
 	return nil
 }

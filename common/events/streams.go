@@ -13,6 +13,7 @@ const (
 	StreamOrders     = "ORDERS"
 	StreamExpiration = "EXPIRATION"
 	StreamPayments   = "PAYMENTS"
+	StreamEvents     = "EVENTS"
 	StreamDeadLetter = "DEADLETTER"
 )
 
@@ -26,6 +27,7 @@ var streamSubjects = map[string]string{
 	StreamOrders:     "order",
 	StreamExpiration: "expiration",
 	StreamPayments:   "payment",
+	StreamEvents:     "event",
 	StreamDeadLetter: "deadletter",
 }
 
@@ -92,7 +94,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		dup = DefaultDuplicateWindow
 	}
 	var out []jetstream.StreamConfig
-	for _, name := range []string{StreamTickets, StreamOrders, StreamExpiration, StreamPayments, StreamDeadLetter} {
+	for _, name := range []string{StreamTickets, StreamOrders, StreamExpiration, StreamPayments, StreamEvents, StreamDeadLetter} {
 		maxAge := t.MaxAge
 		if name == StreamDeadLetter && maxAge == 0 {
 			maxAge = 30 * 24 * time.Hour

@@ -70,7 +70,8 @@ func Run(ctx context.Context, cfg Config) error {
 			PollInterval: cfg.OutboxPollInterval,
 			AfterPublish: cfg.RelayAfterPublish,
 		})
-		st := store.New(db, relay)
+		eventsRelay := svc.Relay(conn, db.Collection(store.EventsCollection), bus.RelayOptions{PollInterval: cfg.OutboxPollInterval})
+		st := store.New(db, relay, eventsRelay)
 		if err := st.EnsureIndexes(ctx); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,9 @@ var statuses = openapitest.Statuses{
 	"GET /api/tickets/{id}":         {200, 404, 500},
 	"PUT /api/tickets/{id}":         {200, 400, 401, 403, 404, 409, 413, 415, 500},
 	"GET /api/tickets/openapi.json": {200, 304, 500},
+	"GET /api/events":               {200, 400, 500},
+	"POST /api/events":              {201, 400, 401, 413, 415, 500},
+	"GET /api/events/{id}":          {200, 404, 500},
 }
 
 // router is the router as tickets.Run builds it: the platform's middleware stack, the health

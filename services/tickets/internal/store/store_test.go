@@ -21,7 +21,7 @@ import (
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	st := store.New(testkit.Mongo(t), nil)
+	st := store.New(testkit.Mongo(t), nil, nil)
 	for range 2 { // idempotent
 		if err := st.EnsureIndexes(t.Context()); err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestListFree(t *testing.T) {
 
 	ids := func(after string, limit int) []string {
 		t.Helper()
-		got, err := st.ListFree(ctx, after, limit)
+		got, err := st.ListFree(ctx, "", after, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +341,7 @@ func TestUpdateReturnsTheChangeError(t *testing.T) {
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
 	db, queries := testkit.MongoRecording(t)
-	st := store.New(db, nil)
+	st := store.New(db, nil, nil)
 	ctx := t.Context()
 	if err := st.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
@@ -360,7 +360,7 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
 	}
 	for _, after := range []string{"", tk.ID} {
-		if _, err := st.ListFree(ctx, after, 10); err != nil {
+		if _, err := st.ListFree(ctx, "", after, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
