@@ -95,6 +95,8 @@ func (h *harness) publish(e events.Event) {
 	switch e := e.(type) {
 	case events.TicketCreated:
 		err = bus.Publish(ctx, h.conn, "", e)
+	case events.EventCreated:
+		err = bus.Publish(ctx, h.conn, "", e)
 	case events.TicketUpdated:
 		err = bus.Publish(ctx, h.conn, "", e)
 	case events.ExpirationCompleted:
@@ -304,6 +306,12 @@ func (r response) errorField(t testing.TB) string {
 // bearer token when not empty.
 func call(t testing.TB, method, url, token string, body any) response {
 	t.Helper()
+	return callWith(t, method, url, token, body, nil)
+}
+
+// callWith is call with more request headers.
+func callWith(t testing.TB, method, url, token string, body any, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -325,6 +333,9 @@ func call(t testing.TB, method, url, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := client.Do(req)
 	if err != nil {

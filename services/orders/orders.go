@@ -5,6 +5,7 @@ package orders
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"time"
@@ -30,6 +31,9 @@ type Config struct {
 	HoldGrace        time.Duration // HOLD_GRACE, 1m: a hold outlives its order's expiresAt by this much
 	SweepInterval    time.Duration // SWEEP_INTERVAL, 30s: how often the sweeper looks for missed expiries
 	SweepGrace       time.Duration // SWEEP_GRACE, 30s: how long past expiresAt before the sweeper acts
+	// QueuePublicKey (QUEUE_PUBLIC_KEY, PEM) verifies the waiting room's passes; without it no
+	// ticket of an event can be ordered (403).
+	QueuePublicKey ed25519.PublicKey
 }
 
 // LoadConfig reads the configuration from env.
@@ -41,13 +45,20 @@ func LoadConfig(env *config.Env) (Config, error) {
 		SweepInterval:    env.Duration("SWEEP_INTERVAL", 30*time.Second),
 		SweepGrace:       env.Duration("SWEEP_GRACE", 30*time.Second),
 	}
+	if p := env.String("QUEUE_PUBLIC_KEY", ""); p != "" {
+		k, err := authn.ParsePublicKey(p)
+		if err != nil {
+			env.Fail("QUEUE_PUBLIC_KEY", "%v", err)
+		}
+		cfg.QueuePublicKey = k
+	}
 	return cfg, env.Err()
 }
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
 	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
-		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace}
+		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace, "queue_key", len(c.QueuePublicKey) > 0}
 }
 
 // Run serves until ctx ends.
@@ -76,10 +87,17 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	a := app.New(st, app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, Logger: svc.Log})
+	opts := app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, Logger: svc.Log}
+	if len(cfg.QueuePublicKey) > 0 {
+		opts.Passes = authn.NewPassVerifier(cfg.QueuePublicKey)
+	} else {
+		svc.Log.Warn("QUEUE_PUBLIC_KEY is not set: every order for a ticket of an event is refused (403)")
+	}
+	a := app.New(st, opts)
 
 	h := listener.Handlers{App: a, Log: svc.Log}
 	for _, listen := range []func() error{
+		func() error { return service.Listen(ctx, svc, conn, h.EventCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
 		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },

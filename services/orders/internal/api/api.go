@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"ticketing/common/authn"
 	"ticketing/common/errs"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
@@ -47,7 +48,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	o, err := h.svc.Create(r.Context(), web.MustUser(r).ID, req.TicketID)
+	o, err := h.svc.Create(r.Context(), web.MustUser(r).ID, req.TicketID, authn.PassFrom(r))
 	if err != nil {
 		web.Error(w, r, toHTTP(err))
 		return
@@ -109,6 +110,12 @@ func toHTTP(err error) error {
 		return errs.New(errs.NotFound, "Ticket not found")
 	case errors.Is(err, order.ErrTicketReserved):
 		return errs.New(errs.Conflict, "Ticket is already reserved")
+	case errors.Is(err, order.ErrNotOnSale):
+		return errs.New(errs.Conflict, "Not on sale yet")
+	case errors.Is(err, order.ErrPassRequired):
+		return errs.Wrap(errs.Forbidden, err, "Queue pass required")
+	case errors.Is(err, order.ErrLimitReached):
+		return errs.New(errs.Conflict, "Order limit reached")
 	default:
 		return errs.Wrap(errs.Internal, err, "")
 	}

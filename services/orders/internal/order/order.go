@@ -106,6 +106,7 @@ type Ticket struct {
 	Title      string
 	PriceCents int64
 	Version    int64
+	EventID    string // the event the ticket belongs to, "" for none
 }
 
 // Order is a user's reservation of one ticket.
