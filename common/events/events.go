@@ -71,10 +71,12 @@ type TicketUpdated struct {
 	OrderID    *string `json:"orderId"`
 }
 
-// TicketRef names a ticket inside an order event.
+// TicketRef names a ticket inside an order event, with the event it belongs to, if any (so
+// that the waiting room follows an event's availability).
 type TicketRef struct {
 	ID         string `json:"id"`
 	PriceCents int64  `json:"priceCents,omitempty"`
+	EventID    string `json:"eventId,omitempty"`
 }
 
 // OrderStatus is where an order is in its life: the status field of order.created and of the

@@ -162,7 +162,7 @@ func (o Order) Apply(e Event) (Order, error) {
 // Event is the event that announces o in its status: order.created, order.cancelled or
 // order.completed, at o's version.
 func (o Order) Event() events.Event {
-	ref := events.TicketRef{ID: o.Ticket.ID}
+	ref := events.TicketRef{ID: o.Ticket.ID, EventID: o.Ticket.EventID}
 	switch o.Status {
 	case events.OrderStatusCancelled:
 		return events.OrderCancelled{ID: o.ID, Version: o.Version, Ticket: ref}
