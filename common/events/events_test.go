@@ -92,6 +92,8 @@ func FuzzDecodeEvents(f *testing.F) {
 		`{"id":"t1","version":3,"title":"a","priceCents":100,"userId":"u","orderId":null}`,
 		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5}}`,
 		`{"orderId":"o1"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
+		`{"id":"e1","version":0,"title":"Gala","userId":"u","onSaleAt":"2030-01-01T00:00:00Z","ticketCount":10,"maxPerUser":4,"admitPerMinute":600}`,
+		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5,"eventId":"e1"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -121,5 +123,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		check(e7, err)
 		e8, err := events.Decode[events.PaymentRefunded](data)
 		check(e8, err)
+		e9, err := events.Decode[events.EventCreated](data)
+		check(e9, err)
 	})
 }
