@@ -137,13 +137,13 @@ func TestOnSaleRules(t *testing.T) {
 }
 
 // The per-user limit and the one-hold-per-ticket rule, raced for real on two orders
-// instances: each of 30 buyers sends 5 orders at once (for 5 tickets nobody else wants)
+// instances: each of 10 buyers sends 5 orders at once (for 5 tickets nobody else wants)
 // under a limit of 2, and every buyer also races the others for 20 shared tickets of a second
 // event (limit 3). No buyer holds more live orders for an event than its limit, no ticket is
 // held twice, and the private round gives each buyer exactly its limit.
 func TestOnSaleLimitRace(t *testing.T) {
 	const (
-		buyers  = 30
+		buyers  = 10
 		own     = 5
 		limit   = 2
 		shared  = 20

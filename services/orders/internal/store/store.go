@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -39,6 +41,11 @@ type Store struct {
 	events  *mongo.Collection
 	slots   *mongo.Collection
 	held    *seenHeld
+
+	// eventOf remembers the event of the tickets seen to have one (ticket id -> event id),
+	// eventCount how many it holds.
+	eventOf    sync.Map
+	eventCount atomic.Int64
 }
 
 // New is the store of db; the events of the orders it writes go to relay.

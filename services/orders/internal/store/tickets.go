@@ -93,6 +93,10 @@ var ErrOfEvent = errors.New("the ticket belongs to an event")
 // for tickets already taken, and reads, unlike writes, do not wait for each other. Other
 // tickets are written first, and read only when the write misses, to choose the answer.
 func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
+	if event, ok := s.eventOf.Load(ticketID); ok {
+		// A ticket's event never changes: no write is tried for a ticket known to have one.
+		return order.Ticket{ID: ticketID, EventID: event.(string)}, ErrOfEvent
+	}
 	return s.hold(ctx, ticketID, h, now, false)
 }
 
@@ -139,6 +143,11 @@ func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time, of
 	case ofEvent && r.Ticket.EventID == "":
 		return order.Ticket{}, false, order.ErrTicketNotFound
 	case !ofEvent && r.Ticket.EventID != "":
+		if s.eventCount.Add(1) > maxSeenHeld { // bounded: forget them all, they are read again
+			s.eventOf.Clear()
+			s.eventCount.Store(0)
+		}
+		s.eventOf.Store(ticketID, r.Ticket.EventID)
 		return r.Ticket, false, ErrOfEvent
 	}
 	if !r.Hold.Free(now) {
