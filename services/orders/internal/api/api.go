@@ -10,6 +10,7 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/orders/internal/app"
@@ -23,13 +24,14 @@ const (
 )
 
 // Routes mounts /api/orders on r. Every route needs a signed-in user, except the OpenAPI
-// document at /api/orders/openapi.json.
-func Routes(r chi.Router, svc *app.Service) {
+// document at /api/orders/openapi.json. idem makes POST safe to retry with an
+// Idempotency-Key (nil: the header is ignored).
+func Routes(r chi.Router, svc *app.Service, idem *idempotency.Store) {
 	h := handlers{svc: svc}
 	r.Method(http.MethodGet, "/api/orders"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Route("/api/orders", func(r chi.Router) {
 		r.Use(web.RequireAuth)
-		r.Post("/", h.create)
+		r.With(idem.Middleware).Post("/", h.create)
 		r.Get("/", h.list)
 		r.Get("/{id}", h.get)
 		r.Delete("/{id}", h.cancel)

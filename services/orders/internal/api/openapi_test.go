@@ -14,7 +14,7 @@ import (
 
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/orders":             {201, 400, 401, 403, 404, 409, 413, 415, 500},
+	"POST /api/orders":             {201, 400, 401, 403, 404, 409, 413, 415, 422, 500},
 	"GET /api/orders":              {200, 400, 401, 500},
 	"GET /api/orders/{id}":         {200, 401, 403, 404, 500},
 	"DELETE /api/orders/{id}":      {204, 401, 403, 404, 409, 500},
@@ -26,7 +26,7 @@ var statuses = openapitest.Statuses{
 func router() chi.Router {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
 	web.Health(r, nil)
-	Routes(r, nil)
+	Routes(r, nil, nil)
 	return r
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/payments/internal/app"
@@ -27,6 +28,9 @@ type Handler struct {
 	// Client is what GET /api/payments/config tells a browser: the provider and its public
 	// key.
 	Client ClientConfig
+	// Idempotency makes POST /api/payments safe to retry with an Idempotency-Key (nil: the
+	// header is ignored).
+	Idempotency *idempotency.Store
 }
 
 // ClientConfig is the body of GET /api/payments/config: which payment flow a client offers.
@@ -41,7 +45,7 @@ type ClientConfig struct {
 func Routes(r chi.Router, h *Handler) {
 	r.Method(http.MethodGet, "/api/payments"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Get("/api/payments/config", h.config)
-	r.With(web.RequireAuth).Post("/api/payments", h.create)
+	r.With(web.RequireAuth, h.Idempotency.Middleware).Post("/api/payments", h.create)
 	r.Post("/api/payments/webhook", h.webhook)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/tickets/internal/app"
@@ -23,17 +24,20 @@ const (
 )
 
 type handlers struct {
-	app *app.Service
+	app  *app.Service
+	idem *idempotency.Store
 }
 
 // Mount adds the tickets routes, and the OpenAPI document that describes them, to r at their
 // public paths.
-func Mount(r chi.Router, svc *app.Service) {
-	h := &handlers{app: svc}
+//
+// idem makes POST safe to retry with an Idempotency-Key (nil: the header is ignored).
+func Mount(r chi.Router, svc *app.Service, idem *idempotency.Store) {
+	h := &handlers{app: svc, idem: idem}
 	r.Route("/api/tickets", func(r chi.Router) {
 		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
 		r.Get("/", h.list)
-		r.With(web.RequireAuth).Post("/", h.create)
+		r.With(web.RequireAuth, idem.Middleware).Post("/", h.create)
 		r.Get("/{id}", h.get)
 		r.With(web.RequireAuth).Put("/{id}", h.update)
 	})

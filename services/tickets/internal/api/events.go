@@ -110,7 +110,7 @@ func toEventResponse(e app.EventView) eventResponse {
 func mountEvents(r chi.Router, h *handlers) {
 	r.Route("/api/events", func(r chi.Router) {
 		r.Get("/", h.listEvents)
-		r.With(web.RequireAuth).Post("/", h.createEvent)
+		r.With(web.RequireAuth, h.idem.Middleware).Post("/", h.createEvent)
 		r.Get("/{id}", h.getEvent)
 	})
 }

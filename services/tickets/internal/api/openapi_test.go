@@ -15,12 +15,12 @@ import (
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
 	"GET /api/tickets":              {200, 400, 500},
-	"POST /api/tickets":             {201, 400, 401, 413, 415, 500},
+	"POST /api/tickets":             {201, 400, 401, 409, 413, 415, 422, 500},
 	"GET /api/tickets/{id}":         {200, 404, 500},
 	"PUT /api/tickets/{id}":         {200, 400, 401, 403, 404, 409, 413, 415, 500},
 	"GET /api/tickets/openapi.json": {200, 304, 500},
 	"GET /api/events":               {200, 400, 500},
-	"POST /api/events":              {201, 400, 401, 413, 415, 500},
+	"POST /api/events":              {201, 400, 401, 409, 413, 415, 422, 500},
 	"GET /api/events/{id}":          {200, 404, 500},
 }
 
@@ -29,7 +29,7 @@ var statuses = openapitest.Statuses{
 func router() chi.Router {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
 	web.Health(r, nil)
-	Mount(r, nil)
+	Mount(r, nil, nil)
 	return r
 }
 
