@@ -13,19 +13,8 @@ import (
 
 func passKeys(t *testing.T) (*authn.PassSigner, *authn.PassVerifier) {
 	t.Helper()
-	priv, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := authn.ParsePrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := authn.ParsePublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return authn.NewPassSigner(sk), authn.NewPassVerifier(pk)
+	priv, pub := keys(t)
+	return authn.NewPassSigner(priv), authn.NewPassVerifier(pub)
 }
 
 // A pass is good only for its user and event, before it expires, signed by the queue's key,
