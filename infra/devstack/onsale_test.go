@@ -60,7 +60,7 @@ func TestOnSaleThroughGateway(t *testing.T) {
 	}
 
 	open := time.Now().Add(4 * time.Second).UTC()
-	st, ev := send("POST", "/api/events", seller.token, map[string]any{
+	st, ev := send("POST", "/api/events", seller.Token, map[string]any{
 		"title": "Gala", "onSaleAt": open.Format(time.RFC3339Nano), "tickets": map[string]any{"count": 5, "price": 10}, "maxPerUser": 2,
 	}, nil)
 	if st != http.StatusCreated {
@@ -77,30 +77,30 @@ func TestOnSaleThroughGateway(t *testing.T) {
 
 	var place map[string]any
 	eventually(t, 20*time.Second, "the queue and orders know the event", func() bool {
-		st, place = send("POST", "/api/queue/"+event, buyer.token, nil, nil)
+		st, place = send("POST", "/api/queue/"+event, buyer.Token, nil, nil)
 		if st != http.StatusOK {
 			return false
 		}
-		st, out := send("POST", "/api/orders", buyer.token, ticket(0), nil)
+		st, out := send("POST", "/api/orders", buyer.Token, ticket(0), nil)
 		return time.Now().Before(open) && st == http.StatusConflict && message(out) == "Not on sale yet"
 	})
 	if place["status"] != "waiting" || place["position"] != nil {
 		t.Errorf("before the sale: %v", place)
 	}
 	eventually(t, 30*time.Second, "admitted", func() bool {
-		_, place = send("GET", "/api/queue/"+event, buyer.token, nil, nil)
+		_, place = send("GET", "/api/queue/"+event, buyer.Token, nil, nil)
 		return place["status"] == "admitted"
 	})
 	pass := http.Header{"Queue-Pass": {place["pass"].(string)}}
-	if st, out := send("POST", "/api/orders", buyer.token, ticket(0), nil); st != http.StatusForbidden || message(out) != "Queue pass required" {
+	if st, out := send("POST", "/api/orders", buyer.Token, ticket(0), nil); st != http.StatusForbidden || message(out) != "Queue pass required" {
 		t.Errorf("without the pass: %d %v", st, out)
 	}
 	for i := range 2 {
-		if st, out := send("POST", "/api/orders", buyer.token, ticket(i), pass); st != http.StatusCreated {
+		if st, out := send("POST", "/api/orders", buyer.Token, ticket(i), pass); st != http.StatusCreated {
 			t.Fatalf("order %d with the pass: %d %v", i, st, out)
 		}
 	}
-	if st, out := send("POST", "/api/orders", buyer.token, ticket(2), pass); st != http.StatusConflict || message(out) != "Order limit reached" {
+	if st, out := send("POST", "/api/orders", buyer.Token, ticket(2), pass); st != http.StatusConflict || message(out) != "Order limit reached" {
 		t.Errorf("past the limit: %d %v", st, out)
 	}
 	eventually(t, 20*time.Second, "available counts the held tickets", func() bool {

@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/idempotency"
 	"ticketing/common/testkit"
 )
@@ -25,7 +26,7 @@ func TestIdempotentOrder(t *testing.T) {
 	// Four tries at once, two per instance: one runs, the others are told it is running (409)
 	// or, once it is done, get its answer.
 	var wg sync.WaitGroup
-	results := make([]response, 4)
+	results := make([]testkit.Reply, 4)
 	for i := range results {
 		wg.Go(func() { results[i] = callWith(t, "POST", instances[i%2]+"/api/orders", alice, body, key) })
 	}
@@ -34,14 +35,14 @@ func TestIdempotentOrder(t *testing.T) {
 	for _, r := range results {
 		switch r.Status {
 		case http.StatusCreated:
-			var o orderJSON
-			r.decode(t, &o)
+			var o apiclient.Order
+			r.JSON(&o)
 			if id != "" && o.ID != id {
 				t.Errorf("two orders answered: %s and %s", id, o.ID)
 			}
 			id = o.ID
 		case http.StatusConflict:
-			if msg := r.errorMessage(t); msg != "A request with this Idempotency-Key is still being handled" {
+			if msg := r.Message(); msg != "A request with this Idempotency-Key is still being handled" {
 				t.Errorf("409 %q", msg)
 			}
 		default:
@@ -54,8 +55,8 @@ func TestIdempotentOrder(t *testing.T) {
 	// Later retries, on both instances, replay it.
 	for _, url := range instances {
 		r := callWith(t, "POST", url+"/api/orders", alice, body, key)
-		var o orderJSON
-		r.decode(t, &o)
+		var o apiclient.Order
+		r.JSON(&o)
 		if r.Status != http.StatusCreated || o.ID != id || r.Header.Get(idempotency.ReplayedHeader) != "true" {
 			t.Errorf("retry: %d %s", r.Status, r.Body)
 		}

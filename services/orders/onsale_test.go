@@ -10,10 +10,17 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/authn"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 )
+
+// callWith sends method url (a whole URL) with token, body and more request headers.
+func callWith(t testing.TB, method, url, token string, body any, header http.Header) testkit.Reply {
+	t.Helper()
+	return testkit.NewAPI(t, "").Send(apiclient.Request{Method: method, Path: url, Auth: apiclient.Bearer(token), Body: body, Header: header})
+}
 
 // queueKeys is a waiting room's signing key, with the public half in env as the orders
 // service reads it.
@@ -78,12 +85,12 @@ func TestOnSaleRules(t *testing.T) {
 	url := h.serve()
 	alice := testkit.Token(t, "alice", "alice@example.com")
 	bob := testkit.Token(t, "bob", "bob@example.com")
-	order := func(token, ticket string, header http.Header) response {
+	order := func(token, ticket string, header http.Header) testkit.Reply {
 		return callWith(t, "POST", url+"/api/orders", token, map[string]string{"ticketId": ticket}, header)
 	}
-	expect := func(r response, status int, msg string) {
+	expect := func(r testkit.Reply, status int, msg string) {
 		t.Helper()
-		if r.Status != status || (msg != "" && r.errorMessage(t) != msg) {
+		if r.Status != status || (msg != "" && r.Message() != msg) {
 			t.Fatalf("%d %s, want %d %q", r.Status, r.Body, status, msg)
 		}
 	}
@@ -106,7 +113,7 @@ func TestOnSaleRules(t *testing.T) {
 		"garbage":       {authn.PassHeader: {"x.y.z"}},
 	} {
 		r := order(alice, tickets[0], header)
-		if r.Status != http.StatusForbidden || r.errorMessage(t) != "Queue pass required" {
+		if r.Status != http.StatusForbidden || r.Message() != "Queue pass required" {
 			t.Errorf("%s: %d %s, want 403 Queue pass required", name, r.Status, r.Body)
 		}
 	}
@@ -125,9 +132,9 @@ func TestOnSaleRules(t *testing.T) {
 	expect(order(bob, tickets[3], issue(t, queue, "bob", open, time.Minute)), http.StatusCreated, "")
 
 	// A cancelled order frees its slot.
-	var o orderJSON
-	first.decode(t, &o)
-	if r := call(t, "DELETE", url+"/api/orders/"+o.ID, alice, nil); r.Status != http.StatusNoContent {
+	var o apiclient.Order
+	first.JSON(&o)
+	if r := testkit.Call(t, "DELETE", url+"/api/orders/"+o.ID, alice, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("DELETE = %d %s", r.Status, r.Body)
 	}
 	expect(order(alice, tickets[0], pass), http.StatusCreated, "")
@@ -177,7 +184,7 @@ func TestOnSaleLimitRace(t *testing.T) {
 					r := callWith(t, "POST", instances[(b+i)%2]+"/api/orders", token, map[string]string{"ticketId": pick(b, i)}, pass)
 					res := result{buyer: b, status: r.Status}
 					if r.Status != http.StatusCreated {
-						res.msg = r.errorMessage(t)
+						res.msg = r.Message()
 					}
 					results <- res
 				})

@@ -30,16 +30,14 @@ type eventJSON struct {
 // filters by event; bad input is a 400 naming the field.
 func TestEvents(t *testing.T) {
 	h := start(t)
-	events_ := record(t, h.conn, events.StreamEvents)
+	events_ := h.bus.Record(events.StreamEvents)
 	alice := testkit.Token(t, "alice", "alice@example.com")
 	onSale := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 
 	r := h.call("POST", "/api/events", alice, fmt.Sprintf(`{"title":"Gala","onSaleAt":%q,"tickets":{"count":1200,"price":12.5},"maxPerUser":2}`, onSale.Format(time.RFC3339)))
-	r.expect(t, http.StatusCreated, "", "")
+	r.Expect(http.StatusCreated, "", "")
 	var e eventJSON
-	if err := json.Unmarshal(r.body, &e); err != nil {
-		t.Fatal(err)
-	}
+	r.JSON(&e)
 	if e.Title != "Gala" || e.UserID != "alice" || !e.OnSaleAt.Equal(onSale) || e.TicketCount != 1200 || e.Price != 12.5 ||
 		e.Available != 1200 || e.MaxPerUser != 2 || e.AdmitPerMinute != 600 || e.Version != 0 {
 		t.Errorf("created %+v", e)
@@ -47,17 +45,17 @@ func TestEvents(t *testing.T) {
 
 	var got eventJSON
 	r = h.call("GET", "/api/events/"+e.ID, "", nil)
-	r.expect(t, http.StatusOK, "", "")
-	if err := json.Unmarshal(r.body, &got); err != nil || got != e {
-		t.Errorf("GET = %+v (%v), want %+v", got, err, e)
+	r.Expect(http.StatusOK, "", "")
+	if r.JSON(&got); got != e {
+		t.Errorf("GET = %+v, want %+v", got, e)
 	}
 	var list []eventJSON
 	r = h.call("GET", "/api/events", "", nil)
-	if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 1 || list[0] != e {
-		t.Errorf("GET /api/events = %s", r.body)
+	if err := json.Unmarshal(r.Body, &list); err != nil || len(list) != 1 || list[0] != e {
+		t.Errorf("GET /api/events = %s", r.Body)
 	}
-	h.call("GET", "/api/events/"+strings.Repeat("0", 24), "", nil).expect(t, http.StatusNotFound, "", "Event not found")
-	h.call("GET", "/api/events/nope", "", nil).expect(t, http.StatusNotFound, "", "Event not found")
+	h.call("GET", "/api/events/"+strings.Repeat("0", 24), "", nil).Expect(http.StatusNotFound, "", "Event not found")
+	h.call("GET", "/api/events/nope", "", nil).Expect(http.StatusNotFound, "", "Event not found")
 
 	// The event's tickets, paged; another ticket is not among them.
 	other := h.create(alice, "Not of the event", 5)
@@ -65,14 +63,12 @@ func TestEvents(t *testing.T) {
 	after := ""
 	for {
 		r := h.call("GET", "/api/tickets?limit=500&eventId="+e.ID+after, "", nil)
-		r.expect(t, http.StatusOK, "", "")
+		r.Expect(http.StatusOK, "", "")
 		var page []struct {
 			ID, Title, EventID string
 			Price              float64
 		}
-		if err := json.Unmarshal(r.body, &page); err != nil {
-			t.Fatal(err)
-		}
+		r.JSON(&page)
 		if len(page) == 0 {
 			break
 		}
@@ -89,8 +85,8 @@ func TestEvents(t *testing.T) {
 	}
 
 	// The bus: event.created once, and a ticket.created with eventId for each ticket.
-	events_.caughtUp()
-	created := events_.of(e.ID, events.SubjectEventCreated)
+	events_.CaughtUp()
+	created := events_.Of(e.ID, events.SubjectEventCreated)
 	if len(created) != 1 {
 		t.Fatalf("%d event.created", len(created))
 	}
@@ -99,11 +95,9 @@ func TestEvents(t *testing.T) {
 		t.Errorf("event.created %+v (%v)", ec, err)
 	}
 	testkit.Eventually(t, 30*time.Second, "1200 ticket.created with eventId", func() bool {
-		h.rec.caughtUp()
-		h.rec.mu.Lock()
-		defer h.rec.mu.Unlock()
+		h.rec.CaughtUp()
 		announced := map[string]bool{}
-		for _, m := range h.rec.msgs {
+		for _, m := range h.rec.All() {
 			if m.Subject != events.SubjectTicketCreated {
 				continue
 			}
@@ -123,8 +117,8 @@ func TestEvents(t *testing.T) {
 	publish(h, orderCreated("order-1", one))
 	h.handled(events.SubjectOrderCreated)
 	r = h.call("GET", "/api/events/"+e.ID, "", nil)
-	if err := json.Unmarshal(r.body, &got); err != nil || got.Available != 1199 {
-		t.Errorf("available after a reservation: %s", r.body)
+	if r.JSON(&got); got.Available != 1199 {
+		t.Errorf("available after a reservation: %s", r.Body)
 	}
 
 	for _, tc := range []struct{ body, field string }{
@@ -140,10 +134,10 @@ func TestEvents(t *testing.T) {
 		{`{"title":"` + strings.Repeat("x", 191) + `","onSaleAt":"2030-01-01T00:00:00Z","tickets":{"count":1,"price":1}}`, "title"},
 	} {
 		r := h.call("POST", "/api/events", alice, tc.body)
-		if r.status != http.StatusBadRequest || len(r.errors(t)) == 0 || r.errors(t)[0].Field != tc.field {
-			t.Errorf("%s: %d %s, want 400 on %s", tc.body, r.status, r.body, tc.field)
+		if r.Status != http.StatusBadRequest || r.ErrorField() != tc.field {
+			t.Errorf("%s: %d %s, want 400 on %s", tc.body, r.Status, r.Body, tc.field)
 		}
 	}
-	h.call("POST", "/api/events", "", `{}`).expect(t, http.StatusUnauthorized, "", "")
-	h.call("GET", "/api/tickets?eventId=zz", "", nil).expect(t, http.StatusBadRequest, "eventId", "")
+	h.call("POST", "/api/events", "", `{}`).Expect(http.StatusUnauthorized, "", "")
+	h.call("GET", "/api/tickets?eventId=zz", "", nil).Expect(http.StatusBadRequest, "eventId", "")
 }

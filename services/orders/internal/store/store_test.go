@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -18,24 +19,11 @@ import (
 	"ticketing/services/orders/internal/store"
 )
 
+// newStore is a store on a fresh database with its indexes ensured (twice, as a restart or a
+// second replica does).
 func newStore(t *testing.T) (*store.Store, context.Context) {
 	t.Helper()
-	st := store.New(testkit.Mongo(t), nil)
-	ctx := t.Context()
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st, ctx
-}
-
-// A restart, or a second replica, ensures the indexes again.
-func TestEnsureIndexesIsIdempotent(t *testing.T) {
-	st, ctx := newStore(t)
-	for range 2 {
-		if err := st.EnsureIndexes(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) }), t.Context()
 }
 
 func insertTicket(t *testing.T, ctx context.Context, st *store.Store, id string) {

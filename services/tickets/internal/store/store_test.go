@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -19,15 +20,11 @@ import (
 	"ticketing/services/tickets/internal/ticket"
 )
 
+// newStore is a store on a fresh database with its indexes ensured (twice, as a restart or a
+// second replica does).
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	st := store.New(testkit.Mongo(t), nil, nil)
-	for range 2 { // idempotent
-		if err := st.EnsureIndexes(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil, nil) })
 }
 
 func create(t *testing.T, st *store.Store, title string) ticket.Ticket {

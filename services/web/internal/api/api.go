@@ -443,7 +443,7 @@ func (p *pages) showTicket(w http.ResponseWriter, r *http.Request, status int, m
 	}
 	if t.Status == "" { // an API without the field: free when no order holds it
 		t.Status = "available"
-		if t.OrderID != "" {
+		if t.OrderID != nil {
 			t.Status = "reserved"
 		}
 	}
