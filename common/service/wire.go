@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -57,6 +59,19 @@ func (a *App) Mongo(ctx context.Context) (*mongo.Database, error) {
 	}
 	a.OnClose(func(ctx context.Context) { _ = c.Disconnect(ctx) })
 	return c.Database(a.Base.MongoDatabase), nil
+}
+
+// Redis connects to r, checks that it answers within 10 seconds, and closes the client at
+// the end.
+func (a *App) Redis(ctx context.Context, r Redis) (*redis.Client, error) {
+	rc := r.Client()
+	a.OnClose(func(context.Context) { _ = rc.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rc.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("connect to Redis at %s: %w", r, err)
+	}
+	return rc, nil
 }
 
 // Bus connects to NATS and closes the connection at the end.

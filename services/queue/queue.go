@@ -80,13 +80,9 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
-	rc := cfg.Redis.Client()
-	svc.OnClose(func(context.Context) { _ = rc.Close() })
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := rc.Ping(pctx).Err()
-	cancel()
+	rc, err := svc.Redis(ctx, cfg.Redis)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis, err)
+		return nil, err
 	}
 	conn, err := svc.Bus(ctx)
 	if err != nil {
