@@ -14,6 +14,7 @@ import (
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
+	"ticketing/common/idempotency"
 	"ticketing/common/mongodb"
 	"ticketing/common/telemetry"
 )
@@ -72,6 +73,17 @@ func (a *App) Redis(ctx context.Context, r Redis) (*redis.Client, error) {
 		return nil, fmt.Errorf("connect to Redis at %s: %w", r, err)
 	}
 	return rc, nil
+}
+
+// Idempotency is the store of the Idempotency-Key records in db, its index ensured and its
+// purge running every idempotency.PurgeInterval.
+func (a *App) Idempotency(ctx context.Context, db *mongo.Database) (*idempotency.Store, error) {
+	st := idempotency.New(db, idempotency.Options{Logger: a.Log})
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	a.Every("idempotency purge", idempotency.PurgeInterval, st.Purge)
+	return st, nil
 }
 
 // Bus connects to NATS and closes the connection at the end.

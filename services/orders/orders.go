@@ -12,7 +12,6 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/config"
-	"ticketing/common/idempotency"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
@@ -115,11 +114,10 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		"mongodb": mongodb.Ready(db.Client()),
 		"nats":    conn.Ready,
 	})
-	idem := idempotency.New(db, idempotency.Options{Logger: svc.Log})
-	if err := idem.EnsureIndexes(ctx); err != nil {
+	idem, err := svc.Idempotency(ctx, db)
+	if err != nil {
 		return nil, err
 	}
-	svc.Every("idempotency purge", idempotency.PurgeInterval, idem.Purge)
 	api.Routes(router, a, idem)
 	return router, nil
 }

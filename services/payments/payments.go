@@ -15,7 +15,6 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/config"
-	"ticketing/common/idempotency"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
@@ -164,11 +163,10 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
 	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
-	idem := idempotency.New(db, idempotency.Options{Logger: svc.Log})
-	if err := idem.EnsureIndexes(ctx); err != nil {
+	idem, err := svc.Idempotency(ctx, db)
+	if err != nil {
 		return nil, err
 	}
-	svc.Every("idempotency purge", idempotency.PurgeInterval, idem.Purge)
 	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig(), Idempotency: idem})
 	return router, nil
 }

@@ -13,7 +13,6 @@ import (
 	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/config"
-	"ticketing/common/idempotency"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
@@ -94,11 +93,10 @@ func Run(ctx context.Context, cfg Config) error {
 			"mongodb": mongodb.Ready(db.Client()),
 			"nats":    conn.Ready,
 		})
-		idem := idempotency.New(db, idempotency.Options{Logger: svc.Log})
-		if err := idem.EnsureIndexes(ctx); err != nil {
+		idem, err := svc.Idempotency(ctx, db)
+		if err != nil {
 			return nil, err
 		}
-		svc.Every("idempotency purge", idempotency.PurgeInterval, idem.Purge)
 		api.Mount(router, a, idem)
 		return router, nil
 	})
