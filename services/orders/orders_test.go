@@ -48,16 +48,46 @@ func TestLoadConfig(t *testing.T) {
 }
 
 // A start that cannot reach its bus fails with the reason, having closed its database.
-func TestRunFailsWithoutNATS(t *testing.T) {
+// TestRunWaitsForNATS: started while NATS is unreachable, the service waits for it (until
+// its context ends, here) instead of exiting.
+func TestRunWaitsForNATS(t *testing.T) {
 	env := testkit.ServiceEnv(t, fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t)))
 	cfg, err := orders.LoadConfig(config.FromMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	const wait = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := orders.Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), "NATS") {
-		t.Errorf("Run = %v, want a NATS connection error", err)
+	start := time.Now()
+	err = orders.Run(ctx, cfg)
+	if took := time.Since(start); took < wait {
+		t.Errorf("Run returned after %s, before its context ended: %v", took, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Errorf("Run = %v, want the NATS connection error it gave up on", err)
+	}
+}
+
+// TestSellerCannotOrderOwnTicket: 403 "Cannot order your own ticket", and the ticket stays
+// free for another buyer.
+func TestSellerCannotOrderOwnTicket(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.serve()
+	seller := testkit.Token(t, "seller", "seller@example.com")
+	buyer := testkit.Token(t, "buyer", "buyer@example.com")
+	id := h.ticket("Own", 1000) // sold by user "seller"
+	r := testkit.Call(t, "POST", base+"/api/orders", seller, map[string]string{"ticketId": id})
+	if r.Status != http.StatusForbidden || r.Message() != "Cannot order your own ticket" {
+		t.Fatalf("seller orders own ticket: %d %s, want 403", r.Status, r.Body)
+	}
+	if rep := h.waitReplica(id, 0); !rep.Hold.Free(time.Now()) {
+		t.Fatalf("the refused order left a hold: %+v", rep.Hold)
+	}
+	placeOrder(t, base, buyer, id)
+	// The seller is refused with 403 even while the ticket is held by someone else.
+	if r := testkit.Call(t, "POST", base+"/api/orders", seller, map[string]string{"ticketId": id}); r.Status != http.StatusForbidden {
+		t.Fatalf("seller orders own held ticket: %d %s, want 403", r.Status, r.Body)
 	}
 }
 

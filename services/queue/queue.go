@@ -105,9 +105,10 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	svc.Every("admissions", cfg.Tick, a.AdmitAll)
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, map[string]web.Check{
-		"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() },
-		"nats":  conn.Ready,
+	// Only Redis (the lines) makes the pod unable to serve: without NATS it still answers.
+	web.Health(router, web.Probes{
+		Required: map[string]web.Check{"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
+		Degraded: map[string]web.Check{"nats": conn.Ready},
 	})
 	api.Mount(router, a, cfg.CookieSecure)
 	return router, nil

@@ -15,7 +15,7 @@
 //   - an example (of a media type, parameter, header or schema) does not validate against its
 //     schema, with formats such as date-time and email asserted.
 //
-// /healthz, /readyz and /metrics are the operational routes every service mounts outside its
+// /livez, /healthz, /readyz and /metrics are the operational routes every service mounts outside its
 // API prefix; the ingress does not route them, and they are not part of the document.
 package openapitest
 
@@ -57,7 +57,7 @@ const (
 )
 
 // Operational are the paths every service mounts that the ingress does not route.
-var Operational = []string{"/healthz", "/readyz", "/metrics"}
+var Operational = []string{"/livez", "/healthz", "/readyz", "/metrics"}
 
 // Statuses lists, for each route a service registers ("GET /api/tickets/{id}", the method in
 // upper case and the path as the document writes it), every HTTP status the operation
@@ -78,7 +78,7 @@ func Check(t testing.TB, doc []byte, router chi.Routes, want Statuses) {
 func Service(t *testing.T, doc []byte, path string, want Statuses, mount func(chi.Router)) {
 	t.Helper()
 	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	mount(r)
 	t.Run("every route documented", func(t *testing.T) { Check(t, doc, r, want) })
 	// The document is public, although other routes need a session.

@@ -65,7 +65,8 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Mill
 // expiresAt + HoldGrace. For a ticket of an event, the sale must be open and the pass valid
 // for this user and event, and the hold also takes one of the user's slots in the event's
 // limit, in the same store call (store.HoldWithin). Errors: order.ErrTicketNotFound,
-// order.ErrTicketReserved, order.ErrNotOnSale, order.ErrPassRequired, order.ErrLimitReached.
+// order.ErrOwnTicket (userID sells the ticket), order.ErrTicketReserved, order.ErrNotOnSale,
+// order.ErrPassRequired, order.ErrLimitReached.
 func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (order.Order, error) {
 	// A client that hangs up must not leave a hold behind: the writes finish regardless
 	// (each is bounded by the driver's timeout).
@@ -96,7 +97,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (or
 // hold takes hold on ticketID for userID: a ticket of no event as it is (one write); a
 // ticket of an event once its sale is open, with a valid pass, and within the user's limit.
 func (s *Service) hold(ctx context.Context, userID, ticketID, pass string, hold order.Hold, now time.Time) (order.Ticket, error) {
-	t, err := s.store.Hold(ctx, ticketID, hold, now)
+	t, err := s.store.Hold(ctx, ticketID, userID, hold, now)
 	if !errors.Is(err, store.ErrOfEvent) {
 		return t, err
 	}

@@ -58,7 +58,7 @@ func (s *Store) HoldWithin(ctx context.Context, sale order.Sale, userID, ticketI
 	if err := s.takeSlot(ctx, sale.Slots(userID), h, now); err != nil {
 		return order.Ticket{}, err
 	}
-	t, err := s.hold(ctx, ticketID, h, now, true)
+	t, err := s.hold(ctx, ticketID, userID, h, now, true)
 	if err != nil {
 		if rerr := s.ReleaseSlot(ctx, h.OrderID); rerr != nil {
 			err = fmt.Errorf("%w (and the slot's release failed, it lapses by itself: %v)", err, rerr)

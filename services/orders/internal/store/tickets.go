@@ -26,13 +26,14 @@ type ticketDoc struct {
 	Title      string    `bson:"title"`
 	PriceCents int64     `bson:"priceCents"`
 	Version    int64     `bson:"version"`
+	SellerID   string    `bson:"sellerId,omitempty"`
 	Holder     string    `bson:"holder"`
 	HoldUntil  time.Time `bson:"holdUntil"`
 	EventID    string    `bson:"eventId,omitempty"`
 }
 
 func (d ticketDoc) ticket() order.Ticket {
-	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version, EventID: d.EventID}
+	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version, SellerID: d.SellerID, EventID: d.EventID}
 }
 
 // Replica is a stored ticket with its hold.
@@ -45,7 +46,7 @@ type Replica struct {
 // redelivered ticket.created) is a Duplicate.
 func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
 	return bus.InsertReplica(ctx, s.tickets, ticketDoc{
-		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version,
+		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version, SellerID: t.SellerID,
 		Holder: "", HoldUntil: time.Time{}, EventID: t.EventID,
 	})
 }
@@ -55,7 +56,11 @@ func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, 
 // replica keeps (its edits; not its reservations, releases and sales), so versions may be
 // skipped; a late one never rolls the replica back. The hold is left alone.
 func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
-	return bus.ApplyLatest(ctx, s.tickets, t.ID, t.Version, bson.M{"title": t.Title, "priceCents": t.PriceCents})
+	set := bson.M{"title": t.Title, "priceCents": t.PriceCents}
+	if t.SellerID != "" {
+		set["sellerId"] = t.SellerID
+	}
+	return bus.ApplyLatest(ctx, s.tickets, t.ID, t.Version, set)
 }
 
 // Replica reads a ticket and its hold; order.ErrTicketNotFound when it is not replicated.
@@ -84,34 +89,35 @@ func free(now time.Time) bson.A {
 var ErrOfEvent = errors.New("the ticket belongs to an event")
 
 // Hold takes h, a new order's hold, on ticketID, a ticket of no event, in one conditional
-// write that matches only a free ticket at now (order.Hold.Free). It returns the ticket as
-// replicated; order.ErrTicketReserved when another hold is live, order.ErrTicketNotFound when
-// the ticket is not replicated, ErrOfEvent (with the ticket) for a ticket of an event.
+// write that matches only another seller's ticket that is free at now (order.Hold.Free). It
+// returns the ticket as replicated; order.ErrTicketReserved when another hold is live,
+// order.ErrTicketNotFound when the ticket is not replicated, order.ErrOwnTicket when buyerID
+// is its seller, ErrOfEvent (with the ticket) for a ticket of an event.
 //
 // The write decides. For a ticket this replica saw held recently, the replica is read
 // first and a live hold is refused without the write: in an on-sale rush most requests are
 // for tickets already taken, and reads, unlike writes, do not wait for each other. Other
 // tickets are written first, and read only when the write misses, to choose the answer.
-func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
+func (s *Store) Hold(ctx context.Context, ticketID, buyerID string, h order.Hold, now time.Time) (order.Ticket, error) {
 	if event, ok := s.eventOf.Load(ticketID); ok {
 		// A ticket's event never changes: no write is tried for a ticket known to have one.
 		return order.Ticket{ID: ticketID, EventID: event.(string)}, ErrOfEvent
 	}
-	return s.hold(ctx, ticketID, h, now, false)
+	return s.hold(ctx, ticketID, buyerID, h, now, false)
 }
 
 // hold is Hold for a ticket of no event (ofEvent false) or of an event (true); the other kind
 // is not written, and answers ErrOfEvent or order.ErrTicketNotFound.
-func (s *Store) hold(ctx context.Context, ticketID string, h order.Hold, now time.Time, ofEvent bool) (order.Ticket, error) {
+func (s *Store) hold(ctx context.Context, ticketID, buyerID string, h order.Hold, now time.Time, ofEvent bool) (order.Ticket, error) {
 	for range 3 {
 		if s.held.seen(ticketID, now) {
-			if t, held, err := s.liveHold(ctx, ticketID, now, ofEvent); err != nil || held {
+			if t, held, err := s.liveHold(ctx, ticketID, buyerID, now, ofEvent); err != nil || held {
 				return t, cmp.Or(err, order.ErrTicketReserved)
 			}
 		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
-			bson.M{"_id": ticketID, "$or": free(now), "eventId": bson.M{"$exists": ofEvent}},
+			bson.M{"_id": ticketID, "sellerId": bson.M{"$ne": buyerID}, "$or": free(now), "eventId": bson.M{"$exists": ofEvent}},
 			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&d)
@@ -124,7 +130,7 @@ func (s *Store) hold(ctx context.Context, ticketID string, h order.Hold, now tim
 		}
 		// Only to choose the answer: the write above decided. A ticket found free was
 		// replicated or released just after the write missed it: try again.
-		if t, held, err := s.liveHold(ctx, ticketID, now, ofEvent); err != nil || held {
+		if t, held, err := s.liveHold(ctx, ticketID, buyerID, now, ofEvent); err != nil || held {
 			return t, cmp.Or(err, order.ErrTicketReserved)
 		}
 	}
@@ -133,8 +139,8 @@ func (s *Store) hold(ctx context.Context, ticketID string, h order.Hold, now tim
 
 // liveHold reads ticketID's replica and reports whether a hold on it is live at now,
 // remembering what it saw. A ticket of the other kind than ofEvent says is ErrOfEvent (with
-// the ticket) or order.ErrTicketNotFound.
-func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time, ofEvent bool) (order.Ticket, bool, error) {
+// the ticket) or order.ErrTicketNotFound; order.ErrOwnTicket when buyerID sells it.
+func (s *Store) liveHold(ctx context.Context, ticketID, buyerID string, now time.Time, ofEvent bool) (order.Ticket, bool, error) {
 	r, err := s.Replica(ctx, ticketID)
 	if err != nil {
 		return order.Ticket{}, false, err
@@ -149,6 +155,9 @@ func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time, of
 		}
 		s.eventOf.Store(ticketID, r.Ticket.EventID)
 		return r.Ticket, false, ErrOfEvent
+	}
+	if buyerID != "" && r.Ticket.SellerID == buyerID {
+		return order.Ticket{}, false, order.ErrOwnTicket
 	}
 	if !r.Hold.Free(now) {
 		s.held.saw(ticketID, r.Hold.Until)
