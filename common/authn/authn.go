@@ -95,8 +95,13 @@ func (v *Verifier) Verify(tok string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if c.Subject == "" {
+	switch {
+	case c.Subject == "":
 		return User{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+	case c.IssuedAt == nil: // the parser checks iat only when present; every token of ours has one
+		return User{}, fmt.Errorf("%w: no iat", ErrInvalidToken)
+	case c.ExpiresAt == nil: // WithExpirationRequired refuses this already; kept so a nil never reaches below
+		return User{}, fmt.Errorf("%w: no exp", ErrInvalidToken)
 	}
 	return User{ID: c.Subject, Email: c.Email, IssuedAt: c.IssuedAt.Time, Expires: c.ExpiresAt.Time}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -61,6 +62,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 	}
 	expired := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()}
 	noExp := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "iat": now.Unix()}
+	noIat := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "exp": now.Add(time.Hour).Unix()}
 	otherIss := jwt.MapClaims{"sub": "u1", "iss": "someone", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	body := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u1","iss":"ticketing-auth","exp":9999999999}`))
@@ -68,6 +70,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 		"other key":                           sign(jwt.SigningMethodEdDSA, otherPriv, claims),
 		"expired":                             sign(jwt.SigningMethodEdDSA, priv, expired),
 		"no exp":                              sign(jwt.SigningMethodEdDSA, priv, noExp),
+		"no iat":                              sign(jwt.SigningMethodEdDSA, priv, noIat),
 		"other issuer":                        sign(jwt.SigningMethodEdDSA, priv, otherIss),
 		"alg none":                            header + "." + body + ".",
 		"HS256 with the public key as secret": sign(jwt.SigningMethodHS256, []byte(pub), claims),
@@ -79,6 +82,41 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 			t.Errorf("%s: accepted (err %v)", name, err)
 		}
 	}
+}
+
+// signRaw signs payload, any bytes, as the claims of an EdDSA token with key.
+func signRaw(key ed25519.PrivateKey, payload []byte) string {
+	enc := base64.RawURLEncoding
+	unsigned := enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`)) + "." + enc.EncodeToString(payload)
+	return unsigned + "." + enc.EncodeToString(ed25519.Sign(key, []byte(unsigned)))
+}
+
+// FuzzVerify: whatever a validly signed token's claims hold, and whatever a token string is,
+// the verifier answers without panicking, and what it accepts has a subject, an iat and an
+// exp.
+func FuzzVerify(f *testing.F) {
+	priv, pub := keys(f)
+	v := authn.NewVerifier(pub)
+	now := time.Now().Unix()
+	f.Add([]byte(fmt.Sprintf(`{"sub":"u1","iss":"ticketing-auth","iat":%d,"exp":%d,"jti":"j1"}`, now, now+3600)), "")
+	f.Add([]byte(fmt.Sprintf(`{"sub":"u1","iss":"ticketing-auth","exp":%d}`, now+3600)), "a.b.c")
+	f.Add([]byte(`{"sub":"u1","iss":"ticketing-auth","iat":null,"exp":1e300}`), "..")
+	f.Add([]byte(`{"sub":5,"iat":"x"}`), "Bearer x")
+	f.Add([]byte(`null`), "eyJhbGciOiJFZERTQSJ9.e30.")
+	f.Fuzz(func(t *testing.T, claims []byte, raw string) {
+		for _, tok := range []string{signRaw(priv, claims), raw} {
+			u, err := v.Verify(tok)
+			if err != nil {
+				if !errors.Is(err, authn.ErrInvalidToken) {
+					t.Fatalf("error %v is not ErrInvalidToken", err)
+				}
+				continue
+			}
+			if u.ID == "" || u.IssuedAt.IsZero() || u.Expires.IsZero() {
+				t.Fatalf("accepted %+v from %q", u, claims)
+			}
+		}
+	})
 }
 
 func tamper(tok string) string {

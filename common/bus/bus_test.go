@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,5 +343,32 @@ func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
 	if waited := time.Since(start); waited < 500*time.Millisecond {
 		t.Fatalf("dead-lettered after %s, before its not-yet budget (MaxAttempts must not apply)", waited)
+	}
+}
+
+// TestConnectErrorHidesCredentials: NATS_URL may carry a user and password or a token; a
+// failed connection names the server without them.
+func TestConnectErrorHidesCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the connection is refused
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, url := range []string{"nats://alice:natssecret@" + addr, "nats://natstoken@" + addr} {
+		_, err := bus.Connect(ctx, url, t.Name(), events.Topology{}, quiet)
+		if err == nil {
+			t.Fatalf("Connect(%s) succeeded with nothing listening", addr)
+		}
+		for _, secret := range []string{"alice", "natssecret", "natstoken"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the connect error shows %q: %v", secret, err)
+			}
+		}
+		if !strings.Contains(err.Error(), addr) {
+			t.Errorf("the connect error does not name the server %s: %v", addr, err)
+		}
 	}
 }

@@ -124,3 +124,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestSecurityHeadersOnEveryResponse: the router's answers, errors and probes included,
+// carry the security headers.
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	r := web.NewRouter(slog.New(slog.DiscardHandler), nil)
+	web.Health(r, nil)
+	r.Get("/ok", func(w http.ResponseWriter, _ *http.Request) { web.Respond(w, http.StatusOK, struct{}{}) })
+	r.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/ok"}, {"GET", "/missing"}, {"DELETE", "/ok"}, {"GET", "/panic"}, {"GET", "/healthz"},
+	} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		for k, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+		} {
+			if got := w.Header().Get(k); got != want {
+				t.Errorf("%s %s (%d): %s = %q, want %q", c.method, c.path, w.Code, k, got, want)
+			}
+		}
+	}
+}
