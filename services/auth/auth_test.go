@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"ticketing/common/testkit"
 	"ticketing/common/web"
 	"ticketing/services/auth"
+	"ticketing/services/auth/internal/password"
 )
 
 // testEnv is the environment of an auth service under test. Hashing is cheap here (1 MiB,
@@ -386,7 +388,8 @@ func mixedCase(s string, i int) string {
 
 // 50 concurrent signups with one email in different letter case: exactly one account.
 func TestConcurrentSignupsOneEmail(t *testing.T) {
-	env := testEnv(t, nil)
+	// Limits out of the way: this is the race on one email (TestSignUpFlood has the limits).
+	env := testEnv(t, map[string]string{"SIGNUP_CLIENT_LIMIT": "1000", "ARGON2_SIGNUP_QUEUE": "1000"})
 	base := start(t, env)
 	const n = 50
 	statuses := make([]int, n)
@@ -578,7 +581,7 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 	}
 	// ...and then the client is locked out, for any email, on any replica.
 	retryAfter(t, signin(1, "bob@test.com", "password"), 15*time.Minute)
-	// Without TRUST_PROXY, a forged X-Forwarded-For does not help.
+	// From a peer not in TRUSTED_PROXIES, a forged X-Forwarded-For does not help.
 	retryAfter(t, signin(0, "bob@test.com", "password", "X-Forwarded-For", "198.51.100.7"), 15*time.Minute)
 
 	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redis":"ok"`) {
@@ -587,10 +590,10 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 }
 
 // Without REDIS_ADDR the limiter counts in process; behind a trusted proxy the client
-// address is the first X-Forwarded-For entry.
+// address is the nearest X-Forwarded-For entry that is not a trusted proxy.
 func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{
-		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUST_PROXY": "true",
+		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUSTED_PROXIES": "127.0.0.1/32,10.0.0.0/8",
 	}))
 	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.status != http.StatusCreated {
 		t.Fatalf("signup: %d", r.status)
@@ -620,4 +623,118 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	if r := signin("y@test.com", "password", "203.0.113.6"); r.status != http.StatusUnauthorized {
 		t.Errorf("another client address: %d, want 401", r.status)
 	}
+}
+
+// TestSignUpFlood: 500 concurrent sign-ups, from 25 client addresses behind a trusted proxy,
+// spread over two replicas sharing Redis, answer only 201, 409 and 429 (each 429 with
+// Retry-After); the global allowance holds across the replicas; and a sign-in during the
+// flood succeeds. Hashing runs at the production cost (64 MiB), so the sign-in's time
+// during the flood can be compared with its time at rest; both are logged, not asserted.
+func TestSignUpFlood(t *testing.T) {
+	rds := testkit.Redis(t)
+	const globalLimit = 40
+	env := testEnv(t, map[string]string{
+		"REDIS_ADDR": rds.Addr, "REDIS_DB": strconv.Itoa(rds.DB), "TRUSTED_PROXIES": "127.0.0.1/32",
+		"ARGON2_TIME": strconv.Itoa(int(password.Default.Time)), "ARGON2_MEMORY_KIB": strconv.Itoa(int(password.Default.MemoryKiB)),
+		"ARGON2_THREADS": strconv.Itoa(int(password.Default.Threads)), "ARGON2_CONCURRENCY": "2", "ARGON2_SIGNUP_CONCURRENCY": "1",
+		"SIGNUP_CLIENT_LIMIT": "15", "SIGNUP_GLOBAL_LIMIT": strconv.Itoa(globalLimit), "SIGNUP_GLOBAL_WINDOW": "10m",
+	})
+	replicas := []string{start(t, env), start(t, env)}
+	// The sign-in's account and the email the flood collides on are made before the global
+	// allowance is counted down: from their own addresses, they use 2 of it.
+	for i, e := range []string{"ann@test.com", "taken@test.com"} {
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password"), "X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i)); r.status != http.StatusCreated {
+			t.Fatalf("signup %s: %d %s", e, r.status, r.body)
+		}
+	}
+	signIn := func() (response, time.Duration) {
+		start := time.Now()
+		r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password"), "X-Forwarded-For", "203.0.113.9")
+		return r, time.Since(start)
+	}
+	var atRest []time.Duration
+	for range 5 {
+		r, d := signIn()
+		if r.status != http.StatusOK {
+			t.Fatalf("sign-in at rest: %d %s", r.status, r.body)
+		}
+		atRest = append(atRest, d)
+	}
+
+	const n = 500
+	statuses := make([]response, n)
+	var wg sync.WaitGroup
+	gun, firstAnswer := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	for i := range n {
+		wg.Go(func() {
+			<-gun
+			email := fmt.Sprintf("flood%d@test.com", i)
+			if i%5 == 0 {
+				email = "taken@test.com"
+			}
+			statuses[i] = call(t, http.MethodPost, replicas[i%2]+"/api/users/signup", creds(email, "password"),
+				"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i%25))
+			once.Do(func() { close(firstAnswer) })
+		})
+	}
+	floodStart := time.Now()
+	close(gun)
+	flooded := make(chan struct{})
+	go func() { wg.Wait(); close(flooded) }()
+	<-firstAnswer
+	// Sign-ins one after another until the flood is answered.
+	var during []time.Duration
+	for {
+		r, d := signIn()
+		if r.status != http.StatusOK {
+			t.Errorf("sign-in during the flood: %d %s", r.status, r.body)
+		}
+		during = append(during, d)
+		select {
+		case <-flooded:
+		default:
+			continue
+		}
+		break
+	}
+	floodTime := time.Since(floodStart)
+
+	count := map[int]int{}
+	busy := 0
+	for i, r := range statuses {
+		count[r.status]++
+		switch r.status {
+		case http.StatusCreated, http.StatusConflict:
+		case http.StatusTooManyRequests:
+			if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {
+				t.Errorf("signup %d: 429 with Retry-After %q", i, r.header.Get("Retry-After"))
+			}
+			if strings.Contains(string(r.body), "right now") {
+				busy++
+			}
+		default:
+			t.Errorf("signup %d: status %d %s", i, r.status, r.body)
+		}
+	}
+	// Every 201 and 409 hashed a password and counted against the one global allowance,
+	// shared by both replicas through Redis (each alone would allow globalLimit).
+	if hashed := count[http.StatusCreated] + count[http.StatusConflict]; hashed > globalLimit-2 {
+		t.Errorf("%d sign-ups got past the global limit of %d (2 used before the flood)", hashed, globalLimit)
+	}
+	slices.Sort(atRest)
+	slices.Sort(during)
+	t.Logf("flood of %d sign-ups in %s: %d created, %d conflict, %d too many (%d of them shed as busy); "+
+		"sign-in at rest: median %s of %v; during the flood: median %s of %v",
+		n, floodTime.Round(time.Millisecond), count[http.StatusCreated], count[http.StatusConflict],
+		count[http.StatusTooManyRequests], busy, atRest[len(atRest)/2].Round(time.Millisecond), roundAll(atRest),
+		during[len(during)/2].Round(time.Millisecond), roundAll(during))
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }

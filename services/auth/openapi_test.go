@@ -14,7 +14,7 @@ import (
 
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/users/signup":               {201, 400, 409, 413, 415, 500, 503},
+	"POST /api/users/signup":               {201, 400, 409, 413, 415, 429, 500},
 	"POST /api/users/signin":               {200, 400, 401, 413, 415, 429, 500, 503},
 	"POST /api/users/signout":              {200, 500},
 	"GET /api/users/currentuser":           {200, 500},

@@ -26,7 +26,7 @@ const Prefix = "/api/users"
 
 var outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "ticketing_auth_attempts_total",
-	Help: "Sign-ups and sign-ins by outcome (ok, invalid, conflict, unauthenticated, rate_limited, error).",
+	Help: "Sign-ups and sign-ins by outcome (ok, invalid, conflict, unauthenticated, rate_limited, shed, error); shed: refused because the hashing slots were all taken.",
 }, []string{"action", "outcome"})
 
 // Handler serves the routes.
@@ -34,8 +34,8 @@ type Handler struct {
 	Accounts     *app.Service
 	Signer       *authn.Signer
 	PublicKey    ed25519.PublicKey
-	CookieSecure bool // set the cookie's Secure attribute
-	TrustProxy   bool // take the client address from X-Forwarded-For
+	CookieSecure bool    // set the cookie's Secure attribute
+	Proxies      Proxies // hops trusted to report the client address (X-Forwarded-For)
 }
 
 // Mount adds the routes, and the OpenAPI document that describes them, to r at their full
@@ -88,7 +88,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signup", err)
 		return
 	}
-	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password)
+	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signup", err)
 		return
@@ -102,7 +102,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signin", err)
 		return
 	}
-	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.TrustProxy))
+	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signin", err)
 		return
@@ -140,16 +140,20 @@ func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
 
 // fail answers err, mapped by toHTTP, and counts the outcome.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, err error) {
+	var signUpLimited *user.SignUpLimitedError
+	shed := errors.Is(err, password.ErrBusy) || (errors.As(err, &signUpLimited) && signUpLimited.Busy)
 	err = toHTTP(err)
 	outcome := "error"
-	switch errs.KindOf(err) {
-	case errs.Invalid, errs.TooLarge, errs.UnsupportedMedia:
+	switch kind := errs.KindOf(err); {
+	case shed:
+		outcome = "shed"
+	case kind == errs.Invalid || kind == errs.TooLarge || kind == errs.UnsupportedMedia:
 		outcome = "invalid"
-	case errs.Conflict:
+	case kind == errs.Conflict:
 		outcome = "conflict"
-	case errs.Unauthenticated:
+	case kind == errs.Unauthenticated:
 		outcome = "unauthenticated"
-	case errs.RateLimited:
+	case kind == errs.RateLimited:
 		outcome = "rate_limited"
 	}
 	outcomes.WithLabelValues(action, outcome).Inc()
@@ -164,12 +168,17 @@ func toHTTP(err error) error {
 	v.Check(!errors.Is(err, user.ErrPasswordLength), "password", "Password must be between 8 and 128 characters")
 	v.Check(!errors.Is(err, user.ErrPasswordEmpty), "password", "You must supply a password")
 	var limited *user.RateLimitedError
+	var signUpLimited *user.SignUpLimitedError
 	var apiErr *errs.Error
 	switch {
 	case v.Err() != nil:
 		return v.Err()
 	case errors.As(err, &limited):
 		return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: limited.Wait}
+	case errors.As(err, &signUpLimited) && signUpLimited.Busy:
+		return &errs.Error{Kind: errs.RateLimited, Message: "Too many sign-ups right now, try again shortly", RetryAfter: signUpLimited.Wait, Err: err}
+	case errors.As(err, &signUpLimited):
+		return &errs.Error{Kind: errs.RateLimited, Message: "Too many sign-ups, try again later", RetryAfter: signUpLimited.Wait}
 	case errors.Is(err, user.ErrEmailTaken):
 		return errs.New(errs.Conflict, "Email in use")
 	case errors.Is(err, user.ErrInvalidCredentials):

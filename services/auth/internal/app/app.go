@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"ticketing/services/auth/internal/password"
 	"ticketing/services/auth/internal/user"
 )
 
@@ -44,14 +45,24 @@ type Throttle interface {
 	Release(ctx context.Context, email, client string)
 }
 
+// SignUpThrottle limits sign-ups per client address and overall: Acquire counts one, or
+// answers a positive wait when an allowance is used up.
+type SignUpThrottle interface {
+	Acquire(ctx context.Context, client string) (wait time.Duration, err error)
+}
+
 // Service runs the sign-up and sign-in flows.
 type Service struct {
 	users    Repository
 	hasher   Hasher
 	throttle Throttle
-	log      *slog.Logger
-	now      func() time.Time
-	dummy    string // hash of a random password, verified for unknown emails
+	// signUpHasher hashes new accounts' passwords in slots of its own, apart from sign-ins';
+	// signUpThrottle limits sign-ups (nil: no limit).
+	signUpHasher   Hasher
+	signUpThrottle SignUpThrottle
+	log            *slog.Logger
+	now            func() time.Time
+	dummy          string // hash of a random password, verified for unknown emails
 }
 
 // New makes the service; it hashes a random password once, so that a sign-in for an
@@ -61,16 +72,42 @@ func New(ctx context.Context, users Repository, hasher Hasher, throttle Throttle
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
 	}
-	return &Service{users: users, hasher: hasher, throttle: throttle, log: log, now: time.Now, dummy: dummy}, nil
+	return &Service{users: users, hasher: hasher, throttle: throttle, signUpHasher: hasher,
+		log: log, now: time.Now, dummy: dummy}, nil
 }
 
-// SignUp creates an account. Errors: those of user.NewSignUp, user.ErrEmailTaken.
-func (s *Service) SignUp(ctx context.Context, email, password string) (user.User, error) {
-	c, err := user.NewSignUp(email, password)
+// LimitSignUps makes sign-ups hash with hasher, whose slots are apart from sign-ins', and
+// pass throttle first. It returns s.
+func (s *Service) LimitSignUps(hasher Hasher, throttle SignUpThrottle) *Service {
+	s.signUpHasher, s.signUpThrottle = hasher, throttle
+	return s
+}
+
+// busyWait is the Retry-After of a sign-up refused because its hashing slots are all taken:
+// a slot frees up within a hash's time, tens of milliseconds.
+const busyWait = time.Second
+
+// SignUp creates an account for a request from client (its address). Errors: those of
+// user.NewSignUp, user.ErrEmailTaken, *user.SignUpLimitedError (past the limits, or every
+// sign-up hashing slot taken).
+func (s *Service) SignUp(ctx context.Context, email, pw, client string) (user.User, error) {
+	c, err := user.NewSignUp(email, pw)
 	if err != nil {
 		return user.User{}, err
 	}
-	hash, err := s.hasher.Hash(ctx, c.Password)
+	if s.signUpThrottle != nil {
+		wait, err := s.signUpThrottle.Acquire(ctx, client)
+		if err != nil {
+			return user.User{}, err
+		}
+		if wait > 0 {
+			return user.User{}, &user.SignUpLimitedError{Wait: wait}
+		}
+	}
+	hash, err := s.signUpHasher.Hash(ctx, c.Password)
+	if errors.Is(err, password.ErrBusy) {
+		return user.User{}, &user.SignUpLimitedError{Wait: busyWait, Busy: true}
+	}
 	if err != nil {
 		return user.User{}, err
 	}

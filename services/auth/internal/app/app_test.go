@@ -111,17 +111,17 @@ func newService(t *testing.T) (*Service, *fakeUsers, *fakeHasher, *fakeThrottle)
 
 func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 	s, users, _, _ := newService(t)
-	u, err := s.SignUp(t.Context(), " Ann@Test.COM", "password1")
+	u, err := s.SignUp(t.Context(), " Ann@Test.COM", "password1", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.ID == "" || u.Email != "ann@test.com" || u.PasswordHash != "v1:password1" || u.CreatedAt.IsZero() {
 		t.Errorf("SignUp = %+v", u)
 	}
-	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2"); err != user.ErrEmailTaken {
+	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2", "192.0.2.1"); err != user.ErrEmailTaken {
 		t.Errorf("second SignUp = %v, want user.ErrEmailTaken", err)
 	}
-	if _, err := s.SignUp(t.Context(), "bob@test.com", "short"); !isInvalid(err) {
+	if _, err := s.SignUp(t.Context(), "bob@test.com", "short", "192.0.2.1"); !isInvalid(err) {
 		t.Errorf("SignUp with a short password = %v, want Invalid", err)
 	}
 	if len(users.byEmail) != 1 {
@@ -131,7 +131,7 @@ func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 
 func TestSignIn(t *testing.T) {
 	s, _, hasher, throttle := newService(t)
-	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -199,7 +199,7 @@ func TestSignInInvalidInputTouchesNothing(t *testing.T) {
 // A hash made with older parameters is replaced on the next successful sign-in.
 func TestSignInRehashesOldHashes(t *testing.T) {
 	s, users, hasher, _ := newService(t)
-	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	hasher.version = "v2"

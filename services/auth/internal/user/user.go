@@ -49,6 +49,21 @@ func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("too many failed sign-in attempts; try again in %s", e.Wait)
 }
 
+// SignUpLimitedError refuses a sign-up: the client's or everyone's allowance of sign-ups is
+// used up, or (Busy) the hashing slots kept for sign-ups are all taken. Wait is how long to
+// wait before trying again.
+type SignUpLimitedError struct {
+	Wait time.Duration
+	Busy bool
+}
+
+func (e *SignUpLimitedError) Error() string {
+	if e.Busy {
+		return fmt.Sprintf("too many sign-ups at once; try again in %s", e.Wait)
+	}
+	return fmt.Sprintf("too many sign-ups; try again in %s", e.Wait)
+}
+
 // NormalizeEmail is the form in which emails are stored and compared: trimmed and lower
 // case, so that "Ann@Example.com " and "ann@example.com" are one account.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
