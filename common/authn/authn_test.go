@@ -164,3 +164,77 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// A verifier with revocations refuses a revoked token and every token of a user issued before
+// a cut, and accepts the others; a token without jti is refused.
+func TestVerifierRefusesRevokedTokens(t *testing.T) {
+	priv, pub := keys(t)
+	signer := authn.NewSigner(priv, time.Hour)
+	revoked := authn.NewRevocations()
+	v := authn.NewVerifier(pub).WithRevocations(revoked)
+	tok1, u1, _ := signer.Issue("u1", "a@b.c")
+	tok2, _, _ := signer.Issue("u1", "a@b.c")
+	tok3, _, _ := signer.Issue("u2", "d@e.f")
+	if u1.TokenID == "" {
+		t.Fatal("no token id")
+	}
+	revoked.RevokeToken(u1.TokenID, u1.Expires)
+	if _, err := v.Verify(tok1); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("revoked token accepted (err %v)", err)
+	}
+	for _, tok := range []string{tok2, tok3} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("another token refused: %v", err)
+		}
+	}
+	// A password change: every token of u1 issued before the cut; the new one, issued at the
+	// cut, passes.
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	revoked.RevokeUser("u1", cut, cut.Add(time.Hour))
+	newTok, nu, _ := signer.IssueAfter("u1", "a@b.c", cut)
+	if !nu.IssuedAt.Equal(cut) {
+		t.Errorf("issued at %v, want the cut %v", nu.IssuedAt, cut)
+	}
+	if _, err := v.Verify(tok2); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("a token issued before the cut accepted (err %v)", err)
+	}
+	for _, tok := range []string{newTok, tok3} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("token refused: %v", err)
+		}
+	}
+	noJTI := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "u1", "iss": authn.Issuer,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	s, _ := noJTI.SignedString(priv)
+	if _, err := v.Verify(s); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("token without jti accepted (err %v)", err)
+	}
+}
+
+// Entries are dropped once their tokens have expired, and never taken when already expired.
+func TestRevocationsForgetExpiredEntries(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	r := authn.NewRevocationsClock(func() time.Time { return now })
+	r.RevokeToken("old", now.Add(-time.Second))
+	r.RevokeToken("t1", now.Add(time.Hour))
+	r.RevokeUser("u1", now, now.Add(2*time.Hour))
+	if r.Len() != 2 {
+		t.Fatalf("%d entries, want 2", r.Len())
+	}
+	if !r.Revoked(authn.User{ID: "x", TokenID: "t1"}) || !r.Revoked(authn.User{ID: "u1", TokenID: "t9", IssuedAt: now.Add(-time.Minute)}) {
+		t.Error("an entry is not in force")
+	}
+	if r.Revoked(authn.User{ID: "u1", TokenID: "t9", IssuedAt: now}) {
+		t.Error("a token issued at the cut is refused")
+	}
+	now = now.Add(90 * time.Minute)
+	r.RevokeToken("t2", now.Add(time.Hour)) // a write sweeps
+	if r.Len() != 2 || r.Revoked(authn.User{ID: "x", TokenID: "t1"}) {
+		t.Errorf("after t1's expiry: %d entries, t1 revoked %v", r.Len(), r.Revoked(authn.User{ID: "x", TokenID: "t1"}))
+	}
+	now = now.Add(time.Hour)
+	r.RevokeToken("t3", now.Add(time.Hour))
+	if r.Len() != 1 {
+		t.Errorf("%d entries after every other expiry, want 1", r.Len())
+	}
+}

@@ -22,6 +22,7 @@ const (
 	SubjectExpirationCompleted = "expiration.completed"
 	SubjectPaymentCreated      = "payment.created"
 	SubjectPaymentRefunded     = "payment.refunded"
+	SubjectSessionRevoked      = "session.revoked"
 )
 
 // Event is a payload that knows its subject and schema number, and checks its own fields.
@@ -132,6 +133,18 @@ type PaymentRefunded struct {
 	Reason   string `json:"reason"`
 }
 
+// SessionRevoked is published by auth when sessions end before their tokens expire: a
+// sign-out revokes one token (TokenID), a password change every token of the user issued
+// before IssuedBefore. Every replica of every service keeps it, and refuses the tokens it
+// names, until ExpiresAt: the revoked token's exp, or the last exp a token issued before
+// IssuedBefore can have.
+type SessionRevoked struct {
+	UserID       string     `json:"userId"`
+	TokenID      string     `json:"tokenId,omitempty"`
+	IssuedBefore *time.Time `json:"issuedBefore,omitempty"`
+	ExpiresAt    time.Time  `json:"expiresAt"`
+}
+
 func (TicketCreated) Subject() string       { return SubjectTicketCreated }
 func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
 func (OrderCreated) Subject() string        { return SubjectOrderCreated }
@@ -140,6 +153,7 @@ func (OrderCompleted) Subject() string      { return SubjectOrderCompleted }
 func (ExpirationCompleted) Subject() string { return SubjectExpirationCompleted }
 func (PaymentCreated) Subject() string      { return SubjectPaymentCreated }
 func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
+func (SessionRevoked) Subject() string      { return SubjectSessionRevoked }
 
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
@@ -150,6 +164,7 @@ func (OrderCompleted) Schema() int      { return 1 }
 func (ExpirationCompleted) Schema() int { return 1 }
 func (PaymentCreated) Schema() int      { return 1 }
 func (PaymentRefunded) Schema() int     { return 1 }
+func (SessionRevoked) Schema() int      { return 1 }
 
 // ErrInvalid marks a payload that decoded but breaks its rules.
 var ErrInvalid = errors.New("invalid event")
@@ -235,6 +250,18 @@ func (e PaymentCreated) Validate() error {
 func (e PaymentRefunded) Validate() error {
 	if e.ID == "" || e.OrderID == "" || e.StripeID == "" {
 		return invalid("id, orderId and stripeId are required")
+	}
+	return nil
+}
+
+func (e SessionRevoked) Validate() error {
+	switch {
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.ExpiresAt.IsZero():
+		return invalid("expiresAt is missing")
+	case (e.TokenID == "") == (e.IssuedBefore == nil || e.IssuedBefore.IsZero()):
+		return invalid("exactly one of tokenId and issuedBefore is required")
 	}
 	return nil
 }

@@ -68,6 +68,29 @@ func TestDecodeRefusesInvalidPayloads(t *testing.T) {
 	}
 }
 
+// A revocation names one token or every token of a user issued before a time, never both or
+// neither, and says until when to keep it.
+func TestSessionRevokedRules(t *testing.T) {
+	for body, ok := range map[string]bool{
+		`{"userId":"u","tokenId":"j","expiresAt":"2026-01-01T00:00:00Z"}`:                                       true,
+		`{"userId":"u","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`:               true,
+		`{"userId":"u","tokenId":"j","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`: false,
+		`{"userId":"u","expiresAt":"2026-01-02T00:00:00Z"}`:                                                     false,
+		`{"tokenId":"j","expiresAt":"2026-01-02T00:00:00Z"}`:                                                    false,
+		`{"userId":"u","tokenId":"j"}`:                                                                          false,
+		`{"userId":"u","issuedBefore":"0001-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`:               false,
+	} {
+		if _, err := events.Decode[events.SessionRevoked]([]byte(body)); (err == nil) != ok {
+			t.Errorf("%s: err %v, want ok=%v", body, err, ok)
+		}
+	}
+	for _, s := range (events.Topology{}).Streams() {
+		if s.Name == events.StreamSessions && (s.MaxAge != events.SessionRetention || s.Subjects[0] != "session.>") {
+			t.Errorf("SESSIONS stream %+v", s)
+		}
+	}
+}
+
 func TestTopologyPrefix(t *testing.T) {
 	top := events.Topology{Prefix: "run1"}
 	if got := top.Subject("order.created"); got != "run1.order.created" {
@@ -92,6 +115,9 @@ func FuzzDecodeEvents(f *testing.F) {
 		`{"id":"t1","version":3,"title":"a","priceCents":100,"userId":"u","orderId":null}`,
 		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5}}`,
 		`{"orderId":"o1"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
+		`{"userId":"u","tokenId":"j","expiresAt":"2026-01-01T00:00:00Z"}`,
+		`{"userId":"u","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`,
+		`{"userId":"u","tokenId":"j","issuedBefore":"0001-01-01T00:00:00Z","expiresAt":"2026-01-01T00:00:00Z"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -121,5 +147,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		check(e7, err)
 		e8, err := events.Decode[events.PaymentRefunded](data)
 		check(e8, err)
+		e9, err := events.Decode[events.SessionRevoked](data)
+		check(e9, err)
 	})
 }

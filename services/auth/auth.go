@@ -14,7 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/authn"
+	"ticketing/common/bus"
 	"ticketing/common/config"
+	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
@@ -99,6 +101,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 	}
 	// Sign-in checks wait on Redis: short limits, then the limiter counts in process.
 	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 2*time.Second, time.Second, time.Second
+	if c.TokenTTL > events.SessionRetention {
+		env.Fail("TOKEN_TTL", "%s is longer than the %s for which the bus keeps revocations", c.TokenTTL, events.SessionRetention)
+	}
 	if err := c.Argon2.Validate(); err != nil {
 		env.Fail("ARGON2_MEMORY_KIB", "%v", err)
 	}
@@ -147,7 +152,18 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := newServer(ctx, cfg, svc.Log, db)
+		conn, err := svc.Bus(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Revocations are published through the accounts' outbox, and followed, like every
+		// service does, so that currentuser and the password change refuse revoked tokens too.
+		relay := svc.Relay(conn, db.Collection(store.Collection))
+		verifier, err := svc.Verifier(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay)
 		if err != nil {
 			return nil, err
 		}
@@ -164,9 +180,11 @@ type server struct {
 }
 
 // newServer ensures the indexes, connects the sign-in limiter (Redis when configured), and
-// builds the router with every route, health checks included.
-func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database) (*server, error) {
-	users := store.NewUsers(db)
+// builds the router with every route, health checks included, verifying sessions with
+// verifier. The events of the accounts (revocations) are handed to relay; a nil relay leaves
+// them to a relay's poll.
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier) (*server, error) {
+	users := store.NewUsers(db, relay)
 	if err := users.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
@@ -208,7 +226,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		ClientLimit: cfg.SignUpClientLimit, ClientWindow: cfg.SignUpClientWindow,
 		GlobalLimit: cfg.SignUpGlobalLimit, GlobalWindow: cfg.SignUpGlobalWindow})
 
-	router := web.NewRouter(log, authn.NewVerifier(cfg.JWTPublicKey))
+	router := web.NewRouter(log, verifier)
 	web.Health(router, checks)
 	(&api.Handler{
 		Accounts:     accounts,

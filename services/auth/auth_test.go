@@ -31,12 +31,13 @@ import (
 	"ticketing/services/auth/internal/password"
 )
 
-// testEnv is the environment of an auth service under test. Hashing is cheap here (1 MiB,
+// testEnv is the environment of an auth service under test, with a NATS server of the
+// test's own (auth publishes and follows session revocations). Hashing is cheap here (1 MiB,
 // one pass) to keep the suite fast under the race detector; BenchmarkSignin measures the
-// defaults. NATS_URL is required by service.Base, but auth never connects to it.
+// defaults.
 func testEnv(t *testing.T, set map[string]string) map[string]string {
 	t.Helper()
-	env := testkit.ServiceEnv(t, testkit.ExternalNATS(t))
+	env := testkit.ServiceEnv(t, testkit.NATS(t))
 	env["ARGON2_TIME"], env["ARGON2_MEMORY_KIB"], env["ARGON2_THREADS"] = "1", "1024", "1"
 	maps.Copy(env, set)
 	return env
@@ -464,6 +465,8 @@ func forgedTokens(t *testing.T, env map[string]string) map[string]string {
 	delete(noExp, "exp")
 	noSub := valid()
 	delete(noSub, "sub")
+	noIat := valid()
+	delete(noIat, "iat")
 
 	good := sign(jwt.SigningMethodEdDSA, valid(), priv)
 	parts := strings.Split(good, ".")
@@ -479,6 +482,8 @@ func forgedTokens(t *testing.T, env map[string]string) map[string]string {
 		"another issuer":                   sign(jwt.SigningMethodEdDSA, otherIssuer, priv),
 		"no exp":                           sign(jwt.SigningMethodEdDSA, noExp, priv),
 		"no sub":                           sign(jwt.SigningMethodEdDSA, noSub, priv),
+		"no iat":                           sign(jwt.SigningMethodEdDSA, noIat, priv),
+		"no jti":                           sign(jwt.SigningMethodEdDSA, valid(), priv),
 		"claims tampered after signing":    parts[0] + "." + base64.RawURLEncoding.EncodeToString(tamperedClaims) + "." + parts[2],
 		"signature stripped":               parts[0] + "." + parts[1] + ".",
 		"garbage":                          "not.a.token",
@@ -737,4 +742,87 @@ func roundAll(ds []time.Duration) []time.Duration {
 		out[i] = d.Round(time.Millisecond)
 	}
 	return out
+}
+
+// Sign-out revokes the token it is made with, and a password change every token of the user
+// issued before it, through session.revoked over NATS: two replicas (each following the
+// revocations) refuse them, and a new replica started afterwards learns them too. The new
+// token of the password change, and other users' tokens, keep working.
+func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
+	env := testEnv(t, nil)
+	replicas := []string{start(t, env), start(t, env)}
+	signedIn := func(base, tok string) bool {
+		return currentUser(t, base, "Authorization", "Bearer "+tok).CurrentUser != nil
+	}
+	session := func(r response, want int) string {
+		t.Helper()
+		if r.status != want {
+			t.Fatalf("status %d %s, want %d", r.status, r.body, want)
+		}
+		var s session
+		r.json(t, &s)
+		return s.Token
+	}
+	ann := session(call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds("ann@test.com", "password1")), http.StatusCreated)
+	annPhone := session(call(t, http.MethodPost, replicas[1]+"/api/users/signin", creds("ann@test.com", "password1")), http.StatusOK)
+	bob := session(call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds("bob@test.com", "password1")), http.StatusCreated)
+	for _, tok := range []string{ann, annPhone, bob} {
+		if !signedIn(replicas[0], tok) || !signedIn(replicas[1], tok) {
+			t.Fatal("a fresh token is not signed in")
+		}
+	}
+
+	// Sign-out on replica 0 with the phone's token, through its cookie, as the storefront
+	// sends it (JSON: a cookie on a form post would sign nobody out).
+	r := call(t, http.MethodPost, replicas[0]+"/api/users/signout", "", "Cookie", authn.CookieName+"="+annPhone,
+		"Content-Type", "application/json")
+	if r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Fatalf("signout: %d %s, cookie %+v", r.status, r.body, r.cookie)
+	}
+	for _, base := range replicas {
+		testkit.Eventually(t, 30*time.Second, "the signed-out token refused on "+base, func() bool { return !signedIn(base, annPhone) })
+	}
+	if !signedIn(replicas[1], ann) || !signedIn(replicas[1], bob) {
+		t.Fatal("sign-out revoked another token")
+	}
+
+	// A password change with the laptop's token: a wrong current password changes nothing.
+	change := func(tok, current, next string) response {
+		b, _ := json.Marshal(map[string]string{"currentPassword": current, "newPassword": next})
+		return call(t, http.MethodPut, replicas[1]+"/api/users/password", string(b), "Authorization", "Bearer "+tok)
+	}
+	wantField(t, change(ann, "wrong-password", "password2"), http.StatusBadRequest, "currentPassword")
+	wantField(t, change(ann, "password1", "short"), http.StatusBadRequest, "newPassword")
+	if r := change("", "password1", "password2"); r.status != http.StatusUnauthorized {
+		t.Errorf("password change signed out: %d", r.status)
+	}
+	annNew := session(change(ann, "password1", "password2"), http.StatusOK)
+	for _, base := range replicas {
+		testkit.Eventually(t, 30*time.Second, "the token from before the change refused on "+base, func() bool { return !signedIn(base, ann) })
+	}
+	for _, base := range replicas {
+		if !signedIn(base, annNew) || !signedIn(base, bob) {
+			t.Errorf("%s: the token issued with the change, or another user's, is refused", base)
+		}
+	}
+	if r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password1")); r.status != http.StatusUnauthorized {
+		t.Errorf("sign-in with the old password: %d", r.status)
+	}
+	session(call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password2")), http.StatusOK)
+
+	// A replica started now learns the revocations published before it.
+	late := start(t, env)
+	if signedIn(late, ann) || signedIn(late, annPhone) || !signedIn(late, annNew) {
+		t.Error("a replica started after the revocations does not know them")
+	}
+
+	// A validly signed token for an account that does not exist cannot change a password.
+	priv, err := authn.ParsePrivateKey(env["JWT_PRIVATE_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost, _, _ := authn.NewSigner(priv, time.Hour).Issue("6650f0c2a1b2c3d4e5f60718", "ghost@test.com")
+	if r := change(ghost, "password1", "password2"); r.status != http.StatusUnauthorized {
+		t.Errorf("password change for an unknown account: %d %s, want 401", r.status, r.body)
+	}
 }

@@ -109,6 +109,7 @@ func TestLoadConfigRefusesBadSettings(t *testing.T) {
 		{"argon2 threads", map[string]string{"ARGON2_THREADS": "256"}, []string{"ARGON2_THREADS"}},
 		{"bool", map[string]string{"COOKIE_SECURE": "maybe"}, []string{"COOKIE_SECURE"}},
 		{"ttl", map[string]string{"TOKEN_TTL": "-1h"}, []string{"TOKEN_TTL"}},
+		{"ttl beyond the revocations' retention", map[string]string{"TOKEN_TTL": "200h"}, []string{"TOKEN_TTL"}},
 		{"limit", map[string]string{"SIGNIN_EMAIL_LIMIT": "0"}, []string{"SIGNIN_EMAIL_LIMIT"}},
 		{"several at once", map[string]string{"TOKEN_TTL": "soon", "SIGNIN_WINDOW": "x", "JWT_PRIVATE_KEY": ""},
 			[]string{"TOKEN_TTL", "SIGNIN_WINDOW", "JWT_PRIVATE_KEY"}},

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
@@ -91,7 +90,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	web.Health(router, map[string]web.Check{
 		"mongodb": mongodb.Ready(db.Client()),
 		"nats":    conn.Ready,

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
@@ -161,7 +160,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
 	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig()})
 	return router, nil

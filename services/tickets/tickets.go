@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
@@ -87,7 +86,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 
-		router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+		verifier, err := svc.Verifier(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		router := web.NewRouter(svc.Log, verifier)
 		web.Health(router, map[string]web.Check{
 			"mongodb": mongodb.Ready(db.Client()),
 			"nats":    conn.Ready,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ticketing/common/authn"
+	"ticketing/common/events"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
 	"ticketing/services/auth/internal/app"
@@ -53,6 +54,34 @@ func (r *memUsers) ByEmail(_ context.Context, email string) (user.User, error) {
 }
 
 func (r *memUsers) SetPasswordHash(context.Context, string, string, string) error { return nil }
+
+func (r *memUsers) ByID(_ context.Context, id string) (user.User, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.m {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return user.User{}, user.ErrNotFound
+}
+
+func (r *memUsers) Revoke(ctx context.Context, id string, _ events.SessionRevoked) error {
+	_, err := r.ByID(ctx, id)
+	return err
+}
+
+func (r *memUsers) ChangePassword(ctx context.Context, id, _, new string, _ events.SessionRevoked) error {
+	u, err := r.ByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u.PasswordHash = new
+	r.m[u.Email] = u
+	return nil
+}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 

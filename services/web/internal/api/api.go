@@ -109,6 +109,13 @@ func (p *pages) headers(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", p.csp)
 		h.Set("Cache-Control", "no-store")
+		// A form sent from another site is refused: the storefront forwards the visitor's
+		// cookie to the API, so it must not act on forged requests (SameSite=Lax is the
+		// first defence, this the second).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !cweb.SameOrigin(r) {
+			p.fail(w, r, &app.Error{Status: http.StatusForbidden, Errors: []app.FieldError{{Message: "This form was sent from another site."}}})
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -207,7 +207,9 @@ func (c *Client) call(ctx context.Context, v Visitor, method, path string, body,
 		return Reply{}, err
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if body != nil || method != http.MethodGet {
+		// Every call that changes state says JSON, with or without a body: the API accepts a
+		// session cookie on such a request only then (its defence against cross-site forgery).
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if v.Session != "" {
