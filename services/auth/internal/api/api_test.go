@@ -294,3 +294,36 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPasswordChange feeds arbitrary bodies to PUT /api/users/password for a signed-in user:
+// never a 5xx, and every answer has the API's shape.
+func FuzzPasswordChange(f *testing.F) {
+	for _, s := range []string{
+		`{"currentPassword":"password","newPassword":"password2"}`,
+		`{"currentPassword":"","newPassword":"x"}`,
+		`{"currentPassword":"wrong-one","newPassword":"password3"}`,
+		`{"newPassword":"password2"}`, `{}`, ``, `null`, `[]`, `{"currentPassword":1}`,
+		`{"currentPassword":"password","newPassword":"password2","admin":true}`,
+	} {
+		f.Add("application/json", []byte(s))
+	}
+	f.Add("text/plain", []byte(`{"currentPassword":"password","newPassword":"password2"}`))
+	fx := newFixture(f, &memUsers{m: map[string]user.User{}}, fastParams, 1_000_000, 1_000_000)
+	rec := fx.post("/api/users/signup", "application/json", []byte(seeds[0]))
+	var s struct{ Token string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); rec.Code != http.StatusCreated || err != nil {
+		f.Fatalf("signup: %d %s", rec.Code, rec.Body)
+	}
+	allowed := map[int]bool{200: true, 400: true, 413: true, 415: true}
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		req := httptest.NewRequest(http.MethodPut, "/api/users/password", strings.NewReader(string(body)))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.RemoteAddr = "192.0.2.1:1234"
+		rec := httptest.NewRecorder()
+		fx.handler.ServeHTTP(rec, req)
+		checkAnswer(t, fx, rec, allowed, http.StatusOK)
+	})
+}
