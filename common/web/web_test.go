@@ -139,7 +139,7 @@ func FuzzDecode(f *testing.F) {
 // carry the security headers.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	r := web.NewRouter(slog.New(slog.DiscardHandler), nil)
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	r.Get("/ok", func(w http.ResponseWriter, _ *http.Request) { web.Respond(w, http.StatusOK, struct{}{}) })
 	r.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	for _, c := range []struct{ method, path string }{

@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/testkit"
@@ -57,27 +58,17 @@ func start(t *testing.T, env map[string]string) string {
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	testkit.Reply
 	cookie *http.Cookie // the session cookie set, if any
-}
-
-func (r response) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("body %s: %v", r.body, err)
-	}
 }
 
 // errors returns the answer's error items, failing unless it has the API's error shape.
 func (r response) errors(t *testing.T) []web.ErrorItem {
 	t.Helper()
 	var e web.ErrorBody
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || len(e.Errors) == 0 {
-		t.Fatalf("status %d body %s is not the error shape: %v", r.status, r.body, err)
+	r.Strict(&e)
+	if len(e.Errors) == 0 {
+		t.Fatalf("status %d body %s is not the error shape", r.Status, r.Body)
 	}
 	return e.Errors
 }
@@ -85,28 +76,15 @@ func (r response) errors(t *testing.T) []web.ErrorItem {
 // call sends a request; headers are name, value pairs.
 func call(t *testing.T, method, url, body string, headers ...string) response {
 	t.Helper()
-	var rd io.Reader
+	req := apiclient.Request{Method: method, Path: url, Header: http.Header{}}
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		req.Body = body
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, body: b}
-	for _, c := range res.Cookies() {
+	r := response{Reply: testkit.NewAPI(t, "").Send(req)}
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
 		if c.Name == authn.CookieName {
 			r.cookie = c
 		}
@@ -132,17 +110,17 @@ type current struct {
 func currentUser(t *testing.T, base string, headers ...string) current {
 	t.Helper()
 	r := call(t, http.MethodGet, base+"/api/users/currentuser", "", headers...)
-	if r.status != http.StatusOK {
-		t.Fatalf("currentuser: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("currentuser: %d %s", r.Status, r.Body)
 	}
 	var c current
-	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(r.body, []byte(`"currentUser":`)) {
-		t.Fatalf("no currentUser key in %s", r.body)
+	if !bytes.Contains(r.Body, []byte(`"currentUser":`)) {
+		t.Fatalf("no currentUser key in %s", r.Body)
 	}
 	return c
 }
@@ -159,8 +137,8 @@ func checkSessionCookie(t *testing.T, c *http.Cookie, token string, secure bool)
 
 func wantField(t *testing.T, r response, status int, fields ...string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d (%s), want %d", r.status, r.body, status)
+	if r.Status != status {
+		t.Fatalf("status %d (%s), want %d", r.Status, r.Body, status)
 	}
 	items := r.errors(t)
 	var got []string
@@ -168,7 +146,7 @@ func wantField(t *testing.T, r response, status int, fields ...string) {
 		got = append(got, it.Field)
 	}
 	if strings.Join(got, ",") != strings.Join(fields, ",") {
-		t.Errorf("error fields %q (%s), want %q", got, r.body, fields)
+		t.Errorf("error fields %q (%s), want %q", got, r.Body, fields)
 	}
 }
 
@@ -181,22 +159,22 @@ func TestAPI(t *testing.T) {
 
 	// POST /api/users/signup: 201 {id, email, token} and the cookie.
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("  Ann.Lee@Example.COM ", "password"))
-	if r.status != http.StatusCreated {
-		t.Fatalf("signup: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	if s.ID == "" || s.Email != "ann.lee@example.com" || s.Token == "" {
-		t.Fatalf("signup answer %s", r.body)
+		t.Fatalf("signup answer %s", r.Body)
 	}
 	var keys map[string]any
-	r.json(t, &keys)
+	r.JSON(&keys)
 	if len(keys) != 3 {
-		t.Errorf("signup answer has other keys than id, email, token: %s", r.body)
+		t.Errorf("signup answer has other keys than id, email, token: %s", r.Body)
 	}
 	checkSessionCookie(t, r.cookie, s.Token, false)
-	if r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("a token answer is cacheable: Cache-Control %q", r.header.Get("Cache-Control"))
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a token answer is cacheable: Cache-Control %q", r.Header.Get("Cache-Control"))
 	}
 	u, err := verifier.Verify(s.Token)
 	if err != nil || u.ID != s.ID || u.Email != s.Email || u.Expires.Sub(u.IssuedAt) != 2*time.Hour {
@@ -210,33 +188,33 @@ func TestAPI(t *testing.T) {
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("", "")), 400, "email", "password")
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", `{"email":"bob@test.com"}`), 400, "password")
 	// 128 characters of 4 bytes each are a valid password.
-	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("long@test.com", strings.Repeat("🎟", 128))); r.status != http.StatusCreated {
-		t.Errorf("signup with 128 four-byte characters: %d %s", r.status, r.body)
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("long@test.com", strings.Repeat("🎟", 128))); r.Status != http.StatusCreated {
+		t.Errorf("signup with 128 four-byte characters: %d %s", r.Status, r.Body)
 	}
 
 	// 409 email in use, whatever its case and spacing.
 	r = call(t, http.MethodPost, base+"/api/users/signup", creds("ANN.LEE@example.com", "different1"))
-	if r.status != http.StatusConflict || r.errors(t)[0].Message != "Email in use" || r.cookie != nil {
-		t.Errorf("duplicate signup: %d %s", r.status, r.body)
+	if r.Status != http.StatusConflict || r.errors(t)[0].Message != "Email in use" || r.cookie != nil {
+		t.Errorf("duplicate signup: %d %s", r.Status, r.Body)
 	}
 
 	// POST /api/users/signin: 200 {id, email, token} and the cookie.
 	r = call(t, http.MethodPost, base+"/api/users/signin", creds("ann.lee@EXAMPLE.com", "password"))
-	if r.status != http.StatusOK {
-		t.Fatalf("signin: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("signin: %d %s", r.Status, r.Body)
 	}
 	var in session
-	r.json(t, &in)
+	r.JSON(&in)
 	if in.ID != s.ID || in.Email != s.Email || in.Token == "" {
-		t.Errorf("signin answer %s, want the account of %+v", r.body, s)
+		t.Errorf("signin answer %s, want the account of %+v", r.Body, s)
 	}
 	checkSessionCookie(t, r.cookie, in.Token, false)
 
 	// 401 invalid credentials: wrong password and unknown email alike.
 	for _, c := range []string{creds("ann.lee@example.com", "Password"), creds("nobody@example.com", "password")} {
 		r = call(t, http.MethodPost, base+"/api/users/signin", c)
-		if r.status != http.StatusUnauthorized || r.errors(t)[0].Message != "Invalid credentials" || r.cookie != nil {
-			t.Errorf("signin %s: %d %s, want 401 Invalid credentials", c, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || r.errors(t)[0].Message != "Invalid credentials" || r.cookie != nil {
+			t.Errorf("signin %s: %d %s, want 401 Invalid credentials", c, r.Status, r.Body)
 		}
 	}
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signin", creds("nope", "password")), 400, "email")
@@ -264,8 +242,8 @@ func TestAPI(t *testing.T) {
 
 	// POST /api/users/signout: 200 {}, cookie cleared.
 	r = call(t, http.MethodPost, base+"/api/users/signout", "", "Cookie", authn.CookieName+"="+in.Token)
-	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "{}" {
-		t.Errorf("signout: %d %s, want 200 {}", r.status, r.body)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "{}" {
+		t.Errorf("signout: %d %s, want 200 {}", r.Status, r.Body)
 	}
 	if r.cookie == nil || r.cookie.Value != "" || r.cookie.MaxAge >= 0 || !r.cookie.HttpOnly {
 		t.Errorf("signout cookie %+v, want it cleared (empty, Max-Age=0)", r.cookie)
@@ -293,8 +271,8 @@ func TestRequestDecoding(t *testing.T) {
 			{"not JSON", "email=a@b.co&password=password", "application/x-www-form-urlencoded", 415, ""},
 		} {
 			r := call(t, http.MethodPost, base+path, tc.body, "Content-Type", tc.contentType)
-			if r.status != tc.status {
-				t.Errorf("%s %s: %d %s, want %d", path, tc.name, r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Errorf("%s %s: %d %s, want %d", path, tc.name, r.Status, r.Body, tc.status)
 				continue
 			}
 			if items := r.errors(t); items[0].Field != tc.field {
@@ -307,21 +285,21 @@ func TestRequestDecoding(t *testing.T) {
 func TestRoutesAndHeaders(t *testing.T) {
 	base := start(t, testEnv(t, nil))
 	r := call(t, http.MethodGet, base+"/api/users/nothing", "", "X-Request-Id", "req-123")
-	if r.status != http.StatusNotFound || r.header.Get("X-Request-Id") != "req-123" {
-		t.Errorf("unknown route: %d, X-Request-Id %q", r.status, r.header.Get("X-Request-Id"))
+	if r.Status != http.StatusNotFound || r.Header.Get("X-Request-Id") != "req-123" {
+		t.Errorf("unknown route: %d, X-Request-Id %q", r.Status, r.Header.Get("X-Request-Id"))
 	}
 	r.errors(t)
 	r = call(t, http.MethodGet, base+"/api/users/signup", "")
-	if r.status != http.StatusMethodNotAllowed || !strings.Contains(r.header.Get("Allow"), "POST") {
-		t.Errorf("GET signup: %d, Allow %q", r.status, r.header.Get("Allow"))
+	if r.Status != http.StatusMethodNotAllowed || !strings.Contains(r.Header.Get("Allow"), "POST") {
+		t.Errorf("GET signup: %d, Allow %q", r.Status, r.Header.Get("Allow"))
 	}
 	r.errors(t)
-	if r := call(t, http.MethodGet, base+"/api/users/currentuser", ""); r.header.Get("X-Request-Id") == "" {
+	if r := call(t, http.MethodGet, base+"/api/users/currentuser", ""); r.Header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id made up")
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := call(t, http.MethodGet, base+p, ""); r.status != http.StatusOK {
-			t.Errorf("%s: %d %s", p, r.status, r.body)
+		if r := call(t, http.MethodGet, base+p, ""); r.Status != http.StatusOK {
+			t.Errorf("%s: %d %s", p, r.Status, r.Body)
 		}
 	}
 }
@@ -330,7 +308,7 @@ func TestSecureCookie(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{"COOKIE_SECURE": "true"}))
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("sec@test.com", "password"))
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	checkSessionCookie(t, r.cookie, s.Token, true)
 	if r := call(t, http.MethodPost, base+"/api/users/signout", ""); r.cookie == nil || !r.cookie.Secure {
 		t.Errorf("signout cookie %+v, want Secure", r.cookie)
@@ -341,15 +319,15 @@ func TestSecureCookie(t *testing.T) {
 func TestJWKS(t *testing.T) {
 	base := start(t, testEnv(t, nil))
 	r := call(t, http.MethodGet, base+"/api/users/.well-known/jwks.json", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("jwks: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("jwks: %d %s", r.Status, r.Body)
 	}
 	var set struct {
 		Keys []struct{ Kty, Crv, Alg, Use, Kid, X string } `json:"keys"`
 	}
-	r.json(t, &set)
+	r.JSON(&set)
 	if len(set.Keys) != 1 {
-		t.Fatalf("jwks %s: want one key", r.body)
+		t.Fatalf("jwks %s: want one key", r.Body)
 	}
 	k := set.Keys[0]
 	x, err := base64.RawURLEncoding.DecodeString(k.X)
@@ -358,7 +336,7 @@ func TestJWKS(t *testing.T) {
 	}
 	r = call(t, http.MethodPost, base+"/api/users/signup", creds("jwks@test.com", "password"))
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	tok, err := jwt.Parse(s.Token, func(tok *jwt.Token) (any, error) {
 		if tok.Header["kid"] != k.Kid {
 			return nil, fmt.Errorf("kid %v, want %s", tok.Header["kid"], k.Kid)
@@ -400,7 +378,7 @@ func TestConcurrentSignupsOneEmail(t *testing.T) {
 		wg.Go(func() {
 			<-startGun
 			r := call(t, http.MethodPost, base+"/api/users/signup", creds(mixedCase("racer@test.com", i), fmt.Sprintf("password-%02d", i)))
-			statuses[i] = r.status
+			statuses[i] = r.Status
 		})
 	}
 	close(startGun)
@@ -428,11 +406,11 @@ func TestConcurrentSignupsOneEmail(t *testing.T) {
 		t.Errorf("%d documents (%v), want 1", count, err)
 	}
 	// The stored account is the winner's.
-	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("RACER@test.com", fmt.Sprintf("password-%02d", winner))); r.status != http.StatusOK {
-		t.Errorf("signin with the winner's password: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("RACER@test.com", fmt.Sprintf("password-%02d", winner))); r.Status != http.StatusOK {
+		t.Errorf("signin with the winner's password: %d", r.Status)
 	}
-	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("racer@test.com", fmt.Sprintf("password-%02d", (winner+1)%n))); r.status != http.StatusUnauthorized {
-		t.Errorf("signin with a loser's password: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("racer@test.com", fmt.Sprintf("password-%02d", (winner+1)%n))); r.Status != http.StatusUnauthorized {
+		t.Errorf("signin with a loser's password: %d", r.Status)
 	}
 }
 
@@ -511,9 +489,9 @@ func TestForgedTokensAreRefused(t *testing.T) {
 
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("real@test.com", "password"))
 	var s session
-	r.json(t, &s)
-	if r := call(t, http.MethodGet, protected.URL+"/api/protected", "", "Authorization", "Bearer "+s.Token); r.status != http.StatusOK {
-		t.Fatalf("a valid token on the protected route: %d %s", r.status, r.body)
+	r.JSON(&s)
+	if r := call(t, http.MethodGet, protected.URL+"/api/protected", "", "Authorization", "Bearer "+s.Token); r.Status != http.StatusOK {
+		t.Fatalf("a valid token on the protected route: %d %s", r.Status, r.Body)
 	}
 	if c := currentUser(t, base, "Cookie", authn.CookieName+"="+s.Token); c.CurrentUser == nil {
 		t.Fatal("a valid token: currentUser null")
@@ -525,8 +503,8 @@ func TestForgedTokensAreRefused(t *testing.T) {
 				t.Errorf("%s in %s: currentUser %+v, want null", name, h[0], c.CurrentUser)
 			}
 			r := call(t, http.MethodGet, protected.URL+"/api/protected", "", h...)
-			if r.status != http.StatusUnauthorized {
-				t.Errorf("%s in %s: protected route %d, want 401", name, h[0], r.status)
+			if r.Status != http.StatusUnauthorized {
+				t.Errorf("%s in %s: protected route %d, want 401", name, h[0], r.Status)
 				continue
 			}
 			r.errors(t)
@@ -536,13 +514,13 @@ func TestForgedTokensAreRefused(t *testing.T) {
 
 func retryAfter(t *testing.T, r response, window time.Duration) {
 	t.Helper()
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("status %d (%s), want 429", r.status, r.body)
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("status %d (%s), want 429", r.Status, r.Body)
 	}
 	r.errors(t)
-	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || secs < 1 || time.Duration(secs)*time.Second > window+time.Second {
-		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.header.Get("Retry-After"), window)
+		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.Header.Get("Retry-After"), window)
 	}
 }
 
@@ -560,13 +538,13 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 		return call(t, http.MethodPost, replicas[i%2]+"/api/users/signin", creds(email, password), headers...)
 	}
 	for _, e := range []string{"ann@test.com", "bob@test.com"} {
-		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password")); r.status != http.StatusCreated {
-			t.Fatalf("signup %s: %d", e, r.status)
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password")); r.Status != http.StatusCreated {
+			t.Fatalf("signup %s: %d", e, r.Status)
 		}
 	}
 	for i := range 5 {
-		if r := signin(i, "ann@test.com", "wrong-password"); r.status != http.StatusUnauthorized {
-			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		if r := signin(i, "ann@test.com", "wrong-password"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 	// The email is locked on both replicas, even with the right password.
@@ -575,13 +553,13 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 
 	// Another account from the same client still signs in; a success does not count
 	// against the client.
-	if r := signin(0, "bob@test.com", "password"); r.status != http.StatusOK {
-		t.Fatalf("bob: %d %s", r.status, r.body)
+	if r := signin(0, "bob@test.com", "password"); r.Status != http.StatusOK {
+		t.Fatalf("bob: %d %s", r.Status, r.Body)
 	}
 	// Three more failures (unknown emails) bring the client to 8...
 	for i := range 3 {
-		if r := signin(i, fmt.Sprintf("nobody%d@test.com", i), "password"); r.status != http.StatusUnauthorized {
-			t.Fatalf("unknown email %d: %d", i, r.status)
+		if r := signin(i, fmt.Sprintf("nobody%d@test.com", i), "password"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("unknown email %d: %d", i, r.Status)
 		}
 	}
 	// ...and then the client is locked out, for any email, on any replica.
@@ -589,8 +567,8 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 	// From a peer not in TRUSTED_PROXIES, a forged X-Forwarded-For does not help.
 	retryAfter(t, signin(0, "bob@test.com", "password", "X-Forwarded-For", "198.51.100.7"), 15*time.Minute)
 
-	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redis":"ok"`) {
-		t.Errorf("readyz: %d %s, want redis ok", r.status, r.body)
+	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"redis":"ok"`) {
+		t.Errorf("readyz: %d %s, want redis ok", r.Status, r.Body)
 	}
 }
 
@@ -600,8 +578,8 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{
 		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUSTED_PROXIES": "127.0.0.1/32,10.0.0.0/8",
 	}))
-	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.status != http.StatusCreated {
-		t.Fatalf("signup: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.Status != http.StatusCreated {
+		t.Fatalf("signup: %d", r.Status)
 	}
 	signin := func(email, password, client string) response {
 		return call(t, http.MethodPost, base+"/api/users/signin", creds(email, password), "X-Forwarded-For", client+", 10.0.0.1")
@@ -610,12 +588,12 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	// only then is the email locked.
 	signin("cat@test.com", "wrong", "198.51.100.1")
 	signin("cat@test.com", "wrong", "198.51.100.2")
-	if r := signin("cat@test.com", "password", "198.51.100.3"); r.status != http.StatusOK {
-		t.Fatalf("success after two failures: %d %s", r.status, r.body)
+	if r := signin("cat@test.com", "password", "198.51.100.3"); r.Status != http.StatusOK {
+		t.Fatalf("success after two failures: %d %s", r.Status, r.Body)
 	}
 	for i := range 3 {
-		if r := signin("cat@test.com", "wrong", fmt.Sprintf("198.51.100.%d", 10+i)); r.status != http.StatusUnauthorized {
-			t.Fatalf("failure %d after the success: %d", i+1, r.status)
+		if r := signin("cat@test.com", "wrong", fmt.Sprintf("198.51.100.%d", 10+i)); r.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d after the success: %d", i+1, r.Status)
 		}
 	}
 	retryAfter(t, signin("cat@test.com", "password", "198.51.100.99"), 15*time.Minute)
@@ -625,8 +603,8 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 		signin(fmt.Sprintf("x%d@test.com", i), "password", "203.0.113.5")
 	}
 	retryAfter(t, signin("y@test.com", "password", "203.0.113.5"), 15*time.Minute)
-	if r := signin("y@test.com", "password", "203.0.113.6"); r.status != http.StatusUnauthorized {
-		t.Errorf("another client address: %d, want 401", r.status)
+	if r := signin("y@test.com", "password", "203.0.113.6"); r.Status != http.StatusUnauthorized {
+		t.Errorf("another client address: %d, want 401", r.Status)
 	}
 }
 
@@ -649,8 +627,8 @@ func TestSignUpFlood(t *testing.T) {
 	// The sign-in's account and the email the flood collides on are made before the global
 	// allowance is counted down: from their own addresses, they use 2 of it.
 	for i, e := range []string{"ann@test.com", "taken@test.com"} {
-		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password"), "X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i)); r.status != http.StatusCreated {
-			t.Fatalf("signup %s: %d %s", e, r.status, r.body)
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password"), "X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i)); r.Status != http.StatusCreated {
+			t.Fatalf("signup %s: %d %s", e, r.Status, r.Body)
 		}
 	}
 	signIn := func() (response, time.Duration) {
@@ -661,8 +639,8 @@ func TestSignUpFlood(t *testing.T) {
 	var atRest []time.Duration
 	for range 5 {
 		r, d := signIn()
-		if r.status != http.StatusOK {
-			t.Fatalf("sign-in at rest: %d %s", r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("sign-in at rest: %d %s", r.Status, r.Body)
 		}
 		atRest = append(atRest, d)
 	}
@@ -693,8 +671,8 @@ func TestSignUpFlood(t *testing.T) {
 	var during []time.Duration
 	for {
 		r, d := signIn()
-		if r.status != http.StatusOK {
-			t.Errorf("sign-in during the flood: %d %s", r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Errorf("sign-in during the flood: %d %s", r.Status, r.Body)
 		}
 		during = append(during, d)
 		select {
@@ -709,18 +687,18 @@ func TestSignUpFlood(t *testing.T) {
 	count := map[int]int{}
 	busy := 0
 	for i, r := range statuses {
-		count[r.status]++
-		switch r.status {
+		count[r.Status]++
+		switch r.Status {
 		case http.StatusCreated, http.StatusConflict:
 		case http.StatusTooManyRequests:
-			if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {
-				t.Errorf("signup %d: 429 with Retry-After %q", i, r.header.Get("Retry-After"))
+			if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 {
+				t.Errorf("signup %d: 429 with Retry-After %q", i, r.Header.Get("Retry-After"))
 			}
-			if strings.Contains(string(r.body), "right now") {
+			if strings.Contains(string(r.Body), "right now") {
 				busy++
 			}
 		default:
-			t.Errorf("signup %d: status %d %s", i, r.status, r.body)
+			t.Errorf("signup %d: status %d %s", i, r.Status, r.Body)
 		}
 	}
 	// Every 201 and 409 hashed a password and counted against the one global allowance; the
@@ -729,8 +707,8 @@ func TestSignUpFlood(t *testing.T) {
 		t.Errorf("%d sign-ups got past the global limit of %d (2 used before the flood)", hashed, globalLimit)
 	}
 	r := call(t, http.MethodPost, replicas[1]+"/api/users/signup", creds("late@test.com", "password"), "X-Forwarded-For", "203.0.113.77")
-	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Too many sign-ups, try again later") {
-		t.Errorf("a sign-up on the other replica after the flood: %d %s, want 429 (global allowance used up)", r.status, r.body)
+	if r.Status != http.StatusTooManyRequests || !strings.Contains(string(r.Body), "Too many sign-ups, try again later") {
+		t.Errorf("a sign-up on the other replica after the flood: %d %s, want 429 (global allowance used up)", r.Status, r.Body)
 	}
 	slices.Sort(atRest)
 	slices.Sort(during)
@@ -761,11 +739,11 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 	}
 	session := func(r response, want int) string {
 		t.Helper()
-		if r.status != want {
-			t.Fatalf("status %d %s, want %d", r.status, r.body, want)
+		if r.Status != want {
+			t.Fatalf("status %d %s, want %d", r.Status, r.Body, want)
 		}
 		var s session
-		r.json(t, &s)
+		r.JSON(&s)
 		return s.Token
 	}
 	ann := session(call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds("ann@test.com", "password1")), http.StatusCreated)
@@ -781,8 +759,8 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 	// sends it (JSON: a cookie on a form post would sign nobody out).
 	r := call(t, http.MethodPost, replicas[0]+"/api/users/signout", "", "Cookie", authn.CookieName+"="+annPhone,
 		"Content-Type", "application/json")
-	if r.status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
-		t.Fatalf("signout: %d %s, cookie %+v", r.status, r.body, r.cookie)
+	if r.Status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Fatalf("signout: %d %s, cookie %+v", r.Status, r.Body, r.cookie)
 	}
 	for _, base := range replicas {
 		testkit.Eventually(t, 30*time.Second, "the signed-out token refused on "+base, func() bool { return !signedIn(base, annPhone) })
@@ -798,8 +776,8 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 	}
 	wantField(t, change(ann, "wrong-password", "password2"), http.StatusBadRequest, "currentPassword")
 	wantField(t, change(ann, "password1", "short"), http.StatusBadRequest, "newPassword")
-	if r := change("", "password1", "password2"); r.status != http.StatusUnauthorized {
-		t.Errorf("password change signed out: %d", r.status)
+	if r := change("", "password1", "password2"); r.Status != http.StatusUnauthorized {
+		t.Errorf("password change signed out: %d", r.Status)
 	}
 	annNew := session(change(ann, "password1", "password2"), http.StatusOK)
 	for _, base := range replicas {
@@ -810,8 +788,8 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 			t.Errorf("%s: the token issued with the change, or another user's, is refused", base)
 		}
 	}
-	if r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password1")); r.status != http.StatusUnauthorized {
-		t.Errorf("sign-in with the old password: %d", r.status)
+	if r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password1")); r.Status != http.StatusUnauthorized {
+		t.Errorf("sign-in with the old password: %d", r.Status)
 	}
 	session(call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password2")), http.StatusOK)
 
@@ -827,7 +805,7 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghost, _, _ := authn.NewSigner(priv, time.Hour).Issue("6650f0c2a1b2c3d4e5f60718", "ghost@test.com")
-	if r := change(ghost, "password1", "password2"); r.status != http.StatusUnauthorized {
-		t.Errorf("password change for an unknown account: %d %s, want 401", r.status, r.body)
+	if r := change(ghost, "password1", "password2"); r.Status != http.StatusUnauthorized {
+		t.Errorf("password change for an unknown account: %d %s, want 401", r.Status, r.Body)
 	}
 }
