@@ -23,6 +23,7 @@ const (
 	SubjectPaymentCreated      = "payment.created"
 	SubjectPaymentRefunded     = "payment.refunded"
 	SubjectEventCreated        = "event.created"
+	SubjectSessionRevoked      = "session.revoked"
 )
 
 // Event is a payload that knows its subject and schema number, and checks its own fields.
@@ -152,6 +153,18 @@ type PaymentRefunded struct {
 	Reason   string `json:"reason"`
 }
 
+// SessionRevoked is published by auth when sessions end before their tokens expire: a
+// sign-out revokes one token (TokenID), a password change every token of the user issued
+// before IssuedBefore. Every replica of every service keeps it, and refuses the tokens it
+// names, until ExpiresAt: the revoked token's exp, or the last exp a token issued before
+// IssuedBefore can have.
+type SessionRevoked struct {
+	UserID       string     `json:"userId"`
+	TokenID      string     `json:"tokenId,omitempty"`
+	IssuedBefore *time.Time `json:"issuedBefore,omitempty"`
+	ExpiresAt    time.Time  `json:"expiresAt"`
+}
+
 func (TicketCreated) Subject() string       { return SubjectTicketCreated }
 func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
 func (OrderCreated) Subject() string        { return SubjectOrderCreated }
@@ -161,6 +174,7 @@ func (ExpirationCompleted) Subject() string { return SubjectExpirationCompleted 
 func (PaymentCreated) Subject() string      { return SubjectPaymentCreated }
 func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
 func (EventCreated) Subject() string        { return SubjectEventCreated }
+func (SessionRevoked) Subject() string      { return SubjectSessionRevoked }
 
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
@@ -172,6 +186,7 @@ func (ExpirationCompleted) Schema() int { return 1 }
 func (PaymentCreated) Schema() int      { return 1 }
 func (PaymentRefunded) Schema() int     { return 1 }
 func (EventCreated) Schema() int        { return 1 }
+func (SessionRevoked) Schema() int      { return 1 }
 
 // ErrInvalid marks a payload that decoded but breaks its rules.
 var ErrInvalid = errors.New("invalid event")
@@ -279,6 +294,18 @@ func (e EventCreated) Validate() error {
 		return invalid("maxPerUser %d is not positive", e.MaxPerUser)
 	case e.AdmitPerMinute < 1:
 		return invalid("admitPerMinute %d is not positive", e.AdmitPerMinute)
+	}
+	return nil
+}
+
+func (e SessionRevoked) Validate() error {
+	switch {
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.ExpiresAt.IsZero():
+		return invalid("expiresAt is missing")
+	case (e.TokenID == "") == (e.IssuedBefore == nil || e.IssuedBefore.IsZero()):
+		return invalid("exactly one of tokenId and issuedBefore is required")
 	}
 	return nil
 }

@@ -109,7 +109,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 	web.Health(router, web.Probes{
 		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
@@ -161,7 +160,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 	web.Health(router, web.Probes{
 		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},

@@ -104,7 +104,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("admissions", cfg.Tick, a.AdmitAll)
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("follow revocations: %w", err)
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	// Only Redis (the lines) makes the pod unable to serve: without NATS it still answers.
 	web.Health(router, web.Probes{
 		Required: map[string]web.Check{"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() }},

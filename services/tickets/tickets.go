@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
@@ -88,7 +87,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 
-		router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+		verifier, err := svc.Verifier(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		router := web.NewRouter(svc.Log, verifier)
 		// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 		web.Health(router, web.Probes{
 			Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
