@@ -56,7 +56,7 @@ dlq:
 ## build: every service binary into bin/, static and stripped (as in the images)
 build:
 	@mkdir -p bin
-	for s in auth tickets orders expiration payments web; do \
+	for s in auth tickets orders expiration payments web queue; do \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
 ## test: every module's tests with the race detector (MongoDB stand-in on SQLite), then those

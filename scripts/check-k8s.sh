@@ -143,6 +143,7 @@ must_refuse "/payments/env" "${prod[@]}" --set payments.env.STRIPE_API_BASE=http
 must_refuse "/auth/env/COOKIE_SECURE" "${prod[@]}" --set auth.env.COOKIE_SECURE=false
 must_refuse "/global/image/registry" "${prod[@]}" --set global.image.registry=
 must_refuse "/payments/extraEnv/0/name" "${prod[@]}" --set 'payments.extraEnv[0].name=PAYMENT_PROVIDER' --set 'payments.extraEnv[0].value=offline'
+must_refuse "/auth/extraEnv/0/name" "${prod[@]}" --set 'auth.extraEnv[0].name=COOKIE_SECURE' --set 'auth.extraEnv[0].value=false'
 must_refuse "invalid propertyName 'MONGODB_URI'" --set auth.env.MONGODB_URI=mongodb://elsewhere
 must_refuse "nats.url or nats.existingSecret is required" -f "$chart/values-production.yaml" --set global.image.registry=r.example
 must_refuse "/nats/streamReplicas" --set nats.streamReplicas=3

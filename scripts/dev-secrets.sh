@@ -28,6 +28,7 @@
 #
 # Secrets created (the chart reads the same names by default):
 #   ticketing-jwt     private.pem, public.pem
+#   ticketing-queue   private.pem, public.pem (the waiting room signs passes, orders verifies)
 #   ticketing-stripe  provider, secret-key, publishable-key, webhook-secret
 #   ticketing-razorpay  key-id, key-secret, webhook-secret
 set -eu
@@ -89,6 +90,15 @@ if wanted ticketing-jwt; then
   apply_secret ticketing-jwt \
     --from-file=private.pem="$tmp/private.pem" \
     --from-file=public.pem="$tmp/public.pem"
+fi
+
+if wanted ticketing-queue; then
+  openssl genpkey -algorithm ed25519 -out "$tmp/queue-private.pem" 2>/dev/null ||
+    { echo "dev-secrets: this openssl cannot generate Ed25519 keys; install OpenSSL 1.1.1 or later" >&2; exit 1; }
+  openssl pkey -in "$tmp/queue-private.pem" -pubout -out "$tmp/queue-public.pem"
+  apply_secret ticketing-queue \
+    --from-file=private.pem="$tmp/queue-private.pem" \
+    --from-file=public.pem="$tmp/queue-public.pem"
 fi
 
 if wanted ticketing-stripe; then

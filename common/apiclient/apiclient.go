@@ -394,7 +394,10 @@ func (c *Client) send(ctx context.Context, r Request) Response {
 		return Response{Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
-	if r.Body != nil {
+	if r.Body != nil || (r.Auth.Session != "" && r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		// A call with a session cookie that changes state says JSON even without a body: the
+		// API accepts the cookie on such a call only then (its defence against cross-site
+		// request forgery), so the storefront's sign-out and cancel need it.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if r.Auth.Token != "" {

@@ -29,6 +29,7 @@ const CookieName = "session"
 type User struct {
 	ID       string    `json:"id"`
 	Email    string    `json:"email"`
+	TokenID  string    `json:"-"` // the token's jti, by which it can be revoked
 	IssuedAt time.Time `json:"-"`
 	Expires  time.Time `json:"-"`
 }
@@ -50,13 +51,27 @@ func NewSigner(key ed25519.PrivateKey, ttl time.Duration) *Signer {
 	return &Signer{key: key, kid: KeyID(key.Public().(ed25519.PublicKey)), ttl: ttl}
 }
 
+// TTL is the lifetime of the tokens issued.
+func (s *Signer) TTL() time.Duration { return s.ttl }
+
 // Issue signs a token for a user and returns it with its claims.
 func (s *Signer) Issue(userID, email string) (string, User, error) {
+	return s.IssueAfter(userID, email, time.Time{})
+}
+
+// IssueAfter is Issue with an iat no earlier than notBefore (at most a second ahead of the
+// clock): the token issued with a password change must outlive the revocation of every token
+// issued before the change, whose times are whole seconds.
+func (s *Signer) IssueAfter(userID, email string, notBefore time.Time) (string, User, error) {
 	now := time.Now().Truncate(time.Second)
-	u := User{ID: userID, Email: email, IssuedAt: now, Expires: now.Add(s.ttl)}
+	if nb := notBefore.Truncate(time.Second); nb.After(now) {
+		now = nb
+	}
+	u := User{ID: userID, Email: email, TokenID: rand.Text(), IssuedAt: now, Expires: now.Add(s.ttl)}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims{
 		Email: email,
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        u.TokenID,
 			Issuer:    Issuer,
 			Subject:   userID,
 			IssuedAt:  jwt.NewNumericDate(u.IssuedAt),
@@ -68,10 +83,11 @@ func (s *Signer) Issue(userID, email string) (string, User, error) {
 	return tok, u, err
 }
 
-// Verifier checks tokens with a public key.
+// Verifier checks tokens with a public key, and refuses the revoked ones.
 type Verifier struct {
-	key    ed25519.PublicKey
-	parser *jwt.Parser
+	key     ed25519.PublicKey
+	parser  *jwt.Parser
+	revoked *Revocations
 }
 
 // NewVerifier makes a verifier for tokens signed by key's private half.
@@ -85,7 +101,14 @@ func NewVerifier(key ed25519.PublicKey) *Verifier {
 	)}
 }
 
-// ErrInvalidToken is every way a token can fail: bad signature, other algorithm, expired...
+// WithRevocations makes v refuse the tokens that r holds revoked; it returns v.
+func (v *Verifier) WithRevocations(r *Revocations) *Verifier {
+	v.revoked = r
+	return v
+}
+
+// ErrInvalidToken is every way a token can fail: bad signature, other algorithm, expired,
+// revoked...
 var ErrInvalidToken = errors.New("invalid token")
 
 // Verify checks tok and returns its user.
@@ -95,10 +118,21 @@ func (v *Verifier) Verify(tok string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if c.Subject == "" {
+	switch {
+	case c.Subject == "":
 		return User{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+	case c.IssuedAt == nil: // the parser checks iat only when present; every token of ours has one
+		return User{}, fmt.Errorf("%w: no iat", ErrInvalidToken)
+	case c.ExpiresAt == nil: // WithExpirationRequired refuses this already; kept so a nil never reaches below
+		return User{}, fmt.Errorf("%w: no exp", ErrInvalidToken)
+	case c.ID == "": // every token has an id, so that it can be revoked
+		return User{}, fmt.Errorf("%w: no jti", ErrInvalidToken)
 	}
-	return User{ID: c.Subject, Email: c.Email, IssuedAt: c.IssuedAt.Time, Expires: c.ExpiresAt.Time}, nil
+	u := User{ID: c.Subject, Email: c.Email, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, Expires: c.ExpiresAt.Time}
+	if v.revoked != nil && v.revoked.Revoked(u) {
+		return User{}, fmt.Errorf("%w: revoked", ErrInvalidToken)
+	}
+	return u, nil
 }
 
 // TokenFrom is the token a request carries: the Authorization bearer first, then the cookie.

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -61,6 +62,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 	}
 	expired := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()}
 	noExp := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "iat": now.Unix()}
+	noIat := jwt.MapClaims{"sub": "u1", "iss": authn.Issuer, "exp": now.Add(time.Hour).Unix()}
 	otherIss := jwt.MapClaims{"sub": "u1", "iss": "someone", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	body := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u1","iss":"ticketing-auth","exp":9999999999}`))
@@ -68,6 +70,7 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 		"other key":                           sign(jwt.SigningMethodEdDSA, otherPriv, claims),
 		"expired":                             sign(jwt.SigningMethodEdDSA, priv, expired),
 		"no exp":                              sign(jwt.SigningMethodEdDSA, priv, noExp),
+		"no iat":                              sign(jwt.SigningMethodEdDSA, priv, noIat),
 		"other issuer":                        sign(jwt.SigningMethodEdDSA, priv, otherIss),
 		"alg none":                            header + "." + body + ".",
 		"HS256 with the public key as secret": sign(jwt.SigningMethodHS256, []byte(pub), claims),
@@ -79,6 +82,41 @@ func TestVerifyRefusesForgedTokens(t *testing.T) {
 			t.Errorf("%s: accepted (err %v)", name, err)
 		}
 	}
+}
+
+// signRaw signs payload, any bytes, as the claims of an EdDSA token with key.
+func signRaw(key ed25519.PrivateKey, payload []byte) string {
+	enc := base64.RawURLEncoding
+	unsigned := enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`)) + "." + enc.EncodeToString(payload)
+	return unsigned + "." + enc.EncodeToString(ed25519.Sign(key, []byte(unsigned)))
+}
+
+// FuzzVerify: whatever a validly signed token's claims hold, and whatever a token string is,
+// the verifier answers without panicking, and what it accepts has a subject, an iat and an
+// exp.
+func FuzzVerify(f *testing.F) {
+	priv, pub := keys(f)
+	v := authn.NewVerifier(pub)
+	now := time.Now().Unix()
+	f.Add([]byte(fmt.Sprintf(`{"sub":"u1","iss":"ticketing-auth","iat":%d,"exp":%d,"jti":"j1"}`, now, now+3600)), "")
+	f.Add([]byte(fmt.Sprintf(`{"sub":"u1","iss":"ticketing-auth","exp":%d}`, now+3600)), "a.b.c")
+	f.Add([]byte(`{"sub":"u1","iss":"ticketing-auth","iat":null,"exp":1e300}`), "..")
+	f.Add([]byte(`{"sub":5,"iat":"x"}`), "Bearer x")
+	f.Add([]byte(`null`), "eyJhbGciOiJFZERTQSJ9.e30.")
+	f.Fuzz(func(t *testing.T, claims []byte, raw string) {
+		for _, tok := range []string{signRaw(priv, claims), raw} {
+			u, err := v.Verify(tok)
+			if err != nil {
+				if !errors.Is(err, authn.ErrInvalidToken) {
+					t.Fatalf("error %v is not ErrInvalidToken", err)
+				}
+				continue
+			}
+			if u.ID == "" || u.IssuedAt.IsZero() || u.Expires.IsZero() {
+				t.Fatalf("accepted %+v from %q", u, claims)
+			}
+		}
+	})
 }
 
 func tamper(tok string) string {
@@ -124,5 +162,79 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := v.Verify(tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A verifier with revocations refuses a revoked token and every token of a user issued before
+// a cut, and accepts the others; a token without jti is refused.
+func TestVerifierRefusesRevokedTokens(t *testing.T) {
+	priv, pub := keys(t)
+	signer := authn.NewSigner(priv, time.Hour)
+	revoked := authn.NewRevocations()
+	v := authn.NewVerifier(pub).WithRevocations(revoked)
+	tok1, u1, _ := signer.Issue("u1", "a@b.c")
+	tok2, _, _ := signer.Issue("u1", "a@b.c")
+	tok3, _, _ := signer.Issue("u2", "d@e.f")
+	if u1.TokenID == "" {
+		t.Fatal("no token id")
+	}
+	revoked.RevokeToken(u1.TokenID, u1.Expires)
+	if _, err := v.Verify(tok1); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("revoked token accepted (err %v)", err)
+	}
+	for _, tok := range []string{tok2, tok3} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("another token refused: %v", err)
+		}
+	}
+	// A password change: every token of u1 issued before the cut; the new one, issued at the
+	// cut, passes.
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	revoked.RevokeUser("u1", cut, cut.Add(time.Hour))
+	newTok, nu, _ := signer.IssueAfter("u1", "a@b.c", cut)
+	if !nu.IssuedAt.Equal(cut) {
+		t.Errorf("issued at %v, want the cut %v", nu.IssuedAt, cut)
+	}
+	if _, err := v.Verify(tok2); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("a token issued before the cut accepted (err %v)", err)
+	}
+	for _, tok := range []string{newTok, tok3} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("token refused: %v", err)
+		}
+	}
+	noJTI := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "u1", "iss": authn.Issuer,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	s, _ := noJTI.SignedString(priv)
+	if _, err := v.Verify(s); !errors.Is(err, authn.ErrInvalidToken) {
+		t.Errorf("token without jti accepted (err %v)", err)
+	}
+}
+
+// Entries are dropped once their tokens have expired, and never taken when already expired.
+func TestRevocationsForgetExpiredEntries(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	r := authn.NewRevocationsClock(func() time.Time { return now })
+	r.RevokeToken("old", now.Add(-time.Second))
+	r.RevokeToken("t1", now.Add(time.Hour))
+	r.RevokeUser("u1", now, now.Add(2*time.Hour))
+	if r.Len() != 2 {
+		t.Fatalf("%d entries, want 2", r.Len())
+	}
+	if !r.Revoked(authn.User{ID: "x", TokenID: "t1"}) || !r.Revoked(authn.User{ID: "u1", TokenID: "t9", IssuedAt: now.Add(-time.Minute)}) {
+		t.Error("an entry is not in force")
+	}
+	if r.Revoked(authn.User{ID: "u1", TokenID: "t9", IssuedAt: now}) {
+		t.Error("a token issued at the cut is refused")
+	}
+	now = now.Add(90 * time.Minute)
+	r.RevokeToken("t2", now.Add(time.Hour)) // a write sweeps
+	if r.Len() != 2 || r.Revoked(authn.User{ID: "x", TokenID: "t1"}) {
+		t.Errorf("after t1's expiry: %d entries, t1 revoked %v", r.Len(), r.Revoked(authn.User{ID: "x", TokenID: "t1"}))
+	}
+	now = now.Add(time.Hour)
+	r.RevokeToken("t3", now.Add(time.Hour))
+	if r.Len() != 1 {
+		t.Errorf("%d entries after every other expiry, want 1", r.Len())
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,6 +343,36 @@ func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
 	if waited := time.Since(start); waited < 500*time.Millisecond {
 		t.Fatalf("dead-lettered after %s, before its not-yet budget (the failure budget must not apply)", waited)
+	}
+}
+
+// TestConnectErrorHidesCredentials: NATS_URL may carry a user and password or a token; a
+// failed connection names the server without them, in its error and in the warnings it logs
+// while it waits for NATS.
+func TestConnectErrorHidesCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the connection is refused
+	for _, url := range []string{"nats://alice:natssecret@" + addr, "nats://natstoken@" + addr} {
+		var logged strings.Builder
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		_, err := bus.Connect(ctx, url, t.Name(), events.Topology{}, log)
+		cancel()
+		if err == nil {
+			t.Fatalf("Connect(%s) succeeded with nothing listening", addr)
+		}
+		for _, secret := range []string{"alice", "natssecret", "natstoken"} {
+			if strings.Contains(err.Error(), secret) || strings.Contains(logged.String(), secret) {
+				t.Errorf("the connect error or log shows %q: %v\n%s", secret, err, logged.String())
+			}
+		}
+		if !strings.Contains(err.Error(), addr) {
+			t.Errorf("the connect error does not name the server %s: %v", addr, err)
+		}
 	}
 }
 

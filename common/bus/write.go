@@ -128,3 +128,39 @@ func (w *Writer) UpdateAndGet(ctx context.Context, id string, cond bson.D, updat
 	w.notify(id, envs)
 	return true, nil
 }
+
+// InsertMany stores docs, new documents, each with its events in its outbox (docs[i] with
+// evs[i]; whatever the outbox held is replaced), in one ordered batch. ids[i] is docs[i]'s
+// _id. A batch that fails part way leaves the documents before the failure stored, with
+// their events, which the relay publishes.
+func (w *Writer) InsertMany(ctx context.Context, ids []string, docs []Outboxed, evs [][]events.Event) error {
+	if len(ids) != len(docs) || len(docs) != len(evs) {
+		return fmt.Errorf("insert into %s: %d ids, %d documents, %d event lists", w.coll.Name(), len(ids), len(docs), len(evs))
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	all := make([][]Envelope, len(docs))
+	batch := make([]any, len(docs))
+	for i, doc := range docs {
+		envs, err := envelopes(ctx, evs[i])
+		if err != nil {
+			return err
+		}
+		*doc.outboxOf() = NewOutbox(envs...)
+		all[i], batch[i] = envs, doc
+	}
+	_, err := w.coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(true))
+	n := len(docs)
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
+			return err // what landed, if any, is the relay poll's to publish
+		}
+		n = bwe.WriteErrors[0].Index
+	}
+	for i := range n {
+		w.notify(ids[i], all[i])
+	}
+	return err
+}

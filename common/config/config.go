@@ -146,3 +146,12 @@ func RedactURL(raw string) string {
 	}
 	return u.String()
 }
+
+// RedactURLs is RedactURL of each URL of a comma-separated list (NATS_URL's seed servers).
+func RedactURLs(list string) string {
+	urls := strings.Split(list, ",")
+	for i, u := range urls {
+		urls[i] = RedactURL(strings.TrimSpace(u))
+	}
+	return strings.Join(urls, ",")
+}

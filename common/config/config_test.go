@@ -18,3 +18,10 @@ func TestRedactURLLogsNoCredential(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURLsRedactsEverySeed(t *testing.T) {
+	got := RedactURLs("nats://alice:s3cret@n1:4222, nats://tok@n2:4222,nats://n3:4222")
+	if want := "nats://n1:4222,nats://n2:4222,nats://n3:4222"; got != want {
+		t.Fatalf("RedactURLs = %q, want %q", got, want)
+	}
+}

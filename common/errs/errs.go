@@ -27,6 +27,7 @@ const (
 	UnsupportedMedia             // body is not JSON: 415
 	RateLimited                  // too many attempts: 429
 	Unavailable                  // a dependency is down: 503
+	Unprocessable                // well-formed but contradicts an earlier request (an Idempotency-Key reused): 422
 )
 
 var statuses = map[Kind]int{
@@ -41,6 +42,7 @@ var statuses = map[Kind]int{
 	UnsupportedMedia: http.StatusUnsupportedMediaType,
 	RateLimited:      http.StatusTooManyRequests,
 	Unavailable:      http.StatusServiceUnavailable,
+	Unprocessable:    http.StatusUnprocessableEntity,
 }
 
 // Status is the HTTP status for a kind.

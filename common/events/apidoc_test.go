@@ -20,6 +20,8 @@ var every = []events.Event{
 	events.TicketCreated{}, events.TicketUpdated{}, events.OrderCreated{}, events.OrderCancelled{},
 	events.OrderCompleted{}, events.ExpirationCompleted{}, events.PaymentCreated{}, events.PaymentRefunded{},
 	events.OrderUpdated{}, events.PaymentStarted{}, events.PaymentFailed{},
+	events.EventCreated{},
+	events.SessionRevoked{},
 }
 
 // stringConsts parses the Go files of dir and returns the string constants whose names start

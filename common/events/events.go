@@ -25,6 +25,8 @@ const (
 	SubjectPaymentRefunded     = "payment.refunded"
 	SubjectPaymentStarted      = "payment.started"
 	SubjectPaymentFailed       = "payment.failed"
+	SubjectEventCreated        = "event.created"
+	SubjectSessionRevoked      = "session.revoked"
 )
 
 // Event is a payload that knows its subject and schema number, and checks its own fields.
@@ -34,13 +36,30 @@ type Event interface {
 	Validate() error
 }
 
-// TicketCreated is published by tickets when a ticket is listed.
+// TicketCreated is published by tickets when a ticket is listed. EventID names the event
+// (on-sale) the ticket belongs to; it is absent for a ticket of no event.
 type TicketCreated struct {
 	ID         string `json:"id"`
 	Version    int64  `json:"version"`
 	Title      string `json:"title"`
 	PriceCents int64  `json:"priceCents"`
 	UserID     string `json:"userId"`
+	EventID    string `json:"eventId,omitempty"`
+}
+
+// EventCreated is published by tickets when a seller creates an event: an on-sale of
+// TicketCount tickets (each announced by its own ticket.created with eventId) that opens at
+// OnSaleAt, lets each user hold at most MaxPerUser live orders, and admits AdmitPerMinute
+// buyers a minute from its waiting room.
+type EventCreated struct {
+	ID             string    `json:"id"`
+	Version        int64     `json:"version"`
+	Title          string    `json:"title"`
+	UserID         string    `json:"userId"`
+	OnSaleAt       time.Time `json:"onSaleAt"`
+	TicketCount    int       `json:"ticketCount"`
+	MaxPerUser     int       `json:"maxPerUser"`
+	AdmitPerMinute int       `json:"admitPerMinute"`
 }
 
 // TicketUpdated is published by tickets when its owner edits a ticket. Reservations, releases
@@ -56,10 +75,12 @@ type TicketUpdated struct {
 	OrderID    *string `json:"orderId"`
 }
 
-// TicketRef names a ticket inside an order event.
+// TicketRef names a ticket inside an order event, with the event it belongs to, if any (so
+// that the waiting room follows an event's availability).
 type TicketRef struct {
 	ID         string `json:"id"`
 	PriceCents int64  `json:"priceCents,omitempty"`
+	EventID    string `json:"eventId,omitempty"`
 }
 
 // OrderStatus is where an order is in its life: the status field of order.created and of the
@@ -168,6 +189,18 @@ type PaymentFailed struct {
 	Reason  string `json:"reason"`
 }
 
+// SessionRevoked is published by auth when sessions end before their tokens expire: a
+// sign-out revokes one token (TokenID), a password change every token of the user issued
+// before IssuedBefore. Every replica of every service keeps it, and refuses the tokens it
+// names, until ExpiresAt: the revoked token's exp, or the last exp a token issued before
+// IssuedBefore can have.
+type SessionRevoked struct {
+	UserID       string     `json:"userId"`
+	TokenID      string     `json:"tokenId,omitempty"`
+	IssuedBefore *time.Time `json:"issuedBefore,omitempty"`
+	ExpiresAt    time.Time  `json:"expiresAt"`
+}
+
 func (TicketCreated) Subject() string       { return SubjectTicketCreated }
 func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
 func (OrderCreated) Subject() string        { return SubjectOrderCreated }
@@ -179,6 +212,8 @@ func (PaymentRefunded) Subject() string     { return SubjectPaymentRefunded }
 func (OrderUpdated) Subject() string        { return SubjectOrderUpdated }
 func (PaymentStarted) Subject() string      { return SubjectPaymentStarted }
 func (PaymentFailed) Subject() string       { return SubjectPaymentFailed }
+func (EventCreated) Subject() string        { return SubjectEventCreated }
+func (SessionRevoked) Subject() string      { return SubjectSessionRevoked }
 
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
@@ -192,6 +227,8 @@ func (PaymentRefunded) Schema() int     { return 1 }
 func (OrderUpdated) Schema() int        { return 1 }
 func (PaymentStarted) Schema() int      { return 1 }
 func (PaymentFailed) Schema() int       { return 1 }
+func (EventCreated) Schema() int        { return 1 }
+func (SessionRevoked) Schema() int      { return 1 }
 
 // ErrInvalid marks a payload that decoded but breaks its rules.
 var ErrInvalid = errors.New("invalid event")
@@ -304,6 +341,40 @@ func (e PaymentCreated) Validate() error {
 func (e PaymentRefunded) Validate() error {
 	if e.ID == "" || e.OrderID == "" || e.StripeID == "" {
 		return invalid("id, orderId and stripeId are required")
+	}
+	return nil
+}
+
+func (e EventCreated) Validate() error {
+	switch {
+	case e.ID == "":
+		return invalid("id is empty")
+	case e.Version < 0:
+		return invalid("version %d is negative", e.Version)
+	case e.Title == "":
+		return invalid("title is empty")
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.OnSaleAt.IsZero():
+		return invalid("onSaleAt is missing")
+	case e.TicketCount < 1:
+		return invalid("ticketCount %d is not positive", e.TicketCount)
+	case e.MaxPerUser < 1:
+		return invalid("maxPerUser %d is not positive", e.MaxPerUser)
+	case e.AdmitPerMinute < 1:
+		return invalid("admitPerMinute %d is not positive", e.AdmitPerMinute)
+	}
+	return nil
+}
+
+func (e SessionRevoked) Validate() error {
+	switch {
+	case e.UserID == "":
+		return invalid("userId is empty")
+	case e.ExpiresAt.IsZero():
+		return invalid("expiresAt is missing")
+	case (e.TokenID == "") == (e.IssuedBefore == nil || e.IssuedBefore.IsZero()):
+		return invalid("exactly one of tokenId and issuedBefore is required")
 	}
 	return nil
 }

@@ -55,6 +55,29 @@ func TestDecodeRefusesInvalidPayloads(t *testing.T) {
 	}
 }
 
+// A revocation names one token or every token of a user issued before a time, never both or
+// neither, and says until when to keep it.
+func TestSessionRevokedRules(t *testing.T) {
+	for body, ok := range map[string]bool{
+		`{"userId":"u","tokenId":"j","expiresAt":"2026-01-01T00:00:00Z"}`:                                       true,
+		`{"userId":"u","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`:               true,
+		`{"userId":"u","tokenId":"j","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`: false,
+		`{"userId":"u","expiresAt":"2026-01-02T00:00:00Z"}`:                                                     false,
+		`{"tokenId":"j","expiresAt":"2026-01-02T00:00:00Z"}`:                                                    false,
+		`{"userId":"u","tokenId":"j"}`:                                                                          false,
+		`{"userId":"u","issuedBefore":"0001-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`:               false,
+	} {
+		if _, err := events.Decode[events.SessionRevoked]([]byte(body)); (err == nil) != ok {
+			t.Errorf("%s: err %v, want ok=%v", body, err, ok)
+		}
+	}
+	for _, s := range (events.Topology{}).Streams() {
+		if s.Name == events.StreamSessions && (s.MaxAge != events.SessionRetention || s.Subjects[0] != "session.>") {
+			t.Errorf("SESSIONS stream %+v", s)
+		}
+	}
+}
+
 func TestTopologyPrefix(t *testing.T) {
 	top := events.Topology{Prefix: "run1"}
 	if got := top.Subject("order.created"); got != "run1.order.created" {
@@ -81,6 +104,11 @@ func FuzzDecodeEvents(f *testing.F) {
 		`{"orderId":"o1"}`, `{"orderId":"o1","expiresAt":"2026-01-01T00:00:00Z"}`, `{"id":"p","orderId":"o","stripeId":"pi"}`, `{`, `[]`, `"x"`,
 		`{"id":"o1","version":1,"status":"awaiting:payment","expiresAt":"2026-01-01T00:00:00Z","cause":"payment-started","ticket":{"id":"t"}}`,
 		`{"id":"p","orderId":"o","attempt":1}`, `{"id":"p","orderId":"o","attempt":2,"reason":"declined"}`,
+		`{"id":"e1","version":0,"title":"Gala","userId":"u","onSaleAt":"2030-01-01T00:00:00Z","ticketCount":10,"maxPerUser":4,"admitPerMinute":600}`,
+		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5,"eventId":"e1"}}`,
+		`{"userId":"u","tokenId":"j","expiresAt":"2026-01-01T00:00:00Z"}`,
+		`{"userId":"u","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`,
+		`{"userId":"u","tokenId":"j","issuedBefore":"0001-01-01T00:00:00Z","expiresAt":"2026-01-01T00:00:00Z"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -116,5 +144,9 @@ func FuzzDecodeEvents(f *testing.F) {
 		check(e10, err)
 		e11, err := events.Decode[events.PaymentFailed](data)
 		check(e11, err)
+		e12, err := events.Decode[events.EventCreated](data)
+		check(e12, err)
+		e13, err := events.Decode[events.SessionRevoked](data)
+		check(e13, err)
 	})
 }

@@ -13,8 +13,15 @@ const (
 	StreamOrders     = "ORDERS"
 	StreamExpiration = "EXPIRATION"
 	StreamPayments   = "PAYMENTS"
+	StreamEvents     = "EVENTS"
+	StreamSessions   = "SESSIONS"
 	StreamDeadLetter = "DEADLETTER"
 )
+
+// SessionRetention is how long the SESSIONS stream keeps a revocation, so that a replica
+// starting up learns every one still in force: it outlasts the longest token lifetime the
+// auth service accepts (its TOKEN_TTL must not exceed it).
+const SessionRetention = 7 * 24 * time.Hour
 
 // DefaultDuplicateWindow is how long JetStream remembers an event id to drop a republish.
 // It must outlast any outbox retry; the expiration service keeps finished task ids at least
@@ -26,6 +33,8 @@ var streamSubjects = map[string]string{
 	StreamOrders:     "order",
 	StreamExpiration: "expiration",
 	StreamPayments:   "payment",
+	StreamEvents:     "event",
+	StreamSessions:   "session",
 	StreamDeadLetter: "deadletter",
 }
 
@@ -92,10 +101,13 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		dup = DefaultDuplicateWindow
 	}
 	var out []jetstream.StreamConfig
-	for _, name := range []string{StreamTickets, StreamOrders, StreamExpiration, StreamPayments, StreamDeadLetter} {
+	for _, name := range []string{StreamTickets, StreamOrders, StreamExpiration, StreamPayments, StreamEvents, StreamSessions, StreamDeadLetter} {
 		maxAge := t.MaxAge
 		if name == StreamDeadLetter && maxAge == 0 {
 			maxAge = 30 * 24 * time.Hour
+		}
+		if name == StreamSessions && (maxAge == 0 || maxAge > SessionRetention) {
+			maxAge = SessionRetention
 		}
 		out = append(out, jetstream.StreamConfig{
 			Name:        t.Stream(name),

@@ -1,8 +1,6 @@
 package service
 
 import (
-	"strings"
-
 	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/telemetry"
@@ -18,7 +16,7 @@ func (a *App) LogConfig(attrs ...any) {
 	all := []any{
 		"http", b.HTTPAddr, "metrics", b.MetricsAddr, "pprof", b.Pprof, "log_level", b.LogLevel,
 		"shutdown_timeout", b.ShutdownTimeout,
-		"nats", redactURLs(b.NATSURL), "bus_prefix", b.Topology.Prefix, "stream_replicas", b.Topology.Replicas,
+		"nats", config.RedactURLs(b.NATSURL), "bus_prefix", b.Topology.Prefix, "stream_replicas", b.Topology.Replicas,
 	}
 	if b.MongoURI != "" {
 		all = append(all, "mongodb", config.RedactURL(b.MongoURI), "mongodb_database", b.MongoDatabase)
@@ -32,13 +30,4 @@ func (a *App) LogConfig(attrs ...any) {
 	}
 	all = append(all, "traces", traces)
 	a.Log.Info("configuration", append(all, attrs...)...)
-}
-
-// redactURLs redacts each URL of a comma-separated list (NATS_URL's seed servers).
-func redactURLs(list string) string {
-	urls := strings.Split(list, ",")
-	for i, u := range urls {
-		urls[i] = config.RedactURL(strings.TrimSpace(u))
-	}
-	return strings.Join(urls, ",")
 }

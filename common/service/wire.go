@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
+	"ticketing/common/idempotency"
 	"ticketing/common/mongodb"
 	"ticketing/common/telemetry"
 )
@@ -57,6 +60,30 @@ func (a *App) Mongo(ctx context.Context) (*mongo.Database, error) {
 	}
 	a.OnClose(func(ctx context.Context) { _ = c.Disconnect(ctx) })
 	return c.Database(a.Base.MongoDatabase), nil
+}
+
+// Redis connects to r, checks that it answers within 10 seconds, and closes the client at
+// the end.
+func (a *App) Redis(ctx context.Context, r Redis) (*redis.Client, error) {
+	rc := r.Client()
+	a.OnClose(func(context.Context) { _ = rc.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rc.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("connect to Redis at %s: %w", r, err)
+	}
+	return rc, nil
+}
+
+// Idempotency is the store of the Idempotency-Key records in db, its index ensured and its
+// purge running every idempotency.PurgeInterval.
+func (a *App) Idempotency(ctx context.Context, db *mongo.Database) (*idempotency.Store, error) {
+	st := idempotency.New(db, idempotency.Options{Logger: a.Log})
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	a.Every("idempotency purge", idempotency.PurgeInterval, st.Purge)
+	return st, nil
 }
 
 // Bus connects to NATS and closes the connection at the end.

@@ -3,9 +3,12 @@ package web
 import (
 	"context"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -34,12 +37,12 @@ var (
 	}, []string{"route", "method"})
 )
 
-// NewRouter is a chi router with the platform's middleware stack: request id, trace span,
-// access log and metrics, recovery, the current user (when verifier is not nil), and the API's
-// error shape for unknown routes and methods.
+// NewRouter is a chi router with the platform's middleware stack: security headers, request
+// id, trace span, access log and metrics, recovery, the current user (when verifier is not
+// nil), and the API's error shape for unknown routes and methods.
 func NewRouter(log *slog.Logger, verifier *authn.Verifier) chi.Router {
 	r := chi.NewRouter()
-	r.Use(RequestID, AccessLog(log), Recover(log))
+	r.Use(SecurityHeaders, RequestID, AccessLog(log), Recover(log))
 	if verifier != nil {
 		r.Use(CurrentUser(verifier))
 	}
@@ -68,6 +71,20 @@ func allowed(r *http.Request) string {
 		}
 	}
 	return out
+}
+
+// SecurityHeaders sets on every response, errors and health probes included: no MIME
+// sniffing (a JSON body is never run as a script or styled as HTML), no framing by any page
+// (clickjacking), and no full URL in the Referer sent to other origins. A handler may set a
+// stricter policy of its own (the storefront adds its Content-Security-Policy).
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // RequestID takes X-Request-Id from the request when it is sane, or makes one, puts it in the
@@ -150,13 +167,19 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 }
 
 // CurrentUser verifies the request's token, if any, and puts its user in the context. A
-// missing or bad token leaves the request anonymous; RequireAuth decides what that means.
+// missing or bad token leaves the request anonymous; RequireAuth decides what that means. A
+// session cookie on a request that changes state signs nobody in unless the request passes
+// CrossSiteSafe: a browser attaches cookies to requests that other sites make it send.
 func CurrentUser(v *authn.Verifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tok := authn.TokenFrom(r); tok != "" {
 				if u, err := v.Verify(tok); err == nil {
-					r = r.WithContext(authn.WithUser(r.Context(), u))
+					if r.Header.Get("Authorization") == "" && !CrossSiteSafe(r) {
+						r = r.WithContext(context.WithValue(r.Context(), crossSiteKey{}, true))
+					} else {
+						r = r.WithContext(authn.WithUser(r.Context(), u))
+					}
 				}
 			}
 			next.ServeHTTP(w, r)
@@ -164,11 +187,50 @@ func CurrentUser(v *authn.Verifier) func(http.Handler) http.Handler {
 	}
 }
 
-// RequireAuth answers 401 unless a user is signed in.
+type crossSiteKey struct{}
+
+// CrossSiteSafe reports whether a request may be authenticated by a cookie: a GET, HEAD or
+// OPTIONS; or a request sent with Content-Type application/json (which an HTML form, or a
+// cross-site fetch without a CORS preflight that no service grants, cannot send) that, when
+// the browser says where it comes from (Origin, Sec-Fetch-Site), comes from the API's own
+// origin. The storefront's server-side calls send JSON and no Origin.
+func CrossSiteSafe(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	return SameOrigin(r)
+}
+
+// SameOrigin reports whether a browser's request comes from the site it is sent to, as far as
+// the browser says: not when Sec-Fetch-Site is cross-site, nor when Origin names another host
+// (or is "null"). A request that says nothing (a server's, an old browser's) passes.
+func SameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// RequireAuth answers 401 unless a user is signed in (a session cookie on a request that
+// fails CrossSiteSafe does not sign in: the answer says so).
 func RequireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := authn.UserFrom(r.Context()); !ok {
-			Error(w, r, errs.New(errs.Unauthenticated, "Not authorized"))
+			msg := "Not authorized"
+			if refused, _ := r.Context().Value(crossSiteKey{}).(bool); refused {
+				msg = "Not authorized: a session cookie is accepted here only on a JSON request (Content-Type: application/json) from this site"
+			}
+			Error(w, r, errs.New(errs.Unauthenticated, "%s", msg))
 			return
 		}
 		next.ServeHTTP(w, r)

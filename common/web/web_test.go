@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"ticketing/common/authn"
 	"ticketing/common/errs"
 	"ticketing/common/web"
 )
@@ -131,4 +133,86 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("status %d for %q", s, data)
 		}
 	})
+}
+
+// TestSecurityHeadersOnEveryResponse: the router's answers, errors and probes included,
+// carry the security headers.
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	r := web.NewRouter(slog.New(slog.DiscardHandler), nil)
+	web.Health(r, web.Probes{})
+	r.Get("/ok", func(w http.ResponseWriter, _ *http.Request) { web.Respond(w, http.StatusOK, struct{}{}) })
+	r.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/ok"}, {"GET", "/missing"}, {"DELETE", "/ok"}, {"GET", "/panic"}, {"GET", "/healthz"},
+	} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		for k, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+		} {
+			if got := w.Header().Get(k); got != want {
+				t.Errorf("%s %s (%d): %s = %q, want %q", c.method, c.path, w.Code, k, got, want)
+			}
+		}
+	}
+}
+
+// A session cookie signs in a request that changes state only when it is JSON from this site;
+// a Bearer token, and reads, are not affected. The refusal is a 401 that says why.
+func TestCookieRefusedOnCrossSiteWrites(t *testing.T) {
+	privPEM, pubPEM, err := authn.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := authn.ParsePrivateKey(privPEM)
+	pub, _ := authn.ParsePublicKey(pubPEM)
+	tok, _, _ := authn.NewSigner(priv, time.Hour).Issue("u1", "a@b.c")
+	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(pub))
+	ok := func(w http.ResponseWriter, _ *http.Request) { web.Respond(w, http.StatusOK, struct{}{}) }
+	r.With(web.RequireAuth).Post("/things", ok)
+	r.With(web.RequireAuth).Delete("/things", ok)
+	r.With(web.RequireAuth).Get("/things", ok)
+	for _, c := range []struct {
+		name, method, ctype, origin, fetchSite string
+		bearer                                 bool
+		want                                   int
+	}{
+		{"storefront server call", "POST", "application/json", "", "", false, 200},
+		{"same-origin fetch", "POST", "application/json; charset=utf-8", "https://shop.example", "same-origin", false, 200},
+		{"DELETE with JSON", "DELETE", "application/json", "", "", false, 200},
+		{"read", "GET", "", "https://evil.example", "cross-site", false, 200},
+		{"form post", "POST", "application/x-www-form-urlencoded", "", "", false, 401},
+		{"text/plain post", "POST", "text/plain", "", "", false, 401},
+		{"no content type", "POST", "", "", "", false, 401},
+		{"DELETE without content type", "DELETE", "", "", "", false, 401},
+		{"foreign origin", "POST", "application/json", "https://evil.example", "", false, 401},
+		{"null origin", "POST", "application/json", "null", "", false, 401},
+		{"cross-site fetch", "POST", "application/json", "", "cross-site", false, 401},
+		{"bearer, no content type", "POST", "", "https://evil.example", "cross-site", true, 200},
+	} {
+		req := httptest.NewRequest(c.method, "/things", strings.NewReader(`{}`))
+		req.Host = "shop.example"
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		if c.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", c.fetchSite)
+		}
+		if c.bearer {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		} else {
+			req.AddCookie(&http.Cookie{Name: authn.CookieName, Value: tok})
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.want)
+		}
+		if w.Code == 401 && !strings.Contains(w.Body.String(), "application/json") {
+			t.Errorf("%s: the refusal does not say why: %s", c.name, w.Body)
+		}
+	}
 }

@@ -80,8 +80,8 @@ func (c *client) signup(email string) user {
 
 func (c *client) users(prefix string, n int) []user {
 	c.t.Helper()
-	// A few at a time: password hashing is meant to be slow, and auth answers 503 to a burst
-	// that would queue longer than it allows.
+	// A few at a time: password hashing is meant to be slow, and auth answers 429 to a burst
+	// of sign-ups past its hashing share and queue.
 	out := make([]user, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)

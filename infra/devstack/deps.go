@@ -153,8 +153,12 @@ func startRedis(ctx context.Context, addr string, db int, dir string) (*redisHan
 
 // keys loads the JWT key pair kept in dir, making one on first start. The private key file
 // is readable by its owner only; it is never part of the repository.
-func keys(dir string) (privPEM, pubPEM string, err error) {
-	privPath, pubPath := filepath.Join(dir, "jwt-private.pem"), filepath.Join(dir, "jwt-public.pem")
+func keys(dir string) (privPEM, pubPEM string, err error) { return keyPair(dir, "jwt") }
+
+// keyPair is the Ed25519 key pair <name>-private.pem and <name>-public.pem in dir, made on
+// first use (the session tokens' "jwt", the queue passes' "queue").
+func keyPair(dir, name string) (privPEM, pubPEM string, err error) {
+	privPath, pubPath := filepath.Join(dir, name+"-private.pem"), filepath.Join(dir, name+"-public.pem")
 	priv, err1 := os.ReadFile(privPath)
 	pub, err2 := os.ReadFile(pubPath)
 	if err1 == nil && err2 == nil {

@@ -27,6 +27,8 @@ var Routes = []struct{ Prefix, Service string }{
 	{"/api/tickets", "tickets"},
 	{"/api/orders", "orders"},
 	{"/api/payments", "payments"},
+	{"/api/events", "tickets"},
+	{"/api/queue", "queue"},
 }
 
 // maxBody is the ingress's body limit (ingress-nginx proxy-body-size 1m).

@@ -102,6 +102,7 @@ require (
 	ticketing/services/expiration v0.0.0
 	ticketing/services/orders v0.0.0
 	ticketing/services/payments v0.0.0
+	ticketing/services/queue v0.0.0
 	ticketing/services/tickets v0.0.0
 	ticketing/services/web v0.0.0
 )
@@ -119,3 +120,5 @@ replace ticketing/services/expiration => ../../services/expiration
 replace ticketing/services/payments => ../../services/payments
 
 replace ticketing/services/web => ../../services/web
+
+replace ticketing/services/queue => ../../services/queue

@@ -10,6 +10,7 @@ import (
 	"ticketing/services/expiration"
 	"ticketing/services/orders"
 	"ticketing/services/payments"
+	"ticketing/services/queue"
 	"ticketing/services/tickets"
 	"ticketing/services/web"
 )
@@ -35,6 +36,7 @@ var runners = map[string]runner{
 	"orders":     runService(orders.LoadConfig, orders.Run, func(c *orders.Config, f func(string)) { c.Ready = f }),
 	"expiration": runService(expiration.LoadConfig, expiration.Run, func(c *expiration.Config, f func(string)) { c.Ready = f }),
 	"payments":   runService(payments.LoadConfig, payments.Run, func(c *payments.Config, f func(string)) { c.Ready = f }),
+	"queue":      runService(queue.LoadConfig, queue.Run, func(c *queue.Config, f func(string)) { c.Ready = f }),
 	"web":        runService(web.LoadConfig, web.Run, func(c *web.Config, f func(string)) { c.Ready = f }),
 }
 

@@ -1,7 +1,7 @@
-// Command devstack runs the whole ticketing platform on one machine: the five services, NATS
+// Command devstack runs the whole ticketing platform on one machine: the services, NATS
 // with JetStream, the MongoDB stand-in (or MONGODB_URI), Redis, and a gateway on
-// http://localhost:8080 that routes /api/users, /api/tickets, /api/orders and /api/payments
-// as the ingress does.
+// http://localhost:8080 that routes /api/users, /api/tickets, /api/events, /api/orders,
+// /api/payments and /api/queue as the ingress does.
 //
 //	go run ./infra/devstack            # one process, data kept in .devstack/
 //	go run ./infra/devstack -clean     # start from empty data
@@ -38,7 +38,7 @@ func main() {
 	flag.BoolVar(&o.Clean, "clean", false, "delete the data directory first")
 	flag.BoolVar(&o.Multi, "multi", false, "run each service as its own process (NATS and Redis on 127.0.0.1 unless -nats/-redis say otherwise)")
 	flag.IntVar(&o.Replicas, "replicas", 2, "replicas of orders and tickets in -multi mode")
-	flag.IntVar(&o.BasePort, "base-port", 3001, "first service port: auth, tickets, orders, expiration, payments follow; 0 picks free ports")
+	flag.IntVar(&o.BasePort, "base-port", 3001, "first service port: auth, tickets, orders, expiration, payments, web, queue follow; 0 picks free ports")
 	flag.StringVar(&o.NATSURL, "nats", os.Getenv("NATS_URL"), "external NATS URL (default: embedded; nats://127.0.0.1:4222 with -multi)")
 	flag.StringVar(&o.RedisAddr, "redis", os.Getenv("REDIS_ADDR"), "external Redis address (default: redis-server from PATH, else miniredis; 127.0.0.1:6379 with -multi)")
 	flag.StringVar(&o.MongoURI, "mongodb", os.Getenv("MONGODB_URI"), "MongoDB URI (default: the stand-in in the data directory)")
@@ -106,7 +106,7 @@ func (s *Stack) printSummary() {
 	}
 	fmt.Fprintf(w, "\nTicketing platform is up (%s). Ctrl-C stops it.\n\n", mode)
 	fmt.Fprintf(w, "storefront\t%s/\topen it in a browser\n", s.URL)
-	fmt.Fprintf(w, "gateway\t%s\t/api/users /api/tickets /api/orders /api/payments, the rest to web\n", s.URL)
+	fmt.Fprintf(w, "gateway\t%s\t/api/users /api/tickets /api/events /api/orders /api/payments /api/queue, the rest to web\n", s.URL)
 	for _, name := range Services {
 		var addrs []string
 		if ps := s.procs[name]; len(ps) > 0 {

@@ -22,8 +22,9 @@ import (
 )
 
 // Services in start order, with the dev stack's fixed ports (BasePort + index). The
-// storefront (web) comes last: it is a client of the others, through the gateway.
-var Services = []string{"auth", "tickets", "orders", "expiration", "payments", "web"}
+// storefront (web) is a client of the others, through the gateway; the waiting room (queue)
+// came after it and keeps the port after it.
+var Services = []string{"auth", "tickets", "orders", "expiration", "payments", "web", "queue"}
 
 // Options say what to start. The zero value of each field has a sensible meaning.
 type Options struct {
@@ -223,6 +224,10 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	queuePriv, queuePub, err := keyPair(filepath.Join(s.opts.DataDir, "keys"), "queue")
+	if err != nil {
+		return nil, err
+	}
 	webhookSecret, err := persisted(filepath.Join(s.opts.DataDir, "keys", "stripe-webhook-secret"),
 		func() string { return "whsec_dev" + randomHex(16) })
 	if err != nil {
@@ -253,9 +258,13 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		provider = "razorpay"
 	}
 	per := map[string]map[string]string{
-		"auth":       {"JWT_PRIVATE_KEY": priv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB},
+		// Every visitor of the dev stack comes from this machine, through the gateway and the
+		// storefront (trusted hops), and the tests and benches sign up many accounts: the
+		// sign-up allowances are the production mechanism with room for them.
+		"auth": {"JWT_PRIVATE_KEY": priv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB,
+			"TRUSTED_PROXIES": "127.0.0.0/8,::1/128", "SIGNUP_CLIENT_LIMIT": "100000", "SIGNUP_GLOBAL_LIMIT": "100000"},
 		"tickets":    {},
-		"orders":     {},
+		"orders":     {"QUEUE_PUBLIC_KEY": queuePub},
 		"expiration": {"REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "ASYNQ_QUEUE": "expiration" + s.Prefix},
 		"payments": {"PAYMENT_PROVIDER": provider, "STRIPE_SECRET_KEY": os.Getenv("STRIPE_SECRET_KEY"),
 			"STRIPE_WEBHOOK_SECRET":   cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret),
@@ -263,7 +272,8 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 			"RAZORPAY_KEY_ID":         os.Getenv("RAZORPAY_KEY_ID"),
 			"RAZORPAY_KEY_SECRET":     os.Getenv("RAZORPAY_KEY_SECRET"),
 			"RAZORPAY_WEBHOOK_SECRET": os.Getenv("RAZORPAY_WEBHOOK_SECRET")},
-		"web": {"API_BASE_URL": s.apiURL},
+		"web":   {"API_BASE_URL": s.apiURL},
+		"queue": {"QUEUE_PRIVATE_KEY": queuePriv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "QUEUE_KEY_PREFIX": s.Prefix},
 	}
 	out := map[string]map[string]string{}
 	for _, name := range Services {

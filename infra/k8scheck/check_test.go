@@ -47,6 +47,8 @@ var apiRoutes = map[string]string{
 	"/api/tickets":  "ticketing-tickets",
 	"/api/orders":   "ticketing-orders",
 	"/api/payments": "ticketing-payments",
+	"/api/events":   "ticketing-tickets",
+	"/api/queue":    "ticketing-queue",
 	"/":             "ticketing-web",
 }
 
@@ -63,6 +65,7 @@ var thirdPartyImages = []string{"mongo", "nats", "redis"}
 // these keys or a key of a Secret in the same rendering.
 var userSecrets = map[string][]string{
 	"ticketing-jwt":      {"private.pem", "public.pem"},
+	"ticketing-queue":    {"private.pem", "public.pem"},
 	"ticketing-stripe":   {"secret-key", "webhook-secret", "provider", "publishable-key"},
 	"ticketing-razorpay": {"key-id", "key-secret", "webhook-secret"},
 	"ticketing-mongodb":  {"uri"},

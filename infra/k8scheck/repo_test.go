@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// services are the services of README.md: five and the storefront.
-var services = []string{"auth", "tickets", "orders", "expiration", "payments", "web"}
+// services are the services of README.md: six and the storefront.
+var services = []string{"auth", "tickets", "orders", "expiration", "payments", "web", "queue"}
 
 // skaffoldArtifacts reads skaffold.yaml and checks that it builds each service
 // once, from the one Dockerfile with the service as a build argument. It

@@ -5,6 +5,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -13,7 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/authn"
+	"ticketing/common/bus"
 	"ticketing/common/config"
+	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
 	"ticketing/common/web"
@@ -31,10 +34,18 @@ type Config struct {
 	PrivateKey   ed25519.PrivateKey // JWT_PRIVATE_KEY, PKCS#8 PEM; must match JWT_PUBLIC_KEY
 	TokenTTL     time.Duration      // TOKEN_TTL, 24h
 	CookieSecure bool               // COOKIE_SECURE, false
-	TrustProxy   bool               // TRUST_PROXY, false: client address from X-Forwarded-For
+	// TRUSTED_PROXIES, none: CIDRs of the hops (ingress, storefront) whose X-Forwarded-For
+	// and X-Real-IP name the client address.
+	TrustedProxies api.Proxies
 
 	Argon2            password.Params // ARGON2_TIME, ARGON2_MEMORY_KIB, ARGON2_THREADS
 	Argon2Concurrency int             // ARGON2_CONCURRENCY, GOMAXPROCS: hashes at once
+	// ARGON2_SIGNUP_CONCURRENCY, half of ARGON2_CONCURRENCY (at least 1, below it when it is
+	// above 1): how many of those slots sign-ups may hold at once, sign-ins keeping the rest;
+	// ARGON2_SIGNUP_QUEUE, 8 per sign-up slot: sign-ups waiting for one, past which one is
+	// refused at once (429).
+	Argon2SignUpConcurrency int
+	Argon2SignUpQueue       int
 
 	// Redis of the sign-in limiter (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...);
 	// unset: the limiter counts in process.
@@ -43,6 +54,11 @@ type Config struct {
 	SignInEmailLimit  int           // SIGNIN_EMAIL_LIMIT, 5 failures per email
 	SignInClientLimit int           // SIGNIN_CLIENT_LIMIT, 20 failures per client address
 	SignInWindow      time.Duration // SIGNIN_WINDOW, 15m
+
+	SignUpClientLimit  int           // SIGNUP_CLIENT_LIMIT, 20 sign-ups per client address...
+	SignUpClientWindow time.Duration // SIGNUP_CLIENT_WINDOW, ...in 1h
+	SignUpGlobalLimit  int           // SIGNUP_GLOBAL_LIMIT, 600 sign-ups from everyone...
+	SignUpGlobalWindow time.Duration // SIGNUP_GLOBAL_WINDOW, ...in 1m
 }
 
 // LoadConfig reads the configuration from env, naming every problem at once.
@@ -51,7 +67,6 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Base:         service.LoadBase(env, "auth", true),
 		TokenTTL:     env.Duration("TOKEN_TTL", 24*time.Hour),
 		CookieSecure: env.Bool("COOKIE_SECURE", false),
-		TrustProxy:   env.Bool("TRUST_PROXY", false),
 		Argon2: password.Params{
 			Time:      uint32(env.Int("ARGON2_TIME", int(password.Default.Time), 1, password.MaxTime)),
 			MemoryKiB: uint32(env.Int("ARGON2_MEMORY_KIB", int(password.Default.MemoryKiB), 8, password.MaxMemoryKiB)),
@@ -64,9 +79,31 @@ func LoadConfig(env *config.Env) (Config, error) {
 		SignInEmailLimit:  env.Int("SIGNIN_EMAIL_LIMIT", 5, 1, 1_000_000),
 		SignInClientLimit: env.Int("SIGNIN_CLIENT_LIMIT", 20, 1, 1_000_000),
 		SignInWindow:      env.Duration("SIGNIN_WINDOW", 15*time.Minute),
+
+		SignUpClientLimit:  env.Int("SIGNUP_CLIENT_LIMIT", 20, 1, 1_000_000),
+		SignUpClientWindow: env.Duration("SIGNUP_CLIENT_WINDOW", time.Hour),
+		SignUpGlobalLimit:  env.Int("SIGNUP_GLOBAL_LIMIT", 600, 1, 1_000_000_000),
+		SignUpGlobalWindow: env.Duration("SIGNUP_GLOBAL_WINDOW", time.Minute),
+	}
+	c.Argon2SignUpConcurrency = env.Int("ARGON2_SIGNUP_CONCURRENCY", max(1, c.Argon2Concurrency/2), 1, 1024)
+	if c.Argon2SignUpConcurrency >= c.Argon2Concurrency && c.Argon2Concurrency > 1 {
+		env.Fail("ARGON2_SIGNUP_CONCURRENCY", "%d must be below ARGON2_CONCURRENCY %d: sign-ins keep the rest of the slots",
+			c.Argon2SignUpConcurrency, c.Argon2Concurrency)
+	}
+	c.Argon2SignUpQueue = env.Int("ARGON2_SIGNUP_QUEUE", 8*c.Argon2SignUpConcurrency, 1, 1_000_000)
+	proxies, err := api.ParseProxies(env.String("TRUSTED_PROXIES", ""))
+	if err != nil {
+		env.Fail("TRUSTED_PROXIES", "%v", err)
+	}
+	c.TrustedProxies = proxies
+	if env.String("TRUST_PROXY", "") != "" {
+		env.Fail("TRUST_PROXY", "is replaced by TRUSTED_PROXIES, the CIDRs of the proxies whose X-Forwarded-For to believe")
 	}
 	// Sign-in checks wait on Redis: short limits, then the limiter counts in process.
 	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 2*time.Second, time.Second, time.Second
+	if c.TokenTTL > events.SessionRetention {
+		env.Fail("TOKEN_TTL", "%s is longer than the %s for which the bus keeps revocations", c.TokenTTL, events.SessionRetention)
+	}
 	if err := c.Argon2.Validate(); err != nil {
 		env.Fail("ARGON2_MEMORY_KIB", "%v", err)
 	}
@@ -92,10 +129,13 @@ func LoadConfig(env *config.Env) (Config, error) {
 func (c Config) LogAttrs() []any {
 	return append([]any{
 		"jwt_private_key", config.Mask(string(c.PrivateKey)),
-		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trust_proxy", c.TrustProxy,
+		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trusted_proxies", fmt.Sprint(c.TrustedProxies),
 		"argon2id", c.Argon2.String(), "argon2_concurrency", c.Argon2Concurrency,
+		"argon2_signup_concurrency", c.Argon2SignUpConcurrency, "argon2_signup_queue", c.Argon2SignUpQueue,
 		"signin_email_limit", c.SignInEmailLimit,
 		"signin_client_limit", c.SignInClientLimit, "signin_window", c.SignInWindow,
+		"signup_client_limit", c.SignUpClientLimit, "signup_client_window", c.SignUpClientWindow,
+		"signup_global_limit", c.SignUpGlobalLimit, "signup_global_window", c.SignUpGlobalWindow,
 	}, c.Redis.LogAttrs()...)
 }
 
@@ -112,7 +152,18 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := newServer(ctx, cfg, svc.Log, db)
+		conn, err := svc.Bus(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Revocations are published through the accounts' outbox, and followed, like every
+		// service does, so that currentuser and the password change refuse revoked tokens too.
+		relay := svc.Relay(conn, db.Collection(store.Collection))
+		verifier, err := svc.Verifier(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay)
 		if err != nil {
 			return nil, err
 		}
@@ -129,9 +180,11 @@ type server struct {
 }
 
 // newServer ensures the indexes, connects the sign-in limiter (Redis when configured), and
-// builds the router with every route, health checks included.
-func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database) (*server, error) {
-	users := store.NewUsers(db)
+// builds the router with every route, health checks included, verifying sessions with
+// verifier. The events of the accounts (revocations) are handed to relay; a nil relay leaves
+// them to a relay's poll.
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier) (*server, error) {
+	users := store.NewUsers(db, relay)
 	if err := users.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
@@ -141,7 +194,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 
 	var counter limiter.Counter = limiter.NewMemory()
 	if !cfg.Redis.Configured() {
-		log.Warn("REDIS_ADDR is not set: the sign-in limiter counts in this process only, so each replica allows the full limits")
+		log.Warn("REDIS_ADDR is not set: the sign-in and sign-up limiters count in this process only, so each replica allows the full limits")
 	} else {
 		rdb := cfg.Redis.Client()
 		closeFn = func() { _ = rdb.Close() }
@@ -151,7 +204,16 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 	throttle := &limiter.SignIn{Counter: counter, EmailLimit: cfg.SignInEmailLimit,
 		ClientLimit: cfg.SignInClientLimit, Window: cfg.SignInWindow, Log: log}
 
+	// Sign-ups hash in a share of the slots, with a queue of their own: a flood of sign-ups is
+	// refused (429) once its share and queue are full, sign-ins keep the rest of the slots, and
+	// hashes never outnumber the slots, so a sign-in hashes at full speed.
 	hasher, err := password.NewHasher(cfg.Argon2, cfg.Argon2Concurrency)
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+	signUpHasher, err := hasher.Share(password.Limits{
+		Concurrency: cfg.Argon2SignUpConcurrency, Queue: cfg.Argon2SignUpQueue, MaxWait: 2 * time.Second})
 	if err != nil {
 		closeFn()
 		return nil, err
@@ -161,15 +223,18 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		closeFn()
 		return nil, err
 	}
+	accounts.LimitSignUps(signUpHasher, &limiter.SignUp{Counter: counter,
+		ClientLimit: cfg.SignUpClientLimit, ClientWindow: cfg.SignUpClientWindow,
+		GlobalLimit: cfg.SignUpGlobalLimit, GlobalWindow: cfg.SignUpGlobalWindow})
 
-	router := web.NewRouter(log, authn.NewVerifier(cfg.JWTPublicKey))
+	router := web.NewRouter(log, verifier)
 	web.Health(router, probes)
 	(&api.Handler{
 		Accounts:     accounts,
 		Signer:       authn.NewSigner(cfg.PrivateKey, cfg.TokenTTL),
 		PublicKey:    cfg.JWTPublicKey,
 		CookieSecure: cfg.CookieSecure,
-		TrustProxy:   cfg.TrustProxy,
+		Proxies:      cfg.TrustedProxies,
 	}).Mount(router)
 	return &server{handler: router, close: closeFn}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,14 +29,16 @@ import (
 	"ticketing/common/testkit"
 	"ticketing/common/web"
 	"ticketing/services/auth"
+	"ticketing/services/auth/internal/password"
 )
 
-// testEnv is the environment of an auth service under test. Hashing is cheap here (1 MiB,
+// testEnv is the environment of an auth service under test, with a NATS server of the
+// test's own (auth publishes and follows session revocations). Hashing is cheap here (1 MiB,
 // one pass) to keep the suite fast under the race detector; BenchmarkSignin measures the
-// defaults. NATS_URL is required by service.Base, but auth never connects to it.
+// defaults.
 func testEnv(t *testing.T, set map[string]string) map[string]string {
 	t.Helper()
-	env := testkit.ServiceEnv(t, testkit.ExternalNATS(t))
+	env := testkit.ServiceEnv(t, testkit.NATS(t))
 	env["ARGON2_TIME"], env["ARGON2_MEMORY_KIB"], env["ARGON2_THREADS"] = "1", "1024", "1"
 	maps.Copy(env, set)
 	return env
@@ -364,7 +367,8 @@ func mixedCase(s string, i int) string {
 
 // 50 concurrent signups with one email in different letter case: exactly one account.
 func TestConcurrentSignupsOneEmail(t *testing.T) {
-	env := testEnv(t, nil)
+	// Limits out of the way: this is the race on one email (TestSignUpFlood has the limits).
+	env := testEnv(t, map[string]string{"SIGNUP_CLIENT_LIMIT": "1000", "ARGON2_SIGNUP_QUEUE": "1000"})
 	base := start(t, env)
 	const n = 50
 	statuses := make([]int, n)
@@ -439,6 +443,8 @@ func forgedTokens(t *testing.T, env map[string]string) map[string]string {
 	delete(noExp, "exp")
 	noSub := valid()
 	delete(noSub, "sub")
+	noIat := valid()
+	delete(noIat, "iat")
 
 	good := sign(jwt.SigningMethodEdDSA, valid(), priv)
 	parts := strings.Split(good, ".")
@@ -454,6 +460,8 @@ func forgedTokens(t *testing.T, env map[string]string) map[string]string {
 		"another issuer":                   sign(jwt.SigningMethodEdDSA, otherIssuer, priv),
 		"no exp":                           sign(jwt.SigningMethodEdDSA, noExp, priv),
 		"no sub":                           sign(jwt.SigningMethodEdDSA, noSub, priv),
+		"no iat":                           sign(jwt.SigningMethodEdDSA, noIat, priv),
+		"no jti":                           sign(jwt.SigningMethodEdDSA, valid(), priv),
 		"claims tampered after signing":    parts[0] + "." + base64.RawURLEncoding.EncodeToString(tamperedClaims) + "." + parts[2],
 		"signature stripped":               parts[0] + "." + parts[1] + ".",
 		"garbage":                          "not.a.token",
@@ -556,7 +564,7 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 	}
 	// ...and then the client is locked out, for any email, on any replica.
 	retryAfter(t, signin(1, "bob@test.com", "password"), 15*time.Minute)
-	// Without TRUST_PROXY, a forged X-Forwarded-For does not help.
+	// From a peer not in TRUSTED_PROXIES, a forged X-Forwarded-For does not help.
 	retryAfter(t, signin(0, "bob@test.com", "password", "X-Forwarded-For", "198.51.100.7"), 15*time.Minute)
 
 	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"redis":"ok"`) {
@@ -565,10 +573,10 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 }
 
 // Without REDIS_ADDR the limiter counts in process; behind a trusted proxy the client
-// address is the first X-Forwarded-For entry.
+// address is the nearest X-Forwarded-For entry that is not a trusted proxy.
 func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{
-		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUST_PROXY": "true",
+		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUSTED_PROXIES": "127.0.0.1/32,10.0.0.0/8",
 	}))
 	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.Status != http.StatusCreated {
 		t.Fatalf("signup: %d", r.Status)
@@ -597,5 +605,207 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	retryAfter(t, signin("y@test.com", "password", "203.0.113.5"), 15*time.Minute)
 	if r := signin("y@test.com", "password", "203.0.113.6"); r.Status != http.StatusUnauthorized {
 		t.Errorf("another client address: %d, want 401", r.Status)
+	}
+}
+
+// TestSignUpFlood: 500 concurrent sign-ups, from 25 client addresses behind a trusted proxy,
+// answer only 201, 409 and 429 (each 429 with Retry-After), and a sign-in during the flood
+// succeeds. Hashing runs at the production cost (64 MiB), so the sign-in's time during the
+// flood can be compared with its time at rest; both are logged, not asserted. The flood hits
+// one replica, so that this process hashes no more at once than one pod would (its slots);
+// a second replica, sharing Redis, then finds the global allowance used up.
+func TestSignUpFlood(t *testing.T) {
+	rds := testkit.Redis(t)
+	const globalLimit = 40
+	env := testEnv(t, map[string]string{
+		"REDIS_ADDR": rds.Addr, "REDIS_DB": strconv.Itoa(rds.DB), "TRUSTED_PROXIES": "127.0.0.1/32",
+		"ARGON2_TIME": strconv.Itoa(int(password.Default.Time)), "ARGON2_MEMORY_KIB": strconv.Itoa(int(password.Default.MemoryKiB)),
+		"ARGON2_THREADS": strconv.Itoa(int(password.Default.Threads)), "ARGON2_CONCURRENCY": "2", "ARGON2_SIGNUP_CONCURRENCY": "1",
+		"SIGNUP_CLIENT_LIMIT": "15", "SIGNUP_GLOBAL_LIMIT": strconv.Itoa(globalLimit), "SIGNUP_GLOBAL_WINDOW": "10m",
+	})
+	replicas := []string{start(t, env), start(t, env)}
+	// The sign-in's account and the email the flood collides on are made before the global
+	// allowance is counted down: from their own addresses, they use 2 of it.
+	for i, e := range []string{"ann@test.com", "taken@test.com"} {
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password"), "X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i)); r.Status != http.StatusCreated {
+			t.Fatalf("signup %s: %d %s", e, r.Status, r.Body)
+		}
+	}
+	signIn := func() (response, time.Duration) {
+		start := time.Now()
+		r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password"), "X-Forwarded-For", "203.0.113.9")
+		return r, time.Since(start)
+	}
+	var atRest []time.Duration
+	for range 5 {
+		r, d := signIn()
+		if r.Status != http.StatusOK {
+			t.Fatalf("sign-in at rest: %d %s", r.Status, r.Body)
+		}
+		atRest = append(atRest, d)
+	}
+
+	const n = 500
+	statuses := make([]response, n)
+	var wg sync.WaitGroup
+	gun, firstAnswer := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	for i := range n {
+		wg.Go(func() {
+			<-gun
+			email := fmt.Sprintf("flood%d@test.com", i)
+			if i%5 == 0 {
+				email = "taken@test.com"
+			}
+			statuses[i] = call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(email, "password"),
+				"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i%25))
+			once.Do(func() { close(firstAnswer) })
+		})
+	}
+	floodStart := time.Now()
+	close(gun)
+	flooded := make(chan struct{})
+	go func() { wg.Wait(); close(flooded) }()
+	<-firstAnswer
+	// Sign-ins one after another until the flood is answered.
+	var during []time.Duration
+	for {
+		r, d := signIn()
+		if r.Status != http.StatusOK {
+			t.Errorf("sign-in during the flood: %d %s", r.Status, r.Body)
+		}
+		during = append(during, d)
+		select {
+		case <-flooded:
+		default:
+			continue
+		}
+		break
+	}
+	floodTime := time.Since(floodStart)
+
+	count := map[int]int{}
+	busy := 0
+	for i, r := range statuses {
+		count[r.Status]++
+		switch r.Status {
+		case http.StatusCreated, http.StatusConflict:
+		case http.StatusTooManyRequests:
+			if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 {
+				t.Errorf("signup %d: 429 with Retry-After %q", i, r.Header.Get("Retry-After"))
+			}
+			if strings.Contains(string(r.Body), "right now") {
+				busy++
+			}
+		default:
+			t.Errorf("signup %d: status %d %s", i, r.Status, r.Body)
+		}
+	}
+	// Every 201 and 409 hashed a password and counted against the one global allowance; the
+	// flood used it up (every sign-up counts), and the other replica counts in the same Redis.
+	if hashed := count[http.StatusCreated] + count[http.StatusConflict]; hashed > globalLimit-2 {
+		t.Errorf("%d sign-ups got past the global limit of %d (2 used before the flood)", hashed, globalLimit)
+	}
+	r := call(t, http.MethodPost, replicas[1]+"/api/users/signup", creds("late@test.com", "password"), "X-Forwarded-For", "203.0.113.77")
+	if r.Status != http.StatusTooManyRequests || !strings.Contains(string(r.Body), "Too many sign-ups, try again later") {
+		t.Errorf("a sign-up on the other replica after the flood: %d %s, want 429 (global allowance used up)", r.Status, r.Body)
+	}
+	slices.Sort(atRest)
+	slices.Sort(during)
+	t.Logf("flood of %d sign-ups in %s: %d created, %d conflict, %d too many (%d of them shed as busy); "+
+		"sign-in at rest: median %s of %v; during the flood: median %s of %v",
+		n, floodTime.Round(time.Millisecond), count[http.StatusCreated], count[http.StatusConflict],
+		count[http.StatusTooManyRequests], busy, atRest[len(atRest)/2].Round(time.Millisecond), roundAll(atRest),
+		during[len(during)/2].Round(time.Millisecond), roundAll(during))
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
+// Sign-out revokes the token it is made with, and a password change every token of the user
+// issued before it, through session.revoked over NATS: two replicas (each following the
+// revocations) refuse them, and a new replica started afterwards learns them too. The new
+// token of the password change, and other users' tokens, keep working.
+func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
+	env := testEnv(t, nil)
+	replicas := []string{start(t, env), start(t, env)}
+	signedIn := func(base, tok string) bool {
+		return currentUser(t, base, "Authorization", "Bearer "+tok).CurrentUser != nil
+	}
+	session := func(r response, want int) string {
+		t.Helper()
+		if r.Status != want {
+			t.Fatalf("status %d %s, want %d", r.Status, r.Body, want)
+		}
+		var s session
+		r.JSON(&s)
+		return s.Token
+	}
+	ann := session(call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds("ann@test.com", "password1")), http.StatusCreated)
+	annPhone := session(call(t, http.MethodPost, replicas[1]+"/api/users/signin", creds("ann@test.com", "password1")), http.StatusOK)
+	bob := session(call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds("bob@test.com", "password1")), http.StatusCreated)
+	for _, tok := range []string{ann, annPhone, bob} {
+		if !signedIn(replicas[0], tok) || !signedIn(replicas[1], tok) {
+			t.Fatal("a fresh token is not signed in")
+		}
+	}
+
+	// Sign-out on replica 0 with the phone's token, through its cookie, as the storefront
+	// sends it (JSON: a cookie on a form post would sign nobody out).
+	r := call(t, http.MethodPost, replicas[0]+"/api/users/signout", "", "Cookie", authn.CookieName+"="+annPhone,
+		"Content-Type", "application/json")
+	if r.Status != http.StatusOK || r.cookie == nil || r.cookie.MaxAge >= 0 {
+		t.Fatalf("signout: %d %s, cookie %+v", r.Status, r.Body, r.cookie)
+	}
+	for _, base := range replicas {
+		testkit.Eventually(t, 30*time.Second, "the signed-out token refused on "+base, func() bool { return !signedIn(base, annPhone) })
+	}
+	if !signedIn(replicas[1], ann) || !signedIn(replicas[1], bob) {
+		t.Fatal("sign-out revoked another token")
+	}
+
+	// A password change with the laptop's token: a wrong current password changes nothing.
+	change := func(tok, current, next string) response {
+		b, _ := json.Marshal(map[string]string{"currentPassword": current, "newPassword": next})
+		return call(t, http.MethodPut, replicas[1]+"/api/users/password", string(b), "Authorization", "Bearer "+tok)
+	}
+	wantField(t, change(ann, "wrong-password", "password2"), http.StatusBadRequest, "currentPassword")
+	wantField(t, change(ann, "password1", "short"), http.StatusBadRequest, "newPassword")
+	if r := change("", "password1", "password2"); r.Status != http.StatusUnauthorized {
+		t.Errorf("password change signed out: %d", r.Status)
+	}
+	annNew := session(change(ann, "password1", "password2"), http.StatusOK)
+	for _, base := range replicas {
+		testkit.Eventually(t, 30*time.Second, "the token from before the change refused on "+base, func() bool { return !signedIn(base, ann) })
+	}
+	for _, base := range replicas {
+		if !signedIn(base, annNew) || !signedIn(base, bob) {
+			t.Errorf("%s: the token issued with the change, or another user's, is refused", base)
+		}
+	}
+	if r := call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password1")); r.Status != http.StatusUnauthorized {
+		t.Errorf("sign-in with the old password: %d", r.Status)
+	}
+	session(call(t, http.MethodPost, replicas[0]+"/api/users/signin", creds("ann@test.com", "password2")), http.StatusOK)
+
+	// A replica started now learns the revocations published before it.
+	late := start(t, env)
+	if signedIn(late, ann) || signedIn(late, annPhone) || !signedIn(late, annNew) {
+		t.Error("a replica started after the revocations does not know them")
+	}
+
+	// A validly signed token for an account that does not exist cannot change a password.
+	priv, err := authn.ParsePrivateKey(env["JWT_PRIVATE_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost, _, _ := authn.NewSigner(priv, time.Hour).Issue("6650f0c2a1b2c3d4e5f60718", "ghost@test.com")
+	if r := change(ghost, "password1", "password2"); r.Status != http.StatusUnauthorized {
+		t.Errorf("password change for an unknown account: %d %s, want 401", r.Status, r.Body)
 	}
 }

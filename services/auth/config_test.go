@@ -33,7 +33,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TokenTTL != 24*time.Hour || c.CookieSecure || c.TrustProxy || c.Argon2 != password.Default ||
+	if c.TokenTTL != 24*time.Hour || c.CookieSecure || len(c.TrustedProxies) != 0 || c.Argon2 != password.Default ||
+		c.SignUpClientLimit != 20 || c.SignUpClientWindow != time.Hour || c.SignUpGlobalLimit != 600 ||
+		c.SignUpGlobalWindow != time.Minute || c.Argon2SignUpConcurrency < 1 || c.Argon2SignUpQueue != 8*c.Argon2SignUpConcurrency ||
 		c.Redis.Configured() || c.SignInEmailLimit != 5 || c.SignInClientLimit != 20 ||
 		c.SignInWindow != 15*time.Minute || c.MongoDatabase != "auth" || c.Argon2Concurrency < 1 {
 		t.Errorf("defaults: %+v", c)
@@ -51,7 +53,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 func TestLoadConfigSettings(t *testing.T) {
 	env := baseEnv(t)
 	for k, v := range map[string]string{
-		"TOKEN_TTL": "2h", "COOKIE_SECURE": "true", "TRUST_PROXY": "true",
+		"TOKEN_TTL": "2h", "COOKIE_SECURE": "true", "TRUSTED_PROXIES": "10.0.0.0/8,192.168.0.1",
+		"ARGON2_SIGNUP_CONCURRENCY": "2", "ARGON2_SIGNUP_QUEUE": "5", "SIGNUP_CLIENT_LIMIT": "7",
+		"SIGNUP_CLIENT_WINDOW": "2h", "SIGNUP_GLOBAL_LIMIT": "70", "SIGNUP_GLOBAL_WINDOW": "30s",
 		"ARGON2_TIME": "2", "ARGON2_MEMORY_KIB": "19456", "ARGON2_THREADS": "1", "ARGON2_CONCURRENCY": "3",
 		"REDIS_ADDR": "127.0.0.1:6379", "REDIS_PASSWORD": "secret", "REDIS_TLS": "true", "REDIS_DB": "4",
 		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "9", "SIGNIN_WINDOW": "5m",
@@ -63,7 +67,9 @@ func TestLoadConfigSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := password.Params{Time: 2, MemoryKiB: 19456, Threads: 1, SaltLen: 16, KeyLen: 32}
-	if c.TokenTTL != 2*time.Hour || !c.CookieSecure || !c.TrustProxy || c.Argon2 != want || c.Argon2Concurrency != 3 ||
+	if c.TokenTTL != 2*time.Hour || !c.CookieSecure || len(c.TrustedProxies) != 2 || c.Argon2 != want || c.Argon2Concurrency != 3 ||
+		c.Argon2SignUpConcurrency != 2 || c.Argon2SignUpQueue != 5 || c.SignUpClientLimit != 7 ||
+		c.SignUpClientWindow != 2*time.Hour || c.SignUpGlobalLimit != 70 || c.SignUpGlobalWindow != 30*time.Second ||
 		c.Redis.Addr != "127.0.0.1:6379" || c.Redis.Password != "secret" || !c.Redis.TLS || c.Redis.DB != 4 ||
 		c.SignInEmailLimit != 3 || c.SignInClientLimit != 9 || c.SignInWindow != 5*time.Minute {
 		t.Errorf("settings: %+v", c)
@@ -103,6 +109,7 @@ func TestLoadConfigRefusesBadSettings(t *testing.T) {
 		{"argon2 threads", map[string]string{"ARGON2_THREADS": "256"}, []string{"ARGON2_THREADS"}},
 		{"bool", map[string]string{"COOKIE_SECURE": "maybe"}, []string{"COOKIE_SECURE"}},
 		{"ttl", map[string]string{"TOKEN_TTL": "-1h"}, []string{"TOKEN_TTL"}},
+		{"ttl beyond the revocations' retention", map[string]string{"TOKEN_TTL": "200h"}, []string{"TOKEN_TTL"}},
 		{"limit", map[string]string{"SIGNIN_EMAIL_LIMIT": "0"}, []string{"SIGNIN_EMAIL_LIMIT"}},
 		{"several at once", map[string]string{"TOKEN_TTL": "soon", "SIGNIN_WINDOW": "x", "JWT_PRIVATE_KEY": ""},
 			[]string{"TOKEN_TTL", "SIGNIN_WINDOW", "JWT_PRIVATE_KEY"}},
@@ -120,6 +127,17 @@ func TestLoadConfigRefusesBadSettings(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
 			}
+		}
+	}
+}
+
+// TRUSTED_PROXIES must be networks; the old TRUST_PROXY switch is refused with a pointer to it.
+func TestLoadConfigRefusesBadProxies(t *testing.T) {
+	for k, v := range map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,ingress", "TRUST_PROXY": "true"} {
+		env := baseEnv(t)
+		env[k] = v
+		if _, err := LoadConfig(config.FromMap(env)); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: err %v, want one naming %s", k, v, err, k)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/openapi/openapitest"
 	"ticketing/common/testkit"
@@ -14,9 +15,10 @@ import (
 
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/users/signup":               {201, 400, 409, 413, 415, 500, 503},
+	"POST /api/users/signup":               {201, 400, 409, 413, 415, 429, 500},
 	"POST /api/users/signin":               {200, 400, 401, 413, 415, 429, 500, 503},
 	"POST /api/users/signout":              {200, 500},
+	"PUT /api/users/password":              {200, 400, 401, 413, 415, 429, 500, 503},
 	"GET /api/users/currentuser":           {200, 500},
 	"GET /api/users/.well-known/jwks.json": {200, 500},
 	"GET /api/users/openapi.json":          {200, 304, 500},
@@ -32,7 +34,7 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]))
+	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

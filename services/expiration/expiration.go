@@ -86,13 +86,9 @@ func Run(ctx context.Context, cfg Config) error {
 // and builds the router (health only).
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
 	log := svc.Log
-	rc := cfg.Redis.Client() // asynq follows a Sentinel failover through it
-	svc.OnClose(func(context.Context) { _ = rc.Close() })
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := rc.Ping(pctx).Err()
-	cancel()
+	rc, err := svc.Redis(ctx, cfg.Redis) // asynq follows a Sentinel failover through it
 	if err != nil {
-		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis, err)
+		return nil, err
 	}
 
 	conn, err := svc.Bus(ctx)

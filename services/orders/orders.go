@@ -5,6 +5,7 @@ package orders
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"time"
@@ -31,6 +32,9 @@ type Config struct {
 	SweepInterval    time.Duration // SWEEP_INTERVAL, 30s: how often the sweeper looks for missed expiries
 	SweepGrace       time.Duration // SWEEP_GRACE, 30s: how long past expiresAt before the sweeper acts
 	PaymentGrace     time.Duration // PAYMENT_GRACE, 5m: a started payment is waited for until max(expiresAt, start + this)
+	// QueuePublicKey (QUEUE_PUBLIC_KEY, PEM) verifies the waiting room's passes; without it no
+	// ticket of an event can be ordered (403).
+	QueuePublicKey ed25519.PublicKey
 }
 
 // LoadConfig reads the configuration from env.
@@ -43,13 +47,21 @@ func LoadConfig(env *config.Env) (Config, error) {
 		SweepGrace:       env.Duration("SWEEP_GRACE", 30*time.Second),
 		PaymentGrace:     env.Duration("PAYMENT_GRACE", 5*time.Minute),
 	}
+	if p := env.String("QUEUE_PUBLIC_KEY", ""); p != "" {
+		k, err := authn.ParsePublicKey(p)
+		if err != nil {
+			env.Fail("QUEUE_PUBLIC_KEY", "%v", err)
+		}
+		cfg.QueuePublicKey = k
+	}
 	return cfg, env.Err()
 }
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
 	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
-		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace, "payment_grace", c.PaymentGrace}
+		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace, "payment_grace", c.PaymentGrace,
+		"queue_key", len(c.QueuePublicKey) > 0}
 }
 
 // Run serves until ctx ends.
@@ -78,10 +90,17 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	a := app.New(st, app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, PaymentGrace: cfg.PaymentGrace, Logger: svc.Log})
+	opts := app.Options{Window: cfg.ExpirationWindow, HoldGrace: cfg.HoldGrace, PaymentGrace: cfg.PaymentGrace, Logger: svc.Log}
+	if len(cfg.QueuePublicKey) > 0 {
+		opts.Passes = authn.NewPassVerifier(cfg.QueuePublicKey)
+	} else {
+		svc.Log.Warn("QUEUE_PUBLIC_KEY is not set: every order for a ticket of an event is refused (403)")
+	}
+	a := app.New(st, opts)
 
 	h := listener.Handlers{App: a, Log: svc.Log}
 	for _, listen := range []func() error{
+		func() error { return service.Listen(ctx, svc, conn, h.EventCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
 		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },
@@ -96,12 +115,20 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 	web.Health(router, web.Probes{
 		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
 		Degraded: map[string]web.Check{"nats": conn.Ready},
 	})
-	api.Routes(router, a)
+	idem, err := svc.Idempotency(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	api.Routes(router, a, idem)
 	return router, nil
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
@@ -201,13 +200,21 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 
-	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+	verifier, err := svc.Verifier(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	router := web.NewRouter(svc.Log, verifier)
 	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 	web.Health(router, web.Probes{
 		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
 		Degraded: map[string]web.Check{"nats": conn.Ready},
 	})
-	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig(),
+	idem, err := svc.Idempotency(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig(), Idempotency: idem,
 		Razorpay: api.RazorpayConfig{KeyID: cfg.RazorpayKeyID, KeySecret: cfg.RazorpayKeySecret, WebhookSecret: cfg.RazorpayWebhookSecret}})
 	return router, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
@@ -70,7 +69,8 @@ func Run(ctx context.Context, cfg Config) error {
 			PollInterval: cfg.OutboxPollInterval,
 			AfterPublish: cfg.RelayAfterPublish,
 		})
-		st := store.New(db, relay)
+		eventsRelay := svc.Relay(conn, db.Collection(store.EventsCollection), bus.RelayOptions{PollInterval: cfg.OutboxPollInterval})
+		st := store.New(db, relay, eventsRelay)
 		if err := st.EnsureIndexes(ctx); err != nil {
 			return nil, err
 		}
@@ -87,13 +87,21 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 
-		router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
+		verifier, err := svc.Verifier(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		router := web.NewRouter(svc.Log, verifier)
 		// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
 		web.Health(router, web.Probes{
 			Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
 			Degraded: map[string]web.Check{"nats": conn.Ready},
 		})
-		api.Mount(router, a)
+		idem, err := svc.Idempotency(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		api.Mount(router, a, idem)
 		return router, nil
 	})
 }

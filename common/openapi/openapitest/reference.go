@@ -31,7 +31,7 @@ func CheckReference(t testing.TB, doc []byte) {
 // of the reference.
 func ReferenceProblems(doc []byte, ref string) []string {
 	var problems []string
-	ops, prefix, err := documentStatuses(doc)
+	ops, prefixes, err := documentStatuses(doc)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -42,7 +42,10 @@ func ReferenceProblems(doc []byte, ref string) []string {
 	documented := map[string][]int{}
 	for _, r := range routes {
 		documented[r.Key()] = r.Statuses
-		under := r.Path == prefix || strings.HasPrefix(r.Path, prefix+"/")
+		under := false
+		for _, prefix := range prefixes {
+			under = under || r.Path == prefix || strings.HasPrefix(r.Path, prefix+"/")
+		}
 		if _, ok := ops[r.Key()]; !ok && under {
 			problems = append(problems, fmt.Sprintf("%s: %s is not in the service's OpenAPI document", apidoc.Path, r.Key()))
 		}
@@ -61,26 +64,25 @@ func ReferenceProblems(doc []byte, ref string) []string {
 }
 
 // documentStatuses lists doc's operations ("GET /api/tickets/{id}") with their sorted status
-// codes, and the prefix every path shares.
-func documentStatuses(doc []byte) (map[string][]int, string, error) {
+// codes, and the prefixes its paths are under ("/api/tickets"; a service may serve more than
+// one, as tickets serves /api/events).
+func documentStatuses(doc []byte) (map[string][]int, []string, error) {
 	var d struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(doc, &d); err != nil {
-		return nil, "", fmt.Errorf("the OpenAPI document: %v", err)
+		return nil, nil, fmt.Errorf("the OpenAPI document: %v", err)
 	}
 	ops := map[string][]int{}
-	prefix := ""
+	var prefixes []string
 	for path, item := range d.Paths {
 		segs := strings.SplitN(path, "/", 4)
 		if len(segs) < 3 || segs[0] != "" {
-			return nil, "", fmt.Errorf("the OpenAPI document: path %q is not under /<api>/<name>", path)
+			return nil, nil, fmt.Errorf("the OpenAPI document: path %q is not under /<api>/<name>", path)
 		}
-		p := "/" + segs[1] + "/" + segs[2]
-		if prefix != "" && p != prefix {
-			return nil, "", fmt.Errorf("the OpenAPI document has paths under %s and %s", prefix, p)
+		if p := "/" + segs[1] + "/" + segs[2]; !slices.Contains(prefixes, p) {
+			prefixes = append(prefixes, p)
 		}
-		prefix = p
 		for _, m := range documentedOp {
 			raw, ok := item[m]
 			if !ok {
@@ -90,13 +92,13 @@ func documentStatuses(doc []byte) (map[string][]int, string, error) {
 				Responses map[string]json.RawMessage `json:"responses"`
 			}
 			if err := json.Unmarshal(raw, &op); err != nil {
-				return nil, "", fmt.Errorf("the OpenAPI document: %s %s: %v", m, path, err)
+				return nil, nil, fmt.Errorf("the OpenAPI document: %s %s: %v", m, path, err)
 			}
 			var codes []int
 			for code := range op.Responses {
 				n, err := strconv.Atoi(code)
 				if err != nil {
-					return nil, "", fmt.Errorf("the OpenAPI document: %s %s: status %q is not a number (the reference lists exact codes)", m, path, code)
+					return nil, nil, fmt.Errorf("the OpenAPI document: %s %s: status %q is not a number (the reference lists exact codes)", m, path, code)
 				}
 				codes = append(codes, n)
 			}
@@ -104,8 +106,8 @@ func documentStatuses(doc []byte) (map[string][]int, string, error) {
 			ops[strings.ToUpper(m)+" "+path] = codes
 		}
 	}
-	if prefix == "" {
-		return nil, "", fmt.Errorf("the OpenAPI document has no paths")
+	if len(prefixes) == 0 {
+		return nil, nil, fmt.Errorf("the OpenAPI document has no paths")
 	}
-	return ops, prefix, nil
+	return ops, prefixes, nil
 }

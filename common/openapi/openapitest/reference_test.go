@@ -31,9 +31,20 @@ func TestReferenceProblems(t *testing.T) {
 	}
 }
 
-func TestReferenceProblemsNeedsOnePrefix(t *testing.T) {
+// A document may serve several prefixes (tickets serves /api/tickets and /api/events): each
+// of its operations must be in the reference, and each route the reference lists under any of
+// them must be in the document.
+func TestReferenceProblemsSeveralPrefixes(t *testing.T) {
 	doc := `{"paths": {"/api/a": {"get": {"responses": {"200": {}}}}, "/api/b": {"get": {"responses": {"200": {}}}}}}`
-	if got := ReferenceProblems([]byte(doc), ""); len(got) != 1 {
-		t.Errorf("problems %q, want one about the two prefixes", got)
+	if got := ReferenceProblems([]byte(doc), "### GET /api/a\n| 200 |\n### GET /api/b\n| 200 |\n"); len(got) != 0 {
+		t.Errorf("problems %q, want none", got)
+	}
+	got := ReferenceProblems([]byte(doc), "### GET /api/a\n| 200 |\n### POST /api/b\n| 201 |\n")
+	want := []string{
+		"docs/API.md: POST /api/b is not in the service's OpenAPI document",
+		`docs/API.md: the OpenAPI operation GET /api/b is missing (a heading "### GET /api/b" with its status table)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems %q, want %q", got, want)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"ticketing/services/expiration"
 	"ticketing/services/orders"
 	"ticketing/services/payments"
+	"ticketing/services/queue"
 	"ticketing/services/tickets"
 	"ticketing/services/web"
 )
@@ -42,6 +43,7 @@ var loaders = map[string]func(*config.Env) error{
 	"expiration": func(e *config.Env) error { _, err := expiration.LoadConfig(e); return err },
 	"payments":   func(e *config.Env) error { _, err := payments.LoadConfig(e); return err },
 	"web":        func(e *config.Env) error { _, err := web.LoadConfig(e); return err },
+	"queue":      func(e *config.Env) error { _, err := queue.LoadConfig(e); return err },
 }
 
 func main() {

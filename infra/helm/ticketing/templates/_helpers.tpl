@@ -45,7 +45,8 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{/*
 The services and what each one needs: one table, read by every template that
 loops over the services. ingressPath is the public prefix of API.md (the
-storefront, web, takes every other path). A frontend owns no data and reaches
+storefront, web, takes every other path); extraIngressPaths are more of the
+service's prefixes (tickets serves /api/events). A frontend owns no data and reaches
 only the API, through the ingress controller.
 */}}
 {{- define "ticketing.serviceTable" -}}
@@ -57,8 +58,10 @@ auth:
 tickets:
   mongodb: true
   ingressPath: /api/tickets
+  extraIngressPaths: [/api/events]
 orders:
   mongodb: true
+  queuePublicKey: true
   ingressPath: /api/orders
 expiration:
   redis: true
@@ -69,10 +72,14 @@ payments:
 web:
   frontend: true
   ingressPath: /
+queue:
+  redis: true
+  queuePrivateKey: true
+  ingressPath: /api/queue
 {{- end }}
 
 {{- define "ticketing.serviceNames" -}}
-auth tickets orders expiration payments web
+auth tickets orders expiration payments web queue
 {{- end }}
 
 {{/* Pod selector matching the pods of the five services that use the bundled components. */}}
@@ -83,7 +90,7 @@ matchLabels:
 matchExpressions:
   - key: app.kubernetes.io/component
     operator: In
-    values: [auth, tickets, orders, expiration, payments]
+    values: [auth, tickets, orders, expiration, payments, queue]
 {{- end }}
 
 {{/*
@@ -235,6 +242,20 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
     secretKeyRef:
       name: {{ $v.secrets.jwt.existingSecret }}
       key: {{ $v.secrets.jwt.privateKeyKey }}
+{{- end }}
+{{- if .needs.queuePublicKey }}
+- name: QUEUE_PUBLIC_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.secrets.queue.existingSecret }}
+      key: {{ $v.secrets.queue.publicKeyKey }}
+{{- end }}
+{{- if .needs.queuePrivateKey }}
+- name: QUEUE_PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.secrets.queue.existingSecret }}
+      key: {{ $v.secrets.queue.privateKeyKey }}
 {{- end }}
 {{- if .needs.stripe }}
 {{- /* The webhook secret is required by both providers; the API key is read by stripe only. */}}

@@ -1,5 +1,5 @@
 // Package api is the auth service's HTTP interface: /api/users/signup, signin, signout,
-// currentuser and the JWKS document.
+// password, currentuser and the JWKS document.
 package api
 
 import (
@@ -26,7 +26,7 @@ const Prefix = "/api/users"
 
 var outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "ticketing_auth_attempts_total",
-	Help: "Sign-ups and sign-ins by outcome (ok, invalid, conflict, unauthenticated, rate_limited, error).",
+	Help: "Sign-ups and sign-ins by outcome (ok, invalid, conflict, unauthenticated, rate_limited, shed, error); shed: refused because the hashing slots were all taken.",
 }, []string{"action", "outcome"})
 
 // Handler serves the routes.
@@ -34,8 +34,8 @@ type Handler struct {
 	Accounts     *app.Service
 	Signer       *authn.Signer
 	PublicKey    ed25519.PublicKey
-	CookieSecure bool // set the cookie's Secure attribute
-	TrustProxy   bool // take the client address from X-Forwarded-For
+	CookieSecure bool    // set the cookie's Secure attribute
+	Proxies      Proxies // hops trusted to report the client address (X-Forwarded-For)
 }
 
 // Mount adds the routes, and the OpenAPI document that describes them, to r at their full
@@ -48,6 +48,7 @@ func (h *Handler) Mount(r chi.Router) {
 		r.Post("/signup", h.signUp)
 		r.Post("/signin", h.signIn)
 		r.Post("/signout", h.signOut)
+		r.With(web.RequireAuth).Put("/password", h.changePassword)
 		r.Get("/currentuser", h.currentUser)
 		r.Get("/.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Cache-Control", "public, max-age=300")
@@ -88,7 +89,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signup", err)
 		return
 	}
-	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password)
+	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signup", err)
 		return
@@ -102,7 +103,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signin", err)
 		return
 	}
-	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.TrustProxy))
+	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signin", err)
 		return
@@ -123,10 +124,55 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, action st
 	web.Respond(w, status, sessionResponse{ID: u.ID, Email: u.Email, Token: tok})
 }
 
-func (h *Handler) signOut(w http.ResponseWriter, _ *http.Request) {
+// signOut clears the cookie and revokes the session's token, if the request has one: every
+// service refuses it from then on.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	authn.ClearCookie(w, h.CookieSecure)
 	w.Header().Set("Cache-Control", "no-store")
+	if u, ok := authn.UserFrom(r.Context()); ok {
+		if err := h.Accounts.SignOut(r.Context(), u.ID, u.TokenID, u.Expires); err != nil {
+			h.fail(w, r, "signout", err)
+			return
+		}
+	}
 	web.Respond(w, http.StatusOK, struct{}{})
+}
+
+// passwordRequest is the body of PUT /password.
+type passwordRequest struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+// changePassword replaces the signed-in user's password, revokes every token of theirs
+// issued before, and starts a new session.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	var body passwordRequest
+	if err := web.Decode(w, r, &body); err != nil {
+		h.fail(w, r, "password", err)
+		return
+	}
+	me := web.MustUser(r)
+	// Tokens carry whole seconds: the cut is the next second, and the new token is issued at
+	// it, so that every token issued before the change is refused and the new one is not.
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	u, err := h.Accounts.ChangePassword(r.Context(), app.PasswordChange{
+		UserID: me.ID, Current: body.CurrentPassword, New: body.NewPassword, Client: ClientAddr(r, h.Proxies),
+		IssuedBefore: cut, KeepUntil: cut.Add(h.Signer.TTL()),
+	})
+	if err != nil {
+		h.fail(w, r, "password", err)
+		return
+	}
+	tok, claims, err := h.Signer.IssueAfter(u.ID, u.Email, cut)
+	if err != nil {
+		h.fail(w, r, "password", errs.Wrap(errs.Internal, err, "issue token"))
+		return
+	}
+	outcomes.WithLabelValues("password", "ok").Inc()
+	authn.SetCookie(w, tok, claims.Expires, h.CookieSecure)
+	w.Header().Set("Cache-Control", "no-store")
+	web.Respond(w, http.StatusOK, sessionResponse{ID: u.ID, Email: u.Email, Token: tok})
 }
 
 func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
@@ -140,16 +186,20 @@ func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
 
 // fail answers err, mapped by toHTTP, and counts the outcome.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, action string, err error) {
+	var signUpLimited *user.SignUpLimitedError
+	shed := errors.Is(err, password.ErrBusy) || (errors.As(err, &signUpLimited) && signUpLimited.Busy)
 	err = toHTTP(err)
 	outcome := "error"
-	switch errs.KindOf(err) {
-	case errs.Invalid, errs.TooLarge, errs.UnsupportedMedia:
+	switch kind := errs.KindOf(err); {
+	case shed:
+		outcome = "shed"
+	case kind == errs.Invalid || kind == errs.TooLarge || kind == errs.UnsupportedMedia:
 		outcome = "invalid"
-	case errs.Conflict:
+	case kind == errs.Conflict:
 		outcome = "conflict"
-	case errs.Unauthenticated:
+	case kind == errs.Unauthenticated:
 		outcome = "unauthenticated"
-	case errs.RateLimited:
+	case kind == errs.RateLimited:
 		outcome = "rate_limited"
 	}
 	outcomes.WithLabelValues(action, outcome).Inc()
@@ -163,17 +213,27 @@ func toHTTP(err error) error {
 	v.Check(!errors.Is(err, user.ErrEmailInvalid), "email", "Email must be valid")
 	v.Check(!errors.Is(err, user.ErrPasswordLength), "password", "Password must be between 8 and 128 characters")
 	v.Check(!errors.Is(err, user.ErrPasswordEmpty), "password", "You must supply a password")
+	v.Check(!errors.Is(err, user.ErrCurrentPasswordEmpty), "currentPassword", "You must supply your current password")
+	v.Check(!errors.Is(err, user.ErrWrongPassword), "currentPassword", "Current password is wrong")
+	v.Check(!errors.Is(err, user.ErrNewPasswordLength), "newPassword", "Password must be between 8 and 128 characters")
 	var limited *user.RateLimitedError
+	var signUpLimited *user.SignUpLimitedError
 	var apiErr *errs.Error
 	switch {
 	case v.Err() != nil:
 		return v.Err()
 	case errors.As(err, &limited):
 		return &errs.Error{Kind: errs.RateLimited, Message: "Too many failed sign-in attempts, try again later", RetryAfter: limited.Wait}
+	case errors.As(err, &signUpLimited) && signUpLimited.Busy:
+		return &errs.Error{Kind: errs.RateLimited, Message: "Too many sign-ups right now, try again shortly", RetryAfter: signUpLimited.Wait, Err: err}
+	case errors.As(err, &signUpLimited):
+		return &errs.Error{Kind: errs.RateLimited, Message: "Too many sign-ups, try again later", RetryAfter: signUpLimited.Wait}
 	case errors.Is(err, user.ErrEmailTaken):
 		return errs.New(errs.Conflict, "Email in use")
 	case errors.Is(err, user.ErrInvalidCredentials):
 		return errs.New(errs.Unauthenticated, "Invalid credentials")
+	case errors.Is(err, user.ErrNotFound): // a signed-in user whose account is gone
+		return errs.New(errs.Unauthenticated, "Not authorized")
 	case errors.Is(err, password.ErrBusy):
 		return &errs.Error{Kind: errs.Unavailable, Message: "Server busy, try again", RetryAfter: time.Second, Err: err}
 	case errors.As(err, &apiErr):

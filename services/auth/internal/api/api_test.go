@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ticketing/common/authn"
+	"ticketing/common/events"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
 	"ticketing/services/auth/internal/app"
@@ -53,6 +54,34 @@ func (r *memUsers) ByEmail(_ context.Context, email string) (user.User, error) {
 }
 
 func (r *memUsers) SetPasswordHash(context.Context, string, string, string) error { return nil }
+
+func (r *memUsers) ByID(_ context.Context, id string) (user.User, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range r.m {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return user.User{}, user.ErrNotFound
+}
+
+func (r *memUsers) Revoke(ctx context.Context, id string, _ events.SessionRevoked) error {
+	_, err := r.ByID(ctx, id)
+	return err
+}
+
+func (r *memUsers) ChangePassword(ctx context.Context, id, _, new string, _ events.SessionRevoked) error {
+	u, err := r.ByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u.PasswordHash = new
+	r.m[u.Email] = u
+	return nil
+}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -198,32 +227,103 @@ func FuzzSignin(f *testing.F) {
 }
 
 func TestClientAddr(t *testing.T) {
+	proxies, err := api.ParseProxies("10.0.0.0/8, 192.168.1.5 ,fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		remote, xff string
-		trust       bool
-		want        string
+		remote, xff, realIP string
+		want                string
 	}{
-		{"203.0.113.7:5555", "", false, "203.0.113.7"},
-		{"203.0.113.7:5555", "198.51.100.1", false, "203.0.113.7"}, // header ignored unless trusted
-		{"203.0.113.7:5555", "198.51.100.1, 10.0.0.1", true, "198.51.100.1"},
-		{"203.0.113.7:5555", " 198.51.100.1 ,10.0.0.1", true, "198.51.100.1"},
-		{"203.0.113.7:5555", "198.51.100.1:4711", true, "198.51.100.1"},
-		{"203.0.113.7:5555", "garbage, 198.51.100.1", true, "203.0.113.7"},
-		{"203.0.113.7:5555", "", true, "203.0.113.7"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "", false, "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:443", "", false, "2001:db8:1:2::/64"},
-		{"203.0.113.7:5555", "2001:db8:aa:bb::9", true, "2001:db8:aa:bb::/64"},
-		{"[::ffff:203.0.113.7]:80", "", false, "203.0.113.7"},
-		{"[fe80::1%eth0]:80", "", false, "fe80::/64"},
-		{"@", "", false, "@"},
+		{"203.0.113.7:5555", "", "", "203.0.113.7"},
+		{"203.0.113.7:5555", "198.51.100.1", "", "203.0.113.7"},                  // an untrusted peer's header is ignored
+		{"203.0.113.7:5555", "", "198.51.100.1", "203.0.113.7"},                  // so is its X-Real-IP
+		{"10.1.2.3:5555", "198.51.100.1", "", "198.51.100.1"},                    // the ingress saw the visitor
+		{"10.1.2.3:5555", "198.51.100.1, 10.9.9.9", "", "198.51.100.1"},          // ingress, then storefront
+		{"10.1.2.3:5555", "6.6.6.6, 198.51.100.1, 10.9.9.9", "", "198.51.100.1"}, // a forged entry is left of the real one
+		{"10.1.2.3:5555", " 198.51.100.1 ,10.0.0.1", "", "198.51.100.1"},
+		{"10.1.2.3:5555", "198.51.100.1:4711", "", "198.51.100.1"},
+		{"10.1.2.3:5555", "garbage, 198.51.100.1", "", "198.51.100.1"},
+		{"10.1.2.3:5555", "198.51.100.1, garbage", "", "10.1.2.3"},
+		{"10.1.2.3:5555", "10.2.2.2, 10.3.3.3", "", "10.2.2.2"}, // every hop ours: the leftmost
+		{"10.1.2.3:5555", "", "198.51.100.2", "198.51.100.2"},
+		{"10.1.2.3:5555", "", "", "10.1.2.3"},
+		{"192.168.1.5:80", "198.51.100.3", "", "198.51.100.3"},
+		{"192.168.1.6:80", "198.51.100.3", "", "192.168.1.6"},
+		{"[fd00::1]:80", "2001:db8:aa:bb::9", "", "2001:db8:aa:bb::/64"},
+		{"[::ffff:10.0.0.1]:80", "198.51.100.4", "", "198.51.100.4"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "", "", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:443", "", "", "2001:db8:1:2::/64"},
+		{"[::ffff:203.0.113.7]:80", "", "", "203.0.113.7"},
+		{"[fe80::1%eth0]:80", "", "", "fe80::/64"},
+		{"@", "", "", "@"},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.RemoteAddr = tc.remote
 		if tc.xff != "" {
 			r.Header.Set("X-Forwarded-For", tc.xff)
 		}
-		if got := api.ClientAddr(r, tc.trust); got != tc.want {
-			t.Errorf("ClientAddr(remote %s, xff %q, trust %v) = %q, want %q", tc.remote, tc.xff, tc.trust, got, tc.want)
+		if tc.realIP != "" {
+			r.Header.Set("X-Real-IP", tc.realIP)
+		}
+		if got := api.ClientAddr(r, proxies); got != tc.want {
+			t.Errorf("ClientAddr(remote %s, xff %q, real ip %q) = %q, want %q", tc.remote, tc.xff, tc.realIP, got, tc.want)
 		}
 	}
+	if _, err := api.ParseProxies("10.0.0.0/8,not-a-net"); err == nil {
+		t.Error("ParseProxies accepted not-a-net")
+	}
+}
+
+// FuzzClientAddr: whatever a peer writes into X-Forwarded-For and X-Real-IP, ClientAddr
+// answers without panicking, and an untrusted peer is always counted as itself.
+func FuzzClientAddr(f *testing.F) {
+	proxies, _ := api.ParseProxies("10.0.0.0/8,fd00::/8")
+	f.Add("10.0.0.1:1", "198.51.100.1, 10.0.0.2", "")
+	f.Add("203.0.113.7:5555", "1.2.3.4", "5.6.7.8")
+	f.Add("[fd00::1]:1", ",,, ,[::1]:80,%%", "x")
+	f.Fuzz(func(t *testing.T, remote, xff, realIP string) {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("X-Real-IP", realIP)
+		_ = api.ClientAddr(r, proxies) // any peer: no panic
+		r.RemoteAddr = "203.0.113.7:5555"
+		if got := api.ClientAddr(r, proxies); got != "203.0.113.7" {
+			t.Fatalf("untrusted peer counted as %q", got)
+		}
+	})
+}
+
+// FuzzPasswordChange feeds arbitrary bodies to PUT /api/users/password for a signed-in user:
+// never a 5xx, and every answer has the API's shape.
+func FuzzPasswordChange(f *testing.F) {
+	for _, s := range []string{
+		`{"currentPassword":"password","newPassword":"password2"}`,
+		`{"currentPassword":"","newPassword":"x"}`,
+		`{"currentPassword":"wrong-one","newPassword":"password3"}`,
+		`{"newPassword":"password2"}`, `{}`, ``, `null`, `[]`, `{"currentPassword":1}`,
+		`{"currentPassword":"password","newPassword":"password2","admin":true}`,
+	} {
+		f.Add("application/json", []byte(s))
+	}
+	f.Add("text/plain", []byte(`{"currentPassword":"password","newPassword":"password2"}`))
+	fx := newFixture(f, &memUsers{m: map[string]user.User{}}, fastParams, 1_000_000, 1_000_000)
+	rec := fx.post("/api/users/signup", "application/json", []byte(seeds[0]))
+	var s struct{ Token string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); rec.Code != http.StatusCreated || err != nil {
+		f.Fatalf("signup: %d %s", rec.Code, rec.Body)
+	}
+	allowed := map[int]bool{200: true, 400: true, 413: true, 415: true}
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		req := httptest.NewRequest(http.MethodPut, "/api/users/password", strings.NewReader(string(body)))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.RemoteAddr = "192.0.2.1:1234"
+		rec := httptest.NewRecorder()
+		fx.handler.ServeHTTP(rec, req)
+		checkAnswer(t, fx, rec, allowed, http.StatusOK)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing/common/events"
 	"ticketing/services/auth/internal/user"
 )
 
@@ -22,6 +23,38 @@ type fakeUsers struct {
 	mu      sync.Mutex
 	byEmail map[string]user.User
 	fail    error
+	revoked []events.SessionRevoked // the events written
+}
+
+func (f *fakeUsers) ByID(_ context.Context, id string) (user.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.byEmail {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return user.User{}, user.ErrNotFound
+}
+
+func (f *fakeUsers) Revoke(ctx context.Context, id string, e events.SessionRevoked) error {
+	if _, err := f.ByID(ctx, id); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked = append(f.revoked, e)
+	return nil
+}
+
+func (f *fakeUsers) ChangePassword(ctx context.Context, id, old, new string, e events.SessionRevoked) error {
+	if err := f.SetPasswordHash(ctx, id, old, new); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked = append(f.revoked, e)
+	return nil
 }
 
 func (f *fakeUsers) Create(_ context.Context, u user.User) (user.User, error) {
@@ -111,17 +144,17 @@ func newService(t *testing.T) (*Service, *fakeUsers, *fakeHasher, *fakeThrottle)
 
 func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 	s, users, _, _ := newService(t)
-	u, err := s.SignUp(t.Context(), " Ann@Test.COM", "password1")
+	u, err := s.SignUp(t.Context(), " Ann@Test.COM", "password1", "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.ID == "" || u.Email != "ann@test.com" || u.PasswordHash != "v1:password1" || u.CreatedAt.IsZero() {
 		t.Errorf("SignUp = %+v", u)
 	}
-	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2"); err != user.ErrEmailTaken {
+	if _, err := s.SignUp(t.Context(), "ANN@test.com", "password2", "192.0.2.1"); err != user.ErrEmailTaken {
 		t.Errorf("second SignUp = %v, want user.ErrEmailTaken", err)
 	}
-	if _, err := s.SignUp(t.Context(), "bob@test.com", "short"); !isInvalid(err) {
+	if _, err := s.SignUp(t.Context(), "bob@test.com", "short", "192.0.2.1"); !isInvalid(err) {
 		t.Errorf("SignUp with a short password = %v, want Invalid", err)
 	}
 	if len(users.byEmail) != 1 {
@@ -131,7 +164,7 @@ func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 
 func TestSignIn(t *testing.T) {
 	s, _, hasher, throttle := newService(t)
-	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -199,7 +232,7 @@ func TestSignInInvalidInputTouchesNothing(t *testing.T) {
 // A hash made with older parameters is replaced on the next successful sign-in.
 func TestSignInRehashesOldHashes(t *testing.T) {
 	s, users, hasher, _ := newService(t)
-	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1"); err != nil {
+	if _, err := s.SignUp(t.Context(), "ann@test.com", "password1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	hasher.version = "v2"
@@ -208,5 +241,58 @@ func TestSignInRehashesOldHashes(t *testing.T) {
 	}
 	if got := users.byEmail["ann@test.com"].PasswordHash; got != "v2:password1" {
 		t.Errorf("hash after sign-in = %q, want it rehashed with v2", got)
+	}
+}
+
+// Sign-out revokes the token; a password change checks the current password (a wrong one
+// counts as a failed sign-in), stores the new hash and revokes the user's earlier tokens in
+// the same write.
+func TestSignOutAndPasswordChangeRevoke(t *testing.T) {
+	s, users, _, throttle := newService(t)
+	u, err := s.SignUp(t.Context(), "ann@test.com", "password1", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := s.SignOut(t.Context(), u.ID, "jti-1", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SignOut(t.Context(), "gone", "jti-2", exp); err != nil {
+		t.Errorf("sign-out of an unknown account: %v, want nil (nothing to revoke)", err)
+	}
+	if len(users.revoked) != 1 || users.revoked[0].TokenID != "jti-1" || users.revoked[0].UserID != u.ID || users.revoked[0].Validate() != nil {
+		t.Fatalf("revocations %+v", users.revoked)
+	}
+
+	cut := time.Now().Truncate(time.Second).Add(time.Second)
+	change := PasswordChange{UserID: u.ID, Current: "wrong-pass", New: "password2", Client: "192.0.2.9", IssuedBefore: cut, KeepUntil: cut.Add(time.Hour)}
+	throttle.calls = nil
+	if _, err := s.ChangePassword(t.Context(), change); !errors.Is(err, user.ErrWrongPassword) {
+		t.Fatalf("wrong current password: %v", err)
+	}
+	if strings.Join(throttle.calls, ";") != "acquire ann@test.com 192.0.2.9" {
+		t.Errorf("throttle calls %v: a wrong current password must count as a failure", throttle.calls)
+	}
+	for _, bad := range []PasswordChange{{UserID: u.ID, New: "password2"}, {UserID: u.ID, Current: "password1", New: "short"}} {
+		if _, err := s.ChangePassword(t.Context(), bad); !errors.Is(err, user.ErrCurrentPasswordEmpty) && !errors.Is(err, user.ErrNewPasswordLength) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	if _, err := s.ChangePassword(t.Context(), PasswordChange{UserID: "gone", Current: "password1", New: "password2"}); !errors.Is(err, user.ErrNotFound) {
+		t.Errorf("unknown account: %v", err)
+	}
+	change.Current = "password1"
+	if _, err := s.ChangePassword(t.Context(), change); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password2", "192.0.2.1"); err != nil {
+		t.Errorf("sign-in with the new password: %v", err)
+	}
+	if len(users.revoked) != 2 {
+		t.Fatalf("revocations %+v", users.revoked)
+	}
+	e := users.revoked[1]
+	if e.UserID != u.ID || e.TokenID != "" || e.IssuedBefore == nil || !e.IssuedBefore.Equal(cut) || !e.ExpiresAt.Equal(cut.Add(time.Hour)) || e.Validate() != nil {
+		t.Errorf("password change revocation %+v", e)
 	}
 }

@@ -1,5 +1,5 @@
-// Package limiter counts sign-in attempts in fixed windows, in process memory or in Redis
-// (shared by every replica), and adapts the counts to the sign-in throttle of package user.
+// Package limiter counts sign-in and sign-up attempts in fixed windows, in process memory or
+// in Redis (shared by every replica), and adapts the counts to the throttles of package app.
 package limiter
 
 import (
@@ -47,7 +47,7 @@ func (f *Fallback) warn(ctx context.Context, op string, err error) {
 	now := time.Now().UnixNano()
 	last := f.lastLog.Load()
 	if now-last > int64(time.Minute) && f.lastLog.CompareAndSwap(last, now) {
-		f.Log.WarnContext(ctx, "sign-in limiter: Redis failed, counting in process", "op", op, "err", err)
+		f.Log.WarnContext(ctx, "auth limiter: Redis failed, counting in process", "op", op, "err", err)
 	}
 }
 
@@ -122,4 +122,25 @@ func (s *SignIn) Release(ctx context.Context, email, client string) {
 	if err := s.Counter.Give(ctx, emailKey(email), clientKey(client)); err != nil {
 		s.Log.WarnContext(ctx, "sign-in limiter: give back", "err", err)
 	}
+}
+
+// SignUp is the sign-up throttle (app.SignUpThrottle) over a Counter: at most ClientLimit
+// sign-ups per client address in ClientWindow, and GlobalLimit from everyone in GlobalWindow.
+// Every attempt counts, whatever its outcome: each costs a hash.
+type SignUp struct {
+	Counter      Counter
+	ClientLimit  int
+	ClientWindow time.Duration
+	GlobalLimit  int
+	GlobalWindow time.Duration
+}
+
+// SignUpKeyPrefix starts every key of the sign-up limiter.
+const SignUpKeyPrefix = "ticketing:auth:signup:"
+
+// Acquire counts a sign-up from client, or returns how long to wait.
+func (s *SignUp) Acquire(ctx context.Context, client string) (time.Duration, error) {
+	return s.Counter.Take(ctx,
+		Rule{Key: SignUpKeyPrefix + "client:" + client, Limit: s.ClientLimit, Window: s.ClientWindow},
+		Rule{Key: SignUpKeyPrefix + "global", Limit: s.GlobalLimit, Window: s.GlobalWindow})
 }

@@ -4,6 +4,7 @@
 package password
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -80,11 +81,19 @@ func (p Params) String() string {
 }
 
 // Hasher hashes with its Params and verifies hashes of any Params. At most a fixed number of
-// hashes run at once, which bounds the memory they take (MemoryKiB each): a burst of requests
-// waits its turn, up to MaxWait, rather than exhausting the machine.
+// hashes run at once (its slots), which bounds the memory they take (MemoryKiB each) and
+// keeps each hash on a core of its own: a burst of requests waits its turn, up to MaxWait,
+// rather than exhausting the machine.
+//
+// A Share of a hasher (sign-ups) hashes in the same slots but holds at most its own number
+// of them at once, and waits in a queue of its own: the other requests (sign-ins) always have
+// the rest of the slots, and, with hashes never outnumbering the slots, a sign-in runs at full
+// speed however many sign-ups arrive.
 type Hasher struct {
 	params  Params
 	slots   chan struct{}
+	gate    chan struct{} // a Share's own bound; nil for the hasher itself
+	waiters chan struct{} // nil: any number may wait
 	maxWait time.Duration
 }
 
@@ -92,7 +101,17 @@ type Hasher struct {
 // busy.
 const DefaultMaxWait = 5 * time.Second
 
-// NewHasher makes a hasher for p running at most concurrency hashes at once.
+// Limits bound a share of a hasher: Concurrency of its slots at once; at most Queue more
+// requests waiting (0: no bound), each for at most MaxWait (DefaultMaxWait when 0). A request
+// past the queue is refused as busy at once.
+type Limits struct {
+	Concurrency int
+	Queue       int
+	MaxWait     time.Duration
+}
+
+// NewHasher makes a hasher for p running at most concurrency hashes at once, its requests
+// waiting up to DefaultMaxWait for a slot.
 func NewHasher(p Params, concurrency int) (*Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("argon2id parameters: %w", err)
@@ -103,31 +122,82 @@ func NewHasher(p Params, concurrency int) (*Hasher, error) {
 	return &Hasher{params: p, slots: make(chan struct{}, concurrency), maxWait: DefaultMaxWait}, nil
 }
 
+// Share is a hasher over h's slots that takes at most l.Concurrency of them at once, fewer
+// than h has (so that h's own requests always keep one), and queues within l.
+func (h *Hasher) Share(l Limits) (*Hasher, error) {
+	if l.Concurrency < 1 || (l.Concurrency >= cap(h.slots) && cap(h.slots) > 1) {
+		return nil, fmt.Errorf("argon2id share %d must be at least 1 and below the concurrency %d", l.Concurrency, cap(h.slots))
+	}
+	s := &Hasher{params: h.params, slots: h.slots, gate: make(chan struct{}, l.Concurrency), maxWait: cmp.Or(l.MaxWait, DefaultMaxWait)}
+	if l.Queue > 0 {
+		s.waiters = make(chan struct{}, l.Queue)
+	}
+	return s, nil
+}
+
 // Params are the parameters of new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
-// ErrBusy is returned when no hashing slot frees up within the wait.
+// ErrBusy is returned when no hashing slot frees up within the wait, or the queue of
+// requests waiting for one is full.
 var ErrBusy = errors.New("password: no hashing slot freed up in time")
 
+// acquire takes a place in the gate (for a share), then a slot.
 func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
+	sems := []chan struct{}{h.slots}
+	if h.gate != nil {
+		sems = []chan struct{}{h.gate, h.slots}
+	}
+	held := 0
+	undo := func() {
+		for _, c := range sems[:held] {
+			<-c
+		}
+	}
+	for _, c := range sems {
+		select {
+		case c <- struct{}{}:
+			held++
+			continue
+		default:
+		}
+		break
+	}
+	if held == len(sems) {
 		return nil
-	default:
+	}
+	if h.waiters != nil {
+		select {
+		case h.waiters <- struct{}{}:
+			defer func() { <-h.waiters }()
+		default:
+			undo()
+			return ErrBusy
+		}
 	}
 	t := time.NewTimer(h.maxWait)
 	defer t.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return ErrBusy
+	for _, c := range sems[held:] {
+		select {
+		case c <- struct{}{}:
+			held++
+		case <-ctx.Done():
+			undo()
+			return ctx.Err()
+		case <-t.C:
+			undo()
+			return ErrBusy
+		}
 	}
+	return nil
 }
 
-func (h *Hasher) release() { <-h.slots }
+func (h *Hasher) release() {
+	<-h.slots
+	if h.gate != nil {
+		<-h.gate
+	}
+}
 
 // Hash returns the PHC string of password under a fresh random salt.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {

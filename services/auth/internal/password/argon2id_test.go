@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,6 +204,55 @@ func TestConcurrencyLimit(t *testing.T) {
 	<-h.slots // a slot frees up: the waiting hash proceeds
 	if err := <-done; err != nil {
 		t.Errorf("waiting Hash = %v, want nil", err)
+	}
+}
+
+// A share of the slots (sign-ups) holds at most its own number of them, its queue is
+// bounded (past it, a request is refused at once), and its waiting requests hold no slot:
+// the hasher's own requests (sign-ins) keep the rest.
+func TestShareBoundsItsSlotsAndQueue(t *testing.T) {
+	signIn := newHasher(t, fast, 2)
+	if _, err := signIn.Share(Limits{Concurrency: 2}); err == nil {
+		t.Error("a share of every slot was accepted")
+	}
+	signUp, err := signIn.Share(Limits{Concurrency: 1, Queue: 2, MaxWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signUp.gate <- struct{}{} // the share's one place taken
+	waiting := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := signUp.Hash(t.Context(), "password"); waiting <- err }()
+	}
+	testkit.Eventually(t, 30*time.Second, "two sign-ups queued", func() bool { return len(signUp.waiters) == 2 })
+	start := time.Now()
+	if _, err := signUp.Hash(t.Context(), "password"); err != ErrBusy {
+		t.Errorf("Hash past the queue = %v, want ErrBusy", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("refusal past the queue took %s, want at once", waited)
+	}
+	if n := len(signIn.slots); n != 0 {
+		t.Errorf("queued sign-ups hold %d slots, want 0", n)
+	}
+	// Sign-ins are not held up: both slots are theirs.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := signIn.Hash(t.Context(), "password"); err != nil {
+				t.Errorf("sign-in hash: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	<-signUp.gate
+	for range 2 {
+		if err := <-waiting; err != nil {
+			t.Errorf("queued Hash = %v, want nil", err)
+		}
+	}
+	if len(signIn.slots) != 0 || len(signUp.gate) != 0 {
+		t.Errorf("slots %d and gate %d still held after every hash", len(signIn.slots), len(signUp.gate))
 	}
 }
 

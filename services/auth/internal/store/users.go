@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"ticketing/common/bus"
+	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/services/auth/internal/user"
 )
@@ -20,13 +22,19 @@ const Collection = "users"
 // emailIndex is the unique index that makes emails unique, whatever the concurrency.
 const emailIndex = "email_unique"
 
-// Users is the MongoDB repository of accounts (app.Repository).
+// Users is the MongoDB repository of accounts (app.Repository). An account's document
+// carries the outbox of the events about it (its sessions' revocations).
 type Users struct {
-	coll *mongo.Collection
+	coll   *mongo.Collection
+	writer *bus.Writer
 }
 
-// NewUsers keeps accounts in db.
-func NewUsers(db *mongo.Database) *Users { return &Users{coll: db.Collection(Collection)} }
+// NewUsers keeps accounts in db; the events written are handed to relay (nil: they wait for
+// a relay's poll).
+func NewUsers(db *mongo.Database, relay bus.Notifier) *Users {
+	coll := db.Collection(Collection)
+	return &Users{coll: coll, writer: bus.NewWriter(coll, relay)}
+}
 
 // userDoc is an account as stored.
 type userDoc struct {
@@ -77,6 +85,46 @@ func (s *Users) ByEmail(ctx context.Context, email string) (user.User, error) {
 		return user.User{}, fmt.Errorf("store: find user by email: %w", err)
 	}
 	return d.user(), nil
+}
+
+// ByID finds an account by id; user.ErrNotFound when there is none.
+func (s *Users) ByID(ctx context.Context, id string) (user.User, error) {
+	var d userDoc
+	err := s.coll.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
+	switch {
+	case mongodb.IsNotFound(err):
+		return user.User{}, user.ErrNotFound
+	case err != nil:
+		return user.User{}, fmt.Errorf("store: find user by id: %w", err)
+	}
+	return d.user(), nil
+}
+
+// Revoke records a revocation of the account's sessions: e goes to the account's outbox, to
+// be published. user.ErrNotFound when there is no such account.
+func (s *Users) Revoke(ctx context.Context, id string, e events.SessionRevoked) error {
+	ok, err := s.writer.Update(ctx, id, nil, bson.M{}, e)
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: revoke: %w", err)
+	case !ok:
+		return user.ErrNotFound
+	}
+	return nil
+}
+
+// ChangePassword replaces the account's hash, if it is still old, and records e (the
+// revocation of the sessions opened with the old password) in the same write.
+// user.ErrNotFound when the account is gone or its hash changed meanwhile.
+func (s *Users) ChangePassword(ctx context.Context, id, old, new string, e events.SessionRevoked) error {
+	ok, err := s.writer.Update(ctx, id, bson.D{{Key: "passwordHash", Value: old}}, bson.M{"$set": bson.M{"passwordHash": new}}, e)
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: change password: %w", err)
+	case !ok:
+		return user.ErrNotFound
+	}
+	return nil
 }
 
 // SetPasswordHash replaces the hash of account id if it is still old (a concurrent change

@@ -13,7 +13,7 @@ import (
 
 func newUsers(t *testing.T) *Users {
 	t.Helper()
-	s := NewUsers(testkit.Mongo(t))
+	s := NewUsers(testkit.Mongo(t), nil)
 	if err := s.EnsureIndexes(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSetPasswordHashIsConditional(t *testing.T) {
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
 	db, queries := testkit.MongoRecording(t)
-	s := NewUsers(db)
+	s := NewUsers(db, nil)
 	ctx := t.Context()
 	if err := s.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,11 @@ var (
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	// ErrNotFound: no account has the email (or the id).
 	ErrNotFound = errors.New("user not found")
+	// Errors of a password change: the current password is not the account's, or empty; the
+	// new one breaks the length rule.
+	ErrWrongPassword        = errors.New("current password is wrong")
+	ErrCurrentPasswordEmpty = errors.New("current password is empty")
+	ErrNewPasswordLength    = errors.New("new password must be between 8 and 128 characters")
 
 	// Errors of credentials.
 	ErrEmailInvalid   = errors.New("email is not a valid address")
@@ -47,6 +52,21 @@ type RateLimitedError struct{ Wait time.Duration }
 
 func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("too many failed sign-in attempts; try again in %s", e.Wait)
+}
+
+// SignUpLimitedError refuses a sign-up: the client's or everyone's allowance of sign-ups is
+// used up, or (Busy) the hashing slots kept for sign-ups are all taken. Wait is how long to
+// wait before trying again.
+type SignUpLimitedError struct {
+	Wait time.Duration
+	Busy bool
+}
+
+func (e *SignUpLimitedError) Error() string {
+	if e.Busy {
+		return fmt.Sprintf("too many sign-ups at once; try again in %s", e.Wait)
+	}
+	return fmt.Sprintf("too many sign-ups; try again in %s", e.Wait)
 }
 
 // NormalizeEmail is the form in which emails are stored and compared: trimmed and lower
@@ -115,4 +135,11 @@ func check(ok bool, err error) error {
 		return nil
 	}
 	return err
+}
+
+// CheckPasswordChange checks a password change's fields: the current password typed (whether
+// it is the account's is the flow's business) and the new one's length. The error joins
+// ErrCurrentPasswordEmpty and ErrNewPasswordLength, as they apply.
+func CheckPasswordChange(current, next string) error {
+	return errors.Join(check(current != "", ErrCurrentPasswordEmpty), check(ValidPassword(next), ErrNewPasswordLength))
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"ticketing/common/authn"
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/orders/internal/app"
@@ -22,13 +24,14 @@ const (
 )
 
 // Routes mounts /api/orders on r. Every route needs a signed-in user, except the OpenAPI
-// document at /api/orders/openapi.json.
-func Routes(r chi.Router, svc *app.Service) {
+// document at /api/orders/openapi.json. idem makes POST safe to retry with an
+// Idempotency-Key (nil: the header is ignored).
+func Routes(r chi.Router, svc *app.Service, idem *idempotency.Store) {
 	h := handlers{svc: svc}
 	r.Method(http.MethodGet, "/api/orders"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Route("/api/orders", func(r chi.Router) {
 		r.Use(web.RequireAuth)
-		r.Post("/", h.create)
+		r.With(idem.Middleware).Post("/", h.create)
 		r.Get("/", h.list)
 		r.Get("/{id}", h.get)
 		r.Delete("/{id}", h.cancel)
@@ -47,7 +50,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	o, err := h.svc.Create(r.Context(), web.MustUser(r).ID, req.TicketID)
+	o, err := h.svc.Create(r.Context(), web.MustUser(r).ID, req.TicketID, authn.PassFrom(r))
 	if err != nil {
 		web.Error(w, r, toHTTP(err))
 		return
@@ -111,6 +114,12 @@ func toHTTP(err error) error {
 		return errs.New(errs.Forbidden, "Cannot order your own ticket")
 	case errors.Is(err, order.ErrTicketReserved):
 		return errs.New(errs.Conflict, "Ticket is already reserved")
+	case errors.Is(err, order.ErrNotOnSale):
+		return errs.New(errs.Conflict, "Not on sale yet")
+	case errors.Is(err, order.ErrPassRequired):
+		return errs.Wrap(errs.Forbidden, err, "Queue pass required")
+	case errors.Is(err, order.ErrLimitReached):
+		return errs.New(errs.Conflict, "Order limit reached")
 	default:
 		return errs.Wrap(errs.Internal, err, "")
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"ticketing/common/authn"
 	"ticketing/common/bus"
 	"ticketing/common/events"
 	"ticketing/services/orders/internal/order"
@@ -31,6 +32,9 @@ type Options struct {
 	PaymentGrace time.Duration
 	Now          func() time.Time // time.Now by default
 	Logger       *slog.Logger     // slog.Default() by default
+	// Passes verifies the waiting room's passes (QUEUE_PUBLIC_KEY); without it no ticket of an
+	// event can be ordered.
+	Passes *authn.PassVerifier
 }
 
 // Service runs the workflows.
@@ -55,20 +59,25 @@ func New(st *store.Store, opts Options) *Service {
 // told equals what is stored.
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }
 
-// Create places an order of userID for ticketID.
+// Create places an order of userID for ticketID; pass is the queue pass the request carried
+// ("" for none), needed for a ticket of an event.
 //
 // The hold is taken first, by one conditional write on the ticket replica that matches only
 // a free ticket; then the order is inserted with order.created in its outbox. If the insert
 // fails the hold is released; if the process dies in between, the hold lapses by itself at
-// expiresAt + HoldGrace. Errors: order.ErrTicketNotFound, order.ErrOwnTicket (userID sells
-// the ticket), order.ErrTicketReserved.
-func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Order, error) {
+// expiresAt + HoldGrace. For a ticket of an event, the sale must be open and the pass valid
+// for this user and event, and the hold also takes one of the user's slots in the event's
+// limit, in the same store call (store.HoldWithin). Errors: order.ErrTicketNotFound,
+// order.ErrOwnTicket (userID sells the ticket), order.ErrTicketReserved, order.ErrNotOnSale,
+// order.ErrPassRequired, order.ErrLimitReached.
+func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (order.Order, error) {
 	// A client that hangs up must not leave a hold behind: the writes finish regardless
 	// (each is bounded by the driver's timeout).
 	wctx := context.WithoutCancel(ctx)
 	now := s.now()
 	o := order.New(store.NewID(), userID, order.Ticket{}, now, s.opts.Window)
-	t, err := s.store.Hold(wctx, ticketID, userID, order.HoldFor(o, s.opts.HoldGrace), now)
+	hold := order.HoldFor(o, s.opts.HoldGrace)
+	t, err := s.hold(wctx, userID, ticketID, pass, hold, now)
 	if errors.Is(err, order.ErrTicketReserved) {
 		holdsTotal.WithLabelValues("refused").Inc()
 	}
@@ -78,7 +87,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	holdsTotal.WithLabelValues("taken").Inc()
 	o.Ticket = t
 	if err := s.store.InsertOrder(wctx, o); err != nil {
-		if _, rerr := s.store.ReleaseHold(wctx, t.ID, o.ID); rerr != nil {
+		if rerr := s.release(wctx, o); rerr != nil {
 			s.log.WarnContext(ctx, "release of the hold of an order that was not stored failed; it lapses by itself",
 				"order_id", o.ID, "ticket_id", t.ID, "err", rerr)
 		}
@@ -86,6 +95,26 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Or
 	}
 	ordersTotal.WithLabelValues(string(events.OrderStatusCreated), "").Inc()
 	return o, nil
+}
+
+// hold takes hold on ticketID for userID: a ticket of no event as it is (one write); a
+// ticket of an event once its sale is open, with a valid pass, and within the user's limit.
+func (s *Service) hold(ctx context.Context, userID, ticketID, pass string, hold order.Hold, now time.Time) (order.Ticket, error) {
+	t, err := s.store.Hold(ctx, ticketID, userID, hold, now)
+	if !errors.Is(err, store.ErrOfEvent) {
+		return t, err
+	}
+	sale, err := s.store.Sale(ctx, t.EventID)
+	if err == nil {
+		err = sale.Open(now)
+	}
+	if err != nil {
+		return order.Ticket{}, err
+	}
+	if _, err := s.opts.Passes.Verify(pass, userID, sale.EventID); err != nil {
+		return order.Ticket{}, fmt.Errorf("%w: %w", order.ErrPassRequired, err)
+	}
+	return s.store.HoldWithin(ctx, sale, userID, ticketID, hold, now)
 }
 
 // Get is userID's order id. Errors: order.ErrNotFound, order.ErrForbidden.
@@ -171,9 +200,18 @@ func (s *Service) cancel(ctx context.Context, id string, cause string, change fu
 	return s.release(ctx, o)
 }
 
+// release frees what order o holds: its ticket, and its slot in the event's limit.
 func (s *Service) release(ctx context.Context, o order.Order) error {
 	_, err := s.store.ReleaseHold(ctx, o.Ticket.ID, o.ID)
-	return err
+	return errors.Join(err, s.releaseSlot(ctx, o))
+}
+
+// releaseSlot frees o's slot in its event's limit: a cancelled or complete order is not live.
+func (s *Service) releaseSlot(ctx context.Context, o order.Order) error {
+	if o.Ticket.EventID == "" {
+		return nil
+	}
+	return s.store.ReleaseSlot(ctx, o.ID)
 }
 
 // Pay completes order id after its payment succeeded.
@@ -221,7 +259,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 		ordersTotal.WithLabelValues(string(events.OrderStatusComplete), "").Inc()
 		s.log.InfoContext(ctx, "order complete", "order_id", o.ID, "ticket_id", o.Ticket.ID)
 	}
-	return nil
+	return s.releaseSlot(ctx, o)
 }
 
 // extendHold extends o's hold on its ticket to h (a payment started or succeeded) and
@@ -329,6 +367,11 @@ func (s *Service) SweepAll(ctx context.Context, grace time.Duration) error {
 // AddTicket adds a ticket to the replica, free (ticket.created).
 func (s *Service) AddTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
 	return s.store.InsertTicket(ctx, t)
+}
+
+// AddSale keeps what event.created says of an event's sale.
+func (s *Service) AddSale(ctx context.Context, sale order.Sale, version int64) (bus.Outcome, error) {
+	return s.store.InsertSale(ctx, sale, version)
 }
 
 // UpdateTicket applies version t.Version of a ticket to the replica when it holds an

@@ -71,7 +71,7 @@ func (f *fixture) ticket(id string) {
 
 func (f *fixture) create(user, ticket string) order.Order {
 	f.t.Helper()
-	o, err := f.svc.Create(f.ctx, user, ticket)
+	o, err := f.svc.Create(f.ctx, user, ticket, "")
 	if err != nil {
 		f.t.Fatalf("Create(%s, %s): %v", user, ticket, err)
 	}
@@ -138,10 +138,10 @@ func TestCreateHoldsTheTicket(t *testing.T) {
 	if _, ok := f.notified.Load(o.ID); !ok {
 		t.Error("the relay was not notified")
 	}
-	if _, err := f.svc.Create(f.ctx, "u2", "t1"); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := f.svc.Create(f.ctx, "u2", "t1", ""); !errors.Is(err, order.ErrTicketReserved) {
 		t.Errorf("second order: %v, want ErrTicketReserved", err)
 	}
-	if _, err := f.svc.Create(f.ctx, "u2", "nope"); !errors.Is(err, order.ErrTicketNotFound) {
+	if _, err := f.svc.Create(f.ctx, "u2", "nope", ""); !errors.Is(err, order.ErrTicketNotFound) {
 		t.Errorf("unknown ticket: %v, want ErrTicketNotFound", err)
 	}
 }
@@ -160,7 +160,7 @@ func TestCreateReleasesTheHoldWhenTheOrderCannotBeStored(t *testing.T) {
 	if err := f.svc.Cancel(f.ctx, "u1", a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Create(f.ctx, "u2", "t1"); err == nil || errors.Is(err, order.ErrTicketReserved) {
+	if _, err := f.svc.Create(f.ctx, "u2", "t1", ""); err == nil || errors.Is(err, order.ErrTicketReserved) {
 		t.Fatalf("Create with a failing insert: %v, want a fault", err)
 	}
 	if r := f.replica("t1"); r.Hold.OrderID != "" {
@@ -290,7 +290,7 @@ func TestPay(t *testing.T) {
 	f.wantOutbox(o.ID, "order.created", "order.completed")
 	// Long after, the ticket stays with the paid order.
 	f.advance(100 * 365 * 24 * time.Hour)
-	if _, err := f.svc.Create(f.ctx, "u2", "t1"); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := f.svc.Create(f.ctx, "u2", "t1", ""); !errors.Is(err, order.ErrTicketReserved) {
 		t.Errorf("order for a sold ticket: %v, want ErrTicketReserved", err)
 	}
 }
@@ -455,7 +455,7 @@ func TestMetricsCountHoldsAndTransitions(t *testing.T) {
 		f.ticket(id)
 	}
 	user := f.create("u1", "t1")
-	if _, err := f.svc.Create(f.ctx, "u2", "t1"); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := f.svc.Create(f.ctx, "u2", "t1", ""); !errors.Is(err, order.ErrTicketReserved) {
 		t.Fatal(err)
 	}
 	if err := f.svc.Cancel(f.ctx, "u1", user.ID); err != nil {

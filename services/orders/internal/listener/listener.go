@@ -23,11 +23,21 @@ type Handlers struct {
 
 // TicketCreated adds a ticket to the replica, free. A redelivery is acked.
 func (h Handlers) TicketCreated(ctx context.Context, e events.TicketCreated) error {
-	out, err := h.App.AddTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version, SellerID: e.UserID})
+	out, err := h.App.AddTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version, SellerID: e.UserID, EventID: e.EventID})
 	if err != nil {
 		return err
 	}
 	h.Log.DebugContext(ctx, "ticket.created", "ticket_id", e.ID, "version", e.Version, "outcome", out.String())
+	return out.Err()
+}
+
+// EventCreated keeps an event's on-sale time and per-user limit. A redelivery is acked.
+func (h Handlers) EventCreated(ctx context.Context, e events.EventCreated) error {
+	out, err := h.App.AddSale(ctx, order.Sale{EventID: e.ID, OnSaleAt: e.OnSaleAt, MaxPerUser: e.MaxPerUser}, e.Version)
+	if err != nil {
+		return err
+	}
+	h.Log.DebugContext(ctx, "event.created", "event_id", e.ID, "outcome", out.String())
 	return out.Err()
 }
 

@@ -169,6 +169,7 @@ type Ticket struct {
 	PriceCents int64
 	Version    int64
 	SellerID   string // who sells it ("" for a ticket replicated before the seller was kept)
+	EventID    string // the event the ticket belongs to, "" for none
 }
 
 // Order is a user's reservation of one ticket.
@@ -308,7 +309,7 @@ func (o Order) Cause() Cause {
 // Event is the event that announces o in its status: order.created, order.updated (a live
 // order after its creation), order.cancelled or order.completed, at o's version.
 func (o Order) Event() events.Event {
-	ref := events.TicketRef{ID: o.Ticket.ID}
+	ref := events.TicketRef{ID: o.Ticket.ID, EventID: o.Ticket.EventID}
 	switch o.Status {
 	case events.OrderStatusCancelled:
 		return events.OrderCancelled{ID: o.ID, Version: o.Version, Ticket: ref}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,6 +25,8 @@ import (
 const (
 	OrdersCollection  = "orders"
 	TicketsCollection = "tickets"
+	EventsCollection  = "events"
+	SlotsCollection   = "slots"
 )
 
 // attempts bounds the reads of an order that changed under a conditional write. An order
@@ -34,24 +38,37 @@ type Store struct {
 	orders  *mongo.Collection
 	w       *bus.Writer // of orders
 	tickets *mongo.Collection
+	events  *mongo.Collection
+	slots   *mongo.Collection
 	held    *seenHeld
+
+	// eventOf remembers the event of the tickets seen to have one (ticket id -> event id),
+	// eventCount how many it holds.
+	eventOf    sync.Map
+	eventCount atomic.Int64
 }
 
 // New is the store of db; the events of the orders it writes go to relay.
 func New(db *mongo.Database, relay bus.Notifier) *Store {
 	orders := db.Collection(OrdersCollection)
-	return &Store{orders: orders, w: bus.NewWriter(orders, relay), tickets: db.Collection(TicketsCollection), held: &seenHeld{}}
+	return &Store{orders: orders, w: bus.NewWriter(orders, relay), tickets: db.Collection(TicketsCollection),
+		events: db.Collection(EventsCollection), slots: db.Collection(SlotsCollection), held: &seenHeld{}}
 }
 
 // Orders is the orders collection, whose documents carry the outbox the relay publishes.
 func (s *Store) Orders() *mongo.Collection { return s.orders }
 
 // EnsureIndexes creates the indexes the queries need, if missing: the sweeper's
-// {status, expiresAt} and the listing's {userId, _id}.
+// {status, expiresAt}, the listing's {userId, _id}, and the release of a sale's slot by its
+// holder.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	return mongodb.EnsureIndexes(ctx, s.orders,
+	if err := mongodb.EnsureIndexes(ctx, s.orders,
 		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}}, Options: options.Index().SetName("status_expiresAt")},
-		mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("userId_id")})
+		mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("userId_id")}); err != nil {
+		return err
+	}
+	return mongodb.EnsureIndexes(ctx, s.slots,
+		mongo.IndexModel{Keys: bson.D{{Key: "holder", Value: 1}}, Options: options.Index().SetName("holder")})
 }
 
 // orderDoc is an order as stored, with its pending events.
@@ -89,6 +106,7 @@ type orderTicketDoc struct {
 	Title      string `bson:"title"`
 	PriceCents int64  `bson:"priceCents"`
 	Version    int64  `bson:"version"`
+	EventID    string `bson:"eventId,omitempty"`
 }
 
 func (d orderDoc) domain() order.Order {
@@ -103,6 +121,7 @@ func (d orderDoc) domain() order.Order {
 			Title:      d.Ticket.Title,
 			PriceCents: d.Ticket.PriceCents,
 			Version:    d.Ticket.Version,
+			EventID:    d.Ticket.EventID,
 		},
 		ReservedUntil:  utcOrZero(d.ReservedUntil),
 		PaymentUntil:   utcOrZero(d.PaymentUntil),
@@ -146,6 +165,7 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 			Title:      o.Ticket.Title,
 			PriceCents: o.Ticket.PriceCents,
 			Version:    o.Ticket.Version,
+			EventID:    o.Ticket.EventID,
 		},
 		History: historyDocs(o.History),
 	}, o.Event())

@@ -29,10 +29,11 @@ type ticketDoc struct {
 	SellerID   string    `bson:"sellerId,omitempty"`
 	Holder     string    `bson:"holder"`
 	HoldUntil  time.Time `bson:"holdUntil"`
+	EventID    string    `bson:"eventId,omitempty"`
 }
 
 func (d ticketDoc) ticket() order.Ticket {
-	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version, SellerID: d.SellerID}
+	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version, SellerID: d.SellerID, EventID: d.EventID}
 }
 
 // Replica is a stored ticket with its hold.
@@ -46,7 +47,7 @@ type Replica struct {
 func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
 	return bus.InsertReplica(ctx, s.tickets, ticketDoc{
 		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version, SellerID: t.SellerID,
-		Holder: "", HoldUntil: time.Time{},
+		Holder: "", HoldUntil: time.Time{}, EventID: t.EventID,
 	})
 }
 
@@ -83,26 +84,40 @@ func free(now time.Time) bson.A {
 	}
 }
 
-// Hold takes h, a new order's hold, on ticketID, in one conditional write that matches only
-// a ticket that is free at now (order.Hold.Free). It returns the ticket as replicated;
-// order.ErrTicketReserved when another hold is live, order.ErrTicketNotFound when the ticket
-// is not replicated, order.ErrOwnTicket when buyerID is its seller (the write matches only
-// another seller's ticket).
+// ErrOfEvent says the ticket belongs to an event: it is held with HoldWithin, under the
+// sale's rules, not with Hold.
+var ErrOfEvent = errors.New("the ticket belongs to an event")
+
+// Hold takes h, a new order's hold, on ticketID, a ticket of no event, in one conditional
+// write that matches only another seller's ticket that is free at now (order.Hold.Free). It
+// returns the ticket as replicated; order.ErrTicketReserved when another hold is live,
+// order.ErrTicketNotFound when the ticket is not replicated, order.ErrOwnTicket when buyerID
+// is its seller, ErrOfEvent (with the ticket) for a ticket of an event.
 //
 // The write decides. For a ticket this replica saw held recently, the replica is read
 // first and a live hold is refused without the write: in an on-sale rush most requests are
 // for tickets already taken, and reads, unlike writes, do not wait for each other. Other
 // tickets are written first, and read only when the write misses, to choose the answer.
 func (s *Store) Hold(ctx context.Context, ticketID, buyerID string, h order.Hold, now time.Time) (order.Ticket, error) {
+	if event, ok := s.eventOf.Load(ticketID); ok {
+		// A ticket's event never changes: no write is tried for a ticket known to have one.
+		return order.Ticket{ID: ticketID, EventID: event.(string)}, ErrOfEvent
+	}
+	return s.hold(ctx, ticketID, buyerID, h, now, false)
+}
+
+// hold is Hold for a ticket of no event (ofEvent false) or of an event (true); the other kind
+// is not written, and answers ErrOfEvent or order.ErrTicketNotFound.
+func (s *Store) hold(ctx context.Context, ticketID, buyerID string, h order.Hold, now time.Time, ofEvent bool) (order.Ticket, error) {
 	for range 3 {
 		if s.held.seen(ticketID, now) {
-			if held, err := s.liveHold(ctx, ticketID, buyerID, now); err != nil || held {
-				return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
+			if t, held, err := s.liveHold(ctx, ticketID, buyerID, now, ofEvent); err != nil || held {
+				return t, cmp.Or(err, order.ErrTicketReserved)
 			}
 		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
-			bson.M{"_id": ticketID, "sellerId": bson.M{"$ne": buyerID}, "$or": free(now)},
+			bson.M{"_id": ticketID, "sellerId": bson.M{"$ne": buyerID}, "$or": free(now), "eventId": bson.M{"$exists": ofEvent}},
 			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&d)
@@ -115,29 +130,41 @@ func (s *Store) Hold(ctx context.Context, ticketID, buyerID string, h order.Hold
 		}
 		// Only to choose the answer: the write above decided. A ticket found free was
 		// replicated or released just after the write missed it: try again.
-		if held, err := s.liveHold(ctx, ticketID, buyerID, now); err != nil || held {
-			return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
+		if t, held, err := s.liveHold(ctx, ticketID, buyerID, now, ofEvent); err != nil || held {
+			return t, cmp.Or(err, order.ErrTicketReserved)
 		}
 	}
 	return order.Ticket{}, order.ErrTicketReserved
 }
 
 // liveHold reads ticketID's replica and reports whether a hold on it is live at now,
-// remembering what it saw; order.ErrOwnTicket when buyerID sells it.
-func (s *Store) liveHold(ctx context.Context, ticketID, buyerID string, now time.Time) (bool, error) {
+// remembering what it saw. A ticket of the other kind than ofEvent says is ErrOfEvent (with
+// the ticket) or order.ErrTicketNotFound; order.ErrOwnTicket when buyerID sells it.
+func (s *Store) liveHold(ctx context.Context, ticketID, buyerID string, now time.Time, ofEvent bool) (order.Ticket, bool, error) {
 	r, err := s.Replica(ctx, ticketID)
 	if err != nil {
-		return false, err
+		return order.Ticket{}, false, err
+	}
+	switch {
+	case ofEvent && r.Ticket.EventID == "":
+		return order.Ticket{}, false, order.ErrTicketNotFound
+	case !ofEvent && r.Ticket.EventID != "":
+		if s.eventCount.Add(1) > maxSeenHeld { // bounded: forget them all, they are read again
+			s.eventOf.Clear()
+			s.eventCount.Store(0)
+		}
+		s.eventOf.Store(ticketID, r.Ticket.EventID)
+		return r.Ticket, false, ErrOfEvent
 	}
 	if buyerID != "" && r.Ticket.SellerID == buyerID {
-		return false, order.ErrOwnTicket
+		return order.Ticket{}, false, order.ErrOwnTicket
 	}
 	if !r.Hold.Free(now) {
 		s.held.saw(ticketID, r.Hold.Until)
-		return true, nil
+		return order.Ticket{}, true, nil
 	}
 	s.held.forget(ticketID)
-	return false, nil
+	return order.Ticket{}, false, nil
 }
 
 // seenHeld remembers until when this replica last saw each ticket held, so that Hold can

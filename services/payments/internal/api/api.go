@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/payments/internal/app"
@@ -30,6 +31,9 @@ type Handler struct {
 	Client ClientConfig
 	// Razorpay is the Razorpay keys, with PAYMENT_PROVIDER=razorpay.
 	Razorpay RazorpayConfig
+	// Idempotency makes POST /api/payments safe to retry with an Idempotency-Key (nil: the
+	// header is ignored).
+	Idempotency *idempotency.Store
 }
 
 // ClientConfig is the body of GET /api/payments/config: which payment flow a client offers.
@@ -45,7 +49,7 @@ type ClientConfig struct {
 func Routes(r chi.Router, h *Handler) {
 	r.Method(http.MethodGet, "/api/payments"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Get("/api/payments/config", h.config)
-	r.With(web.RequireAuth).Post("/api/payments", h.create)
+	r.With(web.RequireAuth, h.Idempotency.Middleware).Post("/api/payments", h.create)
 	r.Post("/api/payments/webhook", h.webhook)
 	r.With(web.RequireAuth).Post("/api/payments/razorpay/verify", h.razorpayVerify)
 	r.Post("/api/payments/razorpay/webhook", h.razorpayWebhook)

@@ -5,15 +5,15 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"ticketing/common/errs"
+	"ticketing/common/idempotency"
 	"ticketing/common/openapi"
 	"ticketing/common/web"
 	"ticketing/services/tickets/internal/app"
+	"ticketing/services/tickets/internal/event"
 	"ticketing/services/tickets/internal/ticket"
 )
 
@@ -24,20 +24,24 @@ const (
 )
 
 type handlers struct {
-	app *app.Service
+	app  *app.Service
+	idem *idempotency.Store
 }
 
 // Mount adds the tickets routes, and the OpenAPI document that describes them, to r at their
 // public paths.
-func Mount(r chi.Router, svc *app.Service) {
-	h := &handlers{app: svc}
+//
+// idem makes POST safe to retry with an Idempotency-Key (nil: the header is ignored).
+func Mount(r chi.Router, svc *app.Service, idem *idempotency.Store) {
+	h := &handlers{app: svc, idem: idem}
 	r.Route("/api/tickets", func(r chi.Router) {
 		r.Method(http.MethodGet, openapi.Path, openapi.Handler(OpenAPI))
 		r.Get("/", h.list)
-		r.With(web.RequireAuth).Post("/", h.create)
+		r.With(web.RequireAuth, idem.Middleware).Post("/", h.create)
 		r.Get("/{id}", h.get)
 		r.With(web.RequireAuth).Put("/{id}", h.update)
 	})
+	mountEvents(r, h)
 }
 
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
@@ -69,29 +73,16 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
-	var v errs.Validation
-	q := r.URL.Query()
-	limit := DefaultLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			v.Add("limit", "limit must be an integer from 1 to 500")
-		}
-		limit = n
+	limit, after, err := page(r, "after must be the id of a ticket")
+	eventID := r.URL.Query().Get("eventId")
+	if err == nil && eventID != "" && !app.ValidID(eventID) {
+		err = errs.Field("eventId", "eventId must be the id of an event")
 	}
-	after := q.Get("after")
-	if after != "" {
-		oid, err := bson.ObjectIDFromHex(after)
-		if err != nil {
-			v.Add("after", "after must be the id of a ticket")
-		}
-		after = oid.Hex()
-	}
-	if err := v.Err(); err != nil {
+	if err != nil {
 		web.Error(w, r, err)
 		return
 	}
-	tickets, err := h.app.ListFree(r.Context(), after, limit)
+	tickets, err := h.app.ListFree(r.Context(), eventID, after, limit)
 	if err != nil {
 		web.Error(w, r, toHTTP(err))
 		return
@@ -139,6 +130,8 @@ func toHTTP(err error) error {
 		return v.Err()
 	case errors.Is(err, ticket.ErrNotFound):
 		return errs.New(errs.NotFound, "Ticket not found")
+	case errors.Is(err, event.ErrNotFound):
+		return errs.New(errs.NotFound, "Event not found")
 	case errors.Is(err, ticket.ErrNotOwner):
 		return errs.New(errs.Forbidden, "You do not own this ticket")
 	case errors.Is(err, ticket.ErrReserved):

@@ -40,6 +40,7 @@ type ticketResponse struct {
 	Version int64       `json:"version"`
 	OrderID string      `json:"orderId,omitempty"`
 	Status  string      `json:"status"`
+	EventID string      `json:"eventId,omitempty"`
 }
 
 // Ticket statuses as the API shows them.
@@ -68,5 +69,6 @@ func toResponse(t ticket.Ticket) ticketResponse {
 		Version: t.Version,
 		OrderID: t.OrderID,
 		Status:  status(t),
+		EventID: t.EventID,
 	}
 }

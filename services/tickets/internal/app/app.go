@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/services/tickets/internal/event"
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
 )
@@ -67,9 +68,9 @@ func (s *Service) Get(ctx context.Context, id string) (ticket.Ticket, error) {
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, older than the ticket
-// after when it is not "".
-func (s *Service) ListFree(ctx context.Context, after string, limit int) ([]ticket.Ticket, error) {
-	return s.store.ListFree(ctx, after, limit)
+// after when it is not "", of event eventID when it is not "".
+func (s *Service) ListFree(ctx context.Context, eventID, after string, limit int) ([]ticket.Ticket, error) {
+	return s.store.ListFree(ctx, eventID, after, limit)
 }
 
 // Edit gives ticket id the details d, as its seller userID asks. Errors: ticket.ErrNotFound,
@@ -137,4 +138,77 @@ func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, cha
 			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)
 	}
 	return nil
+}
+
+// EventView is an event with how many of its tickets are free.
+type EventView struct {
+	event.Event
+	Available int
+}
+
+// CreateEvent creates the event of spec for userID with its tickets, all free, and
+// announces them (event.created, then one ticket.created per ticket).
+func (s *Service) CreateEvent(ctx context.Context, userID string, spec event.Spec) (EventView, error) {
+	now := s.now()
+	e := event.New(NewID(), userID, spec, now)
+	ids := make([]string, e.TicketCount)
+	for i := range ids {
+		ids[i] = NewID()
+	}
+	tickets, err := e.Tickets(ids, now)
+	if err != nil {
+		return EventView{}, err
+	}
+	// The tickets are written whatever the client does meanwhile: a half-listed event is
+	// worse than a slow answer.
+	if err := s.store.CreateEvent(context.WithoutCancel(ctx), e, tickets); err != nil {
+		return EventView{}, err
+	}
+	s.log.InfoContext(ctx, "event created", "event_id", e.ID, "tickets", e.TicketCount, "on_sale_at", e.OnSaleAt)
+	return EventView{Event: e, Available: e.TicketCount}, nil
+}
+
+// GetEvent is event id with its free tickets counted; event.ErrNotFound when there is none.
+func (s *Service) GetEvent(ctx context.Context, id string) (EventView, error) {
+	if !ValidID(id) {
+		return EventView{}, event.ErrNotFound
+	}
+	e, err := s.store.Event(ctx, id)
+	if err != nil {
+		return EventView{}, err
+	}
+	n, err := s.store.CountFree(ctx, id)
+	if err != nil {
+		return EventView{}, err
+	}
+	return EventView{Event: e, Available: n}, nil
+}
+
+// ListEvents is at most limit events, soonest onSaleAt first, after event after when it is
+// not "" (event.ErrNotFound when there is no such event).
+func (s *Service) ListEvents(ctx context.Context, after string, limit int) ([]EventView, error) {
+	var page *store.EventPage
+	if after != "" {
+		if !ValidID(after) {
+			return nil, event.ErrNotFound
+		}
+		e, err := s.store.Event(ctx, after)
+		if err != nil {
+			return nil, err
+		}
+		page = &store.EventPage{At: e.OnSaleAt, ID: e.ID}
+	}
+	list, err := s.store.ListEvents(ctx, page, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EventView, len(list))
+	for i, e := range list {
+		n, err := s.store.CountFree(ctx, e.ID)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = EventView{Event: e, Available: n}
+	}
+	return out, nil
 }

@@ -45,7 +45,7 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	n := &notes{}
-	st := store.New(testkit.Mongo(t), n)
+	st := store.New(testkit.Mongo(t), n, nil)
 	tk := ticket.New(bson.NewObjectID().Hex(), "u1", ticket.Details{Title: "Concert", PriceCents: 500}, time.Now())
 	if err := st.Create(t.Context(), tk); err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 func BenchmarkReserve(b *testing.B) {
 	const workers = 8
 	ctx := b.Context()
-	st := store.New(testkit.Mongo(b), nil)
+	st := store.New(testkit.Mongo(b), nil, nil)
 	if err := st.EnsureIndexes(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func TestCostFlatAsTicketsGrow(t *testing.T) {
 	reserved := 0
 	measure := func() map[string]time.Duration {
 		return map[string]time.Duration{
-			"list": best(func(int) error { _, err := st.ListFree(ctx, "", 50); return err }),
+			"list": best(func(int) error { _, err := st.ListFree(ctx, "", "", 50); return err }),
 			"get":  best(func(i int) error { _, err := st.Get(ctx, created[i*7%len(created)].ID); return err }),
 			"reserve": best(func(int) error {
 				tk := created[reserved]

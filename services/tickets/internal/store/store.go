@@ -26,16 +26,20 @@ const Collection = "tickets"
 // ErrLostRace says another write changed the ticket between the read and the write.
 var ErrLostRace = mongodb.ErrChanged
 
-// Store reads and writes tickets.
+// Store reads and writes tickets and events.
 type Store struct {
-	coll *mongo.Collection
-	w    *bus.Writer
+	coll   *mongo.Collection
+	w      *bus.Writer
+	events *mongo.Collection
+	ew     *bus.Writer
 }
 
-// New is a store on db's tickets collection that hands the events it writes to relay.
-func New(db *mongo.Database, relay bus.Notifier) *Store {
+// New is a store on db's tickets collection that hands the events it writes to relay, and
+// on its events collection, whose events go to eventsRelay.
+func New(db *mongo.Database, relay, eventsRelay bus.Notifier) *Store {
 	coll := db.Collection(Collection)
-	return &Store{coll: coll, w: bus.NewWriter(coll, relay)}
+	evs := db.Collection(EventsCollection)
+	return &Store{coll: coll, w: bus.NewWriter(coll, relay), events: evs, ew: bus.NewWriter(evs, eventsRelay)}
 }
 
 // Collection is the collection whose outbox the relay publishes.
@@ -45,9 +49,18 @@ func (s *Store) Collection() *mongo.Collection { return s.coll }
 // (plus the version), which the primary key serves; the listing needs free tickets by
 // descending id.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	return mongodb.EnsureIndexes(ctx, s.coll, mongo.IndexModel{
+	if err := mongodb.EnsureIndexes(ctx, s.coll, mongo.IndexModel{
 		Keys:    bson.D{{Key: "orderId", Value: 1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("free_newest_first"),
+	}, mongo.IndexModel{
+		Keys:    bson.D{{Key: "eventId", Value: 1}, {Key: "orderId", Value: 1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName("event_free_newest_first"),
+	}); err != nil {
+		return err
+	}
+	return mongodb.EnsureIndexes(ctx, s.events, mongo.IndexModel{
+		Keys:    bson.D{{Key: "onSaleAt", Value: 1}, {Key: "_id", Value: 1}},
+		Options: options.Index().SetName("onSaleAt_id"),
 	})
 }
 
@@ -62,6 +75,7 @@ type document struct {
 	Sold           bool      `bson:"sold"`
 	ReleasedOrders []string  `bson:"releasedOrders"`
 	CreatedAt      time.Time `bson:"createdAt"`
+	EventID        string    `bson:"eventId,omitempty"`
 	bus.Outbox     `bson:",inline"`
 }
 
@@ -78,6 +92,7 @@ func toDocument(t ticket.Ticket) document {
 	return document{
 		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID, Version: t.Version,
 		OrderID: t.OrderID, Sold: t.Sold, ReleasedOrders: released, CreatedAt: t.CreatedAt.UTC(),
+		EventID: t.EventID,
 	}
 }
 
@@ -85,6 +100,7 @@ func (d document) ticket() ticket.Ticket {
 	return ticket.Ticket{
 		ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, UserID: d.UserID, Version: d.Version,
 		OrderID: d.OrderID, Sold: d.Sold, ReleasedOrders: d.ReleasedOrders, CreatedAt: d.CreatedAt,
+		EventID: d.EventID,
 	}
 }
 
@@ -114,9 +130,12 @@ func (s *Store) Get(ctx context.Context, id string) (ticket.Ticket, error) {
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, with an id below
-// after when after is not "".
-func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket.Ticket, error) {
+// after when after is not "", of event eventID when it is not "".
+func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) ([]ticket.Ticket, error) {
 	filter := bson.M{"orderId": ""}
+	if eventID != "" {
+		filter["eventId"] = eventID
+	}
 	if after != "" {
 		filter["_id"] = bson.M{"$lt": after}
 	}

@@ -24,7 +24,7 @@ import (
 // second replica does).
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) })
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil, nil) })
 }
 
 func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
@@ -116,7 +116,7 @@ func TestListFree(t *testing.T) {
 
 	ids := func(after string, limit int) []string {
 		t.Helper()
-		got, err := st.ListFree(ctx, after, limit)
+		got, err := st.ListFree(ctx, "", after, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func TestUpdateReturnsTheChangeError(t *testing.T) {
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
 	db, queries := testkit.MongoRecording(t)
-	st := store.New(db, nil)
+	st := store.New(db, nil, nil)
 	ctx := t.Context()
 	if err := st.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
 	}
 	for _, after := range []string{"", tk.ID} {
-		if _, err := st.ListFree(ctx, after, 10); err != nil {
+		if _, err := st.ListFree(ctx, "", after, 10); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -50,6 +50,7 @@ type Ticket struct {
 	Sold           bool
 	ReleasedOrders []string
 	CreatedAt      time.Time
+	EventID        string // the event the ticket was listed for, "" for none
 }
 
 // Errors of the rules.
@@ -207,7 +208,7 @@ func (t Ticket) Sell(order string) (Ticket, error) {
 
 // Created is the ticket.created event of a ticket just listed.
 func (t Ticket) Created() events.TicketCreated {
-	return events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID}
+	return events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID, EventID: t.EventID}
 }
 
 // Announced says whether next, computed from prev, is announced with a ticket.updated event:

@@ -113,9 +113,14 @@ func (p *pages) headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", p.csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
+		// A form sent from another site is refused: the storefront forwards the visitor's
+		// cookie to the API, so it must not act on forged requests (SameSite=Lax is the
+		// first defence, this the second).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !cweb.SameOrigin(r) {
+			p.fail(w, r, &app.Error{Status: http.StatusForbidden, Errors: []app.FieldError{{Message: "This form was sent from another site."}}})
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -665,7 +670,6 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + name
 	staticFS.ServeHTTP(w, r2)

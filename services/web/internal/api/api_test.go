@@ -55,7 +55,12 @@ func expect(t testing.TB, rec *httptest.ResponseRecorder, status int, contains .
 }
 
 func TestPagesFlow(t *testing.T) {
-	_, h := storefront(t)
+	api, h := storefront(t)
+	t.Cleanup(func() {
+		if api.refused > 0 {
+			t.Errorf("the API refused the session cookie of %d of the storefront's calls as cross-site", api.refused)
+		}
+	})
 	seller, buyer := newBrowser(t, h), newBrowser(t, h)
 
 	expect(t, seller.do("GET", "/", nil), 200, `data-testid="nav-signin"`, "No tickets for sale")
@@ -107,6 +112,34 @@ func TestPagesFlow(t *testing.T) {
 	expect(t, seller.do("POST", "/signout", url.Values{}), http.StatusSeeOther)
 	if seller.cookies["session"] != "" {
 		t.Fatal("sign-out kept the session")
+	}
+}
+
+// A form posted from another site is refused, before any call to the API; the same form from
+// the storefront's own pages passes.
+func TestCrossSiteFormsRefused(t *testing.T) {
+	_, h := storefront(t)
+	b := newBrowser(t, h)
+	expect(t, b.do("POST", "/signup", url.Values{"email": {"ann@example.com"}, "password": {"password1"}}), http.StatusSeeOther)
+	post := func(headers ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/tickets/new", strings.NewReader(url.Values{"title": {"Forged"}, "price": {"1"}}.Encode()))
+		req.Host = "shop.example"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		req.AddCookie(&http.Cookie{Name: "session", Value: b.cookies["session"]})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	expect(t, post("Origin", "https://evil.example"), http.StatusForbidden, "This form was sent from another site.")
+	expect(t, post("Origin", "null"), http.StatusForbidden)
+	expect(t, post("Sec-Fetch-Site", "cross-site"), http.StatusForbidden)
+	expect(t, post("Origin", "https://shop.example", "Sec-Fetch-Site", "same-origin"), http.StatusSeeOther)
+	expect(t, post(), http.StatusSeeOther)
+	if strings.Contains(b.do("GET", "/", nil).Body.String(), "Forged") == false {
+		t.Fatal("the same-site listings are missing")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ticketing/common/apiclient"
+	cweb "ticketing/common/web"
 	"ticketing/services/web/internal/app"
 )
 
@@ -28,6 +29,7 @@ type fakeAPI struct {
 	// storefront handed to the verify route.
 	razorpay bool
 	verified []map[string]any
+	refused  int // calls whose cookie was refused as cross-site
 }
 
 func newFakeAPI() *fakeAPI {
@@ -64,6 +66,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	str := func(k string) string { s, _ := body[k].(string); return s }
 	uid := f.user(r)
+	if uid != "" && !cweb.CrossSiteSafe(r) {
+		// As the real services: a session cookie signs in a request that changes state only
+		// when it is JSON from this site, so every call of the storefront must be.
+		f.refused++
+		uid = ""
+	}
 	path := r.URL.Path
 	switch {
 	case path == "/api/users/currentuser":

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"ticketing/common/bus"
+	"ticketing/common/mongodb"
+	"ticketing/services/orders/internal/order"
+)
+
+// eventDoc is the replica of an event: what event.created says about its sale.
+type eventDoc struct {
+	ID         string    `bson:"_id"`
+	OnSaleAt   time.Time `bson:"onSaleAt"`
+	MaxPerUser int       `bson:"maxPerUser"`
+	Version    int64     `bson:"version"`
+}
+
+// InsertSale stores an event's sale, first seen. A redelivered event.created is a Duplicate.
+func (s *Store) InsertSale(ctx context.Context, sale order.Sale, version int64) (bus.Outcome, error) {
+	return bus.InsertReplica(ctx, s.events, eventDoc{ID: sale.EventID, OnSaleAt: sale.OnSaleAt.UTC(), MaxPerUser: sale.MaxPerUser, Version: version})
+}
+
+// Sale reads event id's sale; order.ErrNotOnSale when the event is not replicated yet.
+func (s *Store) Sale(ctx context.Context, id string) (order.Sale, error) {
+	var d eventDoc
+	err := s.events.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
+	if mongodb.IsNotFound(err) {
+		return order.Sale{}, order.ErrNotOnSale
+	}
+	if err != nil {
+		return order.Sale{}, fmt.Errorf("read event %s: %w", id, err)
+	}
+	return order.Sale{EventID: d.ID, OnSaleAt: d.OnSaleAt.UTC(), MaxPerUser: d.MaxPerUser}, nil
+}
+
+// slotDoc is one of a user's places in a sale's limit (order.Sale.Slots): held by at most one
+// order, until its hold lapses, as a ticket is.
+type slotDoc struct {
+	ID        string    `bson:"_id"`
+	Holder    string    `bson:"holder"`
+	HoldUntil time.Time `bson:"holdUntil"`
+}
+
+// HoldWithin takes h, a new order's hold, on ticketID for userID within sale's limit: first
+// one of the user's slots in the sale, then the ticket (Hold). Each is one conditional write
+// that matches only a free slot or ticket, so that replicas racing for the last slot, or for
+// the ticket, cannot both win; the slot's hold lapses with the ticket's, and is released when
+// the ticket cannot be held. Errors: order.ErrLimitReached, order.ErrTicketReserved,
+// order.ErrTicketNotFound (also for a ticket of no event).
+func (s *Store) HoldWithin(ctx context.Context, sale order.Sale, userID, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
+	if err := s.takeSlot(ctx, sale.Slots(userID), h, now); err != nil {
+		return order.Ticket{}, err
+	}
+	t, err := s.hold(ctx, ticketID, userID, h, now, true)
+	if err != nil {
+		if rerr := s.ReleaseSlot(ctx, h.OrderID); rerr != nil {
+			err = fmt.Errorf("%w (and the slot's release failed, it lapses by itself: %v)", err, rerr)
+		}
+		return order.Ticket{}, err
+	}
+	return t, nil
+}
+
+// takeSlot gives h one of slots that is free at now (never taken, released, or lapsed):
+// slots are read, then each one seen free is taken by a conditional upsert that matches only a
+// free slot. An upsert that finds the slot held (since the read) tries to insert it and fails
+// on its _id: that slot is lost to a racer, and the next one is tried.
+func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now time.Time) error {
+	cur, err := s.slots.Find(ctx, bson.M{"_id": bson.M{"$in": slots}})
+	if err != nil {
+		return fmt.Errorf("read slots: %w", err)
+	}
+	var docs []slotDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return fmt.Errorf("read slots: %w", err)
+	}
+	held := map[string]bool{}
+	for _, d := range docs {
+		held[d.ID] = !(order.Hold{OrderID: d.Holder, Until: d.HoldUntil}).Free(now)
+	}
+	for _, id := range slots {
+		if held[id] {
+			continue
+		}
+		_, err := s.slots.UpdateOne(ctx,
+			bson.M{"_id": id, "$or": free(now)},
+			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
+			options.UpdateOne().SetUpsert(true))
+		switch {
+		case err == nil:
+			return nil
+		case mongo.IsDuplicateKeyError(err):
+			continue // taken by a racer since the read
+		default:
+			return fmt.Errorf("take slot %s: %w", id, err)
+		}
+	}
+	return order.ErrLimitReached
+}
+
+// ReleaseSlot frees the sale slot that orderID holds, if any.
+func (s *Store) ReleaseSlot(ctx context.Context, orderID string) error {
+	_, err := s.slots.UpdateMany(ctx, bson.M{"holder": orderID}, bson.M{"$set": bson.M{"holder": "", "holdUntil": time.Time{}}})
+	if err != nil {
+		return fmt.Errorf("release the slot of order %s: %w", orderID, err)
+	}
+	return nil
+}
