@@ -2,16 +2,27 @@
 // reserve, release and sell them as the orders service's events say. Each change is a pure
 // transition of the ticket domain, stored by the store in one conditional write with its
 // event; a write that loses a race to another is decided again from a fresh read.
+//
+// The listing (ListFree) and a ticket's page (Get) answer from an in-process cache
+// (common/cache): an entry lives at most the listing TTL, so a change made through another
+// replica shows within it; one store query per page or ticket runs at a time however many
+// readers ask; this replica's own writes, its sellers' and the order events it consumes, put
+// the ticket they stored (an older version never replaces a newer one) and drop the cached
+// pages at once. The changes decide from the store's primary, never from the cache.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"ticketing/common/cache"
 
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
@@ -29,14 +40,43 @@ var ErrContended = errors.New("the ticket kept changing while it was being saved
 
 // Service runs the workflows over the store.
 type Service struct {
-	store *store.Store
-	log   *slog.Logger
-	now   func() time.Time
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	tickets *cache.Cache[string, ticket.Ticket]
+	pages   *cache.Cache[pageKey, Page]
 }
 
-// New is the Service over st.
-func New(st *store.Store, log *slog.Logger) *Service {
-	return &Service{store: st, log: log, now: time.Now}
+// pageKey names a page of the listing.
+type pageKey struct {
+	after string
+	limit int
+}
+
+// Page is a page of the listing, with the digest of what it shows: the same tickets at the
+// same versions give the same digest (the API's ETag).
+type Page struct {
+	Tickets []ticket.Ticket
+	Digest  string
+}
+
+// New is the Service over st, whose listing answers are at most listingTTL old.
+func New(st *store.Store, log *slog.Logger, listingTTL time.Duration) *Service {
+	return &Service{
+		store: st, log: log, now: time.Now,
+		tickets: cache.New[string]("tickets", cache.Options[ticket.Ticket]{TTL: listingTTL, Max: 100_000,
+			Version: func(t ticket.Ticket) int64 { return t.Version }}),
+		pages: cache.New[pageKey]("ticket_pages", cache.Options[Page]{TTL: listingTTL, Max: 1_000}),
+	}
+}
+
+// stored records t, which a write of this replica stored (or a read for a change found),
+// in the cache; changed says the write may change the listing.
+func (s *Service) stored(t ticket.Ticket, changed bool) {
+	s.tickets.Put(t.ID, t)
+	if changed {
+		s.pages.Clear()
+	}
 }
 
 // NewID is a fresh ticket id: a time-ordered ObjectID in hex.
@@ -55,21 +95,44 @@ func (s *Service) Create(ctx context.Context, userID string, d ticket.Details) (
 	if err := s.store.Create(ctx, t); err != nil {
 		return ticket.Ticket{}, err
 	}
+	s.stored(t, true)
 	return t, nil
 }
 
-// Get is ticket id; ticket.ErrNotFound when there is none (also for a malformed id).
+// Get is ticket id, to show it (from the cache; see the package doc); ticket.ErrNotFound
+// when there is none (also for a malformed id).
 func (s *Service) Get(ctx context.Context, id string) (ticket.Ticket, error) {
 	if !ValidID(id) {
 		return ticket.Ticket{}, ticket.ErrNotFound
 	}
-	return s.store.Get(ctx, id)
+	return s.tickets.Get(ctx, id, func(ctx context.Context) (ticket.Ticket, error) {
+		return s.store.Show(ctx, id)
+	})
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, older than the ticket
-// after when it is not "".
-func (s *Service) ListFree(ctx context.Context, after string, limit int) ([]ticket.Ticket, error) {
-	return s.store.ListFree(ctx, after, limit)
+// after when it is not "" (from the cache; see the package doc).
+func (s *Service) ListFree(ctx context.Context, after string, limit int) (Page, error) {
+	return s.pages.Get(ctx, pageKey{after, limit}, func(ctx context.Context) (Page, error) {
+		ts, err := s.store.ListFree(ctx, after, limit)
+		if err != nil {
+			return Page{}, err
+		}
+		return Page{Tickets: ts, Digest: digest(ts)}, nil
+	})
+}
+
+// digest is a hash of the ids and versions of ts, and of the form the API shows them in
+// (bump the "v1" when it changes).
+func digest(ts []ticket.Ticket) string {
+	h := fnv.New64a()
+	h.Write([]byte("v1"))
+	var buf []byte
+	for _, t := range ts {
+		buf = strconv.AppendInt(append(append(buf[:0], t.ID...), ':'), t.Version, 10)
+		h.Write(append(buf, ';'))
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // Edit gives ticket id the details d, as its seller userID asks. Errors: ticket.ErrNotFound,
@@ -84,17 +147,21 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 	if errors.Is(err, store.ErrLostRace) {
 		return ticket.Ticket{}, fmt.Errorf("%w: %w", ErrContended, err)
 	}
+	if err == nil {
+		s.stored(t, true)
+	}
 	return t, err
 }
 
 // Reserve applies order.created: orderID holds the ticket. Errors: ticket.ErrNotFound,
 // ticket.ErrNotYet (another order holds it).
 func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
-	reserved, err := s.store.ReserveFree(ctx, ticketID, orderID)
+	t, reserved, err := s.store.ReserveFree(ctx, ticketID, orderID)
 	if err != nil {
 		return err
 	}
 	if reserved {
+		s.stored(t, true)
 		s.log.InfoContext(ctx, "ticket reserved", "ticket_id", ticketID, "order_id", orderID)
 		return nil
 	}
@@ -132,6 +199,9 @@ func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, cha
 	case err != nil:
 		return err
 	}
+	// t was read from the primary, or written: the newest version. A sale leaves the
+	// listing as it was (the ticket was held before, and is not free after).
+	s.stored(t, stored && !t.Sold)
 	if stored {
 		s.log.InfoContext(ctx, "ticket "+what, "ticket_id", ticketID, "order_id", orderID,
 			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)

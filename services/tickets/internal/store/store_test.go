@@ -209,14 +209,14 @@ func TestReserveFree(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok {
-		t.Fatalf("ReserveFree on a free ticket = %t, %v; want true", ok, err)
+	if written, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok || written.OrderID != "o1" || written.Version != 1 || written.Title != "Concert" {
+		t.Fatalf("ReserveFree on a free ticket = %+v, %t, %v; want true, held by o1 at version 1", written, ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "o1" || got.Version != 1 {
 		t.Fatalf("after ReserveFree: %+v, want held by o1 at version 1", got)
 	}
 	for _, order := range []string{"o1", "o2"} { // held: by itself (a redelivery), by another
-		if ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
+		if _, ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
 			t.Fatalf("ReserveFree(%s) on a held ticket = %t, %v; want false", order, ok, err)
 		}
 	}
@@ -224,10 +224,10 @@ func TestReserveFree(t *testing.T) {
 	if _, err := st.Apply(ctx, got, got.Release("o1")); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
 		t.Fatalf("ReserveFree by a released order = %t, %v; want false", ok, err)
 	}
-	if ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
 		t.Fatalf("ReserveFree on a missing ticket = %t, %v; want false", ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || got.Version != 2 || len(updates(t, outbox(t, st, tk.ID))) != 0 {
