@@ -36,6 +36,7 @@ func NewClient(base string, maxConns int) *Client {
 // Resp is one exchange: status 0 with Err for a transport failure.
 type Resp struct {
 	Status     int
+	Header     http.Header
 	Body       []byte
 	Start, End time.Time
 	RetryAfter time.Duration
@@ -83,6 +84,11 @@ func truncate(b []byte, n int) string {
 // Do sends one request; body, when not nil, is sent as JSON. The latency covers the
 // request and reading the whole response body.
 func (c *Client) Do(ctx context.Context, method, path, token string, body any) Resp {
+	return c.DoWith(ctx, method, path, token, body, nil)
+}
+
+// DoWith is Do with header's fields added to the request.
+func (c *Client) DoWith(ctx context.Context, method, path, token string, body any, header http.Header) Resp {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -101,6 +107,9 @@ func (c *Client) Do(ctx context.Context, method, path, token string, body any) R
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -108,7 +117,7 @@ func (c *Client) Do(ctx context.Context, method, path, token string, body any) R
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	r := Resp{Status: resp.StatusCode, Body: b, Start: start, End: time.Now(), Err: err}
+	r := Resp{Status: resp.StatusCode, Header: resp.Header, Body: b, Start: start, End: time.Now(), Err: err}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 		r.RetryAfter = time.Duration(s) * time.Second
 	}
