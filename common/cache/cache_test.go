@@ -40,6 +40,23 @@ func value(v int64) func(context.Context) (item, error) {
 	return func(context.Context) (item, error) { return item{"x", v}, nil }
 }
 
+// slowLoad starts a Get of key whose load has read v and returns once the load runs; the
+// load ends when release is closed, and the Get's answer comes on done.
+func slowLoad(c *Cache[string, item], key string, v item) (release chan struct{}, done chan item) {
+	reading := make(chan struct{})
+	release, done = make(chan struct{}), make(chan item)
+	go func() {
+		got, _ := c.Get(context.Background(), key, func(context.Context) (item, error) {
+			close(reading)
+			<-release
+			return v, nil
+		})
+		done <- got
+	}()
+	<-reading
+	return release, done
+}
+
 func get(t *testing.T, c *Cache[string, item], key string, load func(context.Context) (item, error)) item {
 	t.Helper()
 	v, err := c.Get(t.Context(), key, load)
@@ -88,17 +105,7 @@ func TestVersionNeverRollsBack(t *testing.T) {
 	// A load that read version 5, then a write puts 6 while the load runs: the load's
 	// readers get what it read, the entry keeps 6.
 	clk.add(2 * time.Second)
-	reading, release := make(chan struct{}), make(chan struct{})
-	done := make(chan item)
-	go func() {
-		v, _ := c.Get(context.Background(), "k", func(context.Context) (item, error) {
-			close(reading)
-			<-release
-			return item{"read before the write", 5}, nil
-		})
-		done <- v
-	}()
-	<-reading
+	release, done := slowLoad(c, "k", item{"read before the write", 5})
 	c.Put("k", item{"written", 6})
 	close(release)
 	if got := <-done; got.version != 5 {
@@ -125,17 +132,7 @@ func TestClear(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
 	c := newItems(clk, 0)
 
-	reading, release := make(chan struct{}), make(chan struct{})
-	done := make(chan item)
-	go func() {
-		v, _ := c.Get(context.Background(), "c", func(context.Context) (item, error) {
-			close(reading)
-			<-release
-			return item{"stale", 1}, nil
-		})
-		done <- v
-	}()
-	<-reading
+	release, done := slowLoad(c, "c", item{"stale", 1})
 	c.Clear()
 	if c.Len() != 0 {
 		t.Fatalf("%d entries after Clear", c.Len())
@@ -209,17 +206,7 @@ func TestSingleFlight(t *testing.T) {
 // A waiting reader whose context ends stops waiting; the load goes on for the others.
 func TestWaiterCancelled(t *testing.T) {
 	c := New[string](testName(), Options[item]{TTL: time.Minute})
-	reading, release := make(chan struct{}), make(chan struct{})
-	done := make(chan item)
-	go func() {
-		v, _ := c.Get(context.Background(), "k", func(context.Context) (item, error) {
-			close(reading)
-			<-release
-			return item{"k", 1}, nil
-		})
-		done <- v
-	}()
-	<-reading
+	release, done := slowLoad(c, "k", item{"k", 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Get(ctx, "k", value(9)); !errors.Is(err, context.Canceled) {

@@ -20,19 +20,8 @@ func (b *Bench) listing(ctx context.Context, res *Result) error {
 	res.Params["buyers"] = nb
 	res.Params["tickets"] = nt
 	res.Params["phase"] = d.String()
-	seller, err := b.client.Signup(ctx, b.runID+"-listing-seller@bench.example.com")
+	buyers, tickets, err := b.sale(ctx, "listing", "Listing", nb, nt)
 	if err != nil {
-		return err
-	}
-	buyers, err := b.signupMany(ctx, "listing-buyer", nb)
-	if err != nil {
-		return err
-	}
-	tickets, err := b.createTickets(ctx, seller, nt, "Listing")
-	if err != nil {
-		return err
-	}
-	if _, err := b.waitReplicated(ctx, seller, buyers[0]); err != nil {
 		return err
 	}
 

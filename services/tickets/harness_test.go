@@ -118,6 +118,12 @@ type response struct {
 // call sends body (a string is sent as it is, anything else as JSON) with token, if any.
 func (h *harness) call(method, path, token string, body any) response {
 	h.t.Helper()
+	return h.callHeader(method, path, token, body, nil)
+}
+
+// callHeader is call with header's fields added to the request.
+func (h *harness) callHeader(method, path, token string, body any, header http.Header) response {
+	h.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -139,6 +145,9 @@ func (h *harness) call(method, path, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

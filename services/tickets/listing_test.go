@@ -3,7 +3,6 @@ package tickets_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -164,21 +163,7 @@ func TestListingConditionalGet(t *testing.T) {
 // callWith sends GET path with If-None-Match inm.
 func (h *harness) callWith(path, inm string) response {
 	h.t.Helper()
-	req, err := http.NewRequestWithContext(h.t.Context(), "GET", h.url+path, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("If-None-Match", inm)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: body}
+	return h.callHeader("GET", path, "", nil, http.Header{"If-None-Match": {inm}})
 }
 
 // Readers of both replicas' listings and ticket pages while edits go through both replicas
