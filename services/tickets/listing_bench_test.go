@@ -97,7 +97,7 @@ func fill(b *testing.B, coll *mongo.Collection, n int) []string {
 	b.Helper()
 	began := time.Now()
 	ids := make([]string, n)
-	const batch = 2000
+	const batch = 200
 	for from := 0; from < n; from += batch {
 		docs := make([]any, 0, batch)
 		for i := from; i < min(from+batch, n); i++ {
