@@ -7,8 +7,11 @@
 // (common/cache): an entry lives at most the listing TTL, so a change made through another
 // replica shows within it; one store query per page or ticket runs at a time however many
 // readers ask; this replica's own writes, its sellers' and the order events it consumes, put
-// the ticket they stored (an older version never replaces a newer one) and drop the cached
-// pages at once. The changes decide from the store's primary, never from the cache.
+// the ticket they stored (an older version never replaces a newer one), and a seller's
+// create or edit also drops the cached pages, so that the seller sees it listed at once. A
+// reservation, release or sale leaves the pages to their TTL: under an on-sale rush every
+// order is such a write, and dropping the pages for each would turn every order into a
+// listing query. The changes decide from the store's primary, never from the cache.
 package app
 
 import (
@@ -71,10 +74,10 @@ func New(st *store.Store, log *slog.Logger, listingTTL time.Duration) *Service {
 }
 
 // stored records t, which a write of this replica stored (or a read for a change found),
-// in the cache; changed says the write may change the listing.
-func (s *Service) stored(t ticket.Ticket, changed bool) {
+// in the cache; listed says it was a seller's write, which the listing shows at once.
+func (s *Service) stored(t ticket.Ticket, listed bool) {
 	s.tickets.Put(t.ID, t)
-	if changed {
+	if listed {
 		s.pages.Clear()
 	}
 }
@@ -161,7 +164,7 @@ func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
 		return err
 	}
 	if reserved {
-		s.stored(t, true)
+		s.stored(t, false)
 		s.log.InfoContext(ctx, "ticket reserved", "ticket_id", ticketID, "order_id", orderID)
 		return nil
 	}
@@ -199,9 +202,8 @@ func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, cha
 	case err != nil:
 		return err
 	}
-	// t was read from the primary, or written: the newest version. A sale leaves the
-	// listing as it was (the ticket was held before, and is not free after).
-	s.stored(t, stored && !t.Sold)
+	// t was read from the primary, or written: the newest version.
+	s.stored(t, false)
 	if stored {
 		s.log.InfoContext(ctx, "ticket "+what, "ticket_id", ticketID, "order_id", orderID,
 			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)
