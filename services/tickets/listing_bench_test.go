@@ -33,7 +33,11 @@ import (
 //   - http, http-304: the whole handler in process (routing, cache, JSON), without and with
 //     If-None-Match.
 //
-//     TESTKIT_MONGO_BACKEND=postgresql go test -run '^$' -bench Listing -benchtime 2000x .
+// The cached and http cases make 1,000 calls per iteration. On the stand-in a store query
+// reads every free ticket (FerretDB pushes the filter down, not the sort and limit), so keep
+// the iterations few:
+//
+//	TESTKIT_MONGO_BACKEND=postgresql go test -run '^$' -bench Listing -benchtime 3x .
 func BenchmarkListing(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("tickets=%d", n), func(b *testing.B) {
@@ -49,24 +53,27 @@ func BenchmarkListing(b *testing.B) {
 			r := chi.NewRouter()
 			api.Mount(r, a)
 
-			measure := func(name string, call func() error) {
+			// measure runs call per times in each iteration, and reports the latency of one call.
+			measure := func(name string, per int, call func() error) {
 				b.Run(name, func(b *testing.B) {
-					lat := make([]time.Duration, 0, b.N)
+					lat := make([]time.Duration, 0, b.N*per)
 					for b.Loop() {
-						start := time.Now()
-						if err := call(); err != nil {
-							b.Fatal(err)
+						for range per {
+							start := time.Now()
+							if err := call(); err != nil {
+								b.Fatal(err)
+							}
+							lat = append(lat, time.Since(start))
 						}
-						lat = append(lat, time.Since(start))
 					}
 					slices.Sort(lat)
 					b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 					b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 				})
 			}
-			measure("store-first", func() error { _, err := st.ListFree(ctx, "", 50); return err })
-			measure("store-deep", func() error { _, err := st.ListFree(ctx, middle, 50); return err })
-			measure("cached", func() error { _, err := a.ListFree(ctx, "", 50); return err })
+			measure("store-first", 1, func() error { _, err := st.ListFree(ctx, "", 50); return err })
+			measure("store-deep", 1, func() error { _, err := st.ListFree(ctx, middle, 50); return err })
+			measure("cached", 1000, func() error { _, err := a.ListFree(ctx, "", 50); return err })
 			get := func(inm string, want int) func() error {
 				return func() error {
 					req := httptest.NewRequest(http.MethodGet, "/api/tickets", nil)
@@ -81,10 +88,10 @@ func BenchmarkListing(b *testing.B) {
 					return nil
 				}
 			}
-			measure("http", get("", http.StatusOK))
+			measure("http", 1000, get("", http.StatusOK))
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/tickets", nil))
-			measure("http-304", get(rec.Header().Get("ETag"), http.StatusNotModified))
+			measure("http-304", 1000, get(rec.Header().Get("ETag"), http.StatusNotModified))
 		})
 	}
 }
