@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 STRIPE_MOCK_VERSION := v0.203.0
 FUZZTIME ?= 10s
 
-.PHONY: dev dev-clean run-services test test-tools test-preflight test-cluster fuzz lint bench e2e build tidy screenshots bench-web
+.PHONY: dev dev-clean run-services test test-tools test-preflight test-cluster fuzz lint bench e2e build tidy screenshots bench-web dlq
 
 # The dev stack is built into bin/ and run from there (not with go run, which turns Ctrl-C
 # into "Error 1"). DEV_FLAGS go to it: `make dev DEV_FLAGS='-addr 127.0.0.1:9080'`; see
@@ -45,6 +45,13 @@ run-services:
 	@bash scripts/check-nats-redis.sh
 	@$(build-devstack)
 	@exec $(DEVSTACK) -multi $(DEV_FLAGS)
+
+## dlq: the dead letters on the bus at NATS_URL (BUS_PREFIX): `make dlq` lists them,
+## `make dlq ARGS='show 12'`, `ARGS='replay 12 13'`, `ARGS='replay -all -consumer tickets-order-created'`,
+## `ARGS='discard 12'`
+ARGS ?= list
+dlq:
+	@$(GO) run ./infra/dlq $(ARGS)
 
 ## build: every service binary into bin/, static and stripped (as in the images)
 build:

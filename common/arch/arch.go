@@ -7,7 +7,9 @@
 //   - a domain package imports nothing from common but the event contract
 //     (ticketing/common/events), and no store, HTTP package or driver;
 //   - the api and listener packages call the application, never a store;
-//   - services import only common, never another service; common imports no service.
+//   - services import only common, never another service; common imports no service;
+//   - no package but tests depends on the test kit (ticketing/common/testkit): a production
+//     package that calls the API uses ticketing/common/apiclient.
 package arch
 
 import (
@@ -41,6 +43,7 @@ const (
 	services = "ticketing/services/"
 	common   = "ticketing/common/"
 	contract = "ticketing/common/events"
+	testkit  = "ticketing/common/testkit"
 )
 
 // forbiddenInDomain are prefixes of imports a domain package must not have: HTTP and drivers.
@@ -79,6 +82,8 @@ func Violations(pkgs []Package) []string {
 		for _, dep := range p.Deps {
 			depSvc, _, depIsService := split(dep)
 			switch {
+			case dep == testkit && !strings.HasPrefix(p.ImportPath, testkit):
+				fail("%s depends on %s, which only tests may import", p.ImportPath, dep)
 			case strings.HasPrefix(p.ImportPath, common) && depIsService:
 				fail("%s (common) depends on the service package %s", p.ImportPath, dep)
 			case isService && depIsService && depSvc != svc:

@@ -97,6 +97,8 @@ func TestViolationsAreFound(t *testing.T) {
 			"another service's package"},
 		{"common imports a service", Package{ImportPath: "ticketing/common/web", Deps: []string{orders + "order"}},
 			"(common) depends on the service package"},
+		{"production code imports the test kit", Package{ImportPath: orders + "app", Imports: []string{"ticketing/common/testkit"},
+			Deps: []string{"ticketing/common/testkit"}}, "which only tests may import"},
 		{"service without a domain", Package{ImportPath: services + "shipping/internal/app"}, "no domain package"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

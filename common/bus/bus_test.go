@@ -85,7 +85,7 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
 		calls.Add(1)
 		return errors.New("always broken")
-	}, bus.ListenOptions{MaxAttempts: 4, Backoff: 5 * time.Millisecond, Logger: quiet})
+	}, bus.ListenOptions{RetryFor: time.Nanosecond, MinAttempts: 4, Backoff: 5 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	}
 	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // terminated: no more deliveries
 	if n := calls.Load(); n != 4 {
-		t.Fatalf("handler called %d times, want 4 (MaxAttempts)", n)
+		t.Fatalf("handler called %d times, want 4 (MinAttempts, RetryFor spent)", n)
 	}
 	m := dead()[0]
 	if m.Subject() != "deadletter.test-ticket-created" {
@@ -329,7 +329,7 @@ func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
 	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
 		return bus.ErrNotYet
-	}, bus.ListenOptions{MaxAttempts: 2, NotYetDelay: 10 * time.Millisecond, NotYetFor: 500 * time.Millisecond, Logger: quiet})
+	}, bus.ListenOptions{RetryFor: time.Nanosecond, MinAttempts: 1, NotYetDelay: 10 * time.Millisecond, NotYetFor: 500 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +340,125 @@ func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	}
 	testkit.Eventually(t, 30*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
 	if waited := time.Since(start); waited < 500*time.Millisecond {
-		t.Fatalf("dead-lettered after %s, before its not-yet budget (MaxAttempts must not apply)", waited)
+		t.Fatalf("dead-lettered after %s, before its not-yet budget (the failure budget must not apply)", waited)
 	}
 }
+
+// TestNotYetSpendsNoFailureBudget: deliveries answered "not yet" are not failures; a few
+// failures after many of them are retried, not dead-lettered.
+func TestNotYetSpendsNoFailureBudget(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
+	var calls, done atomic.Int32
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		switch n := calls.Add(1); {
+		case n <= 25:
+			return bus.ErrNotYet
+		case n <= 28:
+			return errors.New("redis down")
+		}
+		done.Add(1)
+		return nil
+	}, bus.ListenOptions{RetryFor: time.Minute, MinAttempts: 2, NotYetDelay: time.Millisecond, Backoff: time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 60*time.Second, "handled", func() bool { return done.Load() == 1 })
+	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second)
+	if n := len(dead()); n != 0 {
+		t.Fatalf("%d dead letters after 25 not-yet answers and 3 failures within the budget", n)
+	}
+}
+
+// TestFailureBudgetRunsFromTheFirstFailure: an event that waited "not yet" longer than the
+// failure budget, then fails, is still retried for the whole budget after its first failure.
+func TestFailureBudgetRunsFromTheFirstFailure(t *testing.T) {
+	c := connect(t, testkit.NATS(t))
+	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
+	const budget = 700 * time.Millisecond
+	start := time.Now()
+	var firstFailure atomic.Int64
+	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		if time.Since(start) < 2*budget {
+			return bus.ErrNotYet
+		}
+		firstFailure.CompareAndSwap(0, time.Now().UnixNano())
+		return errors.New("always broken")
+	}, bus.ListenOptions{RetryFor: budget, MinAttempts: 1, NotYetDelay: 5 * time.Millisecond, Backoff: 5 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(context.Background())
+	if err := bus.Publish(context.Background(), c, "evt-budget", ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 60*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	md, err := dead()[0].Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failingFor := md.Timestamp.Sub(time.Unix(0, firstFailure.Load())); failingFor < budget {
+		t.Fatalf("dead-lettered %s after the first failure, before the %s budget", failingFor, budget)
+	}
+}
+
+// TestConnectWaitsForNATS: Connect started while no server answers keeps trying, and
+// returns a working connection once the server is up.
+func TestConnectWaitsForNATS(t *testing.T) {
+	srv := testkit.StartNATS(t, t.TempDir())
+	url := srv.ClientURL()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	logs := &countingHandler{}
+	type result struct {
+		c   *bus.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := bus.Connect(t.Context(), url, t.Name(), events.Topology{}, slog.New(logs))
+		done <- result{c, err}
+	}()
+	testkit.Eventually(t, 30*time.Second, "a second connection attempt", func() bool { return logs.n.Load() >= 2 })
+	select {
+	case r := <-done:
+		t.Fatalf("Connect returned while NATS was down: %v", r.err)
+	default:
+	}
+	srv.Restart()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Connect did not return within 60s of NATS starting")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.Close()
+	if err := r.c.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// And a context that ends stops the wait.
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := bus.Connect(ctx, url, t.Name(), events.Topology{}, quiet); err == nil {
+		t.Fatal("Connect to a server that is down returned no error when its context ended")
+	}
+}
+
+// countingHandler counts the log records at warning level or above.
+type countingHandler struct{ n atomic.Int32 }
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *countingHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler                { return h }

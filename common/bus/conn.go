@@ -45,7 +45,43 @@ const SetupTimeout = time.Minute
 // Connect dials url (one URL, or a comma-separated list of seed servers of a cluster) as
 // client name, reconnecting for ever, and creates or updates the streams
 // of topo.
+//
+// While no server answers, it keeps trying (every second at first, then every 5 s), logging
+// each attempt, until ctx ends: a service started before NATS waits for it instead of exiting.
 func Connect(ctx context.Context, url, name string, topo events.Topology, log *slog.Logger) (*Conn, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var nc *nats.Conn
+	var err error
+	for attempt := 1; ; attempt++ {
+		nc, err = dial(url, name, log)
+		if err == nil {
+			break
+		}
+		log.Warn("NATS unreachable; waiting for it", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS: %w (gave up: %w)", err, ctx.Err())
+		case <-time.After(min(time.Duration(attempt)*time.Second, 5*time.Second)):
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := &Conn{NC: nc, JS: js, Topology: topo, log: log}
+	if err := c.EnsureStreams(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial makes one attempt to connect to NATS; once connected, the connection reconnects for
+// ever.
+func dial(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -61,17 +97,7 @@ func Connect(ctx context.Context, url, name string, topo events.Topology, log *s
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	c := &Conn{NC: nc, JS: js, Topology: topo, log: log}
-	if err := c.EnsureStreams(ctx); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return c, nil
+	return nc, nil
 }
 
 // EnsureStreams creates or updates every stream of the topology.

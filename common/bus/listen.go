@@ -44,11 +44,19 @@ func IsPermanent(err error) bool {
 // with backoff. It may be called more than once for one event.
 type Handler[E events.Event] func(ctx context.Context, e E) error
 
+// DefaultRetryFor is how long a failing handler is retried, from its first failure, before
+// the event is dead-lettered: long enough to ride out a dependency's outage.
+const DefaultRetryFor = 10 * time.Minute
+
 // ListenOptions tune a listener; the zero value is usable.
 type ListenOptions struct {
-	MaxAttempts int           // deliveries before an event is dead-lettered; 20 by default
-	Backoff     time.Duration // first retry delay, doubled each attempt; 100ms by default
-	MaxBackoff  time.Duration // cap on the retry delay; 5s by default
+	// RetryFor is the failure budget: how long after an event's first failure (as this
+	// replica saw it) it is retried before being dead-lettered; DefaultRetryFor by default.
+	// Deliveries answered "not yet" spend none of it.
+	RetryFor    time.Duration
+	MinAttempts int           // failures before an event may be dead-lettered, however short RetryFor; 3 by default
+	Backoff     time.Duration // first retry delay, doubled each failure; 100ms by default
+	MaxBackoff  time.Duration // cap on the retry delay; 10s by default
 	NotYetDelay time.Duration // delay before an out-of-order event is offered again, growing to 20x; 100ms by default
 	NotYetFor   time.Duration // how long after its publication an event may keep saying "not yet"; 15m by default
 	Concurrency int           // events handled at once by this replica; 16 by default
@@ -57,14 +65,17 @@ type ListenOptions struct {
 }
 
 func (o *ListenOptions) defaults() {
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 20
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultRetryFor
+	}
+	if o.MinAttempts <= 0 {
+		o.MinAttempts = 3
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 100 * time.Millisecond
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 5 * time.Second
+		o.MaxBackoff = 10 * time.Second
 	}
 	if o.NotYetDelay <= 0 {
 		o.NotYetDelay = 100 * time.Millisecond
@@ -103,6 +114,8 @@ type Listener struct {
 	stop       chan struct{} // closed when Stop begins
 	idle       chan struct{}
 	idleClosed bool
+
+	failures failureBook
 }
 
 // Listen starts handling E's subject with the durable consumer "<service>-<subject>".
@@ -130,7 +143,7 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       opts.AckWait,
-			MaxDeliver:    -1, // bounded by MaxAttempts here, so the last failure is dead-lettered
+			MaxDeliver:    -1, // bounded by RetryFor and NotYetFor here, so the last failure is dead-lettered
 			MaxAckPending: 4 * opts.Concurrency,
 			Replicas:      0,
 		})
@@ -236,10 +249,10 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	if id := h.Get(HeaderRequestID); meta.SafeRequestID(id) {
 		ctx = meta.WithRequestID(ctx, id)
 	}
-	attempt := uint64(1)
+	attempt, seq := uint64(1), uint64(0)
 	published := time.Now()
 	if md, err := m.Metadata(); err == nil {
-		attempt, published = md.NumDelivered, md.Timestamp
+		attempt, published, seq = md.NumDelivered, md.Timestamp, md.Sequence.Stream
 	}
 	// The consumer span continues the trace of the producer span, whose traceparent the
 	// event carries.
@@ -263,10 +276,16 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 	}
 	handleSeconds.WithLabelValues(l.subject, l.durable).Observe(time.Since(start).Seconds())
 
-	// An event waiting for its predecessor is offered again for NotYetFor, however many
-	// times; a failing handler gets MaxAttempts deliveries. Then the event is dead-lettered.
+	// An event waiting for its predecessor is offered again for NotYetFor after its
+	// publication, however many times. A failing handler is retried with backoff for RetryFor
+	// after the event's first failure (and at least MinAttempts times); "not yet" answers
+	// spend none of that budget. Then the event is dead-lettered.
 	notYet := errors.Is(err, ErrNotYet)
 	var outcome string
+	var f failure
+	if err != nil && !notYet && !IsPermanent(err) {
+		f = l.failures.fail(seq, time.Now(), l.opts.RetryFor)
+	}
 	switch {
 	case err == nil:
 		if ackErr := m.Ack(); ackErr != nil {
@@ -275,15 +294,19 @@ func (l *Listener) handle(m jetstream.Msg, run func(context.Context, []byte) err
 		outcome = "ack"
 	case IsPermanent(err),
 		notYet && time.Since(published) > l.opts.NotYetFor,
-		!notYet && int(attempt) >= l.opts.MaxAttempts:
+		!notYet && f.n >= l.opts.MinAttempts && time.Since(f.first) >= l.opts.RetryFor:
 		outcome = l.deadLetter(ctx, m, err, attempt)
 	case notYet:
 		_ = m.NakWithDelay(l.opts.NotYetDelay * time.Duration(min(attempt, 20)))
 		outcome = "not_yet"
 	default:
-		log.WarnContext(ctx, "event handler failed; will retry", "attempt", attempt, "err", err)
-		_ = m.NakWithDelay(l.backoff(attempt))
+		log.WarnContext(ctx, "event handler failed; will retry", "attempt", attempt, "failures", f.n,
+			"failing_for", time.Since(f.first).Round(time.Millisecond), "err", err)
+		_ = m.NakWithDelay(l.backoff(uint64(f.n)))
 		outcome = "retry"
+	}
+	if outcome == "ack" || outcome == "dead_letter" {
+		l.failures.forget(seq)
 	}
 	handledTotal.WithLabelValues(l.subject, l.durable, outcome).Inc()
 	// One line per delivery (the event id comes from ctx): what the cluster fault tests count.
@@ -348,4 +371,53 @@ func (l *Listener) deadLetter(ctx context.Context, m jetstream.Msg, cause error,
 	deadLetteredTotal.WithLabelValues(l.subject, l.durable).Inc()
 	l.opts.Logger.ErrorContext(ctx, "event dead-lettered", "subject", l.subject, "event_id", id, "attempt", attempt, "reason", reason)
 	return "dead_letter"
+}
+
+// failure is what a replica knows of an event's failures: how many, and since when.
+type failure struct {
+	first, last time.Time
+	n           int
+}
+
+// failureBook keeps the failures of the events a listener is retrying, by stream sequence.
+// It is the replica's own: a redelivery to another replica starts that replica's count, so
+// the budget can only last longer, never shorter. Entries of events settled elsewhere are
+// pruned once they have not failed here for a whole budget (an hour at least).
+type failureBook struct {
+	mu     sync.Mutex
+	events map[uint64]failure
+	pruned time.Time
+}
+
+// fail records a failure of the event at seq at now and returns its record.
+func (b *failureBook) fail(seq uint64, now time.Time, budget time.Duration) failure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.events == nil {
+		b.events = map[uint64]failure{}
+	}
+	keep := max(budget, time.Hour)
+	if now.Sub(b.pruned) > keep {
+		for k, f := range b.events {
+			if now.Sub(f.last) > keep {
+				delete(b.events, k)
+			}
+		}
+		b.pruned = now
+	}
+	f, ok := b.events[seq]
+	if !ok {
+		f.first = now
+	}
+	f.n++
+	f.last = now
+	b.events[seq] = f
+	return f
+}
+
+// forget drops the record of an event settled (acknowledged or dead-lettered).
+func (b *failureBook) forget(seq uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.events, seq)
 }

@@ -37,8 +37,9 @@ type Base struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, 20s
 	NATSURL         string        // NATS_URL
 	Topology        events.Topology
-	MongoURI        string // MONGODB_URI
-	MongoDatabase   string // MONGODB_DATABASE, the service name
+	RetryBudget     time.Duration // BUS_RETRY_BUDGET, 10m: how long a failing event is retried, from its first failure, before it is dead-lettered
+	MongoURI        string        // MONGODB_URI
+	MongoDatabase   string        // MONGODB_DATABASE, the service name
 	JWTPublicKey    ed25519.PublicKey
 	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT, OTLP/HTTP base URL; "" exports no traces
 
@@ -56,6 +57,7 @@ func LoadBase(env *config.Env, name string, withMongo bool) Base {
 		Prefix:   env.String("BUS_PREFIX", ""),
 		Replicas: env.Int("STREAM_REPLICAS", 1, 1, 5),
 	}
+	b.RetryBudget = env.Duration("BUS_RETRY_BUDGET", bus.DefaultRetryFor)
 	if withMongo {
 		b.MongoURI = env.Required("MONGODB_URI")
 		b.MongoDatabase = env.String("MONGODB_DATABASE", name)

@@ -93,6 +93,9 @@ func Listen[E events.Event](ctx context.Context, a *App, conn *bus.Conn, h bus.H
 	if o.Logger == nil {
 		o.Logger = a.Log
 	}
+	if o.RetryFor == 0 {
+		o.RetryFor = a.Base.RetryBudget
+	}
 	l, err := bus.Listen(ctx, conn, a.Base.Name, h, o)
 	if err != nil {
 		return err

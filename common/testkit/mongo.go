@@ -217,3 +217,19 @@ func ownerGone(rest, sep string) bool {
 	pid, err := strconv.Atoi(s)
 	return ok && err == nil && pid != os.Getpid() && !processAlive(pid)
 }
+
+// Indexed is a service's store, made by newStore on a fresh database ([Mongo]), with its
+// indexes ensured twice: a restart or a second replica ensures them again, which must
+// succeed too.
+func Indexed[S interface {
+	EnsureIndexes(context.Context) error
+}](t testing.TB, newStore func(*mongo.Database) S) S {
+	t.Helper()
+	st := newStore(Mongo(t))
+	for range 2 {
+		if err := st.EnsureIndexes(t.Context()); err != nil {
+			t.Fatalf("testkit: ensure indexes: %v", err)
+		}
+	}
+	return st
+}

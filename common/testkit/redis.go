@@ -88,6 +88,30 @@ func (r *RedisServer) Restart() {
 	}
 }
 
+// StartRedis starts a redis-server of t's own on a free 127.0.0.1 port, even when
+// REDIS_ADDR names a shared server: for tests that stop and start it (see Stop and Start).
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	return startRedis(t)
+}
+
+// Stop kills the redis-server of t's own, and waits for it to exit: an outage, until Start.
+func (r *RedisServer) Stop() {
+	r.t.Helper()
+	if r.bin == "" {
+		r.t.Fatal("testkit: Stop needs a redis-server of the test's own (StartRedis)")
+	}
+	r.stop()
+}
+
+// Start starts the redis-server that Stop stopped, on the same port, empty.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	if err := r.start(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 func (r *RedisServer) flush() error {
 	c := redis.NewClient(r.Options())
 	defer c.Close()

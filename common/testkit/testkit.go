@@ -9,6 +9,12 @@
 //   - [Redis]: a real redis-server started from PATH, or a database of the
 //     server at REDIS_ADDR.
 //
+// and the helpers every service's tests share: [Serve] and [ServeStoppable] run a service;
+// [NewAPI] is the typed client of the REST API (package apiclient) with checks that fail the
+// test; [ConnectBus] is the test's own bus connection, to publish, wait until a durable
+// consumer has handled everything ([Bus.Handled]), read or record a stream; [Counter] and
+// [Metric] read the process's Prometheus registry.
+//
 // Import it from _test.go files only.
 package testkit
 

@@ -184,35 +184,93 @@ func MustUser(r *http.Request) authn.User {
 // Check is one readiness probe: nil when the dependency answers.
 type Check func(ctx context.Context) error
 
+// Probes are what GET /readyz checks. Required are the dependencies without which the pod
+// cannot serve at all (its database): one failing makes /readyz answer 503, and Kubernetes
+// stops routing to the pod. Degraded are the ones it rides out (NATS: the outbox queues the
+// events; a limiter's Redis: it falls back to memory): one failing shows in /readyz's body and
+// in ticketing_dependency_up, and the pod stays ready.
+type Probes struct {
+	Required map[string]Check
+	Degraded map[string]Check
+}
+
 // ReadyBody is the answer of GET /readyz.
 type ReadyBody struct {
-	Status  string            `json:"status"`
-	Checks  map[string]string `json:"checks"`
+	Status  string            `json:"status"`           // "OK", "Degraded" (200) or "Service Unavailable" (503)
+	Checks  map[string]string `json:"checks"`           // "ok", "unavailable" (a required check) or "degraded"
+	Errors  map[string]string `json:"errors,omitempty"` // with ?verbose: what each failing check said
 	Details map[string]any    `json:"details,omitempty"`
 }
 
-// Health mounts GET /healthz (the process is alive) and GET /readyz (every check passes
-// within two seconds, else 503 naming the failures). details, when given, adds what it
-// returns to /readyz's body.
-func Health(r chi.Router, checks map[string]Check, details ...func() map[string]any) {
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+var dependencyUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "ticketing_dependency_up",
+	Help: "1 when the dependency answered the last readiness check, else 0; required says whether the service is unready without it (1) or only degraded (0).",
+}, []string{"dependency", "required"})
+
+// Health mounts the probes Kubernetes asks: GET /livez (and /healthz, the same: the process
+// is alive and serves HTTP; nothing it depends on is asked) and GET /readyz (the required
+// checks pass within two seconds, else 503 naming them; degraded dependencies are named with
+// status "Degraded" and 200). GET /readyz?verbose adds what each failing check said. details,
+// when given, adds what it returns to /readyz's body.
+func Health(r chi.Router, p Probes, details ...func() map[string]any) {
+	live := func(w http.ResponseWriter, _ *http.Request) {
 		Respond(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}
+	r.Get("/livez", live)
+	r.Get("/healthz", live)
+	for name := range p.Required {
+		dependencyUp.WithLabelValues(name, "1")
+	}
+	for name := range p.Degraded {
+		dependencyUp.WithLabelValues(name, "0")
+	}
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		_, verbose := r.URL.Query()["verbose"]
+		body := ReadyBody{Status: "OK", Checks: map[string]string{}}
 		status := http.StatusOK
-		out := map[string]string{}
-		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				status = http.StatusServiceUnavailable
-				out[name] = "unavailable"
-				slog.Default().WarnContext(ctx, "readiness check failed", "check", name, "err", err)
-			} else {
-				out[name] = "ok"
+		run := func(checks map[string]Check, required bool) {
+			for name, check := range checks {
+				err := check(ctx)
+				up, req := 1.0, "0"
+				if required {
+					req = "1"
+				}
+				switch {
+				case err == nil:
+					body.Checks[name] = "ok"
+				case required:
+					up, status = 0, http.StatusServiceUnavailable
+					body.Checks[name] = "unavailable"
+				default:
+					up = 0
+					body.Checks[name] = "degraded"
+					if body.Status == "OK" {
+						body.Status = "Degraded"
+					}
+				}
+				dependencyUp.WithLabelValues(name, req).Set(up)
+				if err != nil {
+					slog.Default().WarnContext(ctx, "readiness check failed", "check", name, "required", required, "err", err)
+					if verbose {
+						if body.Errors == nil {
+							body.Errors = map[string]string{}
+						}
+						msg := err.Error()
+						if len(msg) > 300 {
+							msg = msg[:300]
+						}
+						body.Errors[name] = msg
+					}
+				}
 			}
 		}
-		body := ReadyBody{Status: http.StatusText(status), Checks: out}
+		run(p.Required, true)
+		run(p.Degraded, false)
+		if status != http.StatusOK {
+			body.Status = http.StatusText(status)
+		}
 		for _, d := range details {
 			body.Details = d()
 		}

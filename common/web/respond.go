@@ -3,6 +3,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +13,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"ticketing/common/errs"
 )
 
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
+
+// SaturatedRetryAfter is what a 503 for a timed-out store or dependency asks the client to wait.
+const SaturatedRetryAfter = time.Second
 
 // ErrorBody is the error shape of every answer that is not a success.
 type ErrorBody struct {
@@ -40,11 +45,16 @@ func Respond(w http.ResponseWriter, status int, v any) {
 }
 
 // Error writes err in the error shape with the status of its kind. A fault (5xx) is logged
-// with its cause and shown to the client as a plain message only.
+// with its cause and shown to the client as a plain message only. A fault whose cause is a
+// deadline (the store or a dependency did not answer in time: the process is saturated) is
+// answered 503 with Retry-After, so that clients back off instead of reading a 500.
 func Error(w http.ResponseWriter, r *http.Request, err error) {
 	var e *errs.Error
 	if !errors.As(err, &e) {
 		e = errs.Wrap(errs.Internal, err, "")
+	}
+	if e.Kind == errs.Internal && errors.Is(err, context.DeadlineExceeded) {
+		e = &errs.Error{Kind: errs.Unavailable, RetryAfter: SaturatedRetryAfter, Err: err}
 	}
 	status := e.Kind.Status()
 	body := ErrorBody{}

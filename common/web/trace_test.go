@@ -18,7 +18,7 @@ func TestRequestSpanContinuesTheCallersTraceAndIsLogged(t *testing.T) {
 	spans := testkit.Spans(t)
 	var logs bytes.Buffer
 	r := web.NewRouter(meta.NewLogger(&logs, "json", "info", "test"), nil)
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	var inHandler string
 	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {
 		inHandler = meta.TraceParent(r.Context())

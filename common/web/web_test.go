@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -70,13 +72,16 @@ func TestErrorShapeAndRouterDefaults(t *testing.T) {
 	r.Get("/fail", func(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, errors.New("db password is hunter2"))
 	})
+	r.Get("/timeout", func(w http.ResponseWriter, r *http.Request) {
+		web.Error(w, r, errs.Wrap(errs.Internal, fmt.Errorf("hold ticket: %w: client timed out", context.DeadlineExceeded), ""))
+	})
 	r.With(web.RequireAuth).Get("/private", func(w http.ResponseWriter, r *http.Request) {})
 	r.Get("/invalid", func(w http.ResponseWriter, r *http.Request) {
 		var v errs.Validation
 		v.Add("price", "price must be greater than 0")
 		web.Error(w, r, v.Err())
 	})
-	for path, want := range map[string]int{"/boom": 500, "/fail": 500, "/nope": 404, "/private": 401, "/invalid": 400} {
+	for path, want := range map[string]int{"/boom": 500, "/fail": 500, "/timeout": 503, "/nope": 404, "/private": 401, "/invalid": 400} {
 		w := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", path, nil)
 		req.Header.Set("X-Request-Id", "req-123")
@@ -93,6 +98,9 @@ func TestErrorShapeAndRouterDefaults(t *testing.T) {
 		}
 		if strings.Contains(w.Body.String(), "secret") || strings.Contains(w.Body.String(), "hunter2") {
 			t.Errorf("%s: leaks internals: %s", path, w.Body.String())
+		}
+		if ra := w.Header().Get("Retry-After"); (path == "/timeout") != (ra != "") {
+			t.Errorf("%s: Retry-After %q", path, ra)
 		}
 		if path == "/invalid" && b.Errors[0].Field != "price" {
 			t.Errorf("field missing: %s", w.Body.String())

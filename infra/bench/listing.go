@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ticketing/common/apiclient"
 )
 
 // listing: many readers of GET /api/tickets (the storefront's first page, limit 24) while
@@ -51,7 +53,7 @@ func (b *Bench) listing(ctx context.Context, res *Result) error {
 					if revalidate && etag != "" {
 						h = http.Header{"If-None-Match": {etag}}
 					}
-					r := b.client.DoWith(pctx, "GET", path, "", nil, h)
+					r := b.client.Send(pctx, apiclient.Request{Method: "GET", Path: path, Header: h})
 					if pctx.Err() != nil {
 						return // cut by the phase's end: not a measurement
 					}

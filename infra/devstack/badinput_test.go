@@ -13,13 +13,13 @@ func badInput(t *testing.T, c *client, seller user, buyers []user) {
 	tk := c.createTicket(seller, "Bad input", 5)
 	var orderID string
 	eventually(t, 20*time.Second, "order placed", func() bool {
-		r := c.do("POST", "/api/orders", buyers[0].token, map[string]string{"ticketId": tk.ID})
+		r := c.do("POST", "/api/orders", buyers[0].Token, map[string]string{"ticketId": tk.ID})
 		if r.Status == 201 {
-			orderID = r.field(t, "id")
+			orderID = r.Field("id")
 		}
 		return r.Status == 201
 	})
-	forged := buyers[0].token[:len(buyers[0].token)-4] + "AAAA"
+	forged := buyers[0].Token[:len(buyers[0].Token)-4] + "AAAA"
 	huge := `{"title":"` + strings.Repeat("x", 2<<20) + `","price":1}`
 	bodies := []string{`{`, `[]`, `"x"`, `{"title":5,"price":"a"}`, `{"email":[],"password":{}}`,
 		`{"ticketId":7}`, `{"orderId":null,"token":1}`, `{"unknown":true}`, "\x00\xff", huge}
@@ -54,9 +54,9 @@ func badInput(t *testing.T, c *client, seller user, buyers []user) {
 		for _, b := range bodies {
 			tok := ""
 			if rt.auth {
-				tok = buyers[1].token
+				tok = buyers[1].Token
 				if rt.method == "PUT" {
-					tok = seller.token
+					tok = seller.Token
 				}
 			}
 			check(rt.method+" "+rt.path+" "+b[:min(len(b), 20)], c.do(rt.method, rt.path, tok, b))
@@ -67,12 +67,12 @@ func badInput(t *testing.T, c *client, seller user, buyers []user) {
 		}
 	}
 	for _, path := range []string{"/api/tickets/nope", "/api/tickets/000000000000000000000000", "/api/orders/nope", "/api/nothing", "/api/users/nothing"} {
-		check("GET "+path, c.do("GET", path, buyers[0].token, nil))
+		check("GET "+path, c.do("GET", path, buyers[0].Token, nil))
 	}
-	check("another user's order", c.do("GET", "/api/orders/"+orderID, buyers[1].token, nil))
-	check("cancel another user's order", c.do("DELETE", "/api/orders/"+orderID, buyers[1].token, nil))
-	check("edit another user's ticket", c.do("PUT", "/api/tickets/"+tk.ID, buyers[1].token, map[string]any{"title": "x", "price": 1}))
-	check("pay another user's order", c.do("POST", "/api/payments", buyers[1].token, map[string]string{"orderId": orderID, "token": "tok_visa"}))
+	check("another user's order", c.do("GET", "/api/orders/"+orderID, buyers[1].Token, nil))
+	check("cancel another user's order", c.do("DELETE", "/api/orders/"+orderID, buyers[1].Token, nil))
+	check("edit another user's ticket", c.do("PUT", "/api/tickets/"+tk.ID, buyers[1].Token, map[string]any{"title": "x", "price": 1}))
+	check("pay another user's order", c.do("POST", "/api/payments", buyers[1].Token, map[string]string{"orderId": orderID, "token": "tok_visa"}))
 	check("orders without a token", c.do("GET", "/api/orders", "", nil))
 	check("bad paging", c.do("GET", "/api/tickets?limit=-1", "", nil))
 	check("unsigned webhook", c.do("POST", "/api/payments/webhook", "", `{"id":"evt_1","type":"payment_intent.succeeded"}`))

@@ -1,94 +1,52 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"ticketing/common/apiclient"
+	"ticketing/common/testkit"
 )
 
-// client speaks API.md to the gateway and records every status it sees.
+// client speaks the API to the gateway (the shared test client) and records every status it
+// sees.
 type client struct {
-	t    testing.TB
-	base string
-	http *http.Client
+	*testkit.API
+	t testing.TB
 
 	mu       sync.Mutex
 	statuses map[string]map[int]int // route -> status -> count
 }
 
 func newClient(t testing.TB, base string) *client {
-	return &client{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256}}, statuses: map[string]map[int]int{}}
+	c := &client{t: t, statuses: map[string]map[int]int{}}
+	c.API = testkit.NewAPI(t, base, apiclient.Options{Timeout: 30 * time.Second, MaxConns: 256, Observe: c.count})
+	return c
 }
 
-type reply struct {
-	Status int
-	Body   []byte
-	Header http.Header
-}
-
-func (r reply) json(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("decode %q: %v", r.Body, err)
+// count records the status of an answer by route.
+func (c *client) count(r apiclient.Request, resp apiclient.Response) {
+	if resp.Status == 0 {
+		return
 	}
-}
-
-func (r reply) field(t testing.TB, name string) string {
-	t.Helper()
-	var m map[string]any
-	r.json(t, &m)
-	s, _ := m[name].(string)
-	return s
-}
-
-// do sends a request; body may be nil, a string (sent as is) or a value (sent as JSON).
-func (c *client) do(method, path, token string, body any) reply {
-	c.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return reply{Status: 0, Body: []byte(err.Error())}
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
 	c.mu.Lock()
-	route := method + " " + routeOf(path)
+	defer c.mu.Unlock()
+	route := r.Method + " " + routeOf(r.Path)
 	if c.statuses[route] == nil {
 		c.statuses[route] = map[int]int{}
 	}
-	c.statuses[route][resp.StatusCode]++
-	c.mu.Unlock()
-	return reply{Status: resp.StatusCode, Body: data, Header: resp.Header}
+	c.statuses[route][resp.Status]++
+}
+
+type reply = testkit.Reply
+
+// do sends a request; body may be nil, a string (sent as is) or a value (sent as JSON). A
+// request that gets no answer has status 0 and the error as its body.
+func (c *client) do(method, path, token string, body any) reply {
+	return c.Try(method, path, token, body)
 }
 
 // routeOf folds ids out of a path, for counting.
@@ -113,12 +71,11 @@ func (c *client) must(want int, method, path, token string, body any) reply {
 	return r
 }
 
-type user struct{ id, email, token string }
+type user = apiclient.Session
 
 func (c *client) signup(email string) user {
 	c.t.Helper()
-	r := c.must(201, "POST", "/api/users/signup", "", map[string]string{"email": email, "password": "correct horse battery"})
-	return user{id: r.field(c.t, "id"), email: email, token: r.field(c.t, "token")}
+	return c.Signup(email)
 }
 
 func (c *client) users(prefix string, n int) []user {
@@ -140,44 +97,24 @@ func (c *client) users(prefix string, n int) []user {
 	return out
 }
 
-type ticketView struct {
-	ID      string  `json:"id"`
-	Title   string  `json:"title"`
-	Price   float64 `json:"price"`
-	UserID  string  `json:"userId"`
-	Version int64   `json:"version"`
-	OrderID *string `json:"orderId"`
-}
-
-type orderView struct {
-	ID        string    `json:"id"`
-	UserID    string    `json:"userId"`
-	Status    string    `json:"status"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	Version   int64     `json:"version"`
-	Ticket    struct {
-		ID string `json:"id"`
-	} `json:"ticket"`
-}
-
-func (c *client) ticket(id string) ticketView {
+func (c *client) ticket(id string) apiclient.Ticket {
 	c.t.Helper()
-	var v ticketView
-	c.must(200, "GET", "/api/tickets/"+id, "", nil).json(c.t, &v)
+	var v apiclient.Ticket
+	c.must(200, "GET", "/api/tickets/"+id, "", nil).JSON(&v)
 	return v
 }
 
-func (c *client) order(u user, id string) orderView {
+func (c *client) order(u user, id string) apiclient.Order {
 	c.t.Helper()
-	var v orderView
-	c.must(200, "GET", "/api/orders/"+id, u.token, nil).json(c.t, &v)
+	var v apiclient.Order
+	c.must(200, "GET", "/api/orders/"+id, u.Token, nil).JSON(&v)
 	return v
 }
 
-func (c *client) createTicket(seller user, title string, price float64) ticketView {
+func (c *client) createTicket(seller user, title string, price float64) apiclient.Ticket {
 	c.t.Helper()
-	var v ticketView
-	c.must(201, "POST", "/api/tickets", seller.token, map[string]any{"title": title, "price": price}).json(c.t, &v)
+	var v apiclient.Ticket
+	c.must(201, "POST", "/api/tickets", seller.Token, apiclient.NewTicket(title, price)).JSON(&v)
 	return v
 }
 
@@ -187,7 +124,7 @@ func (c *client) orderWhenReady(buyer user, ticketID string) reply {
 	c.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		r := c.do("POST", "/api/orders", buyer.token, map[string]string{"ticketId": ticketID})
+		r := c.do("POST", "/api/orders", buyer.Token, map[string]string{"ticketId": ticketID})
 		if r.Status != 404 || time.Now().After(deadline) {
 			return r
 		}
@@ -197,8 +134,8 @@ func (c *client) orderWhenReady(buyer user, ticketID string) reply {
 
 func (c *client) listed(id string) bool {
 	c.t.Helper()
-	var list []ticketView
-	c.must(200, "GET", "/api/tickets?limit=500", "", nil).json(c.t, &list)
+	var list []apiclient.Ticket
+	c.must(200, "GET", "/api/tickets?limit=500", "", nil).JSON(&list)
 	for _, v := range list {
 		if v.ID == id {
 			return true

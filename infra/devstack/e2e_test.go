@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 )
@@ -65,13 +66,13 @@ func TestEndToEnd(t *testing.T) {
 		if r.Status != 201 {
 			t.Fatalf("order: %d %s", r.Status, r.Body)
 		}
-		first := r.field(t, "id")
+		first := r.Field("id")
 		eventually(t, 10*time.Second, "ticket shows the order", func() bool {
 			v := c.ticket(tk.ID)
 			return v.OrderID != nil && *v.OrderID == first
 		})
-		c.must(409, "PUT", "/api/tickets/"+tk.ID, seller.token, map[string]any{"title": "Concert", "price": 30})
-		c.must(409, "POST", "/api/orders", buyers[1].token, map[string]string{"ticketId": tk.ID})
+		c.must(409, "PUT", "/api/tickets/"+tk.ID, seller.Token, map[string]any{"title": "Concert", "price": 30})
+		c.must(409, "POST", "/api/orders", buyers[1].Token, map[string]string{"ticketId": tk.ID})
 
 		// Unpaid, the order expires by itself and the ticket is free again.
 		eventually(t, window+30*time.Second, "order cancelled by expiry", func() bool { return c.order(buyers[0], first).Status == "cancelled" })
@@ -81,9 +82,9 @@ func TestEndToEnd(t *testing.T) {
 		})
 
 		// The second buyer orders and pays: complete, sold, and expiry never cancels it.
-		r = c.must(201, "POST", "/api/orders", buyers[1].token, map[string]string{"ticketId": tk.ID})
-		second := r.field(t, "id")
-		c.must(201, "POST", "/api/payments", buyers[1].token, map[string]string{"orderId": second, "token": "tok_visa"})
+		r = c.must(201, "POST", "/api/orders", buyers[1].Token, map[string]string{"ticketId": tk.ID})
+		second := r.Field("id")
+		c.must(201, "POST", "/api/payments", buyers[1].Token, map[string]string{"orderId": second, "token": "tok_visa"})
 		eventually(t, 10*time.Second, "order complete", func() bool { return c.order(buyers[1], second).Status == "complete" })
 		eventually(t, 10*time.Second, "ticket sold", func() bool {
 			v := c.ticket(tk.ID)
@@ -120,14 +121,14 @@ func TestEndToEnd(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					r := c.do("POST", "/api/orders", racersUsers[k].token, map[string]string{"ticketId": id})
+					r := c.do("POST", "/api/orders", racersUsers[k].Token, map[string]string{"ticketId": id})
 					switch r.Status {
 					case 201:
 						created.Add(1)
-						var o orderView
-						r.json(t, &o)
-						winner.Store([2]string{o.ID, racersUsers[k].token})
-						c.do("POST", "/api/payments", racersUsers[k].token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
+						var o apiclient.Order
+						r.JSON(&o)
+						winner.Store([2]string{o.ID, racersUsers[k].Token})
+						c.do("POST", "/api/payments", racersUsers[k].Token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
 					case 409:
 						conflict.Add(1)
 					default:
@@ -180,7 +181,7 @@ func TestEndToEnd(t *testing.T) {
 		placed := func(i int) {
 			r := c.orderWhenReady(fbuyers[i], ids[i])
 			if r.Status == 201 {
-				orders[i] = r.field(t, "id")
+				orders[i] = r.Field("id")
 			}
 		}
 		// An orders replica is killed while orders are being placed, then comes back.
@@ -207,7 +208,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		for i := n / 2; i < n-4; i++ {
 			if orders[i] != "" {
-				c.do("POST", "/api/payments", fbuyers[i].token, map[string]string{"orderId": orders[i], "token": "tok_visa"})
+				c.do("POST", "/api/payments", fbuyers[i].Token, map[string]string{"orderId": orders[i], "token": "tok_visa"})
 			}
 		}
 		// Redis loses the expiry jobs of the last orders: the sweeper expires them anyway.
@@ -237,8 +238,8 @@ func TestEndToEnd(t *testing.T) {
 		// order: every order a buyer has, answered or not, must settle too.
 		for i := range n {
 			eventually(t, window+60*time.Second, "every order of the buyer settles", func() bool {
-				var list []orderView
-				c.must(200, "GET", "/api/orders", fbuyers[i].token, nil).json(t, &list)
+				var list []apiclient.Order
+				c.must(200, "GET", "/api/orders", fbuyers[i].Token, nil).JSON(&list)
 				for _, o := range list {
 					if o.Status != "complete" && o.Status != "cancelled" {
 						return false
@@ -299,9 +300,9 @@ func TestEndToEnd(t *testing.T) {
 
 func orderStatus(c *client, users []user, id string) string {
 	for _, u := range users {
-		r := c.do("GET", "/api/orders/"+id, u.token, nil)
+		r := c.do("GET", "/api/orders/"+id, u.Token, nil)
 		if r.Status == 200 {
-			return r.field(c.t, "status")
+			return r.Field("status")
 		}
 	}
 	return ""

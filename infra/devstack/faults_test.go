@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 )
@@ -274,31 +275,31 @@ func (tr *traffic) fail(format string, args ...any) {
 }
 
 func (tr *traffic) one(c *client, seller, buyer, rival user, pay bool) {
-	r := c.do("POST", "/api/tickets", seller.token, map[string]any{"title": "Cluster", "price": 12})
+	r := c.do("POST", "/api/tickets", seller.Token, map[string]any{"title": "Cluster", "price": 12})
 	if r.Status != 201 {
 		tr.fail("create ticket: %d %s", r.Status, r.Body)
 		return
 	}
-	var tk ticketView
-	r.json(tr.t, &tk)
+	var tk apiclient.Ticket
+	r.JSON(&tk)
 	r = c.orderWhenReady(buyer, tk.ID)
 	if r.Status != 201 {
 		tr.fail("order: %d %s", r.Status, r.Body)
 		return
 	}
-	var o orderView
-	r.json(tr.t, &o)
+	var o apiclient.Order
+	r.JSON(&o)
 	p := placedOrder{id: o.ID, ticket: tk.ID, buyer: buyer, expiresAt: o.ExpiresAt}
 	p.rivalAt = time.Now()
-	switch r := c.do("POST", "/api/orders", rival.token, map[string]string{"ticketId": tk.ID}); r.Status {
+	switch r := c.do("POST", "/api/orders", rival.Token, map[string]string{"ticketId": tk.ID}); r.Status {
 	case 409:
 	case 201:
-		p.rival = r.field(tr.t, "id")
+		p.rival = r.Field("id")
 	default:
 		tr.fail("rival order: %d %s", r.Status, r.Body)
 	}
 	if pay {
-		switch r := c.do("POST", "/api/payments", buyer.token, map[string]string{"orderId": o.ID, "token": "tok_visa"}); {
+		switch r := c.do("POST", "/api/payments", buyer.Token, map[string]string{"orderId": o.ID, "token": "tok_visa"}); {
 		case r.Status == 201:
 			p.paid = true
 		case r.Status >= 500 || r.Status == 0:
@@ -330,7 +331,7 @@ func (tr *traffic) stop() []placedOrder {
 func checkOrders(t *testing.T, c *client, w *busWatch, orders []placedOrder) {
 	t.Helper()
 	deadline := faultWindow + faultSweepGrace + faultSweepInterval + faultLateSlack + 30*time.Second
-	final := map[string]orderView{}
+	final := map[string]apiclient.Order{}
 	for _, o := range orders {
 		eventually(t, deadline, "order "+o.id+" settles", func() bool {
 			v := c.order(o.buyer, o.id)

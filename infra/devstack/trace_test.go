@@ -40,7 +40,7 @@ func TestOneTraceAcrossServices(t *testing.T) {
 		}
 		return false
 	})
-	c.must(201, "POST", "/api/orders", buyer.token, map[string]string{"ticketId": tk.ID})
+	c.must(201, "POST", "/api/orders", buyer.Token, map[string]string{"ticketId": tk.ID})
 
 	var request tracetest.SpanStub
 	for _, sp := range spans.GetSpans() {

@@ -416,8 +416,18 @@ func (c checker) serviceContainer(w workload, ctr corev1.Container, artifact str
 			c.errorf("%s: %s must be GET %s on port http", what, name, want)
 		}
 	}
+	// Kubernetes' three probes, each for its own question: started (a service waits for NATS
+	// and its database at start, so the start-up probe allows minutes), alive (the process
+	// answers; a dependency's outage must not restart it) and ready (it can serve: only its
+	// database decides, NATS and Redis outages degrade it and stay ready).
+	if ctr.StartupProbe == nil {
+		c.errorf("%s: no startupProbe", what)
+	} else if p := ctr.StartupProbe; time.Duration(p.PeriodSeconds*p.FailureThreshold)*time.Second < 2*time.Minute {
+		c.errorf("%s: startupProbe allows %ds, want 2 minutes at least (a service waits for NATS)", what, p.PeriodSeconds*p.FailureThreshold)
+	}
+	probePath(ctr.StartupProbe, "startupProbe", "/livez")
 	probePath(ctr.ReadinessProbe, "readinessProbe", "/readyz")
-	probePath(ctr.LivenessProbe, "livenessProbe", "/healthz")
+	probePath(ctr.LivenessProbe, "livenessProbe", "/livez")
 
 	// The pod must outlive the service's own shutdown: preStop + SHUTDOWN_TIMEOUT
 	// < terminationGracePeriodSeconds.

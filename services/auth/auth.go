@@ -135,7 +135,8 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 	if err := users.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	checks := map[string]web.Check{"mongodb": mongodb.Ready(db.Client())}
+	// Without its database auth cannot serve; without Redis the limiter counts in process.
+	probes := web.Probes{Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())}, Degraded: map[string]web.Check{}}
 	closeFn := func() {}
 
 	var counter limiter.Counter = limiter.NewMemory()
@@ -145,7 +146,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		rdb := cfg.Redis.Client()
 		closeFn = func() { _ = rdb.Close() }
 		counter = &limiter.Fallback{Primary: limiter.NewRedis(rdb), Secondary: counter, Log: log}
-		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+		probes.Degraded["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
 	throttle := &limiter.SignIn{Counter: counter, EmailLimit: cfg.SignInEmailLimit,
 		ClientLimit: cfg.SignInClientLimit, Window: cfg.SignInWindow, Log: log}
@@ -162,7 +163,7 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 	}
 
 	router := web.NewRouter(log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, checks)
+	web.Health(router, probes)
 	(&api.Handler{
 		Accounts:     accounts,
 		Signer:       authn.NewSigner(cfg.PrivateKey, cfg.TokenTTL),

@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/testkit"
@@ -54,27 +55,17 @@ func start(t *testing.T, env map[string]string) string {
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	testkit.Reply
 	cookie *http.Cookie // the session cookie set, if any
-}
-
-func (r response) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("body %s: %v", r.body, err)
-	}
 }
 
 // errors returns the answer's error items, failing unless it has the API's error shape.
 func (r response) errors(t *testing.T) []web.ErrorItem {
 	t.Helper()
 	var e web.ErrorBody
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || len(e.Errors) == 0 {
-		t.Fatalf("status %d body %s is not the error shape: %v", r.status, r.body, err)
+	r.Strict(&e)
+	if len(e.Errors) == 0 {
+		t.Fatalf("status %d body %s is not the error shape", r.Status, r.Body)
 	}
 	return e.Errors
 }
@@ -82,28 +73,15 @@ func (r response) errors(t *testing.T) []web.ErrorItem {
 // call sends a request; headers are name, value pairs.
 func call(t *testing.T, method, url, body string, headers ...string) response {
 	t.Helper()
-	var rd io.Reader
+	req := apiclient.Request{Method: method, Path: url, Header: http.Header{}}
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		req.Body = body
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, body: b}
-	for _, c := range res.Cookies() {
+	r := response{Reply: testkit.NewAPI(t, "").Send(req)}
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
 		if c.Name == authn.CookieName {
 			r.cookie = c
 		}
@@ -129,17 +107,17 @@ type current struct {
 func currentUser(t *testing.T, base string, headers ...string) current {
 	t.Helper()
 	r := call(t, http.MethodGet, base+"/api/users/currentuser", "", headers...)
-	if r.status != http.StatusOK {
-		t.Fatalf("currentuser: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("currentuser: %d %s", r.Status, r.Body)
 	}
 	var c current
-	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(r.body, []byte(`"currentUser":`)) {
-		t.Fatalf("no currentUser key in %s", r.body)
+	if !bytes.Contains(r.Body, []byte(`"currentUser":`)) {
+		t.Fatalf("no currentUser key in %s", r.Body)
 	}
 	return c
 }
@@ -156,8 +134,8 @@ func checkSessionCookie(t *testing.T, c *http.Cookie, token string, secure bool)
 
 func wantField(t *testing.T, r response, status int, fields ...string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d (%s), want %d", r.status, r.body, status)
+	if r.Status != status {
+		t.Fatalf("status %d (%s), want %d", r.Status, r.Body, status)
 	}
 	items := r.errors(t)
 	var got []string
@@ -165,7 +143,7 @@ func wantField(t *testing.T, r response, status int, fields ...string) {
 		got = append(got, it.Field)
 	}
 	if strings.Join(got, ",") != strings.Join(fields, ",") {
-		t.Errorf("error fields %q (%s), want %q", got, r.body, fields)
+		t.Errorf("error fields %q (%s), want %q", got, r.Body, fields)
 	}
 }
 
@@ -178,22 +156,22 @@ func TestAPI(t *testing.T) {
 
 	// POST /api/users/signup: 201 {id, email, token} and the cookie.
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("  Ann.Lee@Example.COM ", "password"))
-	if r.status != http.StatusCreated {
-		t.Fatalf("signup: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
 	}
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	if s.ID == "" || s.Email != "ann.lee@example.com" || s.Token == "" {
-		t.Fatalf("signup answer %s", r.body)
+		t.Fatalf("signup answer %s", r.Body)
 	}
 	var keys map[string]any
-	r.json(t, &keys)
+	r.JSON(&keys)
 	if len(keys) != 3 {
-		t.Errorf("signup answer has other keys than id, email, token: %s", r.body)
+		t.Errorf("signup answer has other keys than id, email, token: %s", r.Body)
 	}
 	checkSessionCookie(t, r.cookie, s.Token, false)
-	if r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("a token answer is cacheable: Cache-Control %q", r.header.Get("Cache-Control"))
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a token answer is cacheable: Cache-Control %q", r.Header.Get("Cache-Control"))
 	}
 	u, err := verifier.Verify(s.Token)
 	if err != nil || u.ID != s.ID || u.Email != s.Email || u.Expires.Sub(u.IssuedAt) != 2*time.Hour {
@@ -207,33 +185,33 @@ func TestAPI(t *testing.T) {
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", creds("", "")), 400, "email", "password")
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signup", `{"email":"bob@test.com"}`), 400, "password")
 	// 128 characters of 4 bytes each are a valid password.
-	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("long@test.com", strings.Repeat("🎟", 128))); r.status != http.StatusCreated {
-		t.Errorf("signup with 128 four-byte characters: %d %s", r.status, r.body)
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("long@test.com", strings.Repeat("🎟", 128))); r.Status != http.StatusCreated {
+		t.Errorf("signup with 128 four-byte characters: %d %s", r.Status, r.Body)
 	}
 
 	// 409 email in use, whatever its case and spacing.
 	r = call(t, http.MethodPost, base+"/api/users/signup", creds("ANN.LEE@example.com", "different1"))
-	if r.status != http.StatusConflict || r.errors(t)[0].Message != "Email in use" || r.cookie != nil {
-		t.Errorf("duplicate signup: %d %s", r.status, r.body)
+	if r.Status != http.StatusConflict || r.errors(t)[0].Message != "Email in use" || r.cookie != nil {
+		t.Errorf("duplicate signup: %d %s", r.Status, r.Body)
 	}
 
 	// POST /api/users/signin: 200 {id, email, token} and the cookie.
 	r = call(t, http.MethodPost, base+"/api/users/signin", creds("ann.lee@EXAMPLE.com", "password"))
-	if r.status != http.StatusOK {
-		t.Fatalf("signin: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("signin: %d %s", r.Status, r.Body)
 	}
 	var in session
-	r.json(t, &in)
+	r.JSON(&in)
 	if in.ID != s.ID || in.Email != s.Email || in.Token == "" {
-		t.Errorf("signin answer %s, want the account of %+v", r.body, s)
+		t.Errorf("signin answer %s, want the account of %+v", r.Body, s)
 	}
 	checkSessionCookie(t, r.cookie, in.Token, false)
 
 	// 401 invalid credentials: wrong password and unknown email alike.
 	for _, c := range []string{creds("ann.lee@example.com", "Password"), creds("nobody@example.com", "password")} {
 		r = call(t, http.MethodPost, base+"/api/users/signin", c)
-		if r.status != http.StatusUnauthorized || r.errors(t)[0].Message != "Invalid credentials" || r.cookie != nil {
-			t.Errorf("signin %s: %d %s, want 401 Invalid credentials", c, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || r.errors(t)[0].Message != "Invalid credentials" || r.cookie != nil {
+			t.Errorf("signin %s: %d %s, want 401 Invalid credentials", c, r.Status, r.Body)
 		}
 	}
 	wantField(t, call(t, http.MethodPost, base+"/api/users/signin", creds("nope", "password")), 400, "email")
@@ -261,8 +239,8 @@ func TestAPI(t *testing.T) {
 
 	// POST /api/users/signout: 200 {}, cookie cleared.
 	r = call(t, http.MethodPost, base+"/api/users/signout", "", "Cookie", authn.CookieName+"="+in.Token)
-	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "{}" {
-		t.Errorf("signout: %d %s, want 200 {}", r.status, r.body)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "{}" {
+		t.Errorf("signout: %d %s, want 200 {}", r.Status, r.Body)
 	}
 	if r.cookie == nil || r.cookie.Value != "" || r.cookie.MaxAge >= 0 || !r.cookie.HttpOnly {
 		t.Errorf("signout cookie %+v, want it cleared (empty, Max-Age=0)", r.cookie)
@@ -290,8 +268,8 @@ func TestRequestDecoding(t *testing.T) {
 			{"not JSON", "email=a@b.co&password=password", "application/x-www-form-urlencoded", 415, ""},
 		} {
 			r := call(t, http.MethodPost, base+path, tc.body, "Content-Type", tc.contentType)
-			if r.status != tc.status {
-				t.Errorf("%s %s: %d %s, want %d", path, tc.name, r.status, r.body, tc.status)
+			if r.Status != tc.status {
+				t.Errorf("%s %s: %d %s, want %d", path, tc.name, r.Status, r.Body, tc.status)
 				continue
 			}
 			if items := r.errors(t); items[0].Field != tc.field {
@@ -304,21 +282,21 @@ func TestRequestDecoding(t *testing.T) {
 func TestRoutesAndHeaders(t *testing.T) {
 	base := start(t, testEnv(t, nil))
 	r := call(t, http.MethodGet, base+"/api/users/nothing", "", "X-Request-Id", "req-123")
-	if r.status != http.StatusNotFound || r.header.Get("X-Request-Id") != "req-123" {
-		t.Errorf("unknown route: %d, X-Request-Id %q", r.status, r.header.Get("X-Request-Id"))
+	if r.Status != http.StatusNotFound || r.Header.Get("X-Request-Id") != "req-123" {
+		t.Errorf("unknown route: %d, X-Request-Id %q", r.Status, r.Header.Get("X-Request-Id"))
 	}
 	r.errors(t)
 	r = call(t, http.MethodGet, base+"/api/users/signup", "")
-	if r.status != http.StatusMethodNotAllowed || !strings.Contains(r.header.Get("Allow"), "POST") {
-		t.Errorf("GET signup: %d, Allow %q", r.status, r.header.Get("Allow"))
+	if r.Status != http.StatusMethodNotAllowed || !strings.Contains(r.Header.Get("Allow"), "POST") {
+		t.Errorf("GET signup: %d, Allow %q", r.Status, r.Header.Get("Allow"))
 	}
 	r.errors(t)
-	if r := call(t, http.MethodGet, base+"/api/users/currentuser", ""); r.header.Get("X-Request-Id") == "" {
+	if r := call(t, http.MethodGet, base+"/api/users/currentuser", ""); r.Header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id made up")
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := call(t, http.MethodGet, base+p, ""); r.status != http.StatusOK {
-			t.Errorf("%s: %d %s", p, r.status, r.body)
+		if r := call(t, http.MethodGet, base+p, ""); r.Status != http.StatusOK {
+			t.Errorf("%s: %d %s", p, r.Status, r.Body)
 		}
 	}
 }
@@ -327,7 +305,7 @@ func TestSecureCookie(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{"COOKIE_SECURE": "true"}))
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("sec@test.com", "password"))
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	checkSessionCookie(t, r.cookie, s.Token, true)
 	if r := call(t, http.MethodPost, base+"/api/users/signout", ""); r.cookie == nil || !r.cookie.Secure {
 		t.Errorf("signout cookie %+v, want Secure", r.cookie)
@@ -338,15 +316,15 @@ func TestSecureCookie(t *testing.T) {
 func TestJWKS(t *testing.T) {
 	base := start(t, testEnv(t, nil))
 	r := call(t, http.MethodGet, base+"/api/users/.well-known/jwks.json", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("jwks: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("jwks: %d %s", r.Status, r.Body)
 	}
 	var set struct {
 		Keys []struct{ Kty, Crv, Alg, Use, Kid, X string } `json:"keys"`
 	}
-	r.json(t, &set)
+	r.JSON(&set)
 	if len(set.Keys) != 1 {
-		t.Fatalf("jwks %s: want one key", r.body)
+		t.Fatalf("jwks %s: want one key", r.Body)
 	}
 	k := set.Keys[0]
 	x, err := base64.RawURLEncoding.DecodeString(k.X)
@@ -355,7 +333,7 @@ func TestJWKS(t *testing.T) {
 	}
 	r = call(t, http.MethodPost, base+"/api/users/signup", creds("jwks@test.com", "password"))
 	var s session
-	r.json(t, &s)
+	r.JSON(&s)
 	tok, err := jwt.Parse(s.Token, func(tok *jwt.Token) (any, error) {
 		if tok.Header["kid"] != k.Kid {
 			return nil, fmt.Errorf("kid %v, want %s", tok.Header["kid"], k.Kid)
@@ -396,7 +374,7 @@ func TestConcurrentSignupsOneEmail(t *testing.T) {
 		wg.Go(func() {
 			<-startGun
 			r := call(t, http.MethodPost, base+"/api/users/signup", creds(mixedCase("racer@test.com", i), fmt.Sprintf("password-%02d", i)))
-			statuses[i] = r.status
+			statuses[i] = r.Status
 		})
 	}
 	close(startGun)
@@ -424,11 +402,11 @@ func TestConcurrentSignupsOneEmail(t *testing.T) {
 		t.Errorf("%d documents (%v), want 1", count, err)
 	}
 	// The stored account is the winner's.
-	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("RACER@test.com", fmt.Sprintf("password-%02d", winner))); r.status != http.StatusOK {
-		t.Errorf("signin with the winner's password: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("RACER@test.com", fmt.Sprintf("password-%02d", winner))); r.Status != http.StatusOK {
+		t.Errorf("signin with the winner's password: %d", r.Status)
 	}
-	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("racer@test.com", fmt.Sprintf("password-%02d", (winner+1)%n))); r.status != http.StatusUnauthorized {
-		t.Errorf("signin with a loser's password: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signin", creds("racer@test.com", fmt.Sprintf("password-%02d", (winner+1)%n))); r.Status != http.StatusUnauthorized {
+		t.Errorf("signin with a loser's password: %d", r.Status)
 	}
 }
 
@@ -503,9 +481,9 @@ func TestForgedTokensAreRefused(t *testing.T) {
 
 	r := call(t, http.MethodPost, base+"/api/users/signup", creds("real@test.com", "password"))
 	var s session
-	r.json(t, &s)
-	if r := call(t, http.MethodGet, protected.URL+"/api/protected", "", "Authorization", "Bearer "+s.Token); r.status != http.StatusOK {
-		t.Fatalf("a valid token on the protected route: %d %s", r.status, r.body)
+	r.JSON(&s)
+	if r := call(t, http.MethodGet, protected.URL+"/api/protected", "", "Authorization", "Bearer "+s.Token); r.Status != http.StatusOK {
+		t.Fatalf("a valid token on the protected route: %d %s", r.Status, r.Body)
 	}
 	if c := currentUser(t, base, "Cookie", authn.CookieName+"="+s.Token); c.CurrentUser == nil {
 		t.Fatal("a valid token: currentUser null")
@@ -517,8 +495,8 @@ func TestForgedTokensAreRefused(t *testing.T) {
 				t.Errorf("%s in %s: currentUser %+v, want null", name, h[0], c.CurrentUser)
 			}
 			r := call(t, http.MethodGet, protected.URL+"/api/protected", "", h...)
-			if r.status != http.StatusUnauthorized {
-				t.Errorf("%s in %s: protected route %d, want 401", name, h[0], r.status)
+			if r.Status != http.StatusUnauthorized {
+				t.Errorf("%s in %s: protected route %d, want 401", name, h[0], r.Status)
 				continue
 			}
 			r.errors(t)
@@ -528,13 +506,13 @@ func TestForgedTokensAreRefused(t *testing.T) {
 
 func retryAfter(t *testing.T, r response, window time.Duration) {
 	t.Helper()
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("status %d (%s), want 429", r.status, r.body)
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("status %d (%s), want 429", r.Status, r.Body)
 	}
 	r.errors(t)
-	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || secs < 1 || time.Duration(secs)*time.Second > window+time.Second {
-		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.header.Get("Retry-After"), window)
+		t.Errorf("Retry-After %q, want whole seconds in [1, %v]", r.Header.Get("Retry-After"), window)
 	}
 }
 
@@ -552,13 +530,13 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 		return call(t, http.MethodPost, replicas[i%2]+"/api/users/signin", creds(email, password), headers...)
 	}
 	for _, e := range []string{"ann@test.com", "bob@test.com"} {
-		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password")); r.status != http.StatusCreated {
-			t.Fatalf("signup %s: %d", e, r.status)
+		if r := call(t, http.MethodPost, replicas[0]+"/api/users/signup", creds(e, "password")); r.Status != http.StatusCreated {
+			t.Fatalf("signup %s: %d", e, r.Status)
 		}
 	}
 	for i := range 5 {
-		if r := signin(i, "ann@test.com", "wrong-password"); r.status != http.StatusUnauthorized {
-			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		if r := signin(i, "ann@test.com", "wrong-password"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 	// The email is locked on both replicas, even with the right password.
@@ -567,13 +545,13 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 
 	// Another account from the same client still signs in; a success does not count
 	// against the client.
-	if r := signin(0, "bob@test.com", "password"); r.status != http.StatusOK {
-		t.Fatalf("bob: %d %s", r.status, r.body)
+	if r := signin(0, "bob@test.com", "password"); r.Status != http.StatusOK {
+		t.Fatalf("bob: %d %s", r.Status, r.Body)
 	}
 	// Three more failures (unknown emails) bring the client to 8...
 	for i := range 3 {
-		if r := signin(i, fmt.Sprintf("nobody%d@test.com", i), "password"); r.status != http.StatusUnauthorized {
-			t.Fatalf("unknown email %d: %d", i, r.status)
+		if r := signin(i, fmt.Sprintf("nobody%d@test.com", i), "password"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("unknown email %d: %d", i, r.Status)
 		}
 	}
 	// ...and then the client is locked out, for any email, on any replica.
@@ -581,8 +559,8 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 	// Without TRUST_PROXY, a forged X-Forwarded-For does not help.
 	retryAfter(t, signin(0, "bob@test.com", "password", "X-Forwarded-For", "198.51.100.7"), 15*time.Minute)
 
-	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redis":"ok"`) {
-		t.Errorf("readyz: %d %s, want redis ok", r.status, r.body)
+	if r := call(t, http.MethodGet, replicas[0]+"/readyz", ""); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"redis":"ok"`) {
+		t.Errorf("readyz: %d %s, want redis ok", r.Status, r.Body)
 	}
 }
 
@@ -592,8 +570,8 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	base := start(t, testEnv(t, map[string]string{
 		"SIGNIN_EMAIL_LIMIT": "3", "SIGNIN_CLIENT_LIMIT": "4", "TRUST_PROXY": "true",
 	}))
-	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.status != http.StatusCreated {
-		t.Fatalf("signup: %d", r.status)
+	if r := call(t, http.MethodPost, base+"/api/users/signup", creds("cat@test.com", "password")); r.Status != http.StatusCreated {
+		t.Fatalf("signup: %d", r.Status)
 	}
 	signin := func(email, password, client string) response {
 		return call(t, http.MethodPost, base+"/api/users/signin", creds(email, password), "X-Forwarded-For", client+", 10.0.0.1")
@@ -602,12 +580,12 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 	// only then is the email locked.
 	signin("cat@test.com", "wrong", "198.51.100.1")
 	signin("cat@test.com", "wrong", "198.51.100.2")
-	if r := signin("cat@test.com", "password", "198.51.100.3"); r.status != http.StatusOK {
-		t.Fatalf("success after two failures: %d %s", r.status, r.body)
+	if r := signin("cat@test.com", "password", "198.51.100.3"); r.Status != http.StatusOK {
+		t.Fatalf("success after two failures: %d %s", r.Status, r.Body)
 	}
 	for i := range 3 {
-		if r := signin("cat@test.com", "wrong", fmt.Sprintf("198.51.100.%d", 10+i)); r.status != http.StatusUnauthorized {
-			t.Fatalf("failure %d after the success: %d", i+1, r.status)
+		if r := signin("cat@test.com", "wrong", fmt.Sprintf("198.51.100.%d", 10+i)); r.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d after the success: %d", i+1, r.Status)
 		}
 	}
 	retryAfter(t, signin("cat@test.com", "password", "198.51.100.99"), 15*time.Minute)
@@ -617,7 +595,7 @@ func TestSignInLimitInProcessBehindProxy(t *testing.T) {
 		signin(fmt.Sprintf("x%d@test.com", i), "password", "203.0.113.5")
 	}
 	retryAfter(t, signin("y@test.com", "password", "203.0.113.5"), 15*time.Minute)
-	if r := signin("y@test.com", "password", "203.0.113.6"); r.status != http.StatusUnauthorized {
-		t.Errorf("another client address: %d, want 401", r.status)
+	if r := signin("y@test.com", "password", "203.0.113.6"); r.Status != http.StatusUnauthorized {
+		t.Errorf("another client address: %d, want 401", r.Status)
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"ticketing/common/config"
 	"ticketing/common/testkit"
@@ -63,7 +61,7 @@ func BenchmarkSignin(b *testing.B) {
 	} {
 		body := fmt.Sprintf(`{"email":%q,"password":%q}`, bc.email, bc.password)
 		b.Run(bc.name, func(b *testing.B) {
-			cpu0 := cpuTime(b)
+			cpu0 := testkit.CPUTime(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if rec := post("/api/users/signin", body); rec.Code != bc.status {
@@ -76,16 +74,7 @@ func BenchmarkSignin(b *testing.B) {
 			// CPU time of the whole process per sign-in (the stand-in included, as it runs in
 			// this process), which other load on the machine barely changes; 2 cores allow
 			// about 2000/cpu-ms signins/s.
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((testkit.CPUTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
-}
-
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,7 +9,6 @@ import (
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
-
 	"ticketing/services/expiration"
 )
 
@@ -69,7 +68,7 @@ func BenchmarkExpire10000Orders(b *testing.B) {
 				}
 				envs = append(envs, env)
 			}
-			if _, err := h.conn.PublishAll(ctx, envs); err != nil {
+			if _, err := h.bus.Conn.PublishAll(ctx, envs); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -144,9 +144,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	svc.Every("expiry task counts", cmp.Or(cfg.StatsInterval, store.DefaultStatsInterval), monitor.Update)
 
 	router := web.NewRouter(log, nil)
-	web.Health(router, map[string]web.Check{
-		"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() },
-		"nats":  conn.Ready,
+	// Redis holds the expiry jobs: without it this service does nothing. Without NATS it still
+	// fires the jobs it has (their publishes retry), and learns of new orders once it is back.
+	web.Health(router, web.Probes{
+		Required: map[string]web.Check{"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
+		Degraded: map[string]web.Check{"nats": conn.Ready},
 	}, func() map[string]any {
 		if c, ok := monitor.Last(); ok {
 			return map[string]any{"tasks": c}

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"ticketing/common/testkit"
 )
 
@@ -218,22 +216,9 @@ func TestReadyzReportsDependenciesAndTaskCounts(t *testing.T) {
 // gauge is the value of the metric name{state=state} in the default registry.
 func gauge(t *testing.T, name, state string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testkit.Metric(t, name, map[string]string{"state": state})
+	if !ok {
+		t.Fatalf("metric %s{state=%q} not found", name, state)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "state" && l.GetValue() == state {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("metric %s{state=%q} not found", name, state)
-	return 0
+	return v
 }

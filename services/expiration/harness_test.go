@@ -2,26 +2,19 @@ package expiration_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"log/slog"
-	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"ticketing/common/authn"
-	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
-
 	"ticketing/services/expiration"
 )
 
@@ -33,7 +26,7 @@ type harness struct {
 	nats      *testkit.NATSServer
 	redis     *testkit.RedisServer
 	url       string
-	conn      *bus.Conn
+	bus       *testkit.Bus
 	inspector *asynq.Inspector
 	expired   *collector
 }
@@ -83,15 +76,10 @@ func start(t testing.TB, opts ...option) *harness {
 		return expiration.Run(ctx, c)
 	})
 
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	h.conn, err = bus.Connect(context.Background(), ns.ClientURL(), "test", events.Topology{}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.conn.Close)
+	h.bus = testkit.ConnectBus(t, ns.ClientURL(), "test", events.Topology{})
 	h.inspector = asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB})
 	t.Cleanup(func() { _ = h.inspector.Close() })
-	h.expired = collect(t, h.conn)
+	h.expired = collect(h.bus)
 	return h
 }
 
@@ -120,24 +108,14 @@ func (h *harness) completed(id string) {
 // second publish of one event stands for a redelivery.
 func (h *harness) publish(e events.Event) {
 	h.t.Helper()
-	if err := bus.Publish(context.Background(), h.conn, "", e); err != nil {
-		h.t.Fatal(err)
-	}
+	h.bus.Publish(e)
 }
 
 // handled waits until the service's consumer of subject has handled every event published
 // so far.
 func (h *harness) handled(subject string) {
 	h.t.Helper()
-	ctx := context.Background()
-	testkit.Eventually(h.t, 10*time.Second, "consumer of "+subject+" caught up", func() bool {
-		c, err := h.conn.JS.Consumer(ctx, events.StreamOrders, events.Durable("expiration", subject))
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	h.bus.Handled("expiration", subject)
 }
 
 // taskState is the asynq state of an order's task, or "none".
@@ -169,16 +147,10 @@ func (h *harness) queueInfo() *asynq.QueueInfo {
 
 func (h *harness) readyz() (int, map[string]any) {
 	h.t.Helper()
-	resp, err := http.Get(h.url + "/readyz")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	r := testkit.Call(h.t, "GET", h.url+"/readyz", "", nil)
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		h.t.Fatal(err)
-	}
-	return resp.StatusCode, body
+	r.JSON(&body)
+	return r.Status, body
 }
 
 // expiry is one expiration.completed seen on the stream.
@@ -188,51 +160,45 @@ type expiry struct {
 	MsgID   string
 }
 
-// collector reads every expiration.completed from the EXPIRATION stream with an ordered
-// consumer of its own.
+// collector reads every expiration.completed from the EXPIRATION stream with a recorder
+// of the test's own.
 type collector struct {
+	t    testing.TB
+	rec  *testkit.Recorder
 	mu   sync.Mutex
+	read int // recorded messages indexed
 	byID map[string][]expiry
 	all  int
 }
 
-func collect(t testing.TB, conn *bus.Conn) *collector {
-	t.Helper()
-	c := &collector{byID: map[string][]expiry{}}
-	cons, err := conn.JS.OrderedConsumer(context.Background(), events.StreamExpiration, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			t.Errorf("metadata: %v", err)
-			return
+func collect(b *testkit.Bus) *collector {
+	return &collector{t: b.T, rec: b.Record(events.StreamExpiration), byID: map[string][]expiry{}}
+}
+
+// index adds what was recorded since the last call.
+func (c *collector) index() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.rec.Since(c.read) {
+		c.read++
+		if m.Subject != events.SubjectExpirationCompleted {
+			continue
 		}
-		e, err := events.Decode[events.ExpirationCompleted](m.Data())
-		if err != nil {
-			t.Errorf("expiration.completed: %v", err)
-			return
-		}
-		c.mu.Lock()
-		c.byID[e.OrderID] = append(c.byID[e.OrderID], expiry{e.OrderID, md.Timestamp, m.Headers().Get(bus.HeaderMsgID)})
+		e := testkit.Decode[events.ExpirationCompleted](c.t, m)
+		c.byID[e.OrderID] = append(c.byID[e.OrderID], expiry{e.OrderID, m.Stored, m.ID})
 		c.all++
-		c.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(cc.Stop)
-	return c
 }
 
 func (c *collector) of(id string) []expiry {
+	c.index()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]expiry(nil), c.byID[id]...)
 }
 
 func (c *collector) total() int {
+	c.index()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.all

@@ -56,7 +56,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 					return
 				}
 				t0 := time.Now()
-				r := call(b, "POST", base+"/api/orders", tokens[c], map[string]string{"ticketId": ids[i]})
+				r := testkit.Call(b, "POST", base+"/api/orders", tokens[c], map[string]string{"ticketId": ids[i]})
 				latencies[i] = time.Since(t0)
 				if r.Status != http.StatusCreated {
 					failures.Add(1)

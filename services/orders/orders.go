@@ -92,9 +92,10 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, map[string]web.Check{
-		"mongodb": mongodb.Ready(db.Client()),
-		"nats":    conn.Ready,
+	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
+	web.Health(router, web.Probes{
+		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
+		Degraded: map[string]web.Check{"nats": conn.Ready},
 	})
 	api.Routes(router, a)
 	return router, nil

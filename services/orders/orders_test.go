@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
@@ -47,16 +48,46 @@ func TestLoadConfig(t *testing.T) {
 }
 
 // A start that cannot reach its bus fails with the reason, having closed its database.
-func TestRunFailsWithoutNATS(t *testing.T) {
+// TestRunWaitsForNATS: started while NATS is unreachable, the service waits for it (until
+// its context ends, here) instead of exiting.
+func TestRunWaitsForNATS(t *testing.T) {
 	env := testkit.ServiceEnv(t, fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t)))
 	cfg, err := orders.LoadConfig(config.FromMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	const wait = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := orders.Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), "NATS") {
-		t.Errorf("Run = %v, want a NATS connection error", err)
+	start := time.Now()
+	err = orders.Run(ctx, cfg)
+	if took := time.Since(start); took < wait {
+		t.Errorf("Run returned after %s, before its context ended: %v", took, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Errorf("Run = %v, want the NATS connection error it gave up on", err)
+	}
+}
+
+// TestSellerCannotOrderOwnTicket: 403 "Cannot order your own ticket", and the ticket stays
+// free for another buyer.
+func TestSellerCannotOrderOwnTicket(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.serve()
+	seller := testkit.Token(t, "seller", "seller@example.com")
+	buyer := testkit.Token(t, "buyer", "buyer@example.com")
+	id := h.ticket("Own", 1000) // sold by user "seller"
+	r := testkit.Call(t, "POST", base+"/api/orders", seller, map[string]string{"ticketId": id})
+	if r.Status != http.StatusForbidden || r.Message() != "Cannot order your own ticket" {
+		t.Fatalf("seller orders own ticket: %d %s, want 403", r.Status, r.Body)
+	}
+	if rep := h.waitReplica(id, 0); !rep.Hold.Free(time.Now()) {
+		t.Fatalf("the refused order left a hold: %+v", rep.Hold)
+	}
+	placeOrder(t, base, buyer, id)
+	// The seller is refused with 403 even while the ticket is held by someone else.
+	if r := testkit.Call(t, "POST", base+"/api/orders", seller, map[string]string{"ticketId": id}); r.Status != http.StatusForbidden {
+		t.Fatalf("seller orders own held ticket: %d %s, want 403", r.Status, r.Body)
 	}
 }
 
@@ -70,13 +101,15 @@ func TestOrdersAPI(t *testing.T) {
 	t2 := h.ticket("Opera", 5000)
 
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if r := call(t, "GET", base+path, "", nil); r.Status != http.StatusOK {
+		if r := testkit.Call(t, "GET", base+path, "", nil); r.Status != http.StatusOK {
 			t.Errorf("GET %s = %d %s", path, r.Status, r.Body)
 		}
 	}
 
 	// POST /api/orders: 401, 400, 413, 404, 201, 409.
-	post := func(token string, body any) response { return call(t, "POST", base+"/api/orders", token, body) }
+	post := func(token string, body any) testkit.Reply {
+		return testkit.Call(t, "POST", base+"/api/orders", token, body)
+	}
 	if r := post("", map[string]string{"ticketId": t1}); r.Status != http.StatusUnauthorized {
 		t.Errorf("POST without a token = %d", r.Status)
 	}
@@ -94,13 +127,13 @@ func TestOrdersAPI(t *testing.T) {
 			t.Errorf("POST with %s = %d %s, want 400", name, r.Status, r.Body)
 			continue
 		}
-		r.errorMessage(t)
+		r.Errors() // the error shape, with a message
 	}
-	if r := post(alice, map[string]any{}); r.errorField(t) != "ticketId" {
-		t.Errorf("missing ticketId names field %q", r.errorField(t))
+	if r := post(alice, map[string]any{}); r.ErrorField() != "ticketId" {
+		t.Errorf("missing ticketId names field %q", r.ErrorField())
 	}
-	if r := post(alice, map[string]any{"ticketId": 5}); r.errorField(t) != "ticketId" {
-		t.Errorf("wrong type names field %q", r.errorField(t))
+	if r := post(alice, map[string]any{"ticketId": 5}); r.ErrorField() != "ticketId" {
+		t.Errorf("wrong type names field %q", r.ErrorField())
 	}
 	if r := post(alice, `{"ticketId":"`+strings.Repeat("x", 2<<20)+`"}`); r.Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("POST of 2 MiB = %d", r.Status)
@@ -120,14 +153,14 @@ func TestOrdersAPI(t *testing.T) {
 		t.Errorf("headers: %v", r.Header)
 	}
 	var raw map[string]any
-	r.decode(t, &raw)
+	r.JSON(&raw)
 	if raw["ticket"].(map[string]any)["price"] != 20.1 {
 		t.Errorf("price = %v, want 20.1", raw["ticket"])
 	}
-	var a1 orderJSON
-	r.decode(t, &a1)
+	var a1 apiclient.Order
+	r.JSON(&a1)
 	if a1.ID == "" || a1.UserID != "alice" || a1.Status != "created" || a1.Version != 0 ||
-		a1.Ticket.ID != t1 || a1.Ticket.Title != "Concert" || a1.Ticket.Price != 20.1 || a1.Ticket.Version != 0 {
+		a1.Ticket.ID != t1 || a1.Ticket.Title != "Concert" || a1.Ticket.Price.Float() != 20.1 || a1.Ticket.Version != 0 {
 		t.Errorf("created order = %+v", a1)
 	}
 	if lo, hi := before.Add(15*time.Minute-time.Second), time.Now().Add(15*time.Minute); a1.ExpiresAt.Before(lo) || a1.ExpiresAt.After(hi) {
@@ -138,37 +171,37 @@ func TestOrdersAPI(t *testing.T) {
 	}
 
 	r = post(bob, map[string]string{"ticketId": t1})
-	if r.Status != http.StatusConflict || r.errorMessage(t) != "Ticket is already reserved" {
+	if r.Status != http.StatusConflict || r.Message() != "Ticket is already reserved" {
 		t.Errorf("second order for a held ticket = %d %s", r.Status, r.Body)
 	}
 	a2 := placeOrder(t, base, alice, t2)
 
 	// GET /api/orders: 401, 400, 200 newest first, only the caller's.
-	if r := call(t, "GET", base+"/api/orders", "", nil); r.Status != http.StatusUnauthorized {
+	if r := testkit.Call(t, "GET", base+"/api/orders", "", nil); r.Status != http.StatusUnauthorized {
 		t.Errorf("GET list without a token = %d", r.Status)
 	}
-	var list []orderJSON
-	r = call(t, "GET", base+"/api/orders", alice, nil)
-	r.decode(t, &list)
+	var list []apiclient.Order
+	r = testkit.Call(t, "GET", base+"/api/orders", alice, nil)
+	r.JSON(&list)
 	if r.Status != http.StatusOK || len(list) != 2 || list[0].ID != a2.ID || list[1].ID != a1.ID {
 		t.Errorf("alice's orders = %d %+v, want [%s %s]", r.Status, list, a2.ID, a1.ID)
 	}
-	r = call(t, "GET", base+"/api/orders?limit=1", alice, nil)
-	r.decode(t, &list)
+	r = testkit.Call(t, "GET", base+"/api/orders?limit=1", alice, nil)
+	r.JSON(&list)
 	if len(list) != 1 || list[0].ID != a2.ID {
 		t.Errorf("limit=1: %+v", list)
 	}
-	r = call(t, "GET", base+"/api/orders?limit=1&after="+a2.ID, alice, nil)
-	r.decode(t, &list)
+	r = testkit.Call(t, "GET", base+"/api/orders?limit=1&after="+a2.ID, alice, nil)
+	r.JSON(&list)
 	if len(list) != 1 || list[0].ID != a1.ID {
 		t.Errorf("after: %+v", list)
 	}
 	for _, q := range []string{"limit=0", "limit=501", "limit=x"} {
-		if r := call(t, "GET", base+"/api/orders?"+q, alice, nil); r.Status != http.StatusBadRequest || r.errorField(t) != "limit" {
+		if r := testkit.Call(t, "GET", base+"/api/orders?"+q, alice, nil); r.Status != http.StatusBadRequest || r.ErrorField() != "limit" {
 			t.Errorf("GET ?%s = %d %s", q, r.Status, r.Body)
 		}
 	}
-	r = call(t, "GET", base+"/api/orders", bob, nil)
+	r = testkit.Call(t, "GET", base+"/api/orders", bob, nil)
 	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "[]" {
 		t.Errorf("bob's orders = %d %s, want []", r.Status, r.Body)
 	}
@@ -187,11 +220,11 @@ func TestOrdersAPI(t *testing.T) {
 		{"unknown", alice, "000000000000000000000000", http.StatusNotFound},
 		{"malformed", alice, "%20nope", http.StatusNotFound},
 	} {
-		r := call(t, "GET", base+"/api/orders/"+tc.id, tc.token, nil)
+		r := testkit.Call(t, "GET", base+"/api/orders/"+tc.id, tc.token, nil)
 		if r.Status != tc.want {
 			t.Errorf("GET %s = %d %s, want %d", tc.name, r.Status, r.Body, tc.want)
 		} else {
-			r.errorMessage(t)
+			r.Errors() // the error shape, with a message
 		}
 	}
 
@@ -204,7 +237,7 @@ func TestOrdersAPI(t *testing.T) {
 		{"another user's", bob, a1.ID, http.StatusForbidden},
 		{"unknown", alice, "000000000000000000000000", http.StatusNotFound},
 	} {
-		if r := call(t, "DELETE", base+"/api/orders/"+tc.id, tc.token, nil); r.Status != tc.want {
+		if r := testkit.Call(t, "DELETE", base+"/api/orders/"+tc.id, tc.token, nil); r.Status != tc.want {
 			t.Errorf("DELETE %s = %d %s, want %d", tc.name, r.Status, r.Body, tc.want)
 		}
 	}
@@ -212,7 +245,7 @@ func TestOrdersAPI(t *testing.T) {
 		t.Fatal("a refused DELETE changed the order")
 	}
 	for range 2 {
-		if r := call(t, "DELETE", base+"/api/orders/"+a1.ID, alice, nil); r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		if r := testkit.Call(t, "DELETE", base+"/api/orders/"+a1.ID, alice, nil); r.Status != http.StatusNoContent || len(r.Body) != 0 {
 			t.Fatalf("DELETE = %d %s, want 204", r.Status, r.Body)
 		}
 	}
@@ -225,14 +258,14 @@ func TestOrdersAPI(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "order complete", func() bool {
 		return getOrder(t, base, alice, a2.ID).Status == "complete"
 	})
-	r = call(t, "DELETE", base+"/api/orders/"+a2.ID, alice, nil)
+	r = testkit.Call(t, "DELETE", base+"/api/orders/"+a2.ID, alice, nil)
 	if r.Status != http.StatusConflict {
 		t.Errorf("DELETE of a complete order = %d %s, want 409", r.Status, r.Body)
 	}
 	if got := getOrder(t, base, alice, a2.ID); got.Status != "complete" || got.Version != 1 {
 		t.Errorf("complete order after DELETE = %s v%d", got.Status, got.Version)
 	}
-	if r := call(t, "PUT", base+"/api/orders/"+a2.ID, alice, map[string]string{}); r.Status != http.StatusMethodNotAllowed {
+	if r := testkit.Call(t, "PUT", base+"/api/orders/"+a2.ID, alice, map[string]string{}); r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("PUT = %d, want 405", r.Status)
 	}
 
@@ -310,7 +343,7 @@ func TestTicketUpdatedOutOfOrder(t *testing.T) {
 	if r.Hold.OrderID != o.ID {
 		t.Errorf("ticket events touched the hold: holder %q, want %q", r.Hold.OrderID, o.ID)
 	}
-	if res := call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": id}); res.Status != http.StatusConflict {
+	if res := testkit.Call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": id}); res.Status != http.StatusConflict {
 		t.Errorf("the hold did not survive the ticket's updates: POST = %d", res.Status)
 	}
 }
@@ -322,7 +355,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 	base := h.serve()
 	alice := testkit.Token(t, "alice", "alice@example.com")
 
-	expired := func(o orderJSON) {
+	expired := func(o apiclient.Order) {
 		testkit.Eventually(t, 5*time.Second, "past expiresAt", func() bool { return time.Now().After(o.ExpiresAt) })
 	}
 	hold := func(ticket string) (string, time.Time) {
@@ -332,7 +365,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 		}
 		return r.Hold.OrderID, r.Hold.Until
 	}
-	check := func(o orderJSON, ticket, wantStatus string) {
+	check := func(o apiclient.Order, ticket, wantStatus string) {
 		t.Helper()
 		got := getOrder(t, base, alice, o.ID)
 		if got.Status != wantStatus || got.Version != 1 {
@@ -344,7 +377,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 			if holder != o.ID || !until.Equal(order.Forever) {
 				t.Errorf("paid order's hold = %q until %v, want permanent", holder, until)
 			}
-			if r := call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": ticket}); r.Status != http.StatusConflict {
+			if r := testkit.Call(t, "POST", base+"/api/orders", alice, map[string]string{"ticketId": ticket}); r.Status != http.StatusConflict {
 				t.Errorf("order for a sold ticket = %d", r.Status)
 			}
 		case "cancelled":
@@ -380,7 +413,7 @@ func TestPaymentAndExpiration(t *testing.T) {
 		check(o, tk, "cancelled")
 	})
 	t.Run("both at once", func(t *testing.T) {
-		var placed []orderJSON
+		var placed []apiclient.Order
 		var tks []string
 		for range 6 {
 			tk := h.ticket("C", 100)

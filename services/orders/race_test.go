@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/testkit"
 )
 
@@ -31,7 +32,7 @@ func TestConcurrentOrdersOnTwoInstances(t *testing.T) {
 	type result struct {
 		racer  int
 		status int
-		order  orderJSON
+		order  apiclient.Order
 		msg    string
 	}
 	var won, refused, reordered int
@@ -48,13 +49,13 @@ func TestConcurrentOrdersOnTwoInstances(t *testing.T) {
 		for i := range racers {
 			wg.Go(func() {
 				<-gate
-				r := call(t, "POST", instances[i%2]+"/api/orders", tokens[i], map[string]string{"ticketId": ticket})
+				r := testkit.Call(t, "POST", instances[i%2]+"/api/orders", tokens[i], map[string]string{"ticketId": ticket})
 				res := result{racer: i, status: r.Status}
 				switch r.Status {
 				case http.StatusCreated:
-					r.decode(t, &res.order)
+					r.JSON(&res.order)
 				case http.StatusConflict:
-					res.msg = r.errorMessage(t)
+					res.msg = r.Message()
 				}
 				results <- res
 			})
@@ -84,7 +85,7 @@ func TestConcurrentOrdersOnTwoInstances(t *testing.T) {
 
 		// The winner cancels through the other instance; the next order succeeds.
 		other := instances[(w.racer+1)%2]
-		if r := call(t, "DELETE", other+"/api/orders/"+w.order.ID, tokens[w.racer], nil); r.Status != http.StatusNoContent {
+		if r := testkit.Call(t, "DELETE", other+"/api/orders/"+w.order.ID, tokens[w.racer], nil); r.Status != http.StatusNoContent {
 			t.Fatalf("ticket %d: DELETE = %d %s", n, r.Status, r.Body)
 		}
 		next := (w.racer + 1) % racers

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ticketing/common/events"
+	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/provider"
 )
 
@@ -17,7 +18,7 @@ func TestConcurrentPaymentsChargeOnce(t *testing.T) {
 
 	const n = 20
 	var wg sync.WaitGroup
-	results := make([]response, n)
+	results := make([]testkit.Reply, n)
 	begin := make(chan struct{})
 	for i := range n {
 		wg.Add(1)
@@ -36,19 +37,19 @@ func TestConcurrentPaymentsChargeOnce(t *testing.T) {
 		switch r.Status {
 		case 201:
 			created++
-			if r.str("status") != "succeeded" {
-				t.Errorf("201 with status %q", r.str("status"))
+			if r.Field("status") != "succeeded" {
+				t.Errorf("201 with status %q", r.Field("status"))
 			}
 			if paymentID == "" {
-				paymentID, stripeID = r.str("id"), r.str("stripeId")
+				paymentID, stripeID = r.Field("id"), r.Field("stripeId")
 			}
-			if r.str("id") != paymentID || r.str("stripeId") != stripeID {
-				t.Errorf("two payments: %s/%s and %s/%s", paymentID, stripeID, r.str("id"), r.str("stripeId"))
+			if r.Field("id") != paymentID || r.Field("stripeId") != stripeID {
+				t.Errorf("two payments: %s/%s and %s/%s", paymentID, stripeID, r.Field("id"), r.Field("stripeId"))
 			}
 		case 409:
 			conflicts++
 		default:
-			t.Errorf("unexpected answer %d %s", r.Status, r.Raw)
+			t.Errorf("unexpected answer %d %s", r.Status, r.Body)
 		}
 	}
 	if created == 0 {
@@ -66,8 +67,8 @@ func TestConcurrentPaymentsChargeOnce(t *testing.T) {
 		t.Fatalf("payment.created: %+v", got)
 	}
 	// A retry after the storm still answers the same payment.
-	if r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"}); r.Status != 201 || r.str("id") != paymentID {
-		t.Fatalf("retry: %d %s", r.Status, r.Raw)
+	if r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"}); r.Status != 201 || r.Field("id") != paymentID {
+		t.Fatalf("retry: %d %s", r.Status, r.Body)
 	}
 	if c := h.offline.Charges(); c != 1 {
 		t.Fatalf("%d charges after the retry", c)
@@ -87,25 +88,25 @@ func TestConcurrentPaymentsWhileChargeInFlight(t *testing.T) {
 	})
 
 	const n = 20
-	results := make(chan response, n)
+	results := make(chan testkit.Reply, n)
 	for range n {
 		go func() {
 			results <- h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
 		}()
 	}
-	var got []response
+	var got []testkit.Reply
 	for range n - 1 { // all but the held one answer while it is in flight
 		got = append(got, <-results)
 	}
 	for _, r := range got {
-		if r.Status != 409 || r.message() != "A payment for this order is in progress" {
-			t.Errorf("while in flight: %d %s", r.Status, r.Raw)
+		if r.Status != 409 || r.Message() != "A payment for this order is in progress" {
+			t.Errorf("while in flight: %d %s", r.Status, r.Body)
 		}
 	}
 	close(release)
 	first := <-results
-	if first.Status != 201 || first.str("status") != "succeeded" {
-		t.Fatalf("held request: %d %s", first.Status, first.Raw)
+	if first.Status != 201 || first.Field("status") != "succeeded" {
+		t.Fatalf("held request: %d %s", first.Status, first.Body)
 	}
 	if c := h.offline.Charges(); c != 1 {
 		t.Fatalf("%d charges, want 1", c)
@@ -114,7 +115,7 @@ func TestConcurrentPaymentsWhileChargeInFlight(t *testing.T) {
 		t.Fatalf("%d payment documents", p)
 	}
 	h.settled(o.ID)
-	if got := messages[events.PaymentCreated](h); len(got) != 1 || got[0].ID != first.str("id") {
+	if got := messages[events.PaymentCreated](h); len(got) != 1 || got[0].ID != first.Field("id") {
 		t.Fatalf("payment.created: %+v", got)
 	}
 }

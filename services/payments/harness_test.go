@@ -1,20 +1,17 @@
 package payments_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stripe/stripe-go/v76/webhook"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
@@ -31,7 +28,8 @@ const webhookSecret = "whsec_test_secret"
 type harness struct {
 	t       *testing.T
 	url     string
-	conn    *bus.Conn
+	api     *testkit.API
+	bus     *testkit.Bus
 	db      *mongo.Database
 	store   *store.Store
 	offline *provider.Offline
@@ -59,12 +57,8 @@ func start(t *testing.T, tweak func(env map[string]string)) *harness {
 		cfg.Ready = ready
 		return payments.Run(ctx, cfg)
 	})
-	ctx := context.Background()
-	h.conn, err = bus.Connect(ctx, natsURL, "payments-test", cfg.Topology, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.conn.Close)
+	h.api = testkit.NewAPI(t, h.url)
+	h.bus = testkit.ConnectBus(t, natsURL, "payments-test", cfg.Topology)
 	h.db = testkit.MongoClient(t).Database(env["MONGODB_DATABASE"])
 	h.store = store.New(h.db, nil)
 	return h
@@ -88,13 +82,7 @@ func (h *harness) order(userID string, priceCents int64, expiresIn time.Duration
 
 func (h *harness) publish(e events.Event) {
 	h.t.Helper()
-	env, err := bus.NewEnvelope(context.Background(), e)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.conn.Publish(context.Background(), env); err != nil {
-		h.t.Fatal(err)
-	}
+	h.bus.Publish(e)
 }
 
 // waitOrder waits until the replica holds version of order id.
@@ -111,66 +99,22 @@ func (h *harness) cancel(o order, version int64) {
 	h.publish(events.OrderCancelled{ID: o.ID, Version: version, Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
 }
 
-type response struct {
-	Status int
-	Body   map[string]any
-	Raw    string
-}
-
-func (r response) str(k string) string { s, _ := r.Body[k].(string); return s }
-
-func (r response) message() string {
-	errs, _ := r.Body["errors"].([]any)
-	if len(errs) == 0 {
-		return ""
-	}
-	m, _ := errs[0].(map[string]any)
-	s, _ := m["message"].(string)
-	return s
-}
-
-func (h *harness) do(method, path, token string, body io.Reader, header http.Header) response {
+func (h *harness) do(method, path, token string, body any, header http.Header) testkit.Reply {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.url+path, body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{Status: resp.StatusCode, Raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return h.api.Send(apiclient.Request{Method: method, Path: path, Auth: apiclient.Bearer(token), Body: body, Header: header})
 }
 
 // pay posts body (a map, or a string sent as is) to POST /api/payments.
-func (h *harness) pay(token string, body any) response {
+func (h *harness) pay(token string, body any) testkit.Reply {
 	h.t.Helper()
-	var b []byte
-	switch v := body.(type) {
-	case string:
-		b = []byte(v)
-	default:
-		b, _ = json.Marshal(v)
-	}
-	return h.do("POST", "/api/payments", token, bytes.NewReader(b), nil)
+	return h.api.Call("POST", "/api/payments", token, body)
 }
 
 // webhook delivers a Stripe event signed at ts (now when zero).
-func (h *harness) webhook(payload []byte, ts time.Time) response {
+func (h *harness) webhook(payload []byte, ts time.Time) testkit.Reply {
 	h.t.Helper()
 	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: webhookSecret, Timestamp: ts})
-	return h.do("POST", "/api/payments/webhook", "", bytes.NewReader(signed.Payload),
+	return h.do("POST", "/api/payments/webhook", "", signed.Payload,
 		http.Header{"Stripe-Signature": {signed.Header}})
 }
 
@@ -197,46 +141,13 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // published counts the events of subject stored in its stream.
 func (h *harness) published(subject string) int {
 	h.t.Helper()
-	ctx := context.Background()
-	s, err := h.conn.JS.Stream(ctx, h.conn.Topology.StreamOf(subject))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(h.conn.Topology.Subject(subject)))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return int(info.State.Subjects[h.conn.Topology.Subject(subject)])
+	return h.bus.Stored(subject)
 }
 
 // messages reads the payloads of subject's events.
 func messages[E events.Event](h *harness) []E {
 	h.t.Helper()
-	var zero E
-	ctx := context.Background()
-	subject := h.conn.Topology.Subject(zero.Subject())
-	n := h.published(zero.Subject())
-	if n == 0 {
-		return nil
-	}
-	c, err := h.conn.JS.OrderedConsumer(ctx, h.conn.Topology.StreamOf(zero.Subject()),
-		jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	batch, err := c.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []E
-	for m := range batch.Messages() {
-		e, err := events.Decode[E](m.Data())
-		if err != nil {
-			h.t.Fatalf("%s: %v", subject, err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return testkit.ReadEvents[E](h.bus)
 }
 
 // settled waits until the order's payment has no event left in its outbox (all published).
@@ -263,24 +174,14 @@ func eventually(t *testing.T, msg string, cond func() bool) {
 	testkit.Eventually(t, 20*time.Second, msg, cond)
 }
 
-// consumerDone reports whether durable has acknowledged everything delivered to it.
-func (h *harness) consumerDone(durable string) bool {
-	ctx := context.Background()
-	c, err := h.conn.JS.Consumer(ctx, h.conn.Topology.Stream(events.StreamOrders), durable)
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(ctx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+// consumerDone reports whether the service's consumer of subject has acknowledged
+// everything delivered to it.
+func (h *harness) consumerDone(subject string) bool {
+	return h.bus.Idle(payments.Name, subject)
 }
 
-// redelivered reports whether durable has had an event delivered again (after a "not yet").
-func (h *harness) redelivered(durable string) bool {
-	ctx := context.Background()
-	c, err := h.conn.JS.Consumer(ctx, h.conn.Topology.Stream(events.StreamOrders), durable)
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(ctx)
-	return err == nil && info.NumRedelivered > 0
+// redelivered reports whether the service's consumer of subject has had an event delivered
+// again (after a "not yet").
+func (h *harness) redelivered(subject string) bool {
+	return h.bus.Redelivered(payments.Name, subject)
 }

@@ -44,7 +44,7 @@ func TestOrderReplica(t *testing.T) {
 	h.waitOrder(id2, 1)
 	h.publish(events.OrderCancelled{ID: id2, Version: 1, Ticket: events.TicketRef{ID: "t2"}})
 	eventually(t, "events handled", func() bool {
-		return h.consumerDone("payments-order-cancelled") && h.consumerDone("payments-order-created") && h.consumerDone("payments-order-completed")
+		return h.consumerDone(events.SubjectOrderCancelled) && h.consumerDone(events.SubjectOrderCreated) && h.consumerDone(events.SubjectOrderCompleted)
 	})
 	if o, _ := h.store.Order(ctx, id2); o.Status != events.OrderStatusComplete || o.Version != 1 {
 		t.Fatalf("completed order became %+v", o)
@@ -58,17 +58,17 @@ func TestPayBeforeReplicaCaughtUp(t *testing.T) {
 	h := start(t, nil)
 	id := bson.NewObjectID().Hex()
 	tok := testkit.Token(t, "judy", "judy@example.com")
-	done := make(chan response, 1)
+	done := make(chan testkit.Reply, 1)
 	go func() { done <- h.pay(tok, map[string]any{"orderId": id, "token": "tok_visa"}) }()
 	time.Sleep(300 * time.Millisecond) // not a wait for anything: it makes the order event late
 	h.publish(events.OrderCreated{ID: id, Version: 0, Status: "created", UserID: "judy",
 		ExpiresAt: time.Now().Add(time.Hour).UTC(), Ticket: events.TicketRef{ID: "t", PriceCents: 700}})
-	if r := <-done; r.Status != 201 || r.str("status") != "succeeded" {
-		t.Fatalf("got %d %s", r.Status, r.Raw)
+	if r := <-done; r.Status != 201 || r.Field("status") != "succeeded" {
+		t.Fatalf("got %d %s", r.Status, r.Body)
 	}
 	began := time.Now()
 	if r := h.pay(tok, map[string]any{"orderId": "65f000000000000000000000", "token": "tok_visa"}); r.Status != 404 {
-		t.Fatalf("old id: %d %s", r.Status, r.Raw)
+		t.Fatalf("old id: %d %s", r.Status, r.Body)
 	}
 	if d := time.Since(began); d > time.Second {
 		t.Fatalf("an old id waited %s", d)

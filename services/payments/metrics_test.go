@@ -5,24 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
 )
 
 func paymentsCounted(t *testing.T) map[string]float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() == "ticketing_payments_total" {
-			for _, m := range mf.GetMetric() {
-				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-			}
-		}
+	for _, outcome := range []string{"declined", "succeeded", "refunded", "failed"} {
+		out[outcome] = testkit.Counter(t, "ticketing_payments_total", map[string]string{"outcome": outcome})
 	}
 	return out
 }
@@ -34,12 +25,12 @@ func TestPaymentsAreCountedByOutcome(t *testing.T) {
 
 	declined := h.order("dora", 1000, 15*time.Minute)
 	if r := h.pay(declined.Token, map[string]any{"orderId": declined.ID, "token": "tok_chargeDeclined"}); r.Status != 402 {
-		t.Fatalf("declined card: %d %s", r.Status, r.Raw)
+		t.Fatalf("declined card: %d %s", r.Status, r.Body)
 	}
 	paid := h.order("dora", 1000, 15*time.Minute)
 	for range 2 { // the retry returns the same payment
 		if r := h.pay(paid.Token, map[string]any{"orderId": paid.ID, "token": "tok_visa"}); r.Status != 201 {
-			t.Fatalf("pay: %d %s", r.Status, r.Raw)
+			t.Fatalf("pay: %d %s", r.Status, r.Body)
 		}
 	}
 	h.cancel(paid, 1)

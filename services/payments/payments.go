@@ -162,7 +162,11 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 
 	router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
-	web.Health(router, map[string]web.Check{"mongodb": mongodb.Ready(db.Client()), "nats": conn.Ready})
+	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
+	web.Health(router, web.Probes{
+		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
+		Degraded: map[string]web.Check{"nats": conn.Ready},
+	})
 	api.Routes(router, &api.Handler{App: a, WebhookSecret: cfg.WebhookSecret, Log: svc.Log, Client: cfg.clientConfig()})
 	return router, nil
 }

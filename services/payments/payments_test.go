@@ -1,7 +1,6 @@
 package payments_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -19,8 +18,8 @@ func TestPaymentsAPI(t *testing.T) {
 	t.Run("401 not signed in", func(t *testing.T) {
 		o := h.order(alice, 2000, 15*time.Minute)
 		r := h.pay("", map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if r.Status != 401 || r.message() == "" {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 401 || r.Message() == "" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 
@@ -40,11 +39,11 @@ func TestPaymentsAPI(t *testing.T) {
 		} {
 			r := h.pay(tok, body)
 			if r.Status != 400 {
-				t.Errorf("%s: got %d %s", body, r.Status, r.Raw)
+				t.Errorf("%s: got %d %s", body, r.Status, r.Body)
 				continue
 			}
-			if field != "" && !strings.Contains(r.Raw, `"field":"`+field+`"`) {
-				t.Errorf("%s: no field %s in %s", body, field, r.Raw)
+			if field != "" && !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+				t.Errorf("%s: no field %s in %s", body, field, r.Body)
 			}
 		}
 	})
@@ -54,7 +53,7 @@ func TestPaymentsAPI(t *testing.T) {
 		for _, id := range []string{"65f000000000000000000000", "not-an-id", "../../x"} {
 			r := h.pay(tok, map[string]any{"orderId": id, "paymentMethodId": "pm_card_visa"})
 			if r.Status != 404 {
-				t.Errorf("%s: got %d %s", id, r.Status, r.Raw)
+				t.Errorf("%s: got %d %s", id, r.Status, r.Body)
 			}
 		}
 	})
@@ -64,7 +63,7 @@ func TestPaymentsAPI(t *testing.T) {
 		other := h.order(bob, 100, 15*time.Minute)
 		r := h.pay(other.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
 		if r.Status != 403 {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 		if h.offline.Charges() != 0 || h.payments(o.ID) != 0 {
 			t.Fatal("a forbidden request charged or stored")
@@ -76,16 +75,16 @@ func TestPaymentsAPI(t *testing.T) {
 		h.cancel(o, 1)
 		h.waitOrder(o.ID, 1)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if r.Status != 409 || r.message() != "Order has been cancelled" {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 409 || r.Message() != "Order has been cancelled" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("409 order expired", func(t *testing.T) {
 		o := h.order(alice, 2000, -time.Second)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "token": "tok_visa"})
-		if r.Status != 409 || r.message() != "Order has expired" {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 409 || r.Message() != "Order has expired" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 
@@ -93,36 +92,36 @@ func TestPaymentsAPI(t *testing.T) {
 	t.Run("201 with paymentMethodId, 201 same payment on retry, 409 once paid", func(t *testing.T) {
 		o := h.order(alice, 2050, 15*time.Minute)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if r.Status != 201 || r.str("status") != "succeeded" || r.str("orderId") != o.ID ||
-			!strings.HasPrefix(r.str("stripeId"), "pi_") || r.str("id") == "" || r.str("clientSecret") != "" {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 201 || r.Field("status") != "succeeded" || r.Field("orderId") != o.ID ||
+			!strings.HasPrefix(r.Field("stripeId"), "pi_") || r.Field("id") == "" || r.Field("clientSecret") != "" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 		again := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if again.Status != 201 || again.str("id") != r.str("id") || again.str("stripeId") != r.str("stripeId") {
-			t.Fatalf("retry: got %d %s", again.Status, again.Raw)
+		if again.Status != 201 || again.Field("id") != r.Field("id") || again.Field("stripeId") != r.Field("stripeId") {
+			t.Fatalf("retry: got %d %s", again.Status, again.Body)
 		}
 		if got := h.offline.Charges() - charges; got != 1 {
 			t.Fatalf("%d charges, want 1", got)
 		}
 		h.settled(o.ID)
 		created := messages[events.PaymentCreated](h)
-		if len(created) == 0 || created[len(created)-1] != (events.PaymentCreated{ID: r.str("id"), OrderID: o.ID, StripeID: r.str("stripeId")}) {
+		if len(created) == 0 || created[len(created)-1] != (events.PaymentCreated{ID: r.Field("id"), OrderID: o.ID, StripeID: r.Field("stripeId")}) {
 			t.Fatalf("payment.created: %+v", created)
 		}
 		// The orders service completes the order: now it is "already paid".
 		h.publish(events.OrderCompleted{ID: o.ID, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + o.ID}})
 		h.waitOrder(o.ID, 1)
 		paid := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if paid.Status != 409 || paid.message() != "Order already paid" {
-			t.Fatalf("after completion: got %d %s", paid.Status, paid.Raw)
+		if paid.Status != 409 || paid.Message() != "Order already paid" {
+			t.Fatalf("after completion: got %d %s", paid.Status, paid.Body)
 		}
 	})
 
 	t.Run("201 with the seed's card token", func(t *testing.T) {
 		o := h.order(alice, 999, 15*time.Minute)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "token": "tok_visa"})
-		if r.Status != 201 || r.str("status") != "succeeded" {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 201 || r.Field("status") != "succeeded" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 
@@ -133,8 +132,8 @@ func TestPaymentsAPI(t *testing.T) {
 		for _, card := range []map[string]any{{"paymentMethodId": "pm_card_chargeDeclined"}, {"token": "tok_chargeDeclined"}} {
 			card["orderId"] = o.ID
 			r := h.pay(o.Token, card)
-			if r.Status != 402 || r.message() != "Your card was declined." {
-				t.Fatalf("got %d %s", r.Status, r.Raw)
+			if r.Status != 402 || r.Message() != "Your card was declined." {
+				t.Fatalf("got %d %s", r.Status, r.Body)
 			}
 		}
 		p, err := h.store.PaymentByOrder(context.Background(), o.ID)
@@ -145,8 +144,8 @@ func TestPaymentsAPI(t *testing.T) {
 			t.Fatal("a declined card charged or published payment.created")
 		}
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		if r.Status != 201 || r.str("status") != "succeeded" || r.str("id") != p.ID {
-			t.Fatalf("after a decline: got %d %s", r.Status, r.Raw)
+		if r.Status != 201 || r.Field("status") != "succeeded" || r.Field("id") != p.ID {
+			t.Fatalf("after a decline: got %d %s", r.Status, r.Body)
 		}
 		if p, _ := h.store.PaymentByOrder(context.Background(), o.ID); p.Attempt != 3 {
 			t.Fatalf("attempt %d, want 3", p.Attempt)
@@ -156,26 +155,26 @@ func TestPaymentsAPI(t *testing.T) {
 	t.Run("400 unknown payment method", func(t *testing.T) {
 		o := h.order(alice, 2000, 15*time.Minute)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_unknown"})
-		if r.Status != 400 || !strings.Contains(r.Raw, `"field":"paymentMethodId"`) {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 400 || !strings.Contains(string(r.Body), `"field":"paymentMethodId"`) {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("201 with clientSecret for orderId alone", func(t *testing.T) {
 		o := h.order(alice, 2000, 15*time.Minute)
 		r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-		if r.Status != 201 || r.str("status") != "requires_payment_method" || r.str("clientSecret") == "" ||
-			!strings.HasPrefix(r.str("stripeId"), "pi_") {
-			t.Fatalf("got %d %s", r.Status, r.Raw)
+		if r.Status != 201 || r.Field("status") != "requires_payment_method" || r.Field("clientSecret") == "" ||
+			!strings.HasPrefix(r.Field("stripeId"), "pi_") {
+			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 		again := h.pay(o.Token, map[string]any{"orderId": o.ID})
-		if again.Status != 201 || again.str("clientSecret") != r.str("clientSecret") || again.str("id") != r.str("id") {
-			t.Fatalf("retry: got %d %s", again.Status, again.Raw)
+		if again.Status != 201 || again.Field("clientSecret") != r.Field("clientSecret") || again.Field("id") != r.Field("id") {
+			t.Fatalf("retry: got %d %s", again.Status, again.Body)
 		}
 		// A server-side charge would open a second PaymentIntent next to the browser's.
 		both := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
 		if both.Status != 409 {
-			t.Fatalf("charge while the browser confirms: got %d %s", both.Status, both.Raw)
+			t.Fatalf("charge while the browser confirms: got %d %s", both.Status, both.Body)
 		}
 	})
 
@@ -183,22 +182,22 @@ func TestPaymentsAPI(t *testing.T) {
 		o := h.order(alice, 2000, 15*time.Minute)
 		big := `{"orderId":"` + o.ID + `","token":"` + strings.Repeat("a", 2<<20) + `"}`
 		if r := h.pay(o.Token, big); r.Status != 413 {
-			t.Fatalf("payments: got %d %s", r.Status, r.Raw)
+			t.Fatalf("payments: got %d %s", r.Status, r.Body)
 		}
-		if r := h.do("POST", "/api/payments/webhook", "", bytes.NewReader([]byte(big)), nil); r.Status != 413 {
-			t.Fatalf("webhook: got %d %s", r.Status, r.Raw)
+		if r := h.do("POST", "/api/payments/webhook", "", big, nil); r.Status != 413 {
+			t.Fatalf("webhook: got %d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("405 and 404 routes in the error shape", func(t *testing.T) {
-		if r := h.do("GET", "/api/payments", "", nil, nil); r.Status != 405 || r.message() == "" {
-			t.Fatalf("GET: got %d %s", r.Status, r.Raw)
+		if r := h.do("GET", "/api/payments", "", nil, nil); r.Status != 405 || r.Message() == "" {
+			t.Fatalf("GET: got %d %s", r.Status, r.Body)
 		}
 		if r := h.do("GET", "/healthz", "", nil, nil); r.Status != 200 {
 			t.Fatalf("healthz: %d", r.Status)
 		}
 		if r := h.do("GET", "/readyz", "", nil, nil); r.Status != 200 {
-			t.Fatalf("readyz: %d %s", r.Status, r.Raw)
+			t.Fatalf("readyz: %d %s", r.Status, r.Body)
 		}
 	})
 }

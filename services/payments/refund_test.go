@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ticketing/common/events"
+	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
 	"ticketing/services/payments/internal/provider"
 )
@@ -19,7 +20,7 @@ func TestLateSuccessRefund(t *testing.T) {
 	o := h.order("frank", 3100, 15*time.Minute)
 	r := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
 	if r.Status != 201 {
-		t.Fatalf("pay: %d %s", r.Status, r.Raw)
+		t.Fatalf("pay: %d %s", r.Status, r.Body)
 	}
 	h.cancel(o, 1)
 	h.cancel(o, 1) // redelivered (another message id: JetStream keeps both)
@@ -29,19 +30,19 @@ func TestLateSuccessRefund(t *testing.T) {
 	})
 	h.settled(o.ID)
 	// Let the duplicate be handled too before counting.
-	eventually(t, "both order.cancelled handled", func() bool { return h.consumerDone("payments-order-cancelled") })
+	eventually(t, "both order.cancelled handled", func() bool { return h.consumerDone(events.SubjectOrderCancelled) })
 	if n := h.offline.Refunds(); n != 1 {
 		t.Fatalf("%d refunds, want 1", n)
 	}
-	want := events.PaymentRefunded{ID: r.str("id"), OrderID: o.ID, StripeID: r.str("stripeId"), Reason: "order cancelled"}
+	want := events.PaymentRefunded{ID: r.Field("id"), OrderID: o.ID, StripeID: r.Field("stripeId"), Reason: "order cancelled"}
 	if got := messages[events.PaymentRefunded](h); len(got) != 1 || got[0] != want {
 		t.Fatalf("payment.refunded: %+v, want [%+v]", got, want)
 	}
-	if _, refunded, _ := h.offline.IntentStatus(r.str("stripeId")); !refunded {
+	if _, refunded, _ := h.offline.IntentStatus(r.Field("stripeId")); !refunded {
 		t.Fatal("the intent is not refunded at the provider")
 	}
 	if again := h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"}); again.Status != 409 {
-		t.Fatalf("pay a cancelled order: %d %s", again.Status, again.Raw)
+		t.Fatalf("pay a cancelled order: %d %s", again.Status, again.Body)
 	}
 }
 
@@ -56,29 +57,29 @@ func TestCancelledWhileCharging(t *testing.T) {
 	hold, entered := make(chan struct{}), make(chan struct{})
 	h.offline.BeforeCharge(func(provider.ChargeRequest) { close(entered); <-hold })
 
-	done := make(chan response, 1)
+	done := make(chan testkit.Reply, 1)
 	go func() { done <- h.pay(o.Token, map[string]any{"orderId": o.ID, "token": "tok_visa"}) }()
 	<-entered
 	h.cancel(o, 1)
 	h.waitOrder(o.ID, 1)
 	// The listener saw a processing payment and asked to be called again: nothing refunded.
 	eventually(t, "order.cancelled redelivered while the charge is in flight", func() bool {
-		return h.redelivered("payments-order-cancelled")
+		return h.redelivered(events.SubjectOrderCancelled)
 	})
 	if n := h.offline.Refunds(); n != 0 {
 		t.Fatalf("%d refunds before the charge settled", n)
 	}
 	close(hold)
 	r := <-done
-	if r.Status != 409 || r.message() != "Order was cancelled while the card was charged; the payment was refunded" {
-		t.Fatalf("pay: %d %s", r.Status, r.Raw)
+	if r.Status != 409 || r.Message() != "Order was cancelled while the card was charged; the payment was refunded" {
+		t.Fatalf("pay: %d %s", r.Status, r.Body)
 	}
 	p, err := h.store.PaymentByOrder(ctx, o.ID)
 	if err != nil || p.Status != payment.StatusRefunded {
 		t.Fatalf("payment %+v %v", p, err)
 	}
 	h.settled(o.ID)
-	eventually(t, "order.cancelled handled", func() bool { return h.consumerDone("payments-order-cancelled") })
+	eventually(t, "order.cancelled handled", func() bool { return h.consumerDone(events.SubjectOrderCancelled) })
 	if n := h.offline.Refunds(); n != 1 {
 		t.Fatalf("%d refunds, want 1", n)
 	}
@@ -100,19 +101,19 @@ func TestRefundRetriedBySweeper(t *testing.T) {
 	o := h.order("ivan", 1800, 15*time.Minute)
 	r := h.pay(o.Token, map[string]any{"orderId": o.ID})
 	if r.Status != 201 {
-		t.Fatalf("pay: %d %s", r.Status, r.Raw)
+		t.Fatalf("pay: %d %s", r.Status, r.Body)
 	}
 	h.cancel(o, 1)
 	eventually(t, "cancellation recorded on the payment", func() bool {
 		p, err := h.store.PaymentByOrder(ctx, o.ID)
 		return err == nil && p.OrderCancelled
 	})
-	if _, err := h.offline.Confirm(r.str("stripeId"), "pm_card_visa"); err != nil {
+	if _, err := h.offline.Confirm(r.Field("stripeId"), "pm_card_visa"); err != nil {
 		t.Fatal(err)
 	}
 	h.offline.FailRefunds(1)
-	if w := h.webhook(intentEvent("evt_late", "payment_intent.succeeded", r.str("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
-		t.Fatalf("webhook: %d %s", w.Status, w.Raw)
+	if w := h.webhook(intentEvent("evt_late", "payment_intent.succeeded", r.Field("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
+		t.Fatalf("webhook: %d %s", w.Status, w.Body)
 	}
 	eventually(t, "refunded by the sweeper", func() bool {
 		p, err := h.store.PaymentByOrder(ctx, o.ID)
@@ -122,7 +123,7 @@ func TestRefundRetriedBySweeper(t *testing.T) {
 	if n := h.offline.Refunds(); n != 1 {
 		t.Fatalf("%d refunds, want 1", n)
 	}
-	if rf := messages[events.PaymentRefunded](h); len(rf) != 1 || rf[0].StripeID != r.str("stripeId") {
+	if rf := messages[events.PaymentRefunded](h); len(rf) != 1 || rf[0].StripeID != r.Field("stripeId") {
 		t.Fatalf("payment.refunded: %+v", rf)
 	}
 	if c := messages[events.PaymentCreated](h); len(c) != 1 {

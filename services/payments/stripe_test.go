@@ -20,8 +20,8 @@ func TestStripeProviderWiring(t *testing.T) {
 	})
 	o := h.order("heidi", 2000, 15*time.Minute)
 	r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-	if r.Status != 201 || r.str("status") != "requires_payment_method" || !strings.HasPrefix(r.str("stripeId"), "pi_") ||
-		!strings.Contains(r.str("clientSecret"), "_secret_") {
-		t.Fatalf("got %d %s", r.Status, r.Raw)
+	if r.Status != 201 || r.Field("status") != "requires_payment_method" || !strings.HasPrefix(r.Field("stripeId"), "pi_") ||
+		!strings.Contains(r.Field("clientSecret"), "_secret_") {
+		t.Fatalf("got %d %s", r.Status, r.Body)
 	}
 }

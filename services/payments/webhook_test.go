@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"ticketing/common/events"
+	"ticketing/common/testkit"
 	"ticketing/services/payments/internal/payment"
 	"ticketing/services/payments/internal/provider"
 	"ticketing/services/payments/internal/store"
@@ -25,10 +26,10 @@ func TestWebhookProcessedOnce(t *testing.T) {
 	o := h.order("dave", 2000, 15*time.Minute)
 
 	r := h.pay(o.Token, map[string]any{"orderId": o.ID})
-	if r.Status != 201 || r.str("clientSecret") == "" {
-		t.Fatalf("client secret flow: %d %s", r.Status, r.Raw)
+	if r.Status != 201 || r.Field("clientSecret") == "" {
+		t.Fatalf("client secret flow: %d %s", r.Status, r.Body)
 	}
-	intentID := r.str("stripeId")
+	intentID := r.Field("stripeId")
 	if _, err := h.offline.Confirm(intentID, "pm_card_visa"); err != nil { // what Stripe.js does
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestWebhookProcessedOnce(t *testing.T) {
 
 	// Deliveries: one, then two at once.
 	if w := h.webhook(evt, time.Time{}); w.Status != 200 {
-		t.Fatalf("delivery 1: %d %s", w.Status, w.Raw)
+		t.Fatalf("delivery 1: %d %s", w.Status, w.Body)
 	}
 	var wg sync.WaitGroup
 	for i := range 2 {
@@ -44,7 +45,7 @@ func TestWebhookProcessedOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if w := h.webhook(evt, time.Time{}); w.Status != 200 {
-				t.Errorf("delivery %d: %d %s", i+2, w.Status, w.Raw)
+				t.Errorf("delivery %d: %d %s", i+2, w.Status, w.Body)
 			}
 		}()
 	}
@@ -63,8 +64,8 @@ func TestWebhookProcessedOnce(t *testing.T) {
 		t.Fatalf("%d markers for the event", markers)
 	}
 	// The client retrying its request sees the payment the webhook completed.
-	if again := h.pay(o.Token, map[string]any{"orderId": o.ID}); again.Status != 201 || again.str("status") != "succeeded" {
-		t.Fatalf("after webhook: %d %s", again.Status, again.Raw)
+	if again := h.pay(o.Token, map[string]any{"orderId": o.ID}); again.Status != 201 || again.Field("status") != "succeeded" {
+		t.Fatalf("after webhook: %d %s", again.Status, again.Body)
 	}
 
 	// The event id alone stops a fourth delivery: put the payment back and deliver again;
@@ -85,7 +86,7 @@ func TestWebhookProcessedOnce(t *testing.T) {
 	t.Run("bad signatures answer 400 and change nothing", func(t *testing.T) {
 		other := h.order("dave", 2000, 15*time.Minute)
 		pr := h.pay(other.Token, map[string]any{"orderId": other.ID})
-		good := intentEvent("evt_succeeded_2", "payment_intent.succeeded", pr.str("stripeId"), other.ID, 1)
+		good := intentEvent("evt_succeeded_2", "payment_intent.succeeded", pr.Field("stripeId"), other.ID, 1)
 		signedFor := func(body []byte, ts time.Time) string { return webhookHeaderWith(body, ts, webhookSecret) }
 		cases := map[string]struct {
 			body   []byte
@@ -103,8 +104,8 @@ func TestWebhookProcessedOnce(t *testing.T) {
 				hdr.Set("Stripe-Signature", c.header)
 			}
 			w := h.do("POST", "/api/payments/webhook", "", bytes.NewReader(c.body), hdr)
-			if w.Status != 400 || w.message() == "" {
-				t.Errorf("%s: got %d %s", name, w.Status, w.Raw)
+			if w.Status != 400 || w.Message() == "" {
+				t.Errorf("%s: got %d %s", name, w.Status, w.Body)
 			}
 		}
 		p, _ := h.store.PaymentByOrder(ctx, other.ID)
@@ -122,7 +123,7 @@ func TestWebhookProcessedOnce(t *testing.T) {
 			intentEvent("evt_y", "payment_intent.succeeded", "pi_foreign", "", 1),
 		} {
 			if w := h.webhook(body, time.Time{}); w.Status != 200 {
-				t.Fatalf("got %d %s", w.Status, w.Raw)
+				t.Fatalf("got %d %s", w.Status, w.Body)
 			}
 		}
 	})
@@ -130,8 +131,8 @@ func TestWebhookProcessedOnce(t *testing.T) {
 	t.Run("payment_failed keeps a browser intent open and fails a processing charge", func(t *testing.T) {
 		o3 := h.order("dave", 2000, 15*time.Minute)
 		pr := h.pay(o3.Token, map[string]any{"orderId": o3.ID})
-		if w := h.webhook(intentEvent("evt_failed_1", "payment_intent.payment_failed", pr.str("stripeId"), o3.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("got %d %s", w.Status, w.Raw)
+		if w := h.webhook(intentEvent("evt_failed_1", "payment_intent.payment_failed", pr.Field("stripeId"), o3.ID, 1), time.Time{}); w.Status != 200 {
+			t.Fatalf("got %d %s", w.Status, w.Body)
 		}
 		if p, _ := h.store.PaymentByOrder(ctx, o3.ID); p.Status != payment.StatusRequiresPaymentMethod {
 			t.Fatalf("browser intent after payment_failed: %s", p.Status)
@@ -147,21 +148,21 @@ func TestWebhookProcessedOnce(t *testing.T) {
 			}
 		})
 		t.Cleanup(func() { h.offline.BeforeCharge(nil) })
-		done := make(chan response, 1)
+		done := make(chan testkit.Reply, 1)
 		go func() {
 			done <- h.pay(o4.Token, map[string]any{"orderId": o4.ID, "paymentMethodId": "pm_card_chargeDeclinedInsufficientFunds"})
 		}()
 		<-entered
 		if w := h.webhook(intentEvent("evt_failed_2", "payment_intent.payment_failed", "pi_whatever", o4.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("got %d %s", w.Status, w.Raw)
+			t.Fatalf("got %d %s", w.Status, w.Body)
 		}
 		p, _ := h.store.PaymentByOrder(ctx, o4.ID)
 		if p.Status != payment.StatusFailed || p.Failure != "Your card has insufficient funds." {
 			t.Fatalf("processing charge after payment_failed: %+v", p)
 		}
 		close(hold)
-		if r := <-done; r.Status != 402 || r.message() != "Your card has insufficient funds." {
-			t.Fatalf("held charge: %d %s", r.Status, r.Raw)
+		if r := <-done; r.Status != 402 || r.Message() != "Your card has insufficient funds." {
+			t.Fatalf("held charge: %d %s", r.Status, r.Body)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package tickets_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
@@ -21,20 +21,16 @@ import (
 // at is h speaking to the replica at url.
 func (h *harness) at(url string) *harness {
 	c := *h
-	c.url = url
+	c.setURL(url, nil)
 	return &c
 }
 
 // listed is the free tickets of the first page of h's listing, by id.
-func (h *harness) listed() map[string]ticketJSON {
+func (h *harness) listed() map[string]apiclient.Ticket {
 	h.t.Helper()
-	r := h.call("GET", "/api/tickets?limit=500", "", nil)
-	r.expect(h.t, http.StatusOK, "", "")
-	var got []ticketJSON
-	if err := json.Unmarshal(r.body, &got); err != nil {
-		h.t.Fatal(err)
-	}
-	out := map[string]ticketJSON{}
+	var got []apiclient.Ticket
+	h.call("GET", "/api/tickets?limit=500", "", nil).Want(http.StatusOK).JSON(&got)
+	out := map[string]apiclient.Ticket{}
 	for _, tk := range got {
 		out[tk.ID] = tk
 	}
@@ -96,7 +92,7 @@ func TestListingAcrossReplicas(t *testing.T) {
 	d := shows(t, since, ttl, "a ticket created through A, in B's listing", func() bool { _, ok := b.listed()[tk.ID]; return ok })
 	t.Logf("created through A: in B's listing after %s", d)
 
-	a.call("PUT", "/api/tickets/"+old.ID, alice, `{"title":"Edited","price":6}`).expect(t, http.StatusOK, "", "")
+	a.call("PUT", "/api/tickets/"+old.ID, alice, `{"title":"Edited","price":6}`).Want(http.StatusOK)
 	since = time.Now()
 	d = shows(t, since, ttl, "an edit through A, in B's listing", func() bool { return b.listed()[old.ID].Title == "Edited" })
 	t.Logf("edited through A: in B's listing after %s", d)
@@ -122,48 +118,47 @@ func TestListingConditionalGet(t *testing.T) {
 	tk := h.create(alice, "Concert", 10)
 
 	for _, path := range []string{"/api/tickets", "/api/tickets?limit=2", "/api/tickets/" + tk.ID} {
-		r := h.call("GET", path, "", nil)
-		r.expect(t, http.StatusOK, "", "")
-		etag := r.header.Get("ETag")
+		r := h.call("GET", path, "", nil).Want(http.StatusOK)
+		etag := r.Header.Get("ETag")
 		if len(etag) < 3 || etag[0] != '"' || etag[len(etag)-1] != '"' {
 			t.Fatalf("GET %s: ETag %q", path, etag)
 		}
-		if cc := r.header.Get("Cache-Control"); cc != web.CachePublic {
+		if cc := r.Header.Get("Cache-Control"); cc != web.CachePublic {
 			t.Errorf("GET %s: Cache-Control %q, want %q", path, cc, web.CachePublic)
 		}
 		for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
 			nm := h.callWith(path, inm)
-			if nm.status != http.StatusNotModified || len(nm.body) != 0 || nm.header.Get("ETag") != etag || nm.header.Get("Cache-Control") != web.CachePublic {
-				t.Errorf("GET %s, If-None-Match %s: %d %q %v, want an empty 304 with the ETag", path, inm, nm.status, nm.body, nm.header)
+			if nm.Status != http.StatusNotModified || len(nm.Body) != 0 || nm.Header.Get("ETag") != etag || nm.Header.Get("Cache-Control") != web.CachePublic {
+				t.Errorf("GET %s, If-None-Match %s: %d %q %v, want an empty 304 with the ETag", path, inm, nm.Status, nm.Body, nm.Header)
 			}
 		}
-		if r2 := h.callWith(path, `"other"`); r2.status != http.StatusOK || string(r2.body) != string(r.body) {
-			t.Errorf("GET %s, If-None-Match another tag: %d %s", path, r2.status, r2.body)
+		if r2 := h.callWith(path, `"other"`); r2.Status != http.StatusOK || string(r2.Body) != string(r.Body) {
+			t.Errorf("GET %s, If-None-Match another tag: %d %s", path, r2.Status, r2.Body)
 		}
 
-		h.call("PUT", "/api/tickets/"+tk.ID, alice, fmt.Sprintf(`{"title":"Concert","price":%d}`, 11+len(path))).expect(t, http.StatusOK, "", "")
+		h.call("PUT", "/api/tickets/"+tk.ID, alice, fmt.Sprintf(`{"title":"Concert","price":%d}`, 11+len(path))).Want(http.StatusOK)
 		changed := h.callWith(path, etag)
-		if changed.status != http.StatusOK || changed.header.Get("ETag") == etag {
-			t.Errorf("GET %s after an edit, If-None-Match the old ETag: %d, ETag %q", path, changed.status, changed.header.Get("ETag"))
+		if changed.Status != http.StatusOK || changed.Header.Get("ETag") == etag {
+			t.Errorf("GET %s after an edit, If-None-Match the old ETag: %d, ETag %q", path, changed.Status, changed.Header.Get("ETag"))
 		}
 	}
 
-	for _, r := range []response{
+	for _, r := range []testkit.Reply{
 		h.call("GET", "/api/tickets/nope", "", nil),
 		h.call("GET", "/api/tickets?limit=0", "", nil),
 		h.call("POST", "/api/tickets", alice, map[string]any{"title": "New", "price": 1}),
 		h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":1}`),
 	} {
-		if cc := r.header.Get("Cache-Control"); cc != web.CacheNone {
-			t.Errorf("%d %s: Cache-Control %q, want %q", r.status, r.body, cc, web.CacheNone)
+		if cc := r.Header.Get("Cache-Control"); cc != web.CacheNone {
+			t.Errorf("%d %s: Cache-Control %q, want %q", r.Status, r.Body, cc, web.CacheNone)
 		}
 	}
 }
 
 // callWith sends GET path with If-None-Match inm.
-func (h *harness) callWith(path, inm string) response {
+func (h *harness) callWith(path, inm string) testkit.Reply {
 	h.t.Helper()
-	return h.callHeader("GET", path, "", nil, http.Header{"If-None-Match": {inm}})
+	return h.api.Send(apiclient.Request{Method: "GET", Path: path, Header: http.Header{"If-None-Match": {inm}}})
 }
 
 // Readers of both replicas' listings and ticket pages while edits go through both replicas
@@ -191,7 +186,7 @@ func TestListingReadersDuringWrites(t *testing.T) {
 		readers.Go(func() {
 			rep := replicas[r%2]
 			seen := map[string]int64{} // where + ticket -> highest version this reader saw there on rep
-			saw := func(tk ticketJSON, where string) {
+			saw := func(tk apiclient.Ticket, where string) {
 				k := where + " " + tk.ID
 				if tk.Version < seen[k] {
 					t.Errorf("%s of %s: ticket %s at version %d after %d", where, rep.url, tk.ID, tk.Version, seen[k])
@@ -225,8 +220,8 @@ func TestListingReadersDuringWrites(t *testing.T) {
 			rep := replicas[i%2]
 			for e := range 10 {
 				r := rep.call("PUT", "/api/tickets/"+id, alice, fmt.Sprintf(`{"title":"t%d","price":%d}`, i, 11+e))
-				if r.status != http.StatusOK && r.status != http.StatusConflict { // 409: reserved meanwhile
-					t.Errorf("PUT: %d %s", r.status, r.body)
+				if r.Status != http.StatusOK && r.Status != http.StatusConflict { // 409: reserved meanwhile
+					t.Errorf("PUT: %d %s", r.Status, r.Body)
 				}
 			}
 		})

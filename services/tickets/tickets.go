@@ -111,9 +111,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 
 		router := web.NewRouter(svc.Log, authn.NewVerifier(cfg.JWTPublicKey))
-		web.Health(router, map[string]web.Check{
-			"mongodb": mongodb.Ready(db.Client()),
-			"nats":    conn.Ready,
+		// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
+		web.Health(router, web.Probes{
+			Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
+			Degraded: map[string]web.Check{"nats": conn.Ready},
 		})
 		api.Mount(router, a)
 		return router, nil

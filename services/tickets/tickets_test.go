@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/apiclient"
 	"ticketing/common/bus"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
@@ -26,9 +27,9 @@ func TestCreateTicket(t *testing.T) {
 
 	t.Run("201", func(t *testing.T) {
 		r := h.call("POST", "/api/tickets", alice, `{"title":"  Concert  ","price":20.1}`)
-		r.expect(t, http.StatusCreated, "", "")
+		r.Expect(http.StatusCreated, "", "")
 		var raw map[string]json.RawMessage
-		if err := json.Unmarshal(r.body, &raw); err != nil {
+		if err := json.Unmarshal(r.Body, &raw); err != nil {
 			t.Fatal(err)
 		}
 		keys := slices.Sorted(func(yield func(string) bool) {
@@ -44,14 +45,14 @@ func TestCreateTicket(t *testing.T) {
 		if string(raw["price"]) != "20.1" {
 			t.Errorf("price written as %s, want 20.1", raw["price"])
 		}
-		tk := r.ticket(t)
-		if tk.Title != "Concert" || tk.Price != 20.1 || tk.UserID != "alice" || tk.Version != 0 || tk.OrderID != nil || tk.Status != "available" {
+		tk := ticket(t, r)
+		if tk.Title != "Concert" || tk.Price.Float() != 20.1 || tk.UserID != "alice" || tk.Version != 0 || tk.OrderID != nil || tk.Status != "available" {
 			t.Errorf("created %+v", tk)
 		}
 		if _, err := bson.ObjectIDFromHex(tk.ID); err != nil {
 			t.Errorf("id %q is not an ObjectID: %v", tk.ID, err)
 		}
-		if r.header.Get("X-Request-Id") == "" {
+		if r.Header.Get("X-Request-Id") == "" {
 			t.Error("no X-Request-Id")
 		}
 		if got := h.get(tk.ID); got != tk {
@@ -59,7 +60,7 @@ func TestCreateTicket(t *testing.T) {
 		}
 
 		h.settled(tk.ID)
-		msgs := h.rec.of(tk.ID, events.SubjectTicketCreated)
+		msgs := h.rec.Of(tk.ID, events.SubjectTicketCreated)
 		if len(msgs) != 1 {
 			t.Fatalf("%d ticket.created events, want 1", len(msgs))
 		}
@@ -73,7 +74,7 @@ func TestCreateTicket(t *testing.T) {
 		}
 		hd := msgs[0].Header
 		if hd.Get(bus.HeaderEventType) != events.SubjectTicketCreated || hd.Get(bus.HeaderEventSchema) != "1" ||
-			hd.Get(bus.HeaderRequestID) != r.header.Get("X-Request-Id") || hd.Get(bus.HeaderTraceParent) == "" {
+			hd.Get(bus.HeaderRequestID) != r.Header.Get("X-Request-Id") || hd.Get(bus.HeaderTraceParent) == "" {
 			t.Errorf("event headers %v", hd)
 		}
 	})
@@ -90,8 +91,8 @@ func TestCreateTicket(t *testing.T) {
 			`{"title":"` + strings.Repeat("x", 200) + `","price":5}`: 5,
 		} {
 			r := h.call("POST", "/api/tickets", alice, body)
-			r.expect(t, http.StatusCreated, "", "")
-			if tk := r.ticket(t); tk.Price != want {
+			r.Expect(http.StatusCreated, "", "")
+			if tk := ticket(t, r); tk.Price.Float() != want {
 				t.Errorf("%s: price %v, want %v", body, tk.Price, want)
 			}
 		}
@@ -122,18 +123,18 @@ func TestCreateTicket(t *testing.T) {
 			{``, "", "required"},
 			{`{"title":"a","price":10}{}`, "", "single JSON object"},
 		} {
-			h.call("POST", "/api/tickets", alice, tc.body).expect(t, http.StatusBadRequest, tc.field, tc.msg)
+			h.call("POST", "/api/tickets", alice, tc.body).Expect(http.StatusBadRequest, tc.field, tc.msg)
 		}
 	})
 
 	t.Run("401", func(t *testing.T) {
-		h.call("POST", "/api/tickets", "", `{"title":"a","price":10}`).expect(t, http.StatusUnauthorized, "", "")
-		h.call("POST", "/api/tickets", "not-a-token", `{"title":"a","price":10}`).expect(t, http.StatusUnauthorized, "", "")
+		h.call("POST", "/api/tickets", "", `{"title":"a","price":10}`).Expect(http.StatusUnauthorized, "", "")
+		h.call("POST", "/api/tickets", "not-a-token", `{"title":"a","price":10}`).Expect(http.StatusUnauthorized, "", "")
 	})
 
 	t.Run("413 and 415", func(t *testing.T) {
 		big := `{"title":"` + strings.Repeat("x", 1<<20) + `","price":10}`
-		h.call("POST", "/api/tickets", alice, big).expect(t, http.StatusRequestEntityTooLarge, "", "")
+		h.call("POST", "/api/tickets", alice, big).Expect(http.StatusRequestEntityTooLarge, "", "")
 		req, _ := http.NewRequest("POST", h.url+"/api/tickets", strings.NewReader(`{"title":"a","price":10}`))
 		req.Header.Set("Content-Type", "text/plain")
 		req.Header.Set("Authorization", "Bearer "+alice)
@@ -158,9 +159,9 @@ func TestGetTicket(t *testing.T) {
 		t.Errorf("GET = %+v, want %+v", got, tk)
 	}
 	for _, id := range []string{bson.NewObjectID().Hex(), "nope", strings.ToUpper(tk.ID), tk.ID + "0", "%00"} {
-		h.call("GET", "/api/tickets/"+id, "", nil).expect(t, http.StatusNotFound, "", "Ticket not found")
+		h.call("GET", "/api/tickets/"+id, "", nil).Expect(http.StatusNotFound, "", "Ticket not found")
 	}
-	h.call("DELETE", "/api/tickets/"+tk.ID, alice, nil).expect(t, http.StatusMethodNotAllowed, "", "")
+	h.call("DELETE", "/api/tickets/"+tk.ID, alice, nil).Expect(http.StatusMethodNotAllowed, "", "")
 }
 
 // GET /api/tickets: free tickets only, newest first, paged with limit and after.
@@ -169,12 +170,12 @@ func TestListTickets(t *testing.T) {
 	alice := testkit.Token(t, "alice", "alice@example.com")
 
 	r := h.call("GET", "/api/tickets", "", nil)
-	r.expect(t, http.StatusOK, "", "")
-	if strings.TrimSpace(string(r.body)) != "[]" {
-		t.Errorf("empty list %s, want []", r.body)
+	r.Expect(http.StatusOK, "", "")
+	if strings.TrimSpace(string(r.Body)) != "[]" {
+		t.Errorf("empty list %s, want []", r.Body)
 	}
 
-	var made []ticketJSON
+	var made []apiclient.Ticket
 	for i := range 5 {
 		made = append(made, h.create(alice, fmt.Sprint("t", i), float64(i+1)))
 	}
@@ -189,9 +190,9 @@ func TestListTickets(t *testing.T) {
 	list := func(query string) []string {
 		t.Helper()
 		r := h.call("GET", "/api/tickets"+query, "", nil)
-		r.expect(t, http.StatusOK, "", "")
-		var got []ticketJSON
-		if err := json.Unmarshal(r.body, &got); err != nil {
+		r.Expect(http.StatusOK, "", "")
+		var got []apiclient.Ticket
+		if err := json.Unmarshal(r.Body, &got); err != nil {
 			t.Fatal(err)
 		}
 		titles := []string{}
@@ -221,9 +222,9 @@ func TestListTickets(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"?limit=0", "?limit=501", "?limit=abc", "?limit=-1", "?limit=1.5"} {
-		h.call("GET", "/api/tickets"+q, "", nil).expect(t, http.StatusBadRequest, "limit", "limit must be")
+		h.call("GET", "/api/tickets"+q, "", nil).Expect(http.StatusBadRequest, "limit", "limit must be")
 	}
-	h.call("GET", "/api/tickets?after=xyz", "", nil).expect(t, http.StatusBadRequest, "after", "after must be")
+	h.call("GET", "/api/tickets?after=xyz", "", nil).Expect(http.StatusBadRequest, "after", "after must be")
 }
 
 // PUT /api/tickets/{id}: 200 with version + 1 and ticket.updated; 400; 401; 403 for another
@@ -236,9 +237,9 @@ func TestUpdateTicket(t *testing.T) {
 	path := "/api/tickets/" + tk.ID
 
 	r := h.call("PUT", path, alice, `{"title":" Opera ","price":20.05}`)
-	r.expect(t, http.StatusOK, "", "")
-	got := r.ticket(t)
-	want := ticketJSON{ID: tk.ID, Title: "Opera", Price: 20.05, UserID: "alice", Version: 1, Status: "available"}
+	r.Expect(http.StatusOK, "", "")
+	got := ticket(t, r)
+	want := apiclient.Ticket{ID: tk.ID, Title: "Opera", Price: "20.05", UserID: "alice", Version: 1, Status: "available"}
 	if got != want {
 		t.Fatalf("PUT = %+v, want %+v", got, want)
 	}
@@ -246,24 +247,24 @@ func TestUpdateTicket(t *testing.T) {
 		t.Errorf("GET after PUT = %+v, want %+v", g, want)
 	}
 	h.settled(tk.ID)
-	ups := h.rec.updates(tk.ID)
+	ups := h.updates(tk.ID)
 	if len(ups) != 1 || ups[0] != (events.TicketUpdated{ID: tk.ID, Version: 1, Title: "Opera", PriceCents: 2005, UserID: "alice"}) {
 		t.Fatalf("ticket.updated events %+v", ups)
 	}
 
-	h.call("PUT", path, alice, `{"title":"Opera","price":0}`).expect(t, http.StatusBadRequest, "price", "greater than 0")
-	h.call("PUT", path, alice, `{"title":"","price":5}`).expect(t, http.StatusBadRequest, "title", "required")
-	h.call("PUT", path, alice, `{"title":"Opera"}`).expect(t, http.StatusBadRequest, "price", "required")
-	h.call("PUT", path, "", `{"title":"Opera","price":5}`).expect(t, http.StatusUnauthorized, "", "")
-	h.call("PUT", path, bob, `{"title":"Mine now","price":5}`).expect(t, http.StatusForbidden, "", "")
-	h.call("PUT", "/api/tickets/"+bson.NewObjectID().Hex(), alice, `{"title":"Opera","price":5}`).expect(t, http.StatusNotFound, "", "")
-	h.call("PUT", "/api/tickets/nope", alice, `{"title":"Opera","price":5}`).expect(t, http.StatusNotFound, "", "")
+	h.call("PUT", path, alice, `{"title":"Opera","price":0}`).Expect(http.StatusBadRequest, "price", "greater than 0")
+	h.call("PUT", path, alice, `{"title":"","price":5}`).Expect(http.StatusBadRequest, "title", "required")
+	h.call("PUT", path, alice, `{"title":"Opera"}`).Expect(http.StatusBadRequest, "price", "required")
+	h.call("PUT", path, "", `{"title":"Opera","price":5}`).Expect(http.StatusUnauthorized, "", "")
+	h.call("PUT", path, bob, `{"title":"Mine now","price":5}`).Expect(http.StatusForbidden, "", "")
+	h.call("PUT", "/api/tickets/"+bson.NewObjectID().Hex(), alice, `{"title":"Opera","price":5}`).Expect(http.StatusNotFound, "", "")
+	h.call("PUT", "/api/tickets/nope", alice, `{"title":"Opera","price":5}`).Expect(http.StatusNotFound, "", "")
 
 	// Reserved: 409, for the owner; another user still gets 403.
 	publish(h, orderCreated("o1", tk.ID))
 	testkit.Eventually(t, 20*time.Second, "the ticket is reserved", func() bool { return h.get(tk.ID).OrderID != nil })
-	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
-	h.call("PUT", path, bob, `{"title":"Opera","price":5}`).expect(t, http.StatusForbidden, "", "")
+	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).Expect(http.StatusConflict, "", "Cannot edit a reserved ticket")
+	h.call("PUT", path, bob, `{"title":"Opera","price":5}`).Expect(http.StatusForbidden, "", "")
 	reserved := h.get(tk.ID)
 	if reserved.Version != 2 || *reserved.OrderID != "o1" || reserved.Title != "Opera" || reserved.Status != "reserved" {
 		t.Errorf("reserved ticket %+v", reserved)
@@ -272,13 +273,13 @@ func TestUpdateTicket(t *testing.T) {
 	// Sold: still 409.
 	publish(h, orderCompleted("o1", tk.ID))
 	h.handled(events.SubjectOrderCompleted)
-	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).expect(t, http.StatusConflict, "", "Cannot edit a reserved ticket")
+	h.call("PUT", path, alice, `{"title":"Opera","price":5}`).Expect(http.StatusConflict, "", "Cannot edit a reserved ticket")
 	if sold := h.get(tk.ID); sold.Version != 3 || *sold.OrderID != "o1" || sold.Status != "sold" {
 		t.Errorf("sold ticket %+v", sold)
 	}
 
 	h.settled(tk.ID)
-	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(1)) {
+	if got := versionsOf(h.updates(tk.ID)); !slices.Equal(got, oneToN(1)) {
 		t.Errorf("ticket.updated versions %v, want 1: refused edits, the reservation and the sale publish nothing", got)
 	}
 }
@@ -293,7 +294,7 @@ func TestConcurrentUpdates(t *testing.T) {
 
 	const n = 20
 	var wg sync.WaitGroup
-	results := make([]response, n)
+	results := make([]testkit.Reply, n)
 	release := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
@@ -306,26 +307,26 @@ func TestConcurrentUpdates(t *testing.T) {
 
 	priceOf := map[int64]float64{} // version -> price of the PUT that made it
 	for i, r := range results {
-		r.expect(t, http.StatusOK, "", "")
-		got := r.ticket(t)
-		if got.Price != float64(100+i) {
+		r.Expect(http.StatusOK, "", "")
+		got := ticket(t, r)
+		if got.Price.Float() != float64(100+i) {
 			t.Errorf("PUT %d answered price %v", i, got.Price)
 		}
 		if _, dup := priceOf[got.Version]; dup {
 			t.Fatalf("two PUTs answered version %d", got.Version)
 		}
-		priceOf[got.Version] = got.Price
+		priceOf[got.Version] = got.Price.Float()
 	}
 	final := h.get(tk.ID)
 	if final.Version != int64(len(priceOf)) {
 		t.Fatalf("final version %d, want %d (the number of 200s)", final.Version, len(priceOf))
 	}
-	if final.Price != priceOf[final.Version] {
+	if final.Price.Float() != priceOf[final.Version] {
 		t.Errorf("final price %v, want %v (the PUT of the last version)", final.Price, priceOf[final.Version])
 	}
 
 	h.settled(tk.ID)
-	ups := h.rec.updates(tk.ID)
+	ups := h.updates(tk.ID)
 	vs := versionsOf(ups)
 	slices.Sort(vs)
 	if !slices.Equal(vs, oneToN(len(priceOf))) {
@@ -365,68 +366,66 @@ func TestOrderEvents(t *testing.T) {
 	expectNoEvents := func() {
 		t.Helper()
 		h.settled(id)
-		if ups := h.rec.updates(id); len(ups) != 0 {
+		if ups := h.updates(id); len(ups) != 0 {
 			t.Fatalf("ticket.updated versions %v orderIds %v, want none", versionsOf(ups), orderIDs(ups))
 		}
 	}
 
+	// step publishes evs and waits until the service handled every subject they are on.
+	step := func(evs ...events.Event) {
+		t.Helper()
+		var subjects []string
+		for _, e := range evs {
+			publish(h, e)
+			if !slices.Contains(subjects, e.Subject()) {
+				subjects = append(subjects, e.Subject())
+			}
+		}
+		for _, s := range subjects {
+			h.handled(s)
+		}
+	}
+
 	// A duplicate order.created (a redelivery with a new event id) reserves once.
-	publish(h, orderCreated("o1", id))
-	publish(h, orderCreated("o1", id))
-	h.handled(events.SubjectOrderCreated)
+	step(orderCreated("o1", id), orderCreated("o1", id))
 	expect(1, "o1")
 	expectNoEvents()
 
 	// order.cancelled from another order than the holder changes nothing.
-	publish(h, orderCancelled("o2", id))
-	h.handled(events.SubjectOrderCancelled)
+	step(orderCancelled("o2", id))
 	expect(1, "o1")
 	expectNoEvents()
 
 	// The holder's cancellation releases, once.
-	publish(h, orderCancelled("o1", id))
-	publish(h, orderCancelled("o1", id))
-	h.handled(events.SubjectOrderCancelled)
+	step(orderCancelled("o1", id), orderCancelled("o1", id))
 	expect(2, "")
 	expectNoEvents()
 
 	// order.created of cancelled orders, arriving late or again, reserves nothing.
-	publish(h, orderCreated("o1", id))
-	publish(h, orderCreated("o2", id))
-	h.handled(events.SubjectOrderCreated)
+	step(orderCreated("o1", id), orderCreated("o2", id))
 	expect(2, "")
 
 	// o3 reserves; o4's order.created arrives before o3's order.cancelled: it waits for it.
-	publish(h, orderCreated("o3", id))
-	h.handled(events.SubjectOrderCreated)
+	step(orderCreated("o3", id))
 	expect(3, "o3")
-	publish(h, orderCreated("o4", id))
-	publish(h, orderCompleted("o4", id)) // and o4 is paid before its reservation was applied
-	publish(h, orderCancelled("o3", id))
-	h.handled(events.SubjectOrderCreated)
-	h.handled(events.SubjectOrderCompleted)
+	// (and o4 is paid before its reservation was applied)
+	step(orderCreated("o4", id), orderCompleted("o4", id), orderCancelled("o3", id))
 	expect(6, "o4")
-	h.call("PUT", "/api/tickets/"+id, alice, `{"title":"Concert","price":5}`).expect(t, http.StatusConflict, "", "reserved")
+	h.call("PUT", "/api/tickets/"+id, alice, `{"title":"Concert","price":5}`).Expect(http.StatusConflict, "", "reserved")
 	expectNoEvents()
 
 	// Sold for good: the buyer's order events, again, are no-ops.
-	publish(h, orderCompleted("o4", id))
-	publish(h, orderCancelled("o4", id))
-	publish(h, orderCreated("o4", id))
-	h.handled(events.SubjectOrderCompleted)
-	h.handled(events.SubjectOrderCancelled)
-	h.handled(events.SubjectOrderCreated)
+	step(orderCompleted("o4", id), orderCancelled("o4", id), orderCreated("o4", id))
 	expect(6, "o4")
 	expectNoEvents()
 
 	// An order that completes after it was cancelled can never apply: dead letter, at once.
-	publish(h, orderCompleted("o1", id))
-	h.handled(events.SubjectOrderCompleted)
-	dl, err := h.conn.JS.Stream(t.Context(), h.conn.Topology.Stream(events.StreamDeadLetter))
+	step(orderCompleted("o1", id))
+	dl, err := h.bus.Conn.JS.Stream(t.Context(), h.bus.Conn.Topology.Stream(events.StreamDeadLetter))
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := dl.GetLastMsgForSubject(t.Context(), h.conn.Topology.DeadLetterSubject(events.Durable("tickets", events.SubjectOrderCompleted)))
+	msg, err := dl.GetLastMsgForSubject(t.Context(), h.bus.Conn.Topology.DeadLetterSubject(events.Durable("tickets", events.SubjectOrderCompleted)))
 	if err != nil {
 		t.Fatalf("no dead letter: %v", err)
 	}
@@ -446,13 +445,13 @@ func TestRelayKilledBetweenPublishAndRemoval(t *testing.T) {
 		kills.Add(1)
 		return errKilled
 	})
-	h.url = urlA
+	h.setURL(urlA, stopA)
 	alice := testkit.Token(t, "alice", "alice@example.com")
 
 	// Three changes on instance A: created and two edits.
 	tk := h.create(alice, "Concert", 10)
-	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":11}`).expect(t, http.StatusOK, "", "")
-	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":12}`).expect(t, http.StatusOK, "", "")
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":11}`).Expect(http.StatusOK, "", "")
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":12}`).Expect(http.StatusOK, "", "")
 
 	// A's relay publishes, dies before the removal, and its polls publish the same events
 	// again: at least three rounds more than the changes.
@@ -460,22 +459,22 @@ func TestRelayKilledBetweenPublishAndRemoval(t *testing.T) {
 	if n := h.outboxLen(tk.ID); n != 3 {
 		t.Fatalf("outbox holds %d events, want 3: the relay never got to remove them", n)
 	}
-	h.rec.caughtUp()
-	if got := len(h.rec.of(tk.ID, events.SubjectTicketCreated)) + len(h.rec.updates(tk.ID)); got != 3 {
+	h.rec.CaughtUp()
+	if got := len(h.rec.Of(tk.ID, events.SubjectTicketCreated)) + len(h.updates(tk.ID)); got != 3 {
 		t.Fatalf("%d events on the bus after %d publishes, want 3", got, kills.Load())
 	}
 
 	// A stops (its last flush dies too); instance B starts and its relay's poll takes over.
 	stopA()
-	h.url, _ = h.serve(nil)
+	h.setURL(h.serve(nil))
 	h.settled(tk.ID)
-	if got := len(h.rec.of(tk.ID, events.SubjectTicketCreated)); got != 1 {
+	if got := len(h.rec.Of(tk.ID, events.SubjectTicketCreated)); got != 1 {
 		t.Errorf("%d ticket.created events, want 1", got)
 	}
-	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(2)) {
+	if got := versionsOf(h.updates(tk.ID)); !slices.Equal(got, oneToN(2)) {
 		t.Errorf("ticket.updated versions %v, want 1, 2", got)
 	}
-	info, err := h.rec.stream.Info(t.Context())
+	info, err := h.rec.Stream().Info(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,9 +483,9 @@ func TestRelayKilledBetweenPublishAndRemoval(t *testing.T) {
 	}
 
 	// B carries on: the next change is published once and removed.
-	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":13}`).expect(t, http.StatusOK, "", "")
+	h.call("PUT", "/api/tickets/"+tk.ID, alice, `{"title":"Concert","price":13}`).Expect(http.StatusOK, "", "")
 	h.settled(tk.ID)
-	if got := versionsOf(h.rec.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
+	if got := versionsOf(h.updates(tk.ID)); !slices.Equal(got, oneToN(3)) {
 		t.Errorf("ticket.updated versions %v, want 1..3", got)
 	}
 }

@@ -15,15 +15,17 @@
 //   - an example (of a media type, parameter, header or schema) does not validate against its
 //     schema, with formats such as date-time and email asserted.
 //
-// /healthz, /readyz and /metrics are the operational routes every service mounts outside its
+// /livez, /healthz, /readyz and /metrics are the operational routes every service mounts outside its
 // API prefix; the ingress does not route them, and they are not part of the document.
 package openapitest
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,6 +39,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"ticketing/common/authn"
+	"ticketing/common/web"
 )
 
 // oas31Schema is the OpenAPI Initiative's JSON Schema of OpenAPI 3.1 documents
@@ -52,7 +57,7 @@ const (
 )
 
 // Operational are the paths every service mounts that the ingress does not route.
-var Operational = []string{"/healthz", "/readyz", "/metrics"}
+var Operational = []string{"/livez", "/healthz", "/readyz", "/metrics"}
 
 // Statuses lists, for each route a service registers ("GET /api/tickets/{id}", the method in
 // upper case and the path as the document writes it), every HTTP status the operation
@@ -65,6 +70,19 @@ func Check(t testing.TB, doc []byte, router chi.Routes, want Statuses) {
 	for _, p := range Problems(doc, router, want) {
 		t.Error(p)
 	}
+}
+
+// Service checks a service's document against the router its Run builds (the platform's
+// middleware stack and health routes, then mount, which registers the API routes and needs no
+// application to do so), and that the document is public at path.
+func Service(t *testing.T, doc []byte, path string, want Statuses, mount func(chi.Router)) {
+	t.Helper()
+	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(make(ed25519.PublicKey, ed25519.PublicKeySize)))
+	web.Health(r, web.Probes{})
+	mount(r)
+	t.Run("every route documented", func(t *testing.T) { Check(t, doc, r, want) })
+	// The document is public, although other routes need a session.
+	t.Run("served", func(t *testing.T) { Served(t, r, path, doc) })
 }
 
 // Served checks that router serves doc at path as the API's clients reach it: 200 with the

@@ -109,7 +109,7 @@ func ok(http.ResponseWriter, *http.Request) {}
 
 func router(extra func(r chi.Router)) chi.Router {
 	r := chi.NewRouter()
-	web.Health(r, nil)
+	web.Health(r, web.Probes{})
 	r.Route("/api/things", func(r chi.Router) {
 		r.Get("/", ok)
 		r.With(web.RequireAuth).Post("/", ok)

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"ticketing/common/testkit"
 )
 
 // fast keeps the tests quick, above all under the race detector.
@@ -222,23 +223,14 @@ func BenchmarkArgon2id(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(p.String(), func(b *testing.B) {
-			cpu0 := cpuTime(b)
+			cpu0 := testkit.CPUTime(b)
 			for b.Loop() {
 				if _, err := h.Hash(context.Background(), "correct horse battery staple"); err != nil {
 					b.Fatal(err)
 				}
 			}
 			// CPU per hash barely depends on other load; wall time (ns/op) does.
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((testkit.CPUTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
-}
-
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

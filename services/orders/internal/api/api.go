@@ -107,6 +107,8 @@ func toHTTP(err error) error {
 		return errs.New(errs.Conflict, "Cannot cancel a complete order")
 	case errors.Is(err, order.ErrTicketNotFound):
 		return errs.New(errs.NotFound, "Ticket not found")
+	case errors.Is(err, order.ErrOwnTicket):
+		return errs.New(errs.Forbidden, "Cannot order your own ticket")
 	case errors.Is(err, order.ErrTicketReserved):
 		return errs.New(errs.Conflict, "Ticket is already reserved")
 	default:

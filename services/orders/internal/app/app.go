@@ -57,14 +57,15 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Mill
 // The hold is taken first, by one conditional write on the ticket replica that matches only
 // a free ticket; then the order is inserted with order.created in its outbox. If the insert
 // fails the hold is released; if the process dies in between, the hold lapses by itself at
-// expiresAt + HoldGrace. Errors: order.ErrTicketNotFound, order.ErrTicketReserved.
+// expiresAt + HoldGrace. Errors: order.ErrTicketNotFound, order.ErrOwnTicket (userID sells
+// the ticket), order.ErrTicketReserved.
 func (s *Service) Create(ctx context.Context, userID, ticketID string) (order.Order, error) {
 	// A client that hangs up must not leave a hold behind: the writes finish regardless
 	// (each is bounded by the driver's timeout).
 	wctx := context.WithoutCancel(ctx)
 	now := s.now()
 	o := order.New(store.NewID(), userID, order.Ticket{}, now, s.opts.Window)
-	t, err := s.store.Hold(wctx, ticketID, order.HoldFor(o, s.opts.HoldGrace), now)
+	t, err := s.store.Hold(wctx, ticketID, userID, order.HoldFor(o, s.opts.HoldGrace), now)
 	if errors.Is(err, order.ErrTicketReserved) {
 		holdsTotal.WithLabelValues("refused").Inc()
 	}

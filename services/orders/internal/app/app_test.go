@@ -7,15 +7,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"ticketing/common/events"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"ticketing/common/bus"
+	"ticketing/common/events"
 	"ticketing/common/testkit"
 	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/order"
@@ -430,32 +429,10 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// counter is the value of a counter of the default registry with exactly these labels.
+// counter is the value of a counter of the default registry with these labels.
 func counter(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return testkit.Counter(t, name, labels)
 }
 
 func TestMetricsCountHoldsAndTransitions(t *testing.T) {

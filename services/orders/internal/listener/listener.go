@@ -22,7 +22,7 @@ type Handlers struct {
 
 // TicketCreated adds a ticket to the replica, free. A redelivery is acked.
 func (h Handlers) TicketCreated(ctx context.Context, e events.TicketCreated) error {
-	out, err := h.App.AddTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
+	out, err := h.App.AddTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version, SellerID: e.UserID})
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (h Handlers) TicketCreated(ctx context.Context, e events.TicketCreated) err
 // (bus.ErrNotYet). The
 // ticket's orderId is the tickets service's view and is ignored: holds are this service's.
 func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) error {
-	out, err := h.App.UpdateTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version})
+	out, err := h.App.UpdateTicket(ctx, order.Ticket{ID: e.ID, Title: e.Title, PriceCents: e.PriceCents, Version: e.Version, SellerID: e.UserID})
 	if err != nil {
 		return err
 	}

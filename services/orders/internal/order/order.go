@@ -56,6 +56,8 @@ var (
 	ErrTooEarly = errors.New("order has not expired yet")
 	// ErrTicketNotFound: the ticket is unknown to this service's replica.
 	ErrTicketNotFound = errors.New("ticket not found")
+	// ErrOwnTicket: the buyer is the ticket's seller.
+	ErrOwnTicket = errors.New("cannot order own ticket")
 	// ErrTicketReserved: another live order holds the ticket.
 	ErrTicketReserved = errors.New("ticket is already reserved")
 	// ErrUnknownStatus: a stored status this code does not know.
@@ -106,6 +108,7 @@ type Ticket struct {
 	Title      string
 	PriceCents int64
 	Version    int64
+	SellerID   string // who sells it ("" for a ticket replicated before the seller was kept)
 }
 
 // Order is a user's reservation of one ticket.

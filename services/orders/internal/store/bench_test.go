@@ -48,7 +48,7 @@ func BenchmarkHold(b *testing.B) {
 					b.Fatal(err)
 				}
 				if taken {
-					if _, err := st.Hold(ctx, ids[i], order.Hold{OrderID: "winner", Until: now.Add(time.Hour)}, now); err != nil {
+					if _, err := st.Hold(ctx, ids[i], "", order.Hold{OrderID: "winner", Until: now.Add(time.Hour)}, now); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -63,7 +63,7 @@ func BenchmarkHold(b *testing.B) {
 						if i >= b.N {
 							return
 						}
-						_, err := st.Hold(ctx, ids[i%n], order.Hold{OrderID: store.NewID(), Until: now.Add(time.Hour)}, now)
+						_, err := st.Hold(ctx, ids[i%n], "", order.Hold{OrderID: store.NewID(), Until: now.Add(time.Hour)}, now)
 						if (taken && !errors.Is(err, order.ErrTicketReserved)) || (!taken && err != nil) {
 							b.Errorf("hold: %v", err)
 							return

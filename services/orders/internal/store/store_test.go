@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -18,24 +19,11 @@ import (
 	"ticketing/services/orders/internal/store"
 )
 
+// newStore is a store on a fresh database with its indexes ensured (twice, as a restart or a
+// second replica does).
 func newStore(t *testing.T) (*store.Store, context.Context) {
 	t.Helper()
-	st := store.New(testkit.Mongo(t), nil)
-	ctx := t.Context()
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st, ctx
-}
-
-// A restart, or a second replica, ensures the indexes again.
-func TestEnsureIndexesIsIdempotent(t *testing.T) {
-	st, ctx := newStore(t)
-	for range 2 {
-		if err := st.EnsureIndexes(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) }), t.Context()
 }
 
 func insertTicket(t *testing.T, ctx context.Context, st *store.Store, id string) {
@@ -60,7 +48,7 @@ func TestHoldAdmitsOneOfConcurrentOrders(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			id := store.NewID()
-			tk, err := st.Hold(ctx, "t1", order.Hold{OrderID: id, Until: now.Add(time.Minute)}, now)
+			tk, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: id, Until: now.Add(time.Minute)}, now)
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -105,7 +93,7 @@ func TestHoldAcrossReplicas(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				id := store.NewID()
-				_, err := replicas[i%2].Hold(ctx, "t1", order.Hold{OrderID: id, Until: now.Add(time.Minute)}, now)
+				_, err := replicas[i%2].Hold(ctx, "t1", "", order.Hold{OrderID: id, Until: now.Add(time.Minute)}, now)
 				switch {
 				case err == nil:
 					wins.Add(1)
@@ -130,13 +118,13 @@ func TestHoldAcrossReplicas(t *testing.T) {
 		}
 	}
 	// a saw it held last; b releases; a takes it at once.
-	if _, err := a.Hold(ctx, "t1", order.Hold{OrderID: "o-a", Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := a.Hold(ctx, "t1", "", order.Hold{OrderID: "o-a", Until: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := b.ReleaseHold(ctx, "t1", "o-a"); err != nil || !ok {
 		t.Fatalf("release by the other replica: %t, %v", ok, err)
 	}
-	if _, err := a.Hold(ctx, "t1", order.Hold{OrderID: "o-a2", Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := a.Hold(ctx, "t1", "", order.Hold{OrderID: "o-a2", Until: now.Add(time.Minute)}, now); err != nil {
 		t.Errorf("hold of a ticket released by another replica: %v", err)
 	}
 }
@@ -144,7 +132,7 @@ func TestHoldAcrossReplicas(t *testing.T) {
 func TestHoldOfUnknownTicket(t *testing.T) {
 	st, ctx := newStore(t)
 	now := time.Now()
-	if _, err := st.Hold(ctx, "nope", order.Hold{OrderID: "o1", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketNotFound) {
+	if _, err := st.Hold(ctx, "nope", "", order.Hold{OrderID: "o1", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketNotFound) {
 		t.Errorf("Hold of an unknown ticket: %v, want ErrTicketNotFound", err)
 	}
 }
@@ -153,14 +141,14 @@ func TestHoldLapsesByItself(t *testing.T) {
 	st, ctx := newStore(t)
 	insertTicket(t, ctx, st, "t1")
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "a", Until: t0.Add(time.Second)}, t0); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "a", Until: t0.Add(time.Second)}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "b", Until: t0.Add(time.Hour)}, t0.Add(999*time.Millisecond)); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "b", Until: t0.Add(time.Hour)}, t0.Add(999*time.Millisecond)); !errors.Is(err, order.ErrTicketReserved) {
 		t.Fatalf("Hold before the first lapsed: %v, want ErrTicketReserved", err)
 	}
 	// A crashed order's hold ends at its holdUntil without anyone releasing it.
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "b", Until: t0.Add(time.Hour)}, t0.Add(1001*time.Millisecond)); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "b", Until: t0.Add(time.Hour)}, t0.Add(1001*time.Millisecond)); err != nil {
 		t.Fatalf("Hold after the first lapsed: %v", err)
 	}
 	r, _ := st.Replica(ctx, "t1")
@@ -180,7 +168,7 @@ func TestReleaseAndExtendAreConditionalOnTheHolder(t *testing.T) {
 	st, ctx := newStore(t)
 	insertTicket(t, ctx, st, "t1")
 	now := time.Now().UTC()
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "a", Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "a", Until: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
 	forever := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
@@ -192,7 +180,7 @@ func TestReleaseAndExtendAreConditionalOnTheHolder(t *testing.T) {
 		t.Errorf("holdUntil = %v, want %v", r.Hold.Until, forever)
 	}
 	// A permanent hold never lapses.
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "b", Until: forever}, now.AddDate(100, 0, 0)); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "b", Until: forever}, now.AddDate(100, 0, 0)); !errors.Is(err, order.ErrTicketReserved) {
 		t.Errorf("Hold over a permanent hold: %v, want ErrTicketReserved", err)
 	}
 	if ok, err := st.ReleaseHold(ctx, "t1", "b"); ok || err != nil {
@@ -208,7 +196,7 @@ func TestReleaseAndExtendAreConditionalOnTheHolder(t *testing.T) {
 	if r.Hold.OrderID != "" || !r.Hold.Until.IsZero() {
 		t.Errorf("released replica = %+v, want no holder and a zero holdUntil", r)
 	}
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "b", Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "b", Until: now.Add(time.Minute)}, now); err != nil {
 		t.Errorf("Hold after release: %v", err)
 	}
 }
@@ -220,7 +208,7 @@ func TestTicketVersionsApplyLatestOnce(t *testing.T) {
 		t.Errorf("redelivered ticket.created = %v, %v; want Duplicate", out, err)
 	}
 	now := time.Now().UTC()
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "o1", Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "o1", Until: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
 	v := func(n int64) order.Ticket {
@@ -373,10 +361,10 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		t.Fatal(err) // a duplicate: the write misses, the read decides
 	}
 	o := order.New(store.NewID(), "u1", order.Ticket{ID: "t1"}, now, time.Minute)
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: o.ID, Until: now.Add(time.Minute)}, now); err != nil {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: o.ID, Until: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Hold(ctx, "t1", order.Hold{OrderID: "another", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketReserved) {
+	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "another", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketReserved) {
 		t.Fatal(err)
 	}
 	if err := st.InsertOrder(ctx, o); err != nil {

@@ -26,12 +26,13 @@ type ticketDoc struct {
 	Title      string    `bson:"title"`
 	PriceCents int64     `bson:"priceCents"`
 	Version    int64     `bson:"version"`
+	SellerID   string    `bson:"sellerId,omitempty"`
 	Holder     string    `bson:"holder"`
 	HoldUntil  time.Time `bson:"holdUntil"`
 }
 
 func (d ticketDoc) ticket() order.Ticket {
-	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version}
+	return order.Ticket{ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, Version: d.Version, SellerID: d.SellerID}
 }
 
 // Replica is a stored ticket with its hold.
@@ -44,7 +45,7 @@ type Replica struct {
 // redelivered ticket.created) is a Duplicate.
 func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
 	return bus.InsertReplica(ctx, s.tickets, ticketDoc{
-		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version,
+		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, Version: t.Version, SellerID: t.SellerID,
 		Holder: "", HoldUntil: time.Time{},
 	})
 }
@@ -54,7 +55,11 @@ func (s *Store) InsertTicket(ctx context.Context, t order.Ticket) (bus.Outcome, 
 // replica keeps (its edits; not its reservations, releases and sales), so versions may be
 // skipped; a late one never rolls the replica back. The hold is left alone.
 func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (bus.Outcome, error) {
-	return bus.ApplyLatest(ctx, s.tickets, t.ID, t.Version, bson.M{"title": t.Title, "priceCents": t.PriceCents})
+	set := bson.M{"title": t.Title, "priceCents": t.PriceCents}
+	if t.SellerID != "" {
+		set["sellerId"] = t.SellerID
+	}
+	return bus.ApplyLatest(ctx, s.tickets, t.ID, t.Version, set)
 }
 
 // Replica reads a ticket and its hold; order.ErrTicketNotFound when it is not replicated.
@@ -81,22 +86,23 @@ func free(now time.Time) bson.A {
 // Hold takes h, a new order's hold, on ticketID, in one conditional write that matches only
 // a ticket that is free at now (order.Hold.Free). It returns the ticket as replicated;
 // order.ErrTicketReserved when another hold is live, order.ErrTicketNotFound when the ticket
-// is not replicated.
+// is not replicated, order.ErrOwnTicket when buyerID is its seller (the write matches only
+// another seller's ticket).
 //
 // The write decides. For a ticket this replica saw held recently, the replica is read
 // first and a live hold is refused without the write: in an on-sale rush most requests are
 // for tickets already taken, and reads, unlike writes, do not wait for each other. Other
 // tickets are written first, and read only when the write misses, to choose the answer.
-func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
+func (s *Store) Hold(ctx context.Context, ticketID, buyerID string, h order.Hold, now time.Time) (order.Ticket, error) {
 	for range 3 {
 		if s.held.seen(ticketID, now) {
-			if held, err := s.liveHold(ctx, ticketID, now); err != nil || held {
+			if held, err := s.liveHold(ctx, ticketID, buyerID, now); err != nil || held {
 				return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
 			}
 		}
 		var d ticketDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
-			bson.M{"_id": ticketID, "$or": free(now)},
+			bson.M{"_id": ticketID, "sellerId": bson.M{"$ne": buyerID}, "$or": free(now)},
 			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&d)
@@ -109,7 +115,7 @@ func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now tim
 		}
 		// Only to choose the answer: the write above decided. A ticket found free was
 		// replicated or released just after the write missed it: try again.
-		if held, err := s.liveHold(ctx, ticketID, now); err != nil || held {
+		if held, err := s.liveHold(ctx, ticketID, buyerID, now); err != nil || held {
 			return order.Ticket{}, cmp.Or(err, order.ErrTicketReserved)
 		}
 	}
@@ -117,11 +123,14 @@ func (s *Store) Hold(ctx context.Context, ticketID string, h order.Hold, now tim
 }
 
 // liveHold reads ticketID's replica and reports whether a hold on it is live at now,
-// remembering what it saw.
-func (s *Store) liveHold(ctx context.Context, ticketID string, now time.Time) (bool, error) {
+// remembering what it saw; order.ErrOwnTicket when buyerID sells it.
+func (s *Store) liveHold(ctx context.Context, ticketID, buyerID string, now time.Time) (bool, error) {
 	r, err := s.Replica(ctx, ticketID)
 	if err != nil {
 		return false, err
+	}
+	if buyerID != "" && r.Ticket.SellerID == buyerID {
+		return false, order.ErrOwnTicket
 	}
 	if !r.Hold.Free(now) {
 		s.held.saw(ticketID, r.Hold.Until)

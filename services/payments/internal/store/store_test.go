@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -17,14 +18,11 @@ import (
 	"ticketing/services/payments/internal/store"
 )
 
+// newStore is a store on a fresh database with its indexes ensured (twice, as a restart or a
+// second replica does).
 func newStore(t *testing.T) (*store.Store, context.Context) {
 	t.Helper()
-	ctx := context.Background()
-	s := store.New(testkit.Mongo(t), nil)
-	if err := s.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s, ctx
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) }), context.Background()
 }
 
 // The replica applies versions in order: a duplicate is reported as such, a version whose

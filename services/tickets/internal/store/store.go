@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -72,11 +73,16 @@ type document struct {
 	bus.Outbox     `bson:",inline"`
 }
 
-func toDocument(t ticket.Ticket) document {
-	released := t.ReleasedOrders
-	if released == nil {
-		released = []string{} // $addToSet needs an array, not a missing field
+// nonNil is list, or an empty one for nil: the field is always an array.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
 	}
+	return list
+}
+
+func toDocument(t ticket.Ticket) document {
+	released := nonNil(t.ReleasedOrders)
 	return document{
 		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID, Version: t.Version,
 		OrderID: t.OrderID, Sold: t.Sold, ReleasedOrders: released, CreatedAt: t.CreatedAt.UTC(),
@@ -151,28 +157,28 @@ func (s *Store) ListFree(ctx context.Context, after string, limit int) ([]ticket
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
 // version. A new version sets the state and, for an edit (ticket.Announced), appends its
-// ticket.updated event, which the relay is told about; orders added to ReleasedOrders are
-// added to the set, with or without a new version. It reports whether it stored a new
+// ticket.updated event, which the relay is told about; a change of ReleasedOrders (bounded by
+// the domain to the last ticket.KeepReleased) is stored as a whole, with or without a new
+// version, on the condition that the stored list is still prev's. It reports whether it stored a new
 // version; ErrLostRace when the ticket changed since prev was read.
 func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
 	if next.ID != prev.ID {
 		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
 	}
-	var released []string
-	for _, o := range next.ReleasedOrders {
-		if !slices.Contains(prev.ReleasedOrders, o) {
-			released = append(released, o)
-		}
-	}
+	released := !slices.Equal(prev.ReleasedOrders, next.ReleasedOrders)
 	cond := bson.D{{Key: "version", Value: prev.Version}}
-	update := bson.M{}
-	if len(released) > 0 {
-		update["$addToSet"] = bson.M{"releasedOrders": bson.M{"$each": released}}
+	set := bson.M{}
+	if released {
+		// Another release stored since prev was read makes this write miss (ErrLostRace,
+		// and the caller reads again), so that none is lost.
+		cond = append(cond, bson.E{Key: "releasedOrders", Value: nonNil(prev.ReleasedOrders)})
+		set["releasedOrders"] = nonNil(next.ReleasedOrders)
 	}
+	update := bson.M{}
 	var evs []events.Event
 	switch next.Version {
 	case prev.Version:
-		if len(released) == 0 {
+		if !released {
 			return false, nil // nothing changed
 		}
 	case prev.Version + 1:
@@ -181,19 +187,20 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 			// none landed since prev was read, or a cancelled order would hold the ticket.
 			cond = append(cond, bson.E{Key: "releasedOrders", Value: bson.M{"$ne": next.OrderID}})
 		}
-		update["$set"] = bson.M{
+		maps.Copy(set, bson.M{
 			"title":      next.Title,
 			"priceCents": next.PriceCents,
 			"orderId":    next.OrderID,
 			"sold":       next.Sold,
 			"version":    next.Version,
-		}
+		})
 		if ticket.Announced(prev, next) {
 			evs = append(evs, next.Updated())
 		}
 	default:
 		return false, fmt.Errorf("store: ticket %s version %d cannot follow %d", next.ID, next.Version, prev.Version)
 	}
+	update["$set"] = set
 	ok, err := s.w.Update(ctx, prev.ID, cond, update, evs...)
 	if err != nil {
 		return false, fmt.Errorf("update ticket %s: %w", prev.ID, err)

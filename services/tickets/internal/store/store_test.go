@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -19,15 +20,11 @@ import (
 	"ticketing/services/tickets/internal/ticket"
 )
 
+// newStore is a store on a fresh database with its indexes ensured (twice, as a restart or a
+// second replica does).
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	st := store.New(testkit.Mongo(t), nil)
-	for range 2 { // idempotent
-		if err := st.EnsureIndexes(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return testkit.Indexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) })
 }
 
 func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
@@ -365,4 +362,71 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		}
 	}
 	queries.RequireIndexed(t, db)
+}
+
+// TestReleasedOrdersStayBounded: releases written at once by concurrent handlers are none of
+// them lost (a write that missed another release reads again), and a ticket cancelled by many
+// orders keeps only the latest ticket.KeepReleased of them.
+func TestReleasedOrdersStayBounded(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Popular")
+	release := func(i int) error {
+		o := fmt.Sprintf("o%03d", i)
+		_, _, err := st.Update(ctx, tk.ID, 200, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release(o), nil })
+		return err
+	}
+	const concurrent, workers = 80, 4
+	var wg sync.WaitGroup
+	errc := make(chan error, concurrent)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < concurrent; i += workers {
+				if err := release(i); err != nil {
+					errc <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	got, err := st.Get(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range concurrent {
+		if !got.Released(fmt.Sprintf("o%03d", i)) {
+			t.Fatalf("concurrent release of o%03d lost (%d kept)", i, len(got.ReleasedOrders))
+		}
+	}
+
+	const total = ticket.KeepReleased + 40
+	for i := concurrent; i < total; i++ {
+		if err := release(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err = st.Get(ctx, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.ReleasedOrders); n != ticket.KeepReleased {
+		t.Fatalf("%d released orders kept after %d releases, want %d", n, total, ticket.KeepReleased)
+	}
+	for i := concurrent; i < total; i++ {
+		if !got.Released(fmt.Sprintf("o%03d", i)) {
+			t.Fatalf("a recent release, o%03d, is not kept", i)
+		}
+	}
+	if got.ReleasedOrders[len(got.ReleasedOrders)-1] != fmt.Sprintf("o%03d", total-1) {
+		t.Fatalf("the latest release is not last: %v", got.ReleasedOrders[len(got.ReleasedOrders)-3:])
+	}
+	// A late order.created of a recent one is still refused.
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2)); err != nil || ok {
+		t.Fatalf("ReserveFree for a recently released order = %t, %v; want refused", ok, err)
+	}
 }

@@ -36,7 +36,9 @@ const MaxTitleRunes = 200
 //
 // OrderID is the order that holds it ("" when free); Sold says that order paid. An order is
 // recorded in ReleasedOrders once it is cancelled, so that its order.created event, arriving
-// late or again, never reserves the ticket. Version counts the changes: it goes up by one
+// late or again, never reserves the ticket; only the last KeepReleased are kept (a late
+// order.created is behind its own order.cancelled by far fewer orders of the same ticket:
+// each of them needed the ticket free in the orders service, after the release before). Version counts the changes: it goes up by one
 // with every edit, reservation, release and sale; only edits are announced (Announced).
 type Ticket struct {
 	ID             string
@@ -133,6 +135,9 @@ func New(id, userID string, d Details, now time.Time) Ticket {
 // Reserved says an order holds the ticket or bought it: it is not for sale and cannot be edited.
 func (t Ticket) Reserved() bool { return t.OrderID != "" || t.Sold }
 
+// KeepReleased is how many released orders a ticket remembers, the latest.
+const KeepReleased = 100
+
 // Released says order was cancelled.
 func (t Ticket) Released(order string) bool { return slices.Contains(t.ReleasedOrders, order) }
 
@@ -171,6 +176,9 @@ func (t Ticket) Reserve(order string) (Ticket, error) {
 func (t Ticket) Release(order string) Ticket {
 	if !t.Released(order) {
 		t.ReleasedOrders = append(slices.Clip(t.ReleasedOrders), order)
+		if n := len(t.ReleasedOrders); n > KeepReleased {
+			t.ReleasedOrders = slices.Clone(t.ReleasedOrders[n-KeepReleased:])
+		}
 	}
 	if t.OrderID == order && !t.Sold {
 		t.OrderID = ""

@@ -62,7 +62,7 @@ func NewRouter(log *slog.Logger, client *app.Client, opts Options) http.Handler 
 	p.staticPrefix = "/static/" + staticVersion + "/"
 
 	r := cweb.NewRouter(log, nil)
-	cweb.Health(r, nil)
+	cweb.Health(r, cweb.Probes{})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, &app.Error{Status: http.StatusNotFound, Errors: []app.FieldError{{Message: "Not found"}}})
 	})
@@ -443,7 +443,7 @@ func (p *pages) showTicket(w http.ResponseWriter, r *http.Request, status int, m
 	}
 	if t.Status == "" { // an API without the field: free when no order holds it
 		t.Status = "available"
-		if t.OrderID != "" {
+		if t.OrderID != nil {
 			t.Status = "reserved"
 		}
 	}

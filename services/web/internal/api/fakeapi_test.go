@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing/common/apiclient"
 	"ticketing/services/web/internal/app"
 )
 
@@ -158,7 +159,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.n++
 			o := &app.Order{ID: fmt.Sprintf("o%d", f.n), UserID: uid, Status: app.OrderCreated, ExpiresAt: time.Now().Add(15 * time.Minute)}
 			o.Ticket.ID, o.Ticket.Title, o.Ticket.Price = t.ID, t.Title, t.Price
-			t.Status, t.OrderID = "reserved", o.ID
+			t.Status, t.OrderID = "reserved", &o.ID
 			f.orders[o.ID] = o
 			reply(w, 201, o)
 			return
@@ -223,7 +224,7 @@ func (f *fakeAPI) ticketInput(w http.ResponseWriter, body map[string]any) (app.T
 		reply(w, 400, map[string]any{"errors": errs})
 		return app.Ticket{}, false
 	}
-	return app.Ticket{Title: title, Price: json.Number(fmt.Sprint(price))}, true
+	return app.Ticket{Title: title, Price: apiclient.Price(fmt.Sprint(price))}, true
 }
 
 // storefront is the pages in front of a fake API.

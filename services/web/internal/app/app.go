@@ -4,23 +4,22 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"ticketing/common/apiclient"
 )
 
 // SessionCookie is the auth service's cookie, the visitor's session.
-const SessionCookie = "session"
+const SessionCookie = apiclient.SessionCookie
 
 // Visitor is who a call is made for: their session cookie (empty when signed out) and what
 // identifies their request.
@@ -30,115 +29,45 @@ type Visitor struct {
 	ForwardedFor string
 }
 
-// User is the signed-in visitor.
-type User struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
+func (v Visitor) auth() apiclient.Auth {
+	return apiclient.Auth{Session: v.Session, RequestID: v.RequestID, ForwardedFor: v.ForwardedFor}
 }
 
-// Ticket is a ticket as the API shows it.
-type Ticket struct {
-	ID      string      `json:"id"`
-	Title   string      `json:"title"`
-	Price   json.Number `json:"price"`
-	UserID  string      `json:"userId"`
-	Version int64       `json:"version"`
-	OrderID string      `json:"orderId"`
-	Status  string      `json:"status"`
-}
+// The API's views, as the platform's API client reads them.
+type (
+	// User is the signed-in visitor.
+	User = apiclient.User
+	// Ticket is a ticket as the API shows it.
+	Ticket = apiclient.Ticket
+	// Order is an order as the API shows it.
+	Order = apiclient.Order
+	// Payment is a payment as the API shows it.
+	Payment = apiclient.Payment
+	// PaymentConfig says which payment flow to offer.
+	PaymentConfig = apiclient.PaymentConfig
+	// FieldError is one item of the API's error shape.
+	FieldError = apiclient.FieldError
+	// Error is an answer of the API other than a success: its status and its errors. A
+	// fault of the API (5xx) or of the network has Status 502 and a message that shows no
+	// internals.
+	Error = apiclient.Error
+	// Credentials are what sign-up and sign-in send.
+	Credentials = apiclient.Credentials
+)
 
 // Order statuses.
 const (
-	OrderCreated  = "created"
-	OrderAwaiting = "awaiting:payment"
-	OrderCanceled = "cancelled"
-	OrderComplete = "complete"
+	OrderCreated  = apiclient.OrderCreated
+	OrderAwaiting = apiclient.OrderAwaiting
+	OrderCanceled = apiclient.OrderCancelled
+	OrderComplete = apiclient.OrderComplete
 )
-
-// Order is an order as the API shows it.
-type Order struct {
-	ID        string    `json:"id"`
-	UserID    string    `json:"userId"`
-	Status    string    `json:"status"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	Version   int64     `json:"version"`
-	Ticket    struct {
-		ID    string      `json:"id"`
-		Title string      `json:"title"`
-		Price json.Number `json:"price"`
-	} `json:"ticket"`
-}
-
-// Open says whether the order still holds its ticket and can be paid or cancelled.
-func (o Order) Open() bool { return o.Status == OrderCreated || o.Status == OrderAwaiting }
-
-// Payment is a payment as the API shows it.
-type Payment struct {
-	ID           string `json:"id"`
-	OrderID      string `json:"orderId"`
-	StripeID     string `json:"stripeId"`
-	Status       string `json:"status"`
-	ClientSecret string `json:"clientSecret"`
-}
-
-// PaymentConfig says which payment flow to offer.
-type PaymentConfig struct {
-	Provider       string `json:"provider"`
-	PublishableKey string `json:"publishableKey"`
-	Currency       string `json:"currency"`
-}
 
 // Payment providers.
 const (
-	ProviderStripe  = "stripe"
-	ProviderOffline = "offline"
+	ProviderStripe  = apiclient.ProviderStripe
+	ProviderOffline = apiclient.ProviderOffline
 )
-
-// FieldError is one item of the API's error shape.
-type FieldError struct {
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
-// Error is an answer of the API other than a success: its status and its errors. A fault
-// of the API (5xx) or of the network has Status 502 and a message that shows no internals.
-type Error struct {
-	Status int
-	Errors []FieldError
-}
-
-func (e *Error) Error() string {
-	msgs := make([]string, 0, len(e.Errors))
-	for _, fe := range e.Errors {
-		msgs = append(msgs, fe.Message)
-	}
-	return fmt.Sprintf("API %d: %s", e.Status, strings.Join(msgs, "; "))
-}
-
-// Field is the message about field, or "".
-func (e *Error) Field(field string) string {
-	for _, fe := range e.Errors {
-		if fe.Field == field {
-			return fe.Message
-		}
-	}
-	return ""
-}
-
-// General is the messages that name no field in fields, joined.
-func (e *Error) General(fields ...string) string {
-	var out []string
-	for _, fe := range e.Errors {
-		known := false
-		for _, f := range fields {
-			known = known || fe.Field == f
-		}
-		if !known {
-			out = append(out, fe.Message)
-		}
-	}
-	return strings.Join(out, " ")
-}
 
 // Unavailable is the message shown for a fault of the API: no internals.
 const Unavailable = "The service is unavailable at the moment. Please try again shortly."
@@ -163,8 +92,7 @@ func AsError(err error) *Error {
 
 // Client calls the REST API.
 type Client struct {
-	base string
-	http *http.Client
+	api *apiclient.Client
 
 	mu       sync.Mutex
 	payCfg   PaymentConfig
@@ -172,18 +100,9 @@ type Client struct {
 }
 
 // NewClient is a client of the API at base (the gateway or ingress), each call bounded by
-// timeout.
+// timeout. Redirects are the API's to answer, not the storefront's to follow.
 func NewClient(base string, timeout time.Duration) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		// Redirects are the API's to answer, not the storefront's to follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return &Client{api: apiclient.New(base, apiclient.Options{Timeout: timeout, MaxConns: 64})}
 }
 
 // Reply is what a call returns beyond its body: the cookies the API set (sign-in, sign-up
@@ -194,60 +113,20 @@ type Reply struct {
 
 // call sends method path with body (JSON) for v and decodes a 2xx answer into out.
 func (c *Client) call(ctx context.Context, v Visitor, method, path string, body, out any) (Reply, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return Reply{}, err
-		}
-		rd = bytes.NewReader(b)
+	resp := c.api.Send(ctx, apiclient.Request{Method: method, Path: path, Auth: v.auth(), Body: body})
+	if resp.Err != nil {
+		return Reply{}, resp.Err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return Reply{}, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if v.Session != "" {
-		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: v.Session})
-	}
-	if v.RequestID != "" {
-		req.Header.Set("X-Request-Id", v.RequestID)
-	}
-	if v.ForwardedFor != "" {
-		req.Header.Set("X-Forwarded-For", v.ForwardedFor)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Reply{}, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
 	reply := Reply{SetCookies: resp.Header.Values("Set-Cookie")}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return reply, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 500 {
+	if resp.Status >= 500 {
 		return reply, &Error{Status: http.StatusBadGateway, Errors: []FieldError{{Message: Unavailable}}}
 	}
-	if resp.StatusCode >= 300 {
-		e := &Error{Status: resp.StatusCode}
-		var shape struct {
-			Errors []FieldError `json:"errors"`
-		}
-		if json.Unmarshal(data, &shape) == nil {
-			e.Errors = shape.Errors
-		}
-		if len(e.Errors) == 0 {
-			e.Errors = []FieldError{{Message: http.StatusText(resp.StatusCode)}}
-		}
-		return reply, e
+	if resp.Status >= 300 {
+		return reply, resp.Check()
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return reply, fmt.Errorf("%s %s: decode: %w", method, path, err)
+	if out != nil && len(resp.Body) > 0 {
+		if err := resp.Decode(out); err != nil {
+			return reply, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 	}
 	return reply, nil
@@ -263,12 +142,6 @@ func (c *Client) CurrentUser(ctx context.Context, v Visitor) (*User, error) {
 	}
 	_, err := c.call(ctx, v, http.MethodGet, "/api/users/currentuser", nil, &out)
 	return out.CurrentUser, err
-}
-
-// Credentials are what sign-up and sign-in send.
-type Credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
 }
 
 // SignUp creates an account; the reply carries the session cookie.
