@@ -50,7 +50,7 @@ type flight[V any] struct {
 	done   chan struct{}
 	v      V
 	err    error
-	doomed bool // a write came meanwhile: the value is not kept (guarded by Cache.mu)
+	doomed bool // a Clear came meanwhile: the value is not kept (guarded by Cache.mu)
 }
 
 // Options tune a cache.
@@ -92,9 +92,11 @@ func (c *Cache[K, V]) TTL() time.Duration { return c.ttl }
 
 // Get is key's value: the entry while it is younger than the TTL, else load's answer. One
 // load per key runs at a time: readers that come while it runs wait for it (or for ctx).
-// The load runs without ctx's cancellation, since other readers may wait for it. Its value
-// is kept unless a write for key (Put, Clear) came while it ran, or the entry holds
-// a newer version; an error is returned and not kept.
+// The load runs without ctx's cancellation, since other readers may wait for it. An error is
+// returned and not kept. With versions, the answer is the newer of the load's and the
+// entry's, and kept if newer: a reader never sees a key go back to an older version, even
+// from a load that read a lagging copy or ran across a write. Without versions, a load
+// that a Clear came across is returned but not kept.
 func (c *Cache[K, V]) Get(ctx context.Context, key K, load func(context.Context) (V, error)) (V, error) {
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok && c.now().Sub(e.at) < c.ttl {
@@ -119,29 +121,51 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, load func(context.Context)
 	c.mu.Unlock()
 	c.load.Inc()
 
+	finished := false
 	defer func() {
-		c.mu.Lock()
-		if c.flights[key] == f {
-			delete(c.flights, key)
+		if !finished { // load panicked: release the waiters
+			c.mu.Lock()
+			c.endFlight(key, f)
+			c.mu.Unlock()
+			f.err = fmt.Errorf("cache: the load of a key panicked")
+			close(f.done)
 		}
-		if f.err == nil && !f.doomed {
-			c.keep(key, f.v, start)
-		}
-		c.mu.Unlock()
-		close(f.done)
 	}()
-	f.err = fmt.Errorf("cache: the load of a key panicked") // until load returns
-	f.v, f.err = load(context.WithoutCancel(ctx))
-	return f.v, f.err
+	v, err := load(context.WithoutCancel(ctx))
+	c.mu.Lock()
+	c.endFlight(key, f)
+	if err == nil {
+		if c.version != nil || !f.doomed {
+			c.keep(key, v, start)
+		}
+		if e, ok := c.entries[key]; ok && c.version != nil && c.version(e.v) > c.version(v) {
+			v = e.v
+		}
+	}
+	c.mu.Unlock()
+	f.v, f.err = v, err
+	finished = true
+	close(f.done)
+	return v, err
 }
 
-// Put records v, the value a write of this service just stored, as key's current value,
-// unless the entry holds a newer version. A load of key running meanwhile is not kept.
-func (c *Cache[K, V]) Put(key K, v V) {
+// endFlight removes f from the running loads if it is still key's. Under c.mu.
+func (c *Cache[K, V]) endFlight(key K, f *flight[V]) {
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+}
+
+// Put records v, the value a write of this service stored, as key's value known current
+// since at (take the time the write began: the entry then expires no later than it
+// should), unless the entry holds a newer version. When it replaces the entry, a load of key
+// running meanwhile no longer takes new readers.
+func (c *Cache[K, V]) Put(key K, v V, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.forgetFlight(key)
-	c.keep(key, v, c.now())
+	if c.keep(key, v, at) {
+		c.forgetFlight(key)
+	}
 }
 
 // Clear drops every entry, after a write that may change any of them; loads running
@@ -173,17 +197,27 @@ func (c *Cache[K, V]) forgetFlight(key K) {
 	}
 }
 
-// keep stores v as key's entry, known current at at, unless the entry has a newer version
-// or the cache is full of young entries. Under c.mu.
-func (c *Cache[K, V]) keep(key K, v V, at time.Time) {
+// keep stores v as key's entry, known current since at, unless the entry has a newer
+// version (or the same one known current since later), or the cache is full of young
+// entries; it reports whether it replaced the value. Under c.mu.
+func (c *Cache[K, V]) keep(key K, v V, at time.Time) bool {
 	old, ok := c.entries[key]
-	if ok && c.version != nil && c.version(old.v) > c.version(v) {
-		return
+	if ok && c.version != nil {
+		switch ov, nv := c.version(old.v), c.version(v); {
+		case ov > nv:
+			return false
+		case ov == nv:
+			if at.After(old.at) {
+				c.entries[key] = entry[V]{v: old.v, at: at}
+			}
+			return false
+		}
 	}
 	if !ok && len(c.entries) >= c.max && !c.sweep() {
-		return
+		return false
 	}
 	c.entries[key] = entry[V]{v: v, at: at}
+	return true
 }
 
 // sweep drops the expired entries, at most once per TTL, and reports whether there is room

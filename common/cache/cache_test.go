@@ -96,33 +96,51 @@ func TestTTL(t *testing.T) {
 func TestVersionNeverRollsBack(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
 	c := newItems(clk, 0)
-	c.Put("k", item{"new", 5})
-	c.Put("k", item{"late", 3})
+	c.Put("k", item{"new", 5}, clk.now())
+	c.Put("k", item{"late", 3}, clk.now())
 	if got := get(t, c, "k", value(1)); got != (item{"new", 5}) {
 		t.Fatalf("after a late Put: %v, want version 5", got)
 	}
 
 	// A load that read version 5, then a write puts 6 while the load runs: the load's
-	// readers get what it read, the entry keeps 6.
+	// readers get the newer 6, and the entry keeps it.
 	clk.add(2 * time.Second)
 	release, done := slowLoad(c, "k", item{"read before the write", 5})
-	c.Put("k", item{"written", 6})
+	c.Put("k", item{"written", 6}, clk.now())
 	close(release)
-	if got := <-done; got.version != 5 {
-		t.Fatalf("the load's reader got %v", got)
+	if got := <-done; got != (item{"written", 6}) {
+		t.Fatalf("the load's reader got %v, want the newer 6", got)
 	}
 	if got := get(t, c, "k", value(1)); got != (item{"written", 6}) {
 		t.Fatalf("entry after the load: %v, want the write's (6)", got)
 	}
 
 	// An expired entry still bounds the version: a load that reads an older one (a lagging
-	// secondary) is returned but not kept, and the next Get loads again.
+	// secondary) is not kept, its reader gets the newer entry, and the next Get loads again.
 	clk.add(2 * time.Second)
-	if got := get(t, c, "k", value(4)); got.version != 4 {
-		t.Fatalf("a load is returned as read: %v", got)
+	if got := get(t, c, "k", value(4)); got.version != 6 {
+		t.Fatalf("a load of an older version answered %v, want the entry's 6", got)
 	}
 	if got := get(t, c, "k", value(7)); got.version != 7 {
 		t.Fatalf("the older load was kept: %v, want a new load (7)", got)
+	}
+}
+
+// A Put that comes late, with a version older than a load running meanwhile read, does not
+// make a reader go back: the load's newer value wins.
+func TestLatePutDuringLoad(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 0)
+	c.Put("k", item{"first", 1}, clk.now())
+	clk.add(2 * time.Second)
+	release, done := slowLoad(c, "k", item{"third", 3})
+	c.Put("k", item{"second, late", 2}, clk.now())
+	close(release)
+	if got := <-done; got.version != 3 {
+		t.Fatalf("the load answered %v, want 3", got)
+	}
+	if got := get(t, c, "k", value(9)); got.version != 3 {
+		t.Fatalf("after the load: %v, want 3 (the late Put must not win)", got)
 	}
 }
 
@@ -239,7 +257,8 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		wg.Go(func() {
 			defer writing.Done()
 			for range writes {
-				c.Put("k", item{"k", stored.Add(1)})
+				at := time.Now()
+				c.Put("k", item{"k", stored.Add(1)}, at)
 			}
 		})
 	}

@@ -73,10 +73,11 @@ func New(st *store.Store, log *slog.Logger, listingTTL time.Duration) *Service {
 	}
 }
 
-// stored records t, which a write of this replica stored (or a read for a change found),
-// in the cache; listed says it was a seller's write, which the listing shows at once.
-func (s *Service) stored(t ticket.Ticket, listed bool) {
-	s.tickets.Put(t.ID, t)
+// stored records t, which a write of this replica that began at began stored (or a read for
+// a change found), in the cache; listed says it was a seller's write, which the listing
+// shows at once.
+func (s *Service) stored(t ticket.Ticket, began time.Time, listed bool) {
+	s.tickets.Put(t.ID, t, began)
 	if listed {
 		s.pages.Clear()
 	}
@@ -94,11 +95,12 @@ func ValidID(id string) bool {
 
 // Create lists a ticket of userID with the details d, at version 0, and announces it.
 func (s *Service) Create(ctx context.Context, userID string, d ticket.Details) (ticket.Ticket, error) {
+	began := time.Now()
 	t := ticket.New(NewID(), userID, d, s.now())
 	if err := s.store.Create(ctx, t); err != nil {
 		return ticket.Ticket{}, err
 	}
-	s.stored(t, true)
+	s.stored(t, began, true)
 	return t, nil
 }
 
@@ -144,6 +146,7 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 	if !ValidID(id) {
 		return ticket.Ticket{}, ticket.ErrNotFound
 	}
+	began := time.Now()
 	t, _, err := s.store.Update(ctx, id, editAttempts, func(t ticket.Ticket) (ticket.Ticket, error) {
 		return t.Edit(userID, d)
 	})
@@ -151,7 +154,7 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 		return ticket.Ticket{}, fmt.Errorf("%w: %w", ErrContended, err)
 	}
 	if err == nil {
-		s.stored(t, true)
+		s.stored(t, began, true)
 	}
 	return t, err
 }
@@ -159,12 +162,13 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 // Reserve applies order.created: orderID holds the ticket. Errors: ticket.ErrNotFound,
 // ticket.ErrNotYet (another order holds it).
 func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
+	began := time.Now()
 	t, reserved, err := s.store.ReserveFree(ctx, ticketID, orderID)
 	if err != nil {
 		return err
 	}
 	if reserved {
-		s.stored(t, false)
+		s.stored(t, began, false)
 		s.log.InfoContext(ctx, "ticket reserved", "ticket_id", ticketID, "order_id", orderID)
 		return nil
 	}
@@ -193,6 +197,7 @@ func (s *Service) Sell(ctx context.Context, ticketID, orderID string) error {
 // apply runs change, the effect of an order event, on the ticket; a redelivered event finds
 // its effect stored and writes nothing.
 func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, change func(ticket.Ticket) (ticket.Ticket, error)) error {
+	began := time.Now()
 	t, stored, err := s.store.Update(ctx, ticketID, eventAttempts, change)
 	switch {
 	case errors.Is(err, ticket.ErrNotYet):
@@ -202,8 +207,8 @@ func (s *Service) apply(ctx context.Context, ticketID, orderID, what string, cha
 	case err != nil:
 		return err
 	}
-	// t was read from the primary, or written: the newest version.
-	s.stored(t, false)
+	// t was read from the primary, or written: the newest version since began.
+	s.stored(t, began, false)
 	if stored {
 		s.log.InfoContext(ctx, "ticket "+what, "ticket_id", ticketID, "order_id", orderID,
 			"version", t.Version, "held_by", t.OrderID, "sold", t.Sold)
