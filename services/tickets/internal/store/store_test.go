@@ -15,6 +15,7 @@ import (
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
+	"ticketing/common/mongodb"
 	"ticketing/common/testkit"
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
@@ -428,5 +429,28 @@ func TestReleasedOrdersStayBounded(t *testing.T) {
 	// A late order.created of a recent one is still refused.
 	if _, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2)); err != nil || ok {
 		t.Fatalf("ReserveFree for a recently released order = %t, %v; want refused", ok, err)
+	}
+}
+
+// The listing reads with a read preference other than primary (as a replica set's
+// secondaryPreferred with a max staleness) work on the store the tests run on, and the
+// reads that decide are unaffected.
+func TestListingReadsElsewhere(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	rp, err := mongodb.ListingReads{Mode: "secondaryPreferred", MaxStaleness: 90 * time.Second}.ReadPref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetListingReads(rp)
+	tk := create(t, st, "Concert")
+	if got, err := st.Show(ctx, tk.ID); err != nil || got.ID != tk.ID {
+		t.Fatalf("Show = %+v, %v", got, err)
+	}
+	if got, err := st.ListFree(ctx, "", 10); err != nil || len(got) != 1 || got[0].ID != tk.ID {
+		t.Fatalf("ListFree = %+v, %v", got, err)
+	}
+	if got, err := st.Get(ctx, tk.ID); err != nil || got.ID != tk.ID {
+		t.Fatalf("Get = %+v, %v", got, err)
 	}
 }
