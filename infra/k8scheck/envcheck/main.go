@@ -119,7 +119,7 @@ func secretValues() (func(ref string) string, error) {
 		"webhook-secret":  "whsec_envcheck",
 		"publishable-key": "pk_test_envcheck",
 		"provider":        "offline",
-		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
+		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0&w=majority&retryWrites=true",
 		"url":             "nats://nats.example:4222",
 		"password":        "envcheck",
 	}
