@@ -32,7 +32,9 @@ func countCommands(service string) *event.CommandMonitor {
 }
 
 // Connect dials uri as appName, with majority writes, and waits until the server answers.
-// Every command it sends is counted in ticketing_store_commands_total.
+// Every command it sends is counted in ticketing_store_commands_total. Its reads go to the
+// primary whatever the URI says: the services decide from what they read; only a collection
+// handle with ListingReads' preference reads elsewhere.
 func Connect(ctx context.Context, uri, appName string, maxPool uint64) (*mongo.Client, error) {
 	if maxPool == 0 {
 		maxPool = 100
@@ -42,7 +44,8 @@ func Connect(ctx context.Context, uri, appName string, maxPool uint64) (*mongo.C
 		SetMonitor(countCommands(appName)).
 		SetMaxPoolSize(maxPool).
 		SetServerSelectionTimeout(10 * time.Second).
-		SetTimeout(15 * time.Second)
+		SetTimeout(15 * time.Second).
+		SetReadPreference(readpref.Primary())
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/testkit"
 )
@@ -97,5 +98,46 @@ func TestUpdateOutcomes(t *testing.T) {
 	_, err = mongodb.Update(ctx, 3, read, double, func(context.Context, int, int) error { return mongodb.ErrChanged })
 	if !errors.Is(err, mongodb.ErrChanged) || reads != 3 {
 		t.Fatalf("always lost: %v after %d reads; want ErrChanged after 3", err, reads)
+	}
+}
+
+func TestLoadListingReads(t *testing.T) {
+	for _, tc := range []struct {
+		mode, staleness string
+		want            string // ListingReads.String, or "error"
+	}{
+		{"", "", "primary"},
+		{"secondaryPreferred", "", "secondaryPreferred"},
+		{"secondaryPreferred", "90s", "secondaryPreferred (max staleness 1m30s)"},
+		{"nearest", "2m", "nearest (max staleness 2m0s)"},
+		{"primary", "90s", "error"},
+		{"", "120s", "error"},
+		{"secondary", "30s", "error"},
+		{"secondary", "90.5s", "error"},
+		{"secondary", "-90s", "error"},
+		{"Secondary", "", "error"},
+		{"fastest", "", "error"},
+	} {
+		env := config.FromMap(map[string]string{"MONGODB_LISTING_READ_PREFERENCE": tc.mode, "MONGODB_LISTING_MAX_STALENESS": tc.staleness})
+		l := mongodb.LoadListingReads(env)
+		got := l.String()
+		if env.Err() != nil {
+			got = "error"
+		}
+		if got != tc.want {
+			t.Errorf("%q, %q: %s (%v), want %s", tc.mode, tc.staleness, got, env.Err(), tc.want)
+			continue
+		}
+		if got == "error" {
+			continue
+		}
+		rp, err := l.ReadPref()
+		if err != nil {
+			t.Errorf("%q, %q: ReadPref: %v", tc.mode, tc.staleness, err)
+			continue
+		}
+		if ms, ok := rp.MaxStaleness(); ok != (tc.staleness != "") || (ok && ms != l.MaxStaleness) {
+			t.Errorf("%q, %q: max staleness %s %v", tc.mode, tc.staleness, ms, ok)
+		}
 	}
 }

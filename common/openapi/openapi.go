@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"ticketing/common/web"
 )
 
 // Path is where a service serves its document under its API prefix.
@@ -50,10 +51,7 @@ func Handler(doc []byte) http.Handler {
 	length := strconv.Itoa(len(doc))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Cache-Control", "public, max-age=300")
-		h.Set("ETag", etag)
-		if matches(r.Header.Get("If-None-Match"), etag) {
-			w.WriteHeader(http.StatusNotModified)
+		if web.NotModified(w, r, etag, "public, max-age=300") {
 			return
 		}
 		h.Set("Content-Type", "application/json")
@@ -63,16 +61,4 @@ func Handler(doc []byte) http.Handler {
 			_, _ = w.Write(doc)
 		}
 	})
-}
-
-// matches reports whether an If-None-Match header value names etag (weak comparison, as
-// RFC 9110 asks for If-None-Match), or is "*".
-func matches(header, etag string) bool {
-	for _, tag := range strings.Split(header, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || tag == etag {
-			return true
-		}
-	}
-	return false
 }

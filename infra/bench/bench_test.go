@@ -75,7 +75,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DistinctClients != 32 || c.RushBuyers != 200 || c.RushTickets != 20 || c.PropTickets != 100 || c.ExpiryOrders != 2000 || len(c.Scenarios) != 4 {
+	if c.DistinctClients != 32 || c.RushBuyers != 200 || c.RushTickets != 20 || c.PropTickets != 100 || c.ExpiryOrders != 2000 || c.ListingReaders != 64 || len(c.Scenarios) != 5 {
 		t.Errorf("defaults %+v", c)
 	}
 	if _, err := parseFlags([]string{"-scenarios", "nope"}); err == nil {

@@ -16,19 +16,8 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	c, n := b.cfg.DistinctClients, b.cfg.DistinctOrders
 	res.Params["clients"] = c
 	res.Params["orders"] = n
-	seller, err := b.client.Signup(ctx, b.runID+"-distinct-seller@bench.example.com")
+	buyers, tickets, err := b.sale(ctx, "distinct", "Distinct", c, n)
 	if err != nil {
-		return err
-	}
-	buyers, err := b.signupMany(ctx, "distinct-buyer", c)
-	if err != nil {
-		return err
-	}
-	tickets, err := b.createTickets(ctx, seller, n, "Distinct")
-	if err != nil {
-		return err
-	}
-	if _, err := b.waitReplicated(ctx, seller, buyers[0]); err != nil {
 		return err
 	}
 

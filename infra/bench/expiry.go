@@ -19,19 +19,8 @@ func (b *Bench) expiry(ctx context.Context, res *Result) error {
 	res.Params["buyers"] = nb
 	res.Params["window"] = b.cfg.ExpiryWindow.String()
 	res.Params["concurrency"] = b.cfg.ExpiryConcurrency
-	seller, err := b.client.Signup(ctx, b.runID+"-expiry-seller@bench.example.com")
+	buyers, tickets, err := b.sale(ctx, "expiry", "Expiry", nb, n)
 	if err != nil {
-		return err
-	}
-	buyers, err := b.signupMany(ctx, "expiry-buyer", nb)
-	if err != nil {
-		return err
-	}
-	tickets, err := b.createTickets(ctx, seller, n, "Expiry")
-	if err != nil {
-		return err
-	}
-	if _, err := b.waitReplicated(ctx, seller, buyers[0]); err != nil {
 		return err
 	}
 

@@ -1,5 +1,5 @@
 // Command bench is the platform's load harness: it drives the REST API of docs/API.md with the
-// on-sale scenarios (distinct, rush, propagation, expiry), prints a progress line while
+// on-sale scenarios (distinct, rush, propagation, listing, expiry), prints a progress line while
 // each runs and a summary table at the end, and writes the summary as JSON under
 // infra/bench/results/.
 //
@@ -44,6 +44,9 @@ type Config struct {
 	ExpiryWindow, ExpiryDeadline           time.Duration
 	ExpiryConcurrency, ExpiryPollers       int
 	ExpiryPollPause                        time.Duration
+	ListingReaders, ListingBuyers          int
+	ListingTickets                         int
+	ListingPhase                           time.Duration
 	SetupConcurrency, SignupConcurrency    int
 	Settle, Timeout                        time.Duration
 	Postgres, Backend, Addr, StackLogLevel string
@@ -58,7 +61,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-var allScenarios = []string{"distinct", "rush", "propagation", "expiry"}
+var allScenarios = []string{"distinct", "rush", "propagation", "listing", "expiry"}
 
 func parseFlags(args []string) (Config, error) {
 	var c Config
@@ -81,6 +84,10 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.ExpiryConcurrency, "expiry-concurrency", 32, "expiry: concurrent order requests")
 	fs.IntVar(&c.ExpiryPollers, "expiry-pollers", 2, "expiry: concurrent list polls")
 	fs.DurationVar(&c.ExpiryPollPause, "expiry-poll-pause", 250*time.Millisecond, "expiry: pause between a poller's list polls when the bus dates the expiries (a stack of our own)")
+	fs.IntVar(&c.ListingReaders, "listing-readers", 64, "listing: concurrent readers of GET /api/tickets")
+	fs.IntVar(&c.ListingBuyers, "listing-buyers", 16, "listing: concurrent buyers ordering meanwhile")
+	fs.IntVar(&c.ListingTickets, "listing-tickets", 1000, "listing: tickets listed for the buyers (and the readers)")
+	fs.DurationVar(&c.ListingPhase, "listing-phase", 10*time.Second, "listing: length of each phase (plain GETs, then If-None-Match)")
 	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 16, "concurrent requests while creating tickets and checking")
 	fs.IntVar(&c.SignupConcurrency, "signup-concurrency", 4, "concurrent sign-ups (password hashing is expensive)")
 	fs.DurationVar(&c.Settle, "settle", time.Minute, "rush: how long the tickets view may take to agree with the orders view")
@@ -112,7 +119,7 @@ func parseFlags(args []string) (Config, error) {
 		return c, errors.New("no scenario")
 	case c.DistinctClients < 1 || c.DistinctOrders < 1 || c.RushBuyers < 1 || c.RushTickets < 1 || c.RushRounds < 1 ||
 		c.PropTickets < 1 || c.ExpiryOrders < 1 || c.ExpiryBuyers < 1 || c.ExpiryConcurrency < 1 || c.ExpiryPollers < 1 ||
-		c.SetupConcurrency < 1 || c.SignupConcurrency < 1:
+		c.SetupConcurrency < 1 || c.SignupConcurrency < 1 || c.ListingReaders < 1 || c.ListingBuyers < 1 || c.ListingTickets < 1:
 		return c, errors.New("counts must be at least 1")
 	case c.ExpiryOrders/c.ExpiryBuyers > 500:
 		return c, errors.New("expiry: at most 500 orders per buyer (one page of GET /api/orders)")
@@ -186,7 +193,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		scenarios []string
 	}
 	phases := []phase{
-		{name: "main", scenarios: []string{"distinct", "rush", "propagation"}},
+		{name: "main", scenarios: []string{"distinct", "rush", "propagation", "listing"}},
 		{name: "expiry", env: []string{"EXPIRATION_WINDOW=" + cfg.ExpiryWindow.String()}, scenarios: []string{"expiry"}},
 	}
 	if cfg.URL != "" {
@@ -232,7 +239,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		} else {
 			b.report.Stacks = append(b.report.Stacks, StackInfo{Name: ph.name, URL: url, Backend: cfg.BackendLabel})
 		}
-		b.client = NewClient(url, max(cfg.RushBuyers, cfg.DistinctClients, cfg.ExpiryConcurrency, cfg.SetupConcurrency)+32)
+		b.client = NewClient(url, max(cfg.RushBuyers, cfg.DistinctClients, cfg.ExpiryConcurrency, cfg.SetupConcurrency, cfg.ListingReaders+cfg.ListingBuyers)+32)
 		for _, s := range todo {
 			b.runScenario(ctx, ph.name, s)
 			if ctx.Err() != nil {
@@ -310,6 +317,8 @@ func (b *Bench) runScenario(ctx context.Context, stack, name string) {
 		err = b.rush(ctx, res)
 	case "propagation":
 		err = b.propagation(ctx, res)
+	case "listing":
+		err = b.listing(ctx, res)
 	case "expiry":
 		if b.stack == nil {
 			res.note("with -url the window is the platform's own EXPIRATION_WINDOW; orders are followed for at most window + %s", b.cfg.ExpiryDeadline)

@@ -28,6 +28,28 @@ func (b *Bench) signupMany(ctx context.Context, role string, n int) ([]User, err
 	return users, err
 }
 
+// sale sets up a scenario's sale: a seller and nb buyers signed up, nt tickets listed by the
+// seller (titled title) and replicated into the orders service; it returns the buyers and
+// the tickets.
+func (b *Bench) sale(ctx context.Context, scenario, title string, nb, nt int) ([]User, []string, error) {
+	seller, err := b.client.Signup(ctx, b.runID+"-"+scenario+"-seller@bench.example.com")
+	if err != nil {
+		return nil, nil, err
+	}
+	buyers, err := b.signupMany(ctx, scenario+"-buyer", nb)
+	if err != nil {
+		return nil, nil, err
+	}
+	tickets, err := b.createTickets(ctx, seller, nt, title)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := b.waitReplicated(ctx, seller, buyers[0]); err != nil {
+		return nil, nil, err
+	}
+	return buyers, tickets, nil
+}
+
 // createTickets lists n tickets for sale and returns their ids, in creation order.
 func (b *Bench) createTickets(ctx context.Context, seller User, n int, title string) ([]string, error) {
 	ids := make([]string, n)

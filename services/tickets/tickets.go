@@ -24,6 +24,10 @@ import (
 // Name is the service's name: its client name, default database and durable consumer prefix.
 const Name = "tickets"
 
+// MaxListingCacheTTL bounds LISTING_CACHE_TTL: a change shows in every replica's listing
+// within a second.
+const MaxListingCacheTTL = time.Second
+
 // Config is the tickets service's configuration.
 type Config struct {
 	service.Base
@@ -31,6 +35,15 @@ type Config struct {
 	// OutboxPollInterval (OUTBOX_POLL_INTERVAL, 5s) is how often the relay looks for events
 	// left in any ticket's outbox (by a replica that crashed, or a publish that failed).
 	OutboxPollInterval time.Duration
+
+	// ListingCacheTTL (LISTING_CACHE_TTL, 500ms, at most 1s) is how long a cached page of
+	// the listing or a cached ticket answers GET /api/tickets and GET /api/tickets/{id}:
+	// the longest a change made through another replica takes to show there.
+	ListingCacheTTL time.Duration
+
+	// ListingReads (MONGODB_LISTING_READ_PREFERENCE, MONGODB_LISTING_MAX_STALENESS) is where
+	// the listing's store queries go; every other read goes to the primary.
+	ListingReads mongodb.ListingReads
 
 	// RelayAfterPublish is a test hook handed to the outbox relay
 	// (bus.RelayOptions.AfterPublish): an error stops the relay between the publish and the
@@ -43,13 +56,18 @@ func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Base:               service.LoadBase(env, Name, true),
 		OutboxPollInterval: env.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
+		ListingCacheTTL:    env.Duration("LISTING_CACHE_TTL", 500*time.Millisecond),
+		ListingReads:       mongodb.LoadListingReads(env),
+	}
+	if cfg.ListingCacheTTL > MaxListingCacheTTL {
+		env.Fail("LISTING_CACHE_TTL", "%s is above %s: a change must show in the listing within it", cfg.ListingCacheTTL, MaxListingCacheTTL)
 	}
 	return cfg, env.Err()
 }
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
-	return []any{"outbox_poll", c.OutboxPollInterval}
+	return []any{"outbox_poll", c.OutboxPollInterval, "listing_cache_ttl", c.ListingCacheTTL, "listing_reads", c.ListingReads.String()}
 }
 
 // Run serves until ctx ends, then shuts down cleanly.
@@ -71,10 +89,15 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 		eventsRelay := svc.Relay(conn, db.Collection(store.EventsCollection), bus.RelayOptions{PollInterval: cfg.OutboxPollInterval})
 		st := store.New(db, relay, eventsRelay)
+		rp, err := cfg.ListingReads.ReadPref()
+		if err != nil {
+			return nil, err
+		}
+		st.SetListingReads(rp)
 		if err := st.EnsureIndexes(ctx); err != nil {
 			return nil, err
 		}
-		a := app.New(st, svc.Log)
+		a := app.New(st, svc.Log, cfg.ListingCacheTTL)
 
 		l := listener.New(a)
 		if err := service.Listen(ctx, svc, conn, l.OrderCreated); err != nil {

@@ -121,7 +121,7 @@ func secretValues() (func(ref string) string, error) {
 		"key-id":          "rzp_test_envcheck",
 		"key-secret":      "rzp_secret_envcheck",
 		"provider":        "offline",
-		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0",
+		"uri":             "mongodb://mongo-0.example:27017,mongo-1.example:27017/?replicaSet=rs0&w=majority&retryWrites=true",
 		"url":             "nats://nats.example:4222",
 		"password":        "envcheck",
 	}

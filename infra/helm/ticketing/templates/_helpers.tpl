@@ -127,7 +127,7 @@ the chart's connections Secret when it may carry credentials).
 {{- define "ticketing.mongodbURI" -}}
 {{- if .Values.mongodb.bundled.enabled }}
 {{- $host := printf "%s-mongodb-0.%s-mongodb.%s.svc:27017" (include "ticketing.fullname" .) (include "ticketing.fullname" .) .Release.Namespace }}
-{{- printf "mongodb://%s/?replicaSet=%s" $host .Values.mongodb.bundled.replicaSetName }}
+{{- printf "mongodb://%s/?replicaSet=%s&w=majority&retryWrites=true" $host .Values.mongodb.bundled.replicaSetName }}
 {{- else }}
 {{- required "mongodb.uri or mongodb.existingSecret is required when mongodb.bundled.enabled is false" .Values.mongodb.uri }}
 {{- end }}

@@ -5,6 +5,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -60,19 +61,27 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, toHTTP(err))
 		return
 	}
+	w.Header().Set("Cache-Control", web.CacheNone)
 	web.Respond(w, http.StatusCreated, toResponse(t))
 }
 
+// get and list answer the same to everyone: public, a second's life, an ETag (the version,
+// or the digest of the page) and 304 to If-None-Match; errors are not kept.
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", web.CacheNone)
 	t, err := h.app.Get(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		web.Error(w, r, toHTTP(err))
+		return
+	}
+	if web.NotModified(w, r, `"`+strconv.FormatInt(t.Version, 10)+`"`, web.CachePublic) {
 		return
 	}
 	web.Respond(w, http.StatusOK, toResponse(t))
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", web.CacheNone)
 	limit, after, err := page(r, "after must be the id of a ticket")
 	eventID := r.URL.Query().Get("eventId")
 	if err == nil && eventID != "" && !app.ValidID(eventID) {
@@ -82,13 +91,16 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, err)
 		return
 	}
-	tickets, err := h.app.ListFree(r.Context(), eventID, after, limit)
+	list, err := h.app.ListFree(r.Context(), eventID, after, limit)
 	if err != nil {
 		web.Error(w, r, toHTTP(err))
 		return
 	}
-	out := make([]ticketResponse, len(tickets))
-	for i, t := range tickets {
+	if web.NotModified(w, r, `"`+list.Digest+`"`, web.CachePublic) {
+		return
+	}
+	out := make([]ticketResponse, len(list.Tickets))
+	for i, t := range list.Tickets {
 		out[i] = toResponse(t)
 	}
 	web.Respond(w, http.StatusOK, out)
@@ -115,6 +127,7 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, toHTTP(err))
 		return
 	}
+	w.Header().Set("Cache-Control", web.CacheNone)
 	web.Respond(w, http.StatusOK, toResponse(t))
 }
 

@@ -51,7 +51,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	n.reset() // the ticket.created
-	return &fixture{st: st, notes: n, l: listener.New(app.New(st, slog.New(slog.DiscardHandler))), ticket: tk.ID}
+	return &fixture{st: st, notes: n, l: listener.New(app.New(st, slog.New(slog.DiscardHandler), 500*time.Millisecond)), ticket: tk.ID}
 }
 
 func (f *fixture) created(order string) error {

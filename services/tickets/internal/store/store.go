@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -28,10 +29,11 @@ var ErrLostRace = mongodb.ErrChanged
 
 // Store reads and writes tickets and events.
 type Store struct {
-	coll   *mongo.Collection
-	w      *bus.Writer
-	events *mongo.Collection
-	ew     *bus.Writer
+	coll    *mongo.Collection // the primary: every read that decides, and every write
+	listing *mongo.Collection // the listing reads (ListFree, Show): the primary unless set
+	w       *bus.Writer
+	events  *mongo.Collection
+	ew      *bus.Writer
 }
 
 // New is a store on db's tickets collection that hands the events it writes to relay, and
@@ -39,7 +41,13 @@ type Store struct {
 func New(db *mongo.Database, relay, eventsRelay bus.Notifier) *Store {
 	coll := db.Collection(Collection)
 	evs := db.Collection(EventsCollection)
-	return &Store{coll: coll, w: bus.NewWriter(coll, relay), events: evs, ew: bus.NewWriter(evs, eventsRelay)}
+	return &Store{coll: coll, listing: coll, w: bus.NewWriter(coll, relay), events: evs, ew: bus.NewWriter(evs, eventsRelay)}
+}
+
+// SetListingReads sends the listing reads (ListFree, Show) to rp, for instance
+// secondaryPreferred; every other read stays on the primary. Call it before use.
+func (s *Store) SetListingReads(rp *readpref.ReadPref) {
+	s.listing = s.coll.Database().Collection(Collection, options.Collection().SetReadPreference(rp))
 }
 
 // Collection is the collection whose outbox the relay publishes.
@@ -116,10 +124,19 @@ func (s *Store) Create(ctx context.Context, t ticket.Ticket) error {
 	return nil
 }
 
-// Get reads a ticket.
+// Get reads a ticket from the primary, to decide a change.
 func (s *Store) Get(ctx context.Context, id string) (ticket.Ticket, error) {
+	return s.get(ctx, s.coll, id)
+}
+
+// Show reads a ticket to show it, as the listing reads do (it may come from a secondary).
+func (s *Store) Show(ctx context.Context, id string) (ticket.Ticket, error) {
+	return s.get(ctx, s.listing, id)
+}
+
+func (s *Store) get(ctx context.Context, coll *mongo.Collection, id string) (ticket.Ticket, error) {
 	var d document
-	err := s.coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
+	err := coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
 	if mongodb.IsNotFound(err) {
 		return ticket.Ticket{}, ticket.ErrNotFound
 	}
@@ -130,7 +147,8 @@ func (s *Store) Get(ctx context.Context, id string) (ticket.Ticket, error) {
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, with an id below
-// after when after is not "", of event eventID when it is not "".
+// after when after is not "", of event eventID when it is not "". It is a listing read (it may
+// come from a secondary).
 func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) ([]ticket.Ticket, error) {
 	filter := bson.M{"orderId": ""}
 	if eventID != "" {
@@ -139,7 +157,7 @@ func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) 
 	if after != "" {
 		filter["_id"] = bson.M{"$lt": after}
 	}
-	cur, err := s.coll.Find(ctx, filter, options.Find().
+	cur, err := s.listing.Find(ctx, filter, options.Find().
 		SetSort(bson.D{{Key: "_id", Value: -1}}).
 		SetLimit(int64(limit)).
 		SetProjection(withoutOutbox))
@@ -215,17 +233,21 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 
 // ReserveFree reserves ticket id for order in one write, conditional on the ticket being
 // free and order not released: ticket.Reserve's one case that changes the ticket, and
-// order.created's usual one, decided without a read. It reports whether it wrote; when not,
-// the caller reads and decides (Update with ticket.Reserve): a redelivery, a late event, or a
-// ticket held by another order.
-func (s *Store) ReserveFree(ctx context.Context, id, order string) (bool, error) {
-	ok, err := s.w.Update(ctx, id,
+// order.created's usual one, decided without a read. It reports whether it wrote, with the
+// ticket as written; when not, the caller reads and decides (Update with ticket.Reserve): a
+// redelivery, a late event, or a ticket held by another order.
+func (s *Store) ReserveFree(ctx context.Context, id, order string) (ticket.Ticket, bool, error) {
+	var d document
+	ok, err := s.w.UpdateAndGet(ctx, id,
 		bson.D{{Key: "orderId", Value: ""}, {Key: "sold", Value: false}, {Key: "releasedOrders", Value: bson.M{"$ne": order}}},
-		bson.M{"$set": bson.M{"orderId": order}, "$inc": bson.M{"version": int64(1)}})
+		bson.M{"$set": bson.M{"orderId": order}, "$inc": bson.M{"version": int64(1)}}, &d)
 	if err != nil {
-		return false, fmt.Errorf("reserve ticket %s: %w", id, err)
+		return ticket.Ticket{}, false, fmt.Errorf("reserve ticket %s: %w", id, err)
 	}
-	return ok, nil
+	if !ok {
+		return ticket.Ticket{}, false, nil
+	}
+	return d.ticket(), true, nil
 }
 
 // Update reads ticket id, computes its next state with change, and applies it; when another

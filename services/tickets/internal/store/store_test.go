@@ -15,6 +15,7 @@ import (
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
+	"ticketing/common/mongodb"
 	"ticketing/common/testkit"
 	"ticketing/services/tickets/internal/store"
 	"ticketing/services/tickets/internal/ticket"
@@ -206,14 +207,14 @@ func TestReserveFree(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok {
-		t.Fatalf("ReserveFree on a free ticket = %t, %v; want true", ok, err)
+	if written, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok || written.OrderID != "o1" || written.Version != 1 || written.Title != "Concert" {
+		t.Fatalf("ReserveFree on a free ticket = %+v, %t, %v; want true, held by o1 at version 1", written, ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "o1" || got.Version != 1 {
 		t.Fatalf("after ReserveFree: %+v, want held by o1 at version 1", got)
 	}
 	for _, order := range []string{"o1", "o2"} { // held: by itself (a redelivery), by another
-		if ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
+		if _, ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
 			t.Fatalf("ReserveFree(%s) on a held ticket = %t, %v; want false", order, ok, err)
 		}
 	}
@@ -221,10 +222,10 @@ func TestReserveFree(t *testing.T) {
 	if _, err := st.Apply(ctx, got, got.Release("o1")); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
 		t.Fatalf("ReserveFree by a released order = %t, %v; want false", ok, err)
 	}
-	if ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
 		t.Fatalf("ReserveFree on a missing ticket = %t, %v; want false", ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || got.Version != 2 || len(updates(t, outbox(t, st, tk.ID))) != 0 {
@@ -426,7 +427,30 @@ func TestReleasedOrdersStayBounded(t *testing.T) {
 		t.Fatalf("the latest release is not last: %v", got.ReleasedOrders[len(got.ReleasedOrders)-3:])
 	}
 	// A late order.created of a recent one is still refused.
-	if ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2)); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2)); err != nil || ok {
 		t.Fatalf("ReserveFree for a recently released order = %t, %v; want refused", ok, err)
+	}
+}
+
+// The listing reads with a read preference other than primary (as a replica set's
+// secondaryPreferred with a max staleness) work on the store the tests run on, and the
+// reads that decide are unaffected.
+func TestListingReadsElsewhere(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	rp, err := mongodb.ListingReads{Mode: "secondaryPreferred", MaxStaleness: 90 * time.Second}.ReadPref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetListingReads(rp)
+	tk := create(t, st, "Concert")
+	if got, err := st.Show(ctx, tk.ID); err != nil || got.ID != tk.ID {
+		t.Fatalf("Show = %+v, %v", got, err)
+	}
+	if got, err := st.ListFree(ctx, "", "", 10); err != nil || len(got) != 1 || got[0].ID != tk.ID {
+		t.Fatalf("ListFree = %+v, %v", got, err)
+	}
+	if got, err := st.Get(ctx, tk.ID); err != nil || got.ID != tk.ID {
+		t.Fatalf("Get = %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,298 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a manual clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type item struct {
+	name    string
+	version int64
+}
+
+func newItems(clk *clock, max int) *Cache[string, item] {
+	return New[string](testName(), Options[item]{TTL: time.Second, Max: max, Now: clk.now,
+		Version: func(i item) int64 { return i.version }})
+}
+
+var names atomic.Int64
+
+func testName() string { return "test" + string(rune('a'+names.Add(1)%26)) }
+
+func value(v int64) func(context.Context) (item, error) {
+	return func(context.Context) (item, error) { return item{"x", v}, nil }
+}
+
+// slowLoad starts a Get of key whose load has read v and returns once the load runs; the
+// load ends when release is closed, and the Get's answer comes on done.
+func slowLoad(c *Cache[string, item], key string, v item) (release chan struct{}, done chan item) {
+	reading := make(chan struct{})
+	release, done = make(chan struct{}), make(chan item)
+	go func() {
+		got, _ := c.Get(context.Background(), key, func(context.Context) (item, error) {
+			close(reading)
+			<-release
+			return v, nil
+		})
+		done <- got
+	}()
+	<-reading
+	return release, done
+}
+
+func get(t *testing.T, c *Cache[string, item], key string, load func(context.Context) (item, error)) item {
+	t.Helper()
+	v, err := c.Get(t.Context(), key, load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// An entry answers for the TTL, then the next Get loads; an error is not kept.
+func TestTTL(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 0)
+	if got := get(t, c, "k", value(1)); got.version != 1 {
+		t.Fatalf("first Get = %v", got)
+	}
+	clk.add(999 * time.Millisecond)
+	if got := get(t, c, "k", value(2)); got.version != 1 {
+		t.Fatalf("Get within the TTL = %v, want the entry (1)", got)
+	}
+	clk.add(time.Millisecond)
+	if got := get(t, c, "k", value(2)); got.version != 2 {
+		t.Fatalf("Get after the TTL = %v, want a load (2)", got)
+	}
+	clk.add(time.Second)
+	boom := errors.New("boom")
+	if _, err := c.Get(t.Context(), "k", func(context.Context) (item, error) { return item{}, boom }); !errors.Is(err, boom) {
+		t.Fatalf("failed load: %v", err)
+	}
+	if got := get(t, c, "k", value(3)); got.version != 3 {
+		t.Fatalf("Get after a failed load = %v, want a load (3)", got)
+	}
+}
+
+// A late or older value never rolls an entry back: not a Put of an older version, nor a
+// load that read before a write and ends after it.
+func TestVersionNeverRollsBack(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 0)
+	c.Put("k", item{"new", 5}, clk.now())
+	c.Put("k", item{"late", 3}, clk.now())
+	if got := get(t, c, "k", value(1)); got != (item{"new", 5}) {
+		t.Fatalf("after a late Put: %v, want version 5", got)
+	}
+
+	// A load that read version 5, then a write puts 6 while the load runs: the load's
+	// readers get the newer 6, and the entry keeps it.
+	clk.add(2 * time.Second)
+	release, done := slowLoad(c, "k", item{"read before the write", 5})
+	c.Put("k", item{"written", 6}, clk.now())
+	close(release)
+	if got := <-done; got != (item{"written", 6}) {
+		t.Fatalf("the load's reader got %v, want the newer 6", got)
+	}
+	if got := get(t, c, "k", value(1)); got != (item{"written", 6}) {
+		t.Fatalf("entry after the load: %v, want the write's (6)", got)
+	}
+
+	// An expired entry still bounds the version: a load that reads an older one (a lagging
+	// secondary) is not kept, its reader gets the newer entry, and the next Get loads again.
+	clk.add(2 * time.Second)
+	if got := get(t, c, "k", value(4)); got.version != 6 {
+		t.Fatalf("a load of an older version answered %v, want the entry's 6", got)
+	}
+	if got := get(t, c, "k", value(7)); got.version != 7 {
+		t.Fatalf("the older load was kept: %v, want a new load (7)", got)
+	}
+}
+
+// A Put that comes late, with a version older than a load running meanwhile read, does not
+// make a reader go back: the load's newer value wins.
+func TestLatePutDuringLoad(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 0)
+	c.Put("k", item{"first", 1}, clk.now())
+	clk.add(2 * time.Second)
+	release, done := slowLoad(c, "k", item{"third", 3})
+	c.Put("k", item{"second, late", 2}, clk.now())
+	close(release)
+	if got := <-done; got.version != 3 {
+		t.Fatalf("the load answered %v, want 3", got)
+	}
+	if got := get(t, c, "k", value(9)); got.version != 3 {
+		t.Fatalf("after the load: %v, want 3 (the late Put must not win)", got)
+	}
+}
+
+// Clear drops the entries and keeps no load that was running; the next reader loads afresh
+// rather than waiting for the load that read before the write.
+func TestClear(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 0)
+
+	release, done := slowLoad(c, "c", item{"stale", 1})
+	c.Clear()
+	if c.Len() != 0 {
+		t.Fatalf("%d entries after Clear", c.Len())
+	}
+	if got := get(t, c, "c", value(2)); got.version != 2 {
+		t.Fatalf("a Get after Clear joined the load that ran before it: %v", got)
+	}
+	close(release)
+	<-done
+	if got := get(t, c, "c", value(3)); got.version != 2 {
+		t.Fatalf("the load that ran across Clear replaced the entry: %v", got)
+	}
+}
+
+// Beyond Max, expired entries are swept; a value that does not fit is returned, not kept.
+func TestMax(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := newItems(clk, 2)
+	get(t, c, "a", value(1))
+	get(t, c, "b", value(1))
+	if got := get(t, c, "c", value(1)); got.version != 1 || c.Len() != 2 {
+		t.Fatalf("c: %v, %d entries", got, c.Len())
+	}
+	if got := get(t, c, "c", value(2)); got.version != 2 {
+		t.Fatalf("c was kept beyond Max: %v", got)
+	}
+	clk.add(2 * time.Second)
+	get(t, c, "d", value(1))
+	if c.Len() != 1 {
+		t.Fatalf("%d entries after the sweep, want 1 (d)", c.Len())
+	}
+}
+
+// A rush: 200 readers of one key at once cause one load, and all get its value.
+func TestSingleFlight(t *testing.T) {
+	c := New[string](testName(), Options[item]{TTL: time.Minute})
+	var loads atomic.Int64
+	release := make(chan struct{})
+	var started, wg sync.WaitGroup
+	const readers = 200
+	got := make([]item, readers)
+	for i := range readers {
+		started.Add(1)
+		wg.Go(func() {
+			started.Done()
+			v, err := c.Get(context.Background(), "page", func(context.Context) (item, error) {
+				loads.Add(1)
+				<-release
+				return item{"page", 1}, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		})
+	}
+	started.Wait()
+	close(release)
+	wg.Wait()
+	// Readers that arrived after the load ended hit the entry; none loads again.
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("%d loads for %d readers, want 1", n, readers)
+	}
+	for i, v := range got {
+		if v != (item{"page", 1}) {
+			t.Fatalf("reader %d got %v", i, v)
+		}
+	}
+}
+
+// A waiting reader whose context ends stops waiting; the load goes on for the others.
+func TestWaiterCancelled(t *testing.T) {
+	c := New[string](testName(), Options[item]{TTL: time.Minute})
+	release, done := slowLoad(c, "k", item{"k", 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Get(ctx, "k", value(9)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	close(release)
+	if got := <-done; got.version != 1 {
+		t.Fatalf("load: %v", got)
+	}
+}
+
+// Many readers and writers at once (run with -race): every reader sees the versions of a key
+// in order, never one older than one it saw before; once the writers are done, a reader sees
+// the last write at once; and the loads stay far fewer than the reads.
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	c := New[string](testName(), Options[item]{TTL: 5 * time.Millisecond,
+		Version: func(i item) int64 { return i.version }})
+	var stored atomic.Int64 // the store: the current version
+	var loads, reads atomic.Int64
+	load := func(context.Context) (item, error) {
+		loads.Add(1)
+		return item{"k", stored.Load()}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	const writers, readers, writes = 4, 32, 500
+	var wg, writing sync.WaitGroup
+	for range writers {
+		writing.Add(1)
+		wg.Go(func() {
+			defer writing.Done()
+			for range writes {
+				at := time.Now()
+				c.Put("k", item{"k", stored.Add(1)}, at)
+			}
+		})
+	}
+	writersDone := make(chan struct{})
+	go func() { writing.Wait(); close(writersDone) }()
+	for range readers {
+		wg.Go(func() {
+			var last int64
+			for {
+				select {
+				case <-writersDone:
+					return
+				default:
+				}
+				v, err := c.Get(ctx, "k", load)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				reads.Add(1)
+				if v.version < last {
+					t.Errorf("a reader saw version %d after %d", v.version, last)
+					return
+				}
+				last = v.version
+			}
+		})
+	}
+	wg.Wait()
+	if got := get(t, c, "k", load); got.version != writers*writes {
+		t.Fatalf("after the writes: version %d, want %d", got.version, writers*writes)
+	}
+	t.Logf("%d reads, %d loads", reads.Load(), loads.Load())
+	if loads.Load() > reads.Load() {
+		t.Fatalf("%d loads for %d reads", loads.Load(), reads.Load())
+	}
+}

@@ -1,0 +1,44 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Cache-Control values of GET answers.
+const (
+	// CachePublic is for an answer that is the same for every caller and may be a second
+	// old: browsers and shared caches keep it one second, then ask again with If-None-Match.
+	CachePublic = "public, max-age=1"
+	// CacheNone is for an answer that depends on the caller or must not be kept (errors).
+	CacheNone = "no-store"
+)
+
+// NotModified sets the ETag and Cache-Control of a GET answer whose representation is etag
+// (a quoted entity-tag, strong), and, when the request's If-None-Match names etag, answers
+// 304 Not Modified and reports true: the caller then writes nothing more.
+func NotModified(w http.ResponseWriter, r *http.Request, etag, cacheControl string) bool {
+	h := w.Header()
+	h.Set("Cache-Control", cacheControl)
+	h.Set("ETag", etag)
+	if !ETagMatches(r.Header.Get("If-None-Match"), etag) {
+		return false
+	}
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+// ETagMatches reports whether an If-None-Match header value names etag (weak comparison, as
+// RFC 9110 asks for If-None-Match), or is "*". A header that does not parse matches nothing.
+func ETagMatches(header, etag string) bool {
+	if header == "" || etag == "" {
+		return false
+	}
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == etag {
+			return true
+		}
+	}
+	return false
+}
