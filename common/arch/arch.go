@@ -33,6 +33,7 @@ var Domains = map[string]string{
 	"orders":     "order",
 	"payments":   "payment",
 	"expiration": "expiry",
+	"queue":      "line",
 }
 
 // Frontends are services that own no data and consume no events: clients of the public REST

@@ -52,7 +52,14 @@ func (s *Service) AddSale(ctx context.Context, sale line.Sale) error {
 	return s.store.AddSale(ctx, sale)
 }
 
-// ApplyOrder follows an order of a ticket of event eventID (kind is store.OrderCreated...).
+// The kinds of order event ApplyOrder follows.
+const (
+	OrderCreated   = store.OrderCreated
+	OrderCancelled = store.OrderCancelled
+	OrderCompleted = store.OrderCompleted
+)
+
+// ApplyOrder follows an order of a ticket of event eventID (kind is OrderCreated...).
 func (s *Service) ApplyOrder(ctx context.Context, kind, eventID, ticketID, orderID, userID string) error {
 	return s.store.ApplyOrder(ctx, kind, eventID, ticketID, orderID, userID)
 }

@@ -9,7 +9,6 @@ import (
 	"ticketing/common/events"
 	"ticketing/services/queue/internal/app"
 	"ticketing/services/queue/internal/line"
-	"ticketing/services/queue/internal/store"
 )
 
 // Handlers are the service's event handlers; each is safe to run twice.
@@ -22,17 +21,17 @@ func (h Handlers) EventCreated(ctx context.Context, e events.EventCreated) error
 
 // OrderCreated: the order holds its ticket, and its buyer has ordered.
 func (h Handlers) OrderCreated(ctx context.Context, e events.OrderCreated) error {
-	return h.apply(ctx, store.OrderCreated, e.Ticket, e.ID, e.UserID)
+	return h.apply(ctx, app.OrderCreated, e.Ticket, e.ID, e.UserID)
 }
 
 // OrderCancelled: the ticket is free again (if that order held it).
 func (h Handlers) OrderCancelled(ctx context.Context, e events.OrderCancelled) error {
-	return h.apply(ctx, store.OrderCancelled, e.Ticket, e.ID, "")
+	return h.apply(ctx, app.OrderCancelled, e.Ticket, e.ID, "")
 }
 
 // OrderCompleted: the ticket is sold.
 func (h Handlers) OrderCompleted(ctx context.Context, e events.OrderCompleted) error {
-	return h.apply(ctx, store.OrderCompleted, e.Ticket, e.ID, "")
+	return h.apply(ctx, app.OrderCompleted, e.Ticket, e.ID, "")
 }
 
 func (h Handlers) apply(ctx context.Context, kind string, t events.TicketRef, orderID, userID string) error {
