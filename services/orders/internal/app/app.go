@@ -266,8 +266,15 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 // reports whether o still holds the ticket. When it does not (its hold lapsed and another
 // order took the ticket), o is cancelled: the ticket is never held by two live orders, and
 // payments refunds a payment that lands; the error is that of the cancellation.
+//
+// A temporary extension (a payment started) extends o's slot in its event's limit too, so that
+// the order stays counted as live for as long as it holds the ticket; a permanent one (paid)
+// leaves the slot, which the completion releases.
 func (s *Service) extendHold(ctx context.Context, o order.Order, h order.Hold) (bool, error) {
 	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, h)
+	if err == nil && held && o.Ticket.EventID != "" && !h.IsPermanent() {
+		err = s.store.ExtendSlot(ctx, h)
+	}
 	if err != nil || held {
 		return held, err
 	}

@@ -105,6 +105,16 @@ func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now 
 	return order.ErrLimitReached
 }
 
+// ExtendSlot extends the sale slot that h's order holds, if any, to h.Until (never shortens
+// it): an order whose ticket hold grows (a payment started) keeps its place in the limit.
+func (s *Store) ExtendSlot(ctx context.Context, h order.Hold) error {
+	_, err := s.slots.UpdateMany(ctx, bson.M{"holder": h.OrderID}, bson.M{"$max": bson.M{"holdUntil": h.Until}})
+	if err != nil {
+		return fmt.Errorf("extend the slot of order %s: %w", h.OrderID, err)
+	}
+	return nil
+}
+
 // ReleaseSlot frees the sale slot that orderID holds, if any.
 func (s *Store) ReleaseSlot(ctx context.Context, orderID string) error {
 	_, err := s.slots.UpdateMany(ctx, bson.M{"holder": orderID}, bson.M{"$set": bson.M{"holder": "", "holdUntil": time.Time{}}})

@@ -400,3 +400,37 @@ func to(o order.Order, e order.Event) order.Order {
 	}
 	return n
 }
+
+// A slot in an event's limit lapses with its order's hold, and grows with it: an order whose
+// payment started (its hold extended) keeps its place, so its buyer cannot take a second one
+// past the limit while it waits; ExtendSlot never shortens a slot.
+func TestSlotFollowsTheExtendedHold(t *testing.T) {
+	st, ctx := newStore(t)
+	for _, id := range []string{"t1", "t2"} {
+		if _, err := st.InsertTicket(ctx, order.Ticket{ID: id, Title: id, PriceCents: 100, EventID: "e1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	sale := order.Sale{EventID: "e1", OnSaleAt: now.Add(-time.Hour), MaxPerUser: 1}
+	if _, err := st.HoldWithin(ctx, sale, "u", "t1", order.Hold{OrderID: "a", Until: now.Add(time.Minute)}, now); err != nil {
+		t.Fatalf("first hold: %v", err)
+	}
+	if ok, err := st.ExtendHold(ctx, "t1", order.Hold{OrderID: "a", Until: now.Add(10 * time.Minute)}); !ok || err != nil {
+		t.Fatalf("ExtendHold = %v, %v", ok, err)
+	}
+	if err := st.ExtendSlot(ctx, order.Hold{OrderID: "a", Until: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ExtendSlot(ctx, order.Hold{OrderID: "a", Until: now.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(5 * time.Minute) // past the first deadline, within the extended one
+	if _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: later.Add(time.Minute)}, later); !errors.Is(err, order.ErrLimitReached) {
+		t.Fatalf("second hold while the first waits for its payment: %v, want ErrLimitReached", err)
+	}
+	after := now.Add(11 * time.Minute) // the extended hold lapsed: the place is free again
+	if _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: after.Add(time.Minute)}, after); err != nil {
+		t.Fatalf("hold after the extended one lapsed: %v", err)
+	}
+}
