@@ -172,9 +172,26 @@ func metricProblems(ps []scraped, bus *busWatch, clients []*client) []string {
 		}
 	}
 
-	// Every success the clients got from a service that kept its counters, by route.
+	// Every success the clients got from a service that kept its counters, by route. A service
+	// may serve several prefixes (tickets: /api/tickets and /api/events).
+	prefixes := map[string][]string{}
+	var services []string
 	for _, rt := range Routes {
-		if restarted[rt.Service] {
+		if prefixes[rt.Service] == nil {
+			services = append(services, rt.Service)
+		}
+		prefixes[rt.Service] = append(prefixes[rt.Service], rt.Prefix)
+	}
+	servedBy := func(service, path string) bool {
+		for _, p := range prefixes[service] {
+			if path == p || strings.HasPrefix(path, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, service := range services {
+		if restarted[service] {
 			continue
 		}
 		want := map[string]float64{} // "METHOD route code"
@@ -182,7 +199,7 @@ func metricProblems(ps []scraped, bus *busWatch, clients []*client) []string {
 			c.mu.Lock()
 			for route, st := range c.statuses {
 				method, path, _ := strings.Cut(route, " ")
-				if path != rt.Prefix && !strings.HasPrefix(path, rt.Prefix+"/") {
+				if !servedBy(service, path) {
 					continue
 				}
 				for code, n := range st {
@@ -195,7 +212,7 @@ func metricProblems(ps []scraped, bus *busWatch, clients []*client) []string {
 		}
 		got := map[string]float64{}
 		for _, p := range ps {
-			if p.Service != rt.Service {
+			if p.Service != service {
 				continue
 			}
 			for _, m := range p.families["ticketing_http_requests_total"].GetMetric() {
@@ -212,7 +229,7 @@ func metricProblems(ps []scraped, bus *busWatch, clients []*client) []string {
 			got[k] += 0
 		}
 		for k, n := range got {
-			eq(rt.Service+": requests "+k, n, want[k])
+			eq(service+": requests "+k, n, want[k])
 		}
 	}
 
