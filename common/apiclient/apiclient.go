@@ -28,6 +28,17 @@ import (
 // SessionCookie is the auth service's cookie, a browser's session.
 const SessionCookie = "session"
 
+// QueuePassCookie is the waiting room's cookie, the pass of a buyer admitted to an event's
+// sale (the orders service reads it as it reads the Queue-Pass header).
+const QueuePassCookie = "queue_pass"
+
+// Statuses of a place in an event's waiting room.
+const (
+	QueueWaiting  = "waiting"
+	QueueAdmitted = "admitted"
+	QueueClosed   = "closed"
+)
+
 // Order statuses.
 const (
 	OrderCreated   = "created"
@@ -110,6 +121,35 @@ type Ticket struct {
 	Version int64   `json:"version"`
 	OrderID *string `json:"orderId"`
 	Status  string  `json:"status"`
+	// EventID names the event the ticket was listed for ("" for a ticket of no event).
+	EventID string `json:"eventId,omitempty"`
+}
+
+// Event is an on-sale as the API shows it: TicketCount tickets at Price that open at
+// OnSaleAt; Available is how many of them no order holds.
+type Event struct {
+	ID             string    `json:"id"`
+	Title          string    `json:"title"`
+	UserID         string    `json:"userId"`
+	OnSaleAt       time.Time `json:"onSaleAt"`
+	TicketCount    int       `json:"ticketCount"`
+	Price          Price     `json:"price"`
+	Available      int       `json:"available"`
+	MaxPerUser     int       `json:"maxPerUser"`
+	AdmitPerMinute int       `json:"admitPerMinute"`
+	Version        int64     `json:"version"`
+}
+
+// Place is a buyer's place in an event's waiting room: Position (from 1) and Ahead are nil
+// before the sale opens and once admitted; an admitted place carries the pass.
+type Place struct {
+	EventID              string     `json:"eventId"`
+	Status               string     `json:"status"`
+	Position             *int64     `json:"position"`
+	Ahead                *int64     `json:"ahead"`
+	EstimatedWaitSeconds int64      `json:"estimatedWaitSeconds"`
+	Pass                 *string    `json:"pass"`
+	PassExpiresAt        *time.Time `json:"passExpiresAt"`
 }
 
 // OrderTicket is the ticket an order holds, as the order shows it.
@@ -224,11 +264,13 @@ func (e *Error) General(fields ...string) string {
 	return strings.Join(out, " ")
 }
 
-// Auth is who a call is made for: a bearer token or a session cookie (or neither), and
-// what identifies the request upstream.
+// Auth is who a call is made for: a bearer token or a session cookie (or neither), the
+// waiting room's pass cookie when the visitor has one, and what identifies the request
+// upstream.
 type Auth struct {
 	Token        string
 	Session      string
+	QueuePass    string
 	RequestID    string
 	ForwardedFor string
 }
@@ -405,6 +447,9 @@ func (c *Client) send(ctx context.Context, r Request) Response {
 	}
 	if r.Auth.Session != "" {
 		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: r.Auth.Session})
+	}
+	if r.Auth.QueuePass != "" {
+		req.AddCookie(&http.Cookie{Name: QueuePassCookie, Value: r.Auth.QueuePass})
 	}
 	if r.Auth.RequestID != "" {
 		req.Header.Set("X-Request-Id", r.Auth.RequestID)

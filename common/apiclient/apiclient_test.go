@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"ticketing/common/apiclient"
+	"ticketing/common/authn"
 )
 
 // The client sends who the call is for and the body as the API reads them, and keeps the
@@ -38,7 +39,7 @@ func TestCalls(t *testing.T) {
 	c := apiclient.New(srv.URL+"/", apiclient.Options{})
 	ctx := context.Background()
 
-	tk, resp, err := c.CreateTicket(ctx, apiclient.Auth{Token: "tok", Session: "sess", RequestID: "req-1"}, apiclient.NewTicket("Show", 20.5))
+	tk, resp, err := c.CreateTicket(ctx, apiclient.Auth{Token: "tok", Session: "sess", QueuePass: "pass", RequestID: "req-1"}, apiclient.NewTicket("Show", 20.5))
 	if err != nil || resp.Status != http.StatusCreated {
 		t.Fatalf("create: %v %s", err, resp)
 	}
@@ -51,6 +52,11 @@ func TestCalls(t *testing.T) {
 	}
 	if ck, err := got.Cookie(apiclient.SessionCookie); err != nil || ck.Value != "sess" {
 		t.Errorf("session cookie %v %v", ck, err)
+	}
+	// The waiting room's pass travels as the browser sends it: the cookie the orders service
+	// reads.
+	if ck, err := got.Cookie(authn.PassCookie); apiclient.QueuePassCookie != authn.PassCookie || err != nil || ck.Value != "pass" {
+		t.Errorf("queue pass cookie %v %v", ck, err)
 	}
 	var body map[string]any
 	if err := json.Unmarshal(gotBody, &body); err != nil || body["title"] != "Show" || body["price"] != 20.5 {
