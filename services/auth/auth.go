@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay)
+		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay, conn.Ready)
 		if err != nil {
 			return nil, err
 		}
@@ -182,14 +182,19 @@ type server struct {
 // newServer ensures the indexes, connects the sign-in limiter (Redis when configured), and
 // builds the router with every route, health checks included, verifying sessions with
 // verifier. The events of the accounts (revocations) are handed to relay; a nil relay leaves
-// them to a relay's poll.
-func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier) (*server, error) {
+// them to a relay's poll. natsReady, when not nil, is the bus's readiness: a degraded check,
+// since without NATS the outbox queues the revocations.
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier, natsReady web.Check) (*server, error) {
 	users := store.NewUsers(db, relay)
 	if err := users.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	// Without its database auth cannot serve; without Redis the limiter counts in process.
+	// Without its database auth cannot serve; without Redis the limiter counts in process, and
+	// without NATS the outbox queues the revocations.
 	probes := web.Probes{Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())}, Degraded: map[string]web.Check{}}
+	if natsReady != nil {
+		probes.Degraded["nats"] = natsReady
+	}
 	closeFn := func() {}
 
 	var counter limiter.Counter = limiter.NewMemory()

@@ -34,7 +34,7 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil)
+	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		func() error { return service.Listen(ctx, svc, conn, h.EventCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
+		func() error { return service.Listen(ctx, svc, conn, h.TicketRefused) },
 		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },
 		func() error { return service.Listen(ctx, svc, conn, h.PaymentCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.PaymentStarted) },

@@ -55,6 +55,12 @@ type Config struct {
 	// RefundSweepInterval (REFUND_SWEEP_INTERVAL, 1m) is how often refunds that failed are
 	// retried: succeeded payments of cancelled orders.
 	RefundSweepInterval time.Duration
+	// ReconcileAfter (PAYMENT_RECONCILE_AFTER, 10m) is how long a payment waits on the
+	// processor (processing, or confirmed in the browser) for its webhook before the
+	// reconciler asks the processor; ReconcileInterval (PAYMENT_RECONCILE_INTERVAL, 1m) is how
+	// often it looks.
+	ReconcileAfter    time.Duration
+	ReconcileInterval time.Duration
 
 	// PaymentProvider, when set, is used instead of the one Provider names (tests).
 	PaymentProvider provider.Provider `json:"-"`
@@ -73,6 +79,8 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Currency:             strings.ToLower(env.String("CURRENCY", "usd")),
 
 		RefundSweepInterval: env.Duration("REFUND_SWEEP_INTERVAL", time.Minute),
+		ReconcileAfter:      env.Duration("PAYMENT_RECONCILE_AFTER", 10*time.Minute),
+		ReconcileInterval:   env.Duration("PAYMENT_RECONCILE_INTERVAL", time.Minute),
 	}
 	if c.Provider == ProviderRazorpay {
 		c.WebhookSecret = env.String("STRIPE_WEBHOOK_SECRET", "")
@@ -133,6 +141,7 @@ func (c Config) LogAttrs() []any {
 		"razorpay_webhook_secret", config.Mask(c.RazorpayWebhookSecret),
 		"razorpay_api_base", config.RedactURL(c.RazorpayAPIBase),
 		"refund_sweep_interval", c.RefundSweepInterval,
+		"payment_reconcile_after", c.ReconcileAfter, "payment_reconcile_interval", c.ReconcileInterval,
 	}
 }
 
@@ -185,6 +194,9 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	a := &app.Service{Store: st, Provider: cfg.NewProvider(svc.Log), Currency: cfg.Currency, Log: svc.Log}
 	svc.Every("refund sweeper", cfg.RefundSweepInterval, a.SweepRefunds)
+	svc.Every("payment reconciler", cfg.ReconcileInterval, func(ctx context.Context) error {
+		return a.Reconcile(ctx, cfg.ReconcileAfter)
+	})
 
 	h := &listener.Handlers{App: a, Log: svc.Log}
 	if err := service.Listen(ctx, svc, conn, h.OrderCreated); err != nil {

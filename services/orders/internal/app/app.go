@@ -326,6 +326,17 @@ func (s *Service) FailPayment(ctx context.Context, id string, n int) error {
 	})
 }
 
+// TicketChanged cancels order id, whose ticket the tickets service refused to reserve
+// (ticket.refused): the seller edited it after this service's replica saw it, so the order's
+// price and title are not the ticket's. A paid order is cancelled too (order.Next): payments
+// refunds it on order.cancelled, as any payment of a cancelled order; the hold is released.
+// A cancelled order changes nothing. Errors: order.ErrNotFound (the order is not here yet).
+func (s *Service) TicketChanged(ctx context.Context, id string) error {
+	return s.cancel(ctx, id, causeTicketChanged, func(o order.Order) (order.Order, error) {
+		return o.Apply(order.TicketChanged, s.now())
+	})
+}
+
 // Refunded records in order id's history that its payment was refunded.
 func (s *Service) Refunded(ctx context.Context, id string) error {
 	return s.store.AddToHistory(ctx, id, order.CauseRefunded, s.now())

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -572,7 +573,11 @@ func (p *pages) showOrder(w http.ResponseWriter, r *http.Request, status int, ms
 		return
 	}
 	v := view{Title: "Order for " + o.Ticket.Title, User: u, Order: o, Error: msg, Follow: follow}
-	if o.Status == app.OrderCanceled && msg == "" && !time.Now().Before(o.ExpiresAt) {
+	switch causes := o.Causes(); {
+	case o.Status != app.OrderCanceled || msg != "":
+	case slices.Contains(causes, "ticket-changed"):
+		v.Error = "The seller changed this ticket before your order reached it, so the order was cancelled; any payment is refunded."
+	case !time.Now().Before(o.ExpiresAt):
 		v.Error = "Your hold expired and the ticket was released."
 	}
 	if o.Open() && !follow {
