@@ -363,7 +363,7 @@ func (s *sale) pollWait(pl apiclient.Place) time.Duration {
 // listing, in random order, the next on 409 reserved, a new page when the page is used up,
 // until one is accepted, the listing is empty, or the buyer is refused for another reason.
 func (s *sale) order(ctx context.Context, u User, pass string) {
-	for page := 0; page < 20 && ctx.Err() == nil; page++ {
+	for page := 0; page < 20 && ctx.Err() == nil && !s.stopped(); page++ {
 		tks, r, err := s.b.client.EventTickets(ctx, apiclient.Auth{}, s.event, 100, "")
 		s.listings.Add(r)
 		if err != nil {
@@ -376,6 +376,10 @@ func (s *sale) order(ctx context.Context, u User, pass string) {
 			return // sold out
 		}
 		for _, k := range rand.Perm(len(tks)) {
+			if s.stopped() { // the deadline: no more attempts
+				s.gaveUp.Add(1)
+				return
+			}
 			r := s.b.placeOrderPass(ctx, &s.notReplicated, u, tks[k].ID, pass, s.orders)
 			if r.Status == http.StatusConflict && firstMessage(r) == "Not on sale yet" {
 				// The orders service has not learnt of the opening yet (its clock, or the
