@@ -97,7 +97,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.OnsaleBuyers, "onsale-buyers", 10000, "onsale: buyers in the event's waiting room")
 	fs.IntVar(&c.OnsaleTickets, "onsale-tickets", 1000, "onsale: tickets of the event (at most 10000)")
 	fs.Float64Var(&c.OnsaleLate, "onsale-late", 0.1, "onsale: share of the buyers who join after the sale opened")
-	fs.IntVar(&c.OnsaleAdmit, "onsale-admit", 1200, "onsale: the event's admitPerMinute (buyers the waiting room admits a minute)")
+	fs.IntVar(&c.OnsaleAdmit, "onsale-admit", 600, "onsale: the event's admitPerMinute (buyers the waiting room admits a minute)")
 	fs.DurationVar(&c.OnsaleLead, "onsale-lead", 30*time.Second, "onsale: from creating the event to its opening (the early joiners join meanwhile)")
 	fs.DurationVar(&c.OnsaleLateSpread, "onsale-late-spread", 10*time.Second, "onsale: the late joiners join evenly over this long after the opening")
 	fs.DurationVar(&c.OnsaleDeadline, "onsale-deadline", 4*time.Minute, "onsale: the sale ends this long after the opening, sold out or not")
