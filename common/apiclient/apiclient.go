@@ -32,13 +32,6 @@ const SessionCookie = "session"
 // sale (the orders service reads it as it reads the Queue-Pass header).
 const QueuePassCookie = "queue_pass"
 
-// Statuses of a place in an event's waiting room.
-const (
-	QueueWaiting  = "waiting"
-	QueueAdmitted = "admitted"
-	QueueClosed   = "closed"
-)
-
 // Order statuses.
 const (
 	OrderCreated   = "created"
@@ -140,15 +133,38 @@ type Event struct {
 	Version        int64     `json:"version"`
 }
 
-// Place is a buyer's place in an event's waiting room: Position (from 1) and Ahead are nil
-// before the sale opens and once admitted; an admitted place carries the pass.
+// NewEvent is the input of POST /api/events; zero MaxPerUser and AdmitPerMinute leave the
+// API's defaults.
+type NewEvent struct {
+	Title          string        `json:"title"`
+	OnSaleAt       time.Time     `json:"onSaleAt"`
+	Tickets        NewEventBatch `json:"tickets"`
+	MaxPerUser     int           `json:"maxPerUser,omitempty"`
+	AdmitPerMinute int           `json:"admitPerMinute,omitempty"`
+}
+
+// NewEventBatch is the tickets an event creates: count of them at price.
+type NewEventBatch struct {
+	Count int     `json:"count"`
+	Price float64 `json:"price"`
+}
+
+// Place statuses of the waiting room.
+const (
+	PlaceWaiting  = "waiting"
+	PlaceAdmitted = "admitted"
+	PlaceClosed   = "closed"
+)
+
+// Place is a buyer's place in an event's waiting room. Position and Ahead are nil before the
+// sale opens and once admitted; Pass and PassExpiresAt are set once admitted.
 type Place struct {
 	EventID              string     `json:"eventId"`
 	Status               string     `json:"status"`
 	Position             *int64     `json:"position"`
 	Ahead                *int64     `json:"ahead"`
 	EstimatedWaitSeconds int64      `json:"estimatedWaitSeconds"`
-	Pass                 *string    `json:"pass"`
+	Pass                 string     `json:"pass"`
 	PassExpiresAt        *time.Time `json:"passExpiresAt"`
 }
 
@@ -265,15 +281,18 @@ func (e *Error) General(fields ...string) string {
 }
 
 // Auth is who a call is made for: a bearer token or a session cookie (or neither), the
-// waiting room's pass cookie when the visitor has one, and what identifies the request
-// upstream.
+// waiting room's pass for an event's tickets, and what identifies the request upstream.
 type Auth struct {
 	Token        string
 	Session      string
-	QueuePass    string
+	QueuePass    string // sent as the Queue-Pass header
 	RequestID    string
 	ForwardedFor string
 }
+
+// QueuePassHeader is where a call carries its waiting-room pass (the orders service also
+// reads the queue_pass cookie a browser keeps).
+const QueuePassHeader = "Queue-Pass"
 
 // Bearer is Auth with a bearer token.
 func Bearer(token string) Auth { return Auth{Token: token} }
@@ -448,14 +467,14 @@ func (c *Client) send(ctx context.Context, r Request) Response {
 	if r.Auth.Session != "" {
 		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: r.Auth.Session})
 	}
-	if r.Auth.QueuePass != "" {
-		req.AddCookie(&http.Cookie{Name: QueuePassCookie, Value: r.Auth.QueuePass})
-	}
 	if r.Auth.RequestID != "" {
 		req.Header.Set("X-Request-Id", r.Auth.RequestID)
 	}
 	if r.Auth.ForwardedFor != "" {
 		req.Header.Set("X-Forwarded-For", r.Auth.ForwardedFor)
+	}
+	if r.Auth.QueuePass != "" {
+		req.Header.Set(QueuePassHeader, r.Auth.QueuePass)
 	}
 	for k, v := range r.Header {
 		req.Header[k] = v
@@ -521,9 +540,17 @@ func (c *Client) CurrentUser(ctx context.Context, a Auth) (*User, Response, erro
 // Tickets is a page of at most limit tickets for sale, newest first, after the ticket id
 // after (none when "").
 func (c *Client) Tickets(ctx context.Context, a Auth, limit int, after string) ([]Ticket, Response, error) {
+	return c.EventTickets(ctx, a, "", limit, after)
+}
+
+// EventTickets is Tickets of one event's tickets only (all tickets when eventID is "").
+func (c *Client) EventTickets(ctx context.Context, a Auth, eventID string, limit int, after string) ([]Ticket, Response, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if after != "" {
 		q.Set("after", after)
+	}
+	if eventID != "" {
+		q.Set("eventId", eventID)
 	}
 	return call[[]Ticket](ctx, c, Request{Method: http.MethodGet, Path: "/api/tickets?" + q.Encode(), Auth: a})
 }
@@ -549,7 +576,27 @@ func NewTicket(title string, price float64) map[string]any {
 	return map[string]any{"title": title, "price": price}
 }
 
-// CreateOrder holds a ticket.
+// CreateEvent creates an on-sale and its tickets.
+func (c *Client) CreateEvent(ctx context.Context, a Auth, in NewEvent) (Event, Response, error) {
+	return call[Event](ctx, c, Request{Method: http.MethodPost, Path: "/api/events", Auth: a, Body: in})
+}
+
+// Event is one event with its count of available tickets.
+func (c *Client) Event(ctx context.Context, a Auth, id string) (Event, Response, error) {
+	return call[Event](ctx, c, Request{Method: http.MethodGet, Path: "/api/events/" + url.PathEscape(id), Auth: a})
+}
+
+// JoinQueue joins an event's waiting room (again: the same place).
+func (c *Client) JoinQueue(ctx context.Context, a Auth, eventID string) (Place, Response, error) {
+	return call[Place](ctx, c, Request{Method: http.MethodPost, Path: "/api/queue/" + url.PathEscape(eventID), Auth: a})
+}
+
+// QueuePlace is the caller's place in an event's waiting room.
+func (c *Client) QueuePlace(ctx context.Context, a Auth, eventID string) (Place, Response, error) {
+	return call[Place](ctx, c, Request{Method: http.MethodGet, Path: "/api/queue/" + url.PathEscape(eventID), Auth: a})
+}
+
+// CreateOrder holds a ticket (of an event: with a.QueuePass).
 func (c *Client) CreateOrder(ctx context.Context, a Auth, ticketID string) (Order, Response, error) {
 	return call[Order](ctx, c, Request{Method: http.MethodPost, Path: "/api/orders", Auth: a,
 		Body: map[string]string{"ticketId": ticketID}})

@@ -60,7 +60,7 @@ func newPlace(event, user, status string, position int64) *app.Place {
 	switch {
 	case status == app.QueueAdmitted:
 		pass, exp := passOf(user, event), time.Now().Add(10*time.Minute)
-		p.Pass, p.PassExpiresAt = &pass, &exp
+		p.Pass, p.PassExpiresAt = pass, &exp
 	case position > 0:
 		ahead := position - 1
 		p.Position, p.Ahead, p.EstimatedWaitSeconds = &position, &ahead, position
@@ -108,8 +108,8 @@ func (f *fakeAPI) queue(w http.ResponseWriter, r *http.Request, uid, eventID str
 		apiError(w, 404, "", "Not in the queue")
 		return
 	}
-	if p.Pass != nil {
-		http.SetCookie(w, &http.Cookie{Name: "queue_pass", Value: *p.Pass, Path: "/", HttpOnly: true})
+	if p.Pass != "" {
+		http.SetCookie(w, &http.Cookie{Name: "queue_pass", Value: p.Pass, Path: "/", HttpOnly: true})
 	}
 	reply(w, 200, p)
 }
@@ -263,7 +263,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				apiError(w, 409, "", "Ticket is already reserved")
 				return
 			}
-			if c, err := r.Cookie("queue_pass"); t.EventID != "" && (err != nil || c.Value != passOf(uid, t.EventID)) {
+			if t.EventID != "" && r.Header.Get(apiclient.QueuePassHeader) != passOf(uid, t.EventID) {
 				apiError(w, 403, "", "Queue pass required")
 				return
 			}

@@ -76,9 +76,9 @@ const (
 
 // Statuses of a place in a waiting room.
 const (
-	QueueWaiting  = apiclient.QueueWaiting
-	QueueAdmitted = apiclient.QueueAdmitted
-	QueueClosed   = apiclient.QueueClosed
+	QueueWaiting  = apiclient.PlaceWaiting
+	QueueAdmitted = apiclient.PlaceAdmitted
+	QueueClosed   = apiclient.PlaceClosed
 )
 
 // Payment providers.
