@@ -207,7 +207,10 @@ type Order struct {
 	PaymentAttempt int
 	Version        int64
 	Ticket         Ticket
-	History        []Change
+	// Slot is the place in the event's limit of live orders per buyer that the order holds
+	// (Sale.Slots); "" for a ticket of no event.
+	Slot    string
+	History []Change
 }
 
 // New is a fresh order of userID for ticket, placed at now, expiring after window.
