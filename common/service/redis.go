@@ -14,7 +14,7 @@ import (
 
 // Redis is where a service finds Redis: one server (REDIS_ADDR), or the primary that Redis
 // Sentinel names (REDIS_SENTINEL_ADDRS, REDIS_MASTER_NAME), followed through failovers. The
-// expiration service's asynq queue and the auth service's sign-in limiter read it alike.
+// expiration service's asynq queue, the waiting room's lines and the rate limits read it alike.
 type Redis struct {
 	Addr             string   // REDIS_ADDR, host:port; unused with Sentinel
 	SentinelAddrs    []string // REDIS_SENTINEL_ADDRS, host:port,host:port,...
@@ -107,6 +107,17 @@ func (r Redis) Client() *redis.Client {
 		return redis.NewFailoverClient(r.FailoverOptions())
 	}
 	return redis.NewClient(r.Options())
+}
+
+// LimiterClient connects to a Redis that counts rate limits only, with short timeouts (every
+// write waits on it; past them the limits count in process), without checking that it
+// answers; nil when no Redis is configured.
+func (r Redis) LimiterClient() *redis.Client {
+	if !r.Configured() {
+		return nil
+	}
+	r.DialTimeout, r.ReadTimeout, r.WriteTimeout = 2*time.Second, time.Second, time.Second
+	return r.Client()
 }
 
 // LogAttrs are the settings for the configuration log, secrets masked.
