@@ -25,8 +25,10 @@ type Redis struct {
 	DB               int      // REDIS_DB, 0
 	TLS              bool     // REDIS_TLS, false: TLS to Redis and to the Sentinels
 
-	// Not read from the environment: a service's own limits (go-redis defaults when zero).
+	// Not read from the environment: a service's own limits (go-redis defaults when zero;
+	// MaxRetries -1: none).
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	MaxRetries                             int
 }
 
 // LoadRedis reads the Redis settings. With required, REDIS_ADDR or REDIS_SENTINEL_ADDRS must
@@ -79,7 +81,7 @@ func (r Redis) String() string {
 // Options are the go-redis options of one server at REDIS_ADDR.
 func (r Redis) Options() *redis.Options {
 	o := &redis.Options{Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout}
+		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, MaxRetries: r.MaxRetries}
 	if r.TLS {
 		host, _, _ := net.SplitHostPort(r.Addr)
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
@@ -93,7 +95,7 @@ func (r Redis) Options() *redis.Options {
 func (r Redis) FailoverOptions() *redis.FailoverOptions {
 	o := &redis.FailoverOptions{MasterName: r.MasterName, SentinelAddrs: r.SentinelAddrs,
 		SentinelPassword: r.SentinelPassword, Username: r.Username, Password: r.Password, DB: r.DB,
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout}
+		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, MaxRetries: r.MaxRetries}
 	if r.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
@@ -109,14 +111,14 @@ func (r Redis) Client() *redis.Client {
 	return redis.NewClient(r.Options())
 }
 
-// LimiterClient connects to a Redis that counts rate limits only, with short timeouts (every
-// write waits on it; past them the limits count in process), without checking that it
-// answers; nil when no Redis is configured.
+// LimiterClient connects to a Redis that counts rate limits only, with short timeouts and no
+// retries (every write waits on it; past them the limits count in process), without checking
+// that it answers; nil when no Redis is configured.
 func (r Redis) LimiterClient() *redis.Client {
 	if !r.Configured() {
 		return nil
 	}
-	r.DialTimeout, r.ReadTimeout, r.WriteTimeout = 2*time.Second, time.Second, time.Second
+	r.DialTimeout, r.ReadTimeout, r.WriteTimeout, r.MaxRetries = 2*time.Second, time.Second, time.Second, -1
 	return r.Client()
 }
 
