@@ -29,6 +29,9 @@ const Name = "queue"
 // Config is the service's configuration.
 type Config struct {
 	service.Base
+	// Redis (service.LoadRedis, required) keeps the lines, and counts the rate limits of
+	// writes (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES: see
+	// service.Base.Limits) for every replica.
 	Redis service.Redis
 
 	// PrivateKey (QUEUE_PRIVATE_KEY, PEM, required) signs the passes; the orders service
