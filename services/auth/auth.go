@@ -141,11 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 			"argon2id", cfg.Argon2.String())
 	}
 	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
-		db, err := svc.Mongo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := svc.Bus(ctx)
+		db, conn, err := svc.Connect(ctx)
 		if err != nil {
 			return nil, err
 		}

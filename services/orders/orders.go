@@ -80,11 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // setup connects, starts the relay, listeners and sweeper, and builds the router.
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
-	db, err := svc.Mongo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := svc.Bus(ctx)
+	db, conn, err := svc.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}

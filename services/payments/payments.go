@@ -173,11 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
-	db, err := svc.Mongo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := svc.Bus(ctx)
+	db, conn, err := svc.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -79,11 +79,7 @@ func Run(ctx context.Context, cfg Config) error {
 	svc := service.NewApp(cfg.Base)
 	svc.LogConfig(cfg.LogAttrs()...)
 	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
-		db, err := svc.Mongo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := svc.Bus(ctx)
+		db, conn, err := svc.Connect(ctx)
 		if err != nil {
 			return nil, err
 		}
