@@ -38,7 +38,7 @@ func TestEndToEnd(t *testing.T) {
 	s, err := Start(ctx, Options{
 		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2, BasePort: 0,
 		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
-		Env: map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": sweepInterval.String(), "SWEEP_GRACE": sweepGrace.String(), "HOLD_GRACE": "5s"},
+		Env: unthrottled(map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": sweepInterval.String(), "SWEEP_GRACE": sweepGrace.String(), "HOLD_GRACE": "5s"}),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -63,7 +63,7 @@ func TestClusterFaults(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Start(ctx, Options{
 		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2,
-		NATSURL: e.nats.URL(), RedisAddr: e.redisAddr, RedisDB: e.redisDB, LogLevel: "debug", Env: env,
+		NATSURL: e.nats.URL(), RedisAddr: e.redisAddr, RedisDB: e.redisDB, LogLevel: "debug", Env: unthrottled(env),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

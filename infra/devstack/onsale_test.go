@@ -21,7 +21,7 @@ import (
 func TestOnSaleThroughGateway(t *testing.T) {
 	rs := testkit.Redis(t)
 	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn",
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn", Env: unthrottled(nil),
 		Logs: io.Discard, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

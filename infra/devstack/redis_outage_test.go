@@ -30,7 +30,7 @@ func TestRedisOutageDeadLettersNothing(t *testing.T) {
 	rs := testkit.StartRedis(t)
 	s, err := Start(context.Background(), Options{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "error",
-		Env: map[string]string{"EXPIRATION_WINDOW": "20s", "SWEEP_INTERVAL": "1s", "SWEEP_GRACE": "3s"},
+		Env: unthrottled(map[string]string{"EXPIRATION_WINDOW": "20s", "SWEEP_INTERVAL": "1s", "SWEEP_GRACE": "3s"}),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {

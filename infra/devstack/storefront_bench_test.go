@@ -24,7 +24,7 @@ func BenchmarkStorefrontHome(b *testing.B) {
 	rs := testkit.Redis(b)
 	s, err := Start(context.Background(), Options{
 		Addr: "127.0.0.1:0", DataDir: b.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		MongoURI: testkit.MongoURI(b), LogLevel: "error", Log: slog.New(slog.DiscardHandler),
+		MongoURI: testkit.MongoURI(b), LogLevel: "error", Env: unthrottled(nil), Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		b.Fatal(err)

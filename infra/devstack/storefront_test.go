@@ -22,7 +22,7 @@ func startStorefrontStack(t *testing.T, env map[string]string) *Stack {
 	rs := testkit.Redis(t)
 	s, err := Start(context.Background(), Options{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		LogLevel: "warn", Env: env, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		LogLevel: "warn", Env: unthrottled(env), Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestOneTraceAcrossServices(t *testing.T) {
 	rs := testkit.Redis(t)
 	s, err := Start(context.Background(), Options{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		LogLevel: "warn", Log: slog.New(slog.DiscardHandler),
+		LogLevel: "warn", Env: unthrottled(nil), Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
