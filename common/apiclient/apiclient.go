@@ -23,14 +23,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ticketing/common/authn"
 )
 
 // SessionCookie is the auth service's cookie, a browser's session.
-const SessionCookie = "session"
+const SessionCookie = authn.CookieName
 
 // QueuePassCookie is the waiting room's cookie, the pass of a buyer admitted to an event's
-// sale (the orders service reads it as it reads the Queue-Pass header).
-const QueuePassCookie = "queue_pass"
+// sale (the orders service reads it after the Queue-Pass header). It holds one pass, that of
+// the event the buyer was admitted to last.
+const QueuePassCookie = authn.PassCookie
+
+// QueuePassHeader carries the pass of the event a call is for; the orders service reads it
+// before the cookie.
+const QueuePassHeader = authn.PassHeader
 
 // Statuses of a place in an event's waiting room.
 const (
