@@ -32,6 +32,10 @@ type Visitor struct {
 	QueuePass    string
 	RequestID    string
 	ForwardedFor string
+	// EventPass is the pass of the event the call is for, sent as the Queue-Pass header, which
+	// the orders service reads before the cookie: the cookie holds one pass, that of the event
+	// the visitor was admitted to last.
+	EventPass string
 }
 
 func (v Visitor) auth() apiclient.Auth {
@@ -132,7 +136,11 @@ type Reply struct {
 
 // call sends method path with body (JSON) for v and decodes a 2xx answer into out.
 func (c *Client) call(ctx context.Context, v Visitor, method, path string, body, out any) (Reply, error) {
-	resp := c.api.Send(ctx, apiclient.Request{Method: method, Path: path, Auth: v.auth(), Body: body})
+	req := apiclient.Request{Method: method, Path: path, Auth: v.auth(), Body: body}
+	if v.EventPass != "" {
+		req.Header = http.Header{apiclient.QueuePassHeader: {v.EventPass}}
+	}
+	resp := c.api.Send(ctx, req)
 	if resp.Err != nil {
 		return Reply{}, resp.Err
 	}
