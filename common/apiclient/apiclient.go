@@ -23,14 +23,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ticketing/common/authn"
 )
 
 // SessionCookie is the auth service's cookie, a browser's session.
-const SessionCookie = "session"
+const SessionCookie = authn.CookieName
 
 // QueuePassCookie is the waiting room's cookie, the pass of a buyer admitted to an event's
-// sale (the orders service reads it as it reads the Queue-Pass header).
-const QueuePassCookie = "queue_pass"
+// sale (the orders service reads it after the Queue-Pass header). It holds one pass, that of
+// the event the buyer was admitted to last.
+const QueuePassCookie = authn.PassCookie
+
+// QueuePassHeader carries the pass of the event a call is for; the orders service reads it
+// before the cookie.
+const QueuePassHeader = authn.PassHeader
 
 // Order statuses.
 const (
@@ -290,9 +297,6 @@ type Auth struct {
 	ForwardedFor string
 }
 
-// QueuePassHeader is where a call carries its waiting-room pass (the orders service also
-// reads the queue_pass cookie a browser keeps).
-const QueuePassHeader = "Queue-Pass"
 
 // Bearer is Auth with a bearer token.
 func Bearer(token string) Auth { return Auth{Token: token} }

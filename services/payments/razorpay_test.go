@@ -62,6 +62,17 @@ func checkout(t *testing.T, h *harness, o order) testkit.Reply {
 	return r
 }
 
+// failedFor is the payment.failed events published for order orderID.
+func failedFor(h *harness, orderID string) []events.PaymentFailed {
+	var out []events.PaymentFailed
+	for _, e := range messages[events.PaymentFailed](h) {
+		if e.OrderID == orderID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func createdFor(h *harness, orderID string) int {
 	n := 0
 	for _, e := range messages[events.PaymentCreated](h) {
@@ -147,12 +158,7 @@ func TestRazorpaySaga(t *testing.T) {
 			}
 		}
 		h.settled(o.ID)
-		var got []events.PaymentFailed
-		for _, e := range messages[events.PaymentFailed](h) {
-			if e.OrderID == o.ID {
-				got = append(got, e)
-			}
-		}
+		got := failedFor(h, o.ID)
 		if len(got) != 1 || got[0].Attempt != 1 || got[0].Reason == "" {
 			t.Fatalf("payment.failed: %+v, want one for attempt 1", got)
 		}
@@ -293,5 +299,32 @@ func TestRazorpayReconciledWithoutWebhook(t *testing.T) {
 	}
 	if n := fake.Refunds(); n != 0 {
 		t.Errorf("%d refunds", n)
+	}
+}
+
+// With Razorpay, declines in Checkout whose webhooks are late are recorded by the reconciler
+// with the latest one's message (payment.failed once); the late payment.failed webhook, which
+// names the pay_ id rather than the Razorpay order the payment keeps, changes nothing.
+func TestRazorpayReconciledDeclineThenLateWebhook(t *testing.T) {
+	h, fake := startRazorpay(t, map[string]string{"PAYMENT_RECONCILE_AFTER": "300ms", "PAYMENT_RECONCILE_INTERVAL": "100ms"})
+	o := h.order("reno", 50000, 15*time.Minute)
+	var p apiclient.Payment
+	checkout(t, h, o).Strict(&p)
+	fake.Decline(p.RazorpayOrderID, "Older decline.")
+	latest := fake.Decline(p.RazorpayOrderID, "Latest decline.")
+	eventually(t, "the reconciler records the decline", func() bool {
+		got, err := h.store.PaymentByOrder(t.Context(), o.ID)
+		return err == nil && got.Failure != ""
+	})
+	if got, _ := h.store.PaymentByOrder(t.Context(), o.ID); got.Failure != "Latest decline." {
+		t.Errorf("recorded decline %q, want the latest", got.Failure)
+	}
+	if status, body := fake.Send(fake.Event("payment.failed", latest.PaymentID, time.Now())); status != 200 {
+		t.Fatalf("late webhook: %d %s", status, body)
+	}
+	h.settled(o.ID)
+	failed := failedFor(h, o.ID)
+	if len(failed) != 1 || failed[0].Reason != "Latest decline." {
+		t.Errorf("payment.failed %+v, want one with the latest decline", failed)
 	}
 }

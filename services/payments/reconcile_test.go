@@ -50,12 +50,7 @@ func TestReconcilerSettlesPaymentsWhoseWebhookNeverCame(t *testing.T) {
 		if got := messages[events.PaymentCreated](h); len(got) != 1 || got[0] != (events.PaymentCreated{ID: p.ID, OrderID: paid.ID, StripeID: intents[paid.ID]}) {
 			t.Errorf("%s: payment.created %+v, want one for %s", when, got, paid.ID)
 		}
-		var failed []events.PaymentFailed
-		for _, e := range messages[events.PaymentFailed](h) {
-			if e.OrderID == declined.ID {
-				failed = append(failed, e)
-			}
-		}
+		failed := failedFor(h, declined.ID)
 		if len(failed) != 1 || failed[0].Reason != reason || failed[0].Attempt != 1 {
 			t.Errorf("%s: payment.failed of the declined order %+v, want one", when, failed)
 		}
@@ -138,12 +133,7 @@ func TestReconcilerSettlesProcessingCharges(t *testing.T) {
 	if got := messages[events.PaymentCreated](h); len(got) != 1 || got[0] != (events.PaymentCreated{ID: p.ID, OrderID: ok.ID, StripeID: intents[ok.ID]}) {
 		t.Errorf("payment.created %+v, want one for %s", got, ok.ID)
 	}
-	var failed []events.PaymentFailed
-	for _, e := range messages[events.PaymentFailed](h) {
-		if e.OrderID == ko.ID {
-			failed = append(failed, e)
-		}
-	}
+	failed := failedFor(h, ko.ID)
 	if q, _ := h.store.PaymentByOrder(ctx, ko.ID); len(failed) != 1 || failed[0].Attempt != 1 || q.Status != payment.StatusFailed {
 		t.Errorf("payment.failed %+v, payment %s; want one, failed", failed, q.Status)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,11 +193,18 @@ func (s *Server) orderPayments(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "The id provided does not exist")
 		return
 	}
-	items := []any{}
-	for _, p := range s.payments {
+	var ids []string
+	for pid, p := range s.payments {
 		if p["order_id"] == id {
-			items = append(items, p)
+			ids = append(ids, pid)
 		}
+	}
+	// Newest first, as Razorpay lists them (ids are made in order).
+	slices.Sort(ids)
+	slices.Reverse(ids)
+	items := []any{}
+	for _, pid := range ids {
+		items = append(items, s.payments[pid])
 	}
 	respond(w, map[string]any{"entity": "collection", "count": len(items), "items": items})
 }
@@ -255,6 +263,18 @@ type Checkout = apiclient.RazorpayCheckout
 // browser (a signature only for a success).
 func (s *Server) Pay(orderID string, succeed bool) Checkout {
 	s.t.Helper()
+	return s.pay(orderID, succeed, "Your payment could not be completed as the card was declined.")
+}
+
+// Decline is a payment for order orderID declined in Checkout with message as its
+// error_description.
+func (s *Server) Decline(orderID, message string) Checkout {
+	s.t.Helper()
+	return s.pay(orderID, false, message)
+}
+
+func (s *Server) pay(orderID string, succeed bool, declined string) Checkout {
+	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.orders[orderID]
@@ -263,7 +283,7 @@ func (s *Server) Pay(orderID string, succeed bool) Checkout {
 	}
 	p := map[string]any{"id": s.id("pay"), "entity": "payment", "amount": o["amount"], "currency": o["currency"],
 		"order_id": orderID, "method": "card", "captured": false, "status": "failed",
-		"error_description": "Your payment could not be completed as the card was declined.",
+		"error_description": declined,
 		"notes":             o["notes"], "created_at": time.Now().Unix()}
 	o["attempts"] = o["attempts"].(int) + 1
 	s.payments[p["id"].(string)] = p

@@ -331,8 +331,20 @@ func (s *Service) FailPayment(ctx context.Context, id string, n int) error {
 // (ticket.refused): the seller edited it after this service's replica saw it, so the order's
 // price and title are not the ticket's. A paid order is cancelled too (order.Next): payments
 // refunds it on order.cancelled, as any payment of a cancelled order; the hold is released.
-// A cancelled order changes nothing. Errors: order.ErrNotFound (the order is not here yet).
-func (s *Service) TicketChanged(ctx context.Context, id string) error {
+// A cancelled order changes nothing.
+//
+// edited is the version of the edit the refusal names (of ticket ticketID): until the replica
+// holds it, nothing changes, so that the released ticket is never held again at the details
+// the order was refused for. Errors: order.ErrReplicaBehind (the replica has not applied the
+// edit yet), order.ErrNotFound (the order is not here yet).
+func (s *Service) TicketChanged(ctx context.Context, id, ticketID string, edited int64) error {
+	r, err := s.store.Replica(ctx, ticketID)
+	if errors.Is(err, order.ErrTicketNotFound) || err == nil && r.Ticket.Version < edited {
+		return order.ErrReplicaBehind
+	}
+	if err != nil {
+		return err
+	}
 	return s.cancel(ctx, id, causeTicketChanged, func(o order.Order) (order.Order, error) {
 		return o.Apply(order.TicketChanged, s.now())
 	})

@@ -307,7 +307,7 @@ func TestTicketChangedCancelsTheOrder(t *testing.T) {
 	}
 	for _, o := range []order.Order{live, paid} {
 		for range 2 { // the second is a redelivery
-			if err := f.svc.TicketChanged(f.ctx, o.ID); err != nil {
+			if err := f.svc.TicketChanged(f.ctx, o.ID, o.Ticket.ID, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -324,8 +324,40 @@ func TestTicketChangedCancelsTheOrder(t *testing.T) {
 	if err := f.svc.Pay(f.ctx, live.ID); err != nil || f.order(live.ID).Status != events.OrderStatusCancelled {
 		t.Errorf("late payment: %v, order %s; want it cancelled", err, f.order(live.ID).Status)
 	}
-	if err := f.svc.TicketChanged(f.ctx, "nope"); !errors.Is(err, order.ErrNotFound) {
+	if err := f.svc.TicketChanged(f.ctx, "nope", "t1", 0); !errors.Is(err, order.ErrNotFound) {
 		t.Errorf("ticket-changed of an unknown order: %v, want ErrNotFound", err)
+	}
+}
+
+// A refusal for an edit the replica has not applied yet waits (the order stays, and holds the
+// ticket, so no buyer orders it at the details refused); once ticket.updated has been
+// applied, it cancels the order and the next order sees the edit.
+func TestTicketChangedWaitsForTheEditInTheReplica(t *testing.T) {
+	f := newFixture(t)
+	f.ticket("t1")
+	o := f.create("u1", "t1")
+	for range 2 {
+		if err := f.svc.TicketChanged(f.ctx, o.ID, "t1", 3); !errors.Is(err, order.ErrReplicaBehind) {
+			t.Fatalf("refusal before the edit is replicated: %v, want ErrReplicaBehind", err)
+		}
+	}
+	if got := f.order(o.ID); got.Status != events.OrderStatusCreated || f.replica("t1").Hold.OrderID != o.ID {
+		t.Fatalf("order %s, hold %+v; want it unchanged while the replica is behind", got.Status, f.replica("t1").Hold)
+	}
+	if err := f.svc.TicketChanged(f.ctx, o.ID, "unreplicated", 1); !errors.Is(err, order.ErrReplicaBehind) {
+		t.Errorf("refusal for a ticket not replicated: %v, want ErrReplicaBehind", err)
+	}
+	if _, err := f.svc.UpdateTicket(f.ctx, order.Ticket{ID: "t1", Title: "T t1", PriceCents: 2500, Version: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.TicketChanged(f.ctx, o.ID, "t1", 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.order(o.ID); got.Status != events.OrderStatusCancelled {
+		t.Errorf("order %s, want cancelled once the replica holds the edit", got.Status)
+	}
+	if next := f.create("u2", "t1"); next.Ticket.PriceCents != 2500 || next.Ticket.Version != 3 {
+		t.Errorf("next order saw %d at v%d, want 2500 at v3", next.Ticket.PriceCents, next.Ticket.Version)
 	}
 }
 

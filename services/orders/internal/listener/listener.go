@@ -56,10 +56,12 @@ func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) err
 }
 
 // TicketRefused cancels the order whose reservation the tickets service refused: the ticket
-// was edited after the replica saw it.
+// was edited after the replica saw it. It waits until the replica holds that edit (its
+// ticket.updated comes through another consumer), so that the ticket is released at its new
+// details.
 func (h Handlers) TicketRefused(ctx context.Context, e events.TicketRefused) error {
 	h.Log.InfoContext(ctx, "ticket.refused", "ticket_id", e.ID, "order_id", e.OrderID, "version", e.Version, "reason", e.Reason)
-	return notYet(h.App.TicketChanged(ctx, e.OrderID))
+	return notYet(h.App.TicketChanged(ctx, e.OrderID, e.ID, e.Version))
 }
 
 // ExpirationCompleted cancels the order unless it is complete. An expiry that arrives before
@@ -98,7 +100,8 @@ func (h Handlers) PaymentCreated(ctx context.Context, e events.PaymentCreated) e
 
 // notYet turns the errors that time cures into bus.ErrNotYet.
 func notYet(err error) error {
-	if errors.Is(err, order.ErrNotFound) || errors.Is(err, order.ErrTooEarly) || errors.Is(err, order.ErrAttemptNotStarted) {
+	if errors.Is(err, order.ErrNotFound) || errors.Is(err, order.ErrTooEarly) || errors.Is(err, order.ErrAttemptNotStarted) ||
+		errors.Is(err, order.ErrReplicaBehind) {
 		return bus.ErrNotYet
 	}
 	return err

@@ -124,6 +124,10 @@ var (
 	// ErrAttemptNotStarted: a payment attempt failed whose start the order has not seen yet
 	// (events of different subjects may be reordered); it applies once the start has.
 	ErrAttemptNotStarted = errors.New("the payment attempt has not started here yet")
+	// ErrReplicaBehind: a refusal names an edit of the ticket that this service's replica has
+	// not applied yet (ticket.updated comes on its own); it applies once the replica has, so
+	// that the next order sees the edited ticket.
+	ErrReplicaBehind = errors.New("the ticket replica has not applied the edit yet")
 )
 
 // Next is the status an order in status s moves to on event e. When the returned status is s

@@ -40,6 +40,9 @@ type Service struct {
 	// ReplicaWait is how long a request waits for a new order to reach the replica (the
 	// client pays right after ordering, before order.created arrived); 3s when zero.
 	ReplicaWait time.Duration
+	// ReconcileBatch is how many unsettled payments one round of the reconciler looks at;
+	// 100 when zero.
+	ReconcileBatch int
 }
 
 // Result is the outcome of a payment request.
@@ -205,15 +208,15 @@ func ReplicaPolls(wait time.Duration) []time.Duration {
 }
 
 // fail records that attempt n of payment id was declined or refused, and counts it once.
-func (s *Service) fail(ctx context.Context, id string, n int, intentID, reason, outcome string) error {
+func (s *Service) fail(ctx context.Context, id string, n int, intentID, reason, outcome string) (bool, error) {
 	_, applied, err := s.transition(ctx, id, func(p payment.Payment) (payment.Payment, error) {
 		return p.Fail(n, intentID, reason)
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	countFailure(outcome, applied)
-	return nil
+	return applied, nil
 }
 
 // charge runs attempt p.Attempt with the method, under the attempt's key.
@@ -226,12 +229,12 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 	var invalid *provider.InvalidError
 	switch {
 	case errors.As(err, &declined):
-		if ferr := s.fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message, "declined"); ferr != nil {
+		if _, ferr := s.fail(ctx, p.ID, p.Attempt, declined.IntentID, declined.Message, "declined"); ferr != nil {
 			return Result{}, ferr
 		}
 		return Result{}, &payment.DeclinedError{Message: declined.Message, Err: err}
 	case errors.As(err, &invalid):
-		if ferr := s.fail(ctx, p.ID, p.Attempt, "", invalid.Message, "failed"); ferr != nil {
+		if _, ferr := s.fail(ctx, p.ID, p.Attempt, "", invalid.Message, "failed"); ferr != nil {
 			return Result{}, ferr
 		}
 		return Result{}, &payment.RefusedError{Message: invalid.Message, Token: m.Token != "", Amount: invalid.Param == "amount", Err: err}
@@ -255,7 +258,7 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 		p.StripeID = in.ID
 		return Result{Payment: p}, nil
 	default:
-		if err := s.fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status), "declined"); err != nil {
+		if _, err := s.fail(ctx, p.ID, p.Attempt, in.ID, "payment intent "+string(in.Status), "declined"); err != nil {
 			return Result{}, err
 		}
 		return Result{}, &payment.DeclinedError{Message: provider.DeclinedMessage,
@@ -471,7 +474,10 @@ type IntentEvent struct {
 	OrderID   string // the intent's metadata
 	Attempt   int
 	IntentID  string
-	Message   string // why a failed intent failed
+	// Kept is the id the payment keeps for the attempt when it is not IntentID: the Razorpay
+	// order of a Razorpay payment (IntentID is then the pay_ id). "" for Stripe.
+	Kept    string
+	Message string // why a failed intent failed
 }
 
 // HandleIntentEvent applies a Stripe event once: the same effect as the charge's own path
@@ -482,9 +488,9 @@ func (s *Service) HandleIntentEvent(ctx context.Context, e IntentEvent) error {
 		return err
 	}
 	if e.Succeeded {
-		err = s.intentSucceeded(ctx, e.OrderID, e.Attempt, e.IntentID)
+		_, err = s.intentSucceeded(ctx, e.OrderID, e.Attempt, e.IntentID)
 	} else {
-		err = s.intentFailed(ctx, e.ID, e.OrderID, e.Attempt, e.IntentID, e.Message)
+		_, err = s.intentFailed(ctx, e.ID, e.OrderID, e.Attempt, cmp.Or(e.Kept, e.IntentID), e.IntentID, e.Message)
 	}
 	if err != nil {
 		return err
@@ -499,58 +505,60 @@ func (s *Service) HandleIntentEvent(ctx context.Context, e IntentEvent) error {
 }
 
 // intentSucceeded handles Stripe's payment_intent.succeeded for attempt n of an order's
-// payment: the same effect as a confirmed charge, and idempotent with it.
-func (s *Service) intentSucceeded(ctx context.Context, orderID string, n int, intentID string) error {
+// payment: the same effect as a confirmed charge, and idempotent with it. It reports whether
+// the payment succeeded now (false: it had already, or it is not here).
+func (s *Service) intentSucceeded(ctx context.Context, orderID string, n int, intentID string) (bool, error) {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
 	if errors.Is(err, payment.ErrNotFound) {
 		s.Log.WarnContext(ctx, "payment_intent.succeeded for an order without a payment; ignored", "order_id", orderID, "payment_intent", intentID)
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if p.Settled(intentID) {
-		return s.RefundIfCancelled(ctx, orderID) // nothing unless a refund is still due
+		return false, s.RefundIfCancelled(ctx, orderID) // nothing unless a refund is still due
 	}
 	_, err = s.succeeded(ctx, p, n, intentID)
 	if errors.Is(err, payment.ErrRefundedLate) || errors.Is(err, payment.ErrInProgress) {
-		return nil // recorded, then refunded, or a stray intent refunded
+		return true, nil // recorded, then refunded, or a stray intent refunded
 	}
-	return err
+	return err == nil, err
 }
 
 // intentFailed handles Stripe's event eventID, payment_intent.payment_failed for attempt n: a
 // charge still processing is marked failed. A PaymentIntent confirmed in the browser stays
 // requires_payment_method, as at Stripe, where the customer may try another card on it; the
 // decline is announced all the same (payment.failed), so that the order stops waiting.
-func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n int, intentID, message string) error {
+// kept is the id the payment keeps for the attempt (the PaymentIntent; the Razorpay order,
+// whose failed payment is intentID). It reports whether a write applied.
+func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n int, kept, intentID, message string) (bool, error) {
 	p, err := s.Store.PaymentByOrder(ctx, orderID)
 	if errors.Is(err, payment.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if message == "" {
 		message = provider.DeclinedMessage
 	}
 	if p.Status == payment.StatusRequiresPaymentMethod {
-		if p.Failure == message && p.StripeID == intentID {
-			return nil // this decline was recorded already (the reconciler saw it first)
+		if p.Failure == message && p.StripeID == kept {
+			return false, nil // this decline was recorded already (the reconciler saw it first)
 		}
 		next, err := p.DeclineInBrowser(n, message)
 		if payment.Refused(err) {
-			return nil
+			return false, nil
 		}
-		_, err = s.Store.RecordDecline(ctx, next, eventID)
-		return err
+		return s.Store.RecordDecline(ctx, next, eventID)
 	}
 	return s.fail(ctx, p.ID, n, intentID, message, "failed")
 }
 
-// reconcileBatch is how many unsettled payments one round of the reconciler looks at, and
-// reconcileWindow how old a payment may be and still be looked at (an intent abandoned in the
-// browser is not asked about forever).
+// reconcileBatch is how many unsettled payments one round of the reconciler looks at by
+// default (Service.ReconcileBatch), and reconcileWindow how old a payment may be and still be
+// looked at (an intent abandoned in the browser is not asked about forever).
 const (
 	reconcileBatch  = 100
 	reconcileWindow = 7 * 24 * time.Hour
@@ -566,7 +574,7 @@ const (
 // of the reconciler, which runs every PAYMENT_RECONCILE_INTERVAL.
 func (s *Service) Reconcile(ctx context.Context, after time.Duration) error {
 	now := s.now()
-	due, err := s.Store.Unsettled(ctx, now.Add(-after), now.Add(-reconcileWindow), reconcileBatch)
+	due, err := s.Store.Unsettled(ctx, now.Add(-after), now.Add(-reconcileWindow), int64(cmp.Or(s.ReconcileBatch, reconcileBatch)))
 	if err != nil {
 		return err
 	}
@@ -579,26 +587,43 @@ func (s *Service) Reconcile(ctx context.Context, after time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// reconcile settles p as the processor has it now.
+// reconcile settles p as the processor has it now. A payment that this does not settle (the
+// processor still waits, cannot tell of it, or has what is recorded already) is touched, so
+// that it is looked at again only after another after and the payments behind it in
+// Unsettled get their turn.
 func (s *Service) reconcile(ctx context.Context, p payment.Payment) error {
-	in, err := s.Provider.Lookup(ctx, p.StripeID)
-	if err != nil {
+	applied, err := s.settle(ctx, p)
+	if applied {
 		return err
 	}
+	return errors.Join(err, s.Store.Touch(ctx, p))
+}
+
+// settle applies what the processor has of p, and reports whether a write applied.
+func (s *Service) settle(ctx context.Context, p payment.Payment) (bool, error) {
+	in, err := s.Provider.Lookup(ctx, p.StripeID)
+	if err != nil {
+		return false, err
+	}
 	log := s.Log.With("payment_id", p.ID, "order_id", p.OrderID, "payment_intent", p.StripeID, "processor_status", in.Status)
+	var outcome string
+	var applied bool
 	switch {
 	case in.Status == provider.StatusSucceeded:
-		log.InfoContext(ctx, "reconciled: the payment succeeded at the processor without a webhook")
-		paymentsReconciledTotal.WithLabelValues("succeeded").Inc()
-		return s.intentSucceeded(ctx, p.OrderID, p.Attempt, in.ID)
+		outcome = "succeeded"
+		applied, err = s.intentSucceeded(ctx, p.OrderID, p.Attempt, in.ID)
 	case in.Status == provider.StatusCanceled,
 		in.Failure != "" && (in.Status == provider.StatusRequiresPaymentMethod) && (p.Status == payment.StatusProcessing || in.Failure != p.Failure):
+		outcome = "failed"
 		reason := cmp.Or(in.Failure, "payment intent "+string(in.Status))
-		log.InfoContext(ctx, "reconciled: the payment failed at the processor without a webhook", "reason", reason)
-		paymentsReconciledTotal.WithLabelValues("failed").Inc()
-		return s.intentFailed(ctx, "reconcile-"+in.ID+"-"+strconv.Itoa(p.Attempt), p.OrderID, p.Attempt, in.ID, reason)
+		log = log.With("reason", reason)
+		applied, err = s.intentFailed(ctx, "reconcile-"+in.ID+"-"+strconv.Itoa(p.Attempt), p.OrderID, p.Attempt, p.StripeID, in.ID, reason)
 	}
-	return s.Store.Touch(ctx, p) // still waiting at the processor: look again later
+	if applied {
+		log.InfoContext(ctx, "reconciled: the payment settled at the processor without a webhook", "outcome", outcome)
+		paymentsReconciledTotal.WithLabelValues(outcome).Inc()
+	}
+	return applied, err
 }
 
 // Receipts is a provider whose orders name the attempt they were made for (Razorpay).
@@ -629,7 +654,7 @@ func (s *Service) HandleRazorpayEvent(ctx context.Context, e RazorpayEvent) erro
 		return err
 	}
 	return s.HandleIntentEvent(ctx, IntentEvent{ID: "razorpay-" + e.ID, Type: e.Type, Succeeded: e.Succeeded,
-		OrderID: orderID, Attempt: attempt, IntentID: e.PaymentID, Message: e.Message})
+		OrderID: orderID, Attempt: attempt, IntentID: e.PaymentID, Kept: e.RazorpayOrderID, Message: e.Message})
 }
 
 // RazorpayPaid records Razorpay payment paymentID, which Checkout made for Razorpay order

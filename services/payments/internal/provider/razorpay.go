@@ -136,8 +136,9 @@ func (r *Razorpay) intent(o map[string]interface{}, amount int64) (Intent, error
 }
 
 // Lookup implements Provider for a Razorpay order (order_...): its payments. A captured one
-// makes the intent succeeded, with that payment's id; else the last failed one, if any, is
-// its Failure (the order stays open for another try in Checkout, requires_payment_method).
+// makes the intent succeeded, with that payment's id; else the latest failed one, if any, is
+// its Failure (the order stays open for another try in Checkout, requires_payment_method), as
+// the webhook of that failure says. Razorpay lists an order's payments newest first.
 func (r *Razorpay) Lookup(ctx context.Context, razorpayOrderID string) (Intent, error) {
 	if err := ctx.Err(); err != nil {
 		return Intent{}, err
@@ -159,6 +160,9 @@ func (r *Razorpay) Lookup(ctx context.Context, razorpayOrderID string) (Intent, 
 			amount, _ := p["amount"].(float64)
 			return Intent{ID: id, Status: StatusSucceeded, AmountCents: int64(amount)}, nil
 		case "failed":
+			if in.Failure != "" {
+				continue // an older failure
+			}
 			if in.Failure, _ = p["error_description"].(string); in.Failure == "" {
 				in.Failure = DeclinedMessage
 			}

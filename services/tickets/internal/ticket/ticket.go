@@ -168,7 +168,8 @@ func remember(list []string, id string) []string {
 }
 
 // Edit is the ticket with new details, as userID asks: only the owner may edit, and only a
-// ticket that no order holds.
+// ticket that no order holds. Every edit is a new version; EditedVersion moves only when the
+// title or price changes, so an edit that changes neither refuses no order.
 func (t Ticket) Edit(userID string, d Details) (Ticket, error) {
 	if t.UserID != userID {
 		return t, ErrNotOwner
@@ -176,9 +177,13 @@ func (t Ticket) Edit(userID string, d Details) (Ticket, error) {
 	if t.Reserved() {
 		return t, ErrReserved
 	}
+	changed := t.Title != d.Title || t.PriceCents != d.PriceCents
 	t.Title, t.PriceCents = d.Title, d.PriceCents
 	t.Version++
-	t.EditedVersion = t.Version
+	if changed {
+		// Only a change of what an order charges refuses the orders that saw the ticket before.
+		t.EditedVersion = t.Version
+	}
 	return t, nil
 }
 

@@ -168,8 +168,14 @@ func TestEdit(t *testing.T) {
 		err  error
 	}{
 		{"owner edits a free ticket", free, "u1", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 1, 1 }), nil},
-		{"same details still make a version", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents = "Opera", 3000 }), "u1",
-			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 1, 1 }), nil},
+		{"same details make a version but no edit an order must see", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents = "Opera", 3000 }), "u1",
+			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 1, 0 }), nil},
+		{"same details after an edit keep that edit's version", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 4, 2 }), "u1",
+			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 5, 2 }), nil},
+		{"a new title alone is an edit", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version = "Ballet", 3000, 4 }), "u1",
+			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 5, 5 }), nil},
+		{"a new price alone is an edit", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version = "Opera", 2500, 4 }), "u1",
+			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 5, 5 }), nil},
 		{"another user", free, "u2", free, ticket.ErrNotOwner},
 		{"reserved", with(free, func(t *ticket.Ticket) { t.OrderID, t.Version = "o1", 1 }), "u1", ticket.Ticket{}, ticket.ErrReserved},
 		{"sold", with(free, func(t *ticket.Ticket) { t.OrderID, t.Sold, t.Version = "o1", true, 2 }), "u1", ticket.Ticket{}, ticket.ErrReserved},

@@ -507,18 +507,18 @@ func (p *pages) showTicket(w http.ResponseWriter, r *http.Request, status int, m
 
 func (p *pages) buy(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	p.orderTicket(w, r, id, "/tickets/"+url.PathEscape(id), func(status int, msg string) { p.showTicket(w, r, status, msg) })
+	p.orderTicket(w, r, visitor(r), id, "/tickets/"+url.PathEscape(id), func(status int, msg string) { p.showTicket(w, r, status, msg) })
 }
 
 // orderTicket orders ticketID for the visitor (their queue pass travels with the call) and
 // lands on the order. A refusal is shown by again, the page the Buy was on, with the API's
 // status and message; signed out, the visitor signs in and comes back to back.
-func (p *pages) orderTicket(w http.ResponseWriter, r *http.Request, ticketID, back string, again func(status int, msg string)) {
-	if visitor(r).Session == "" {
+func (p *pages) orderTicket(w http.ResponseWriter, r *http.Request, v app.Visitor, ticketID, back string, again func(status int, msg string)) {
+	if v.Session == "" {
 		toSignIn(w, r, back)
 		return
 	}
-	o, err := p.api.CreateOrder(r.Context(), visitor(r), ticketID)
+	o, err := p.api.CreateOrder(r.Context(), v, ticketID)
 	if err != nil {
 		e := app.AsError(err)
 		switch {

@@ -135,7 +135,9 @@ func (p *pages) showEventTickets(w http.ResponseWriter, r *http.Request, status 
 }
 
 // buyEventTicket orders the ticket chosen on the event's tickets page; a refusal (taken by
-// someone else a moment ago, the buyer's limit) shows on that page.
+// someone else a moment ago, the buyer's limit) shows on that page. The order carries the
+// pass of this event's place (the Queue-Pass header): the pass cookie holds only the last
+// event the buyer was admitted to.
 func (p *pages) buyEventTicket(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !p.form(w, r) {
@@ -147,5 +149,16 @@ func (p *pages) buyEventTicket(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Choose a ticket.")
 		return
 	}
-	p.orderTicket(w, r, ticketID, "/events/"+url.PathEscape(id), again)
+	v := visitor(r)
+	if v.Session != "" {
+		place, _, err := p.api.QueuePlace(r.Context(), v, id)
+		if err != nil && app.StatusOf(err) != http.StatusNotFound {
+			p.fail(w, r, err)
+			return
+		}
+		if err == nil && place.Status == app.QueueAdmitted && place.Pass != "" {
+			v.QueuePass = place.Pass
+		}
+	}
+	p.orderTicket(w, r, v, ticketID, "/events/"+url.PathEscape(id), again)
 }

@@ -110,10 +110,17 @@ func TestEventPages(t *testing.T) {
 	expect(t, buyer.do("GET", order, nil), 200, `data-testid="order-status" aria-live="polite">created<`, "Gala #1")
 	expect(t, buyer.do("GET", page, nil), 200, `data-testid="event-free">2<`)
 
-	// Without the pass the order is refused, on the tickets page; a taken ticket likewise.
+	// Without the pass (no cookie, and a place no longer admitted) the order is refused, and
+	// the buyer is sent back to the event's page; a taken ticket is refused on the tickets
+	// page.
 	delete(buyer.cookies, app.QueuePassCookie)
-	expect(t, buyer.do("POST", page+"/buy", url.Values{"ticket": {ev + "-t2"}}), http.StatusForbidden,
-		"Queue pass required", `data-testid="event-ticket"`)
+	f.setPlace(ev, "u1", app.QueueWaiting, 1)
+	rec = buyer.do("POST", page+"/buy", url.Values{"ticket": {ev + "-t2"}})
+	if expect(t, rec, http.StatusSeeOther); rec.Header().Get("Location") != page {
+		t.Fatalf("buying without a pass lands on %q", rec.Header().Get("Location"))
+	}
+	expect(t, buyer.do("GET", page, nil), 200, `data-testid="event-free">2<`)
+	f.setPlace(ev, "u1", app.QueueAdmitted, 0)
 	expect(t, buyer.do("POST", page+"/buy", url.Values{"ticket": {ev + "-t1"}}), http.StatusConflict, "Ticket is already reserved")
 	expect(t, buyer.do("POST", page+"/buy", url.Values{}), http.StatusBadRequest, "Choose a ticket.")
 	// The ticket pages of an event's tickets lead to its waiting room, and buy with the pass.
@@ -130,6 +137,30 @@ func TestEventPages(t *testing.T) {
 	expect(t, rec, 200, "You are selling this event.")
 	if strings.Contains(rec.Body.String(), `data-testid="join-queue"`) {
 		t.Fatal("the seller is offered Join")
+	}
+}
+
+// A buyer admitted to two events holds the pass cookie of the last one only; buying a ticket
+// of the first sends that event's pass (Queue-Pass), so the order is not refused.
+func TestBuyCarriesTheEventsOwnPass(t *testing.T) {
+	f, h := storefront(t)
+	f.users["seller@example.com"] = "u9"
+	a := seedEvent(f, "ea", "u9", time.Now().Add(-time.Minute), 2)
+	b := seedEvent(f, "eb", "u9", time.Now().Add(-time.Minute), 2)
+	buyer := newBrowser(t, h)
+	expect(t, buyer.do("POST", "/signup", url.Values{"email": {"buyer@example.com"}, "password": {"password2"}}), http.StatusSeeOther)
+	for _, ev := range []string{a, b} {
+		f.setPlace(ev, "u1", app.QueueAdmitted, 0)
+		expect(t, buyer.do("GET", "/events/"+ev+"/tickets", nil), 200, `data-testid="event-ticket"`)
+	}
+	if got := buyer.cookies[app.QueuePassCookie]; got != passOf("u1", b) {
+		t.Fatalf("pass cookie %q, want the last event's", got)
+	}
+	for _, ev := range []string{a, b} {
+		rec := buyer.do("POST", "/events/"+ev+"/buy", url.Values{"ticket": {ev + "-t1"}})
+		if expect(t, rec, http.StatusSeeOther); !strings.HasPrefix(rec.Header().Get("Location"), "/orders/") {
+			t.Errorf("buying a ticket of %s lands on %q", ev, rec.Header().Get("Location"))
+		}
 	}
 }
 

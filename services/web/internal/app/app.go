@@ -25,8 +25,10 @@ const SessionCookie = apiclient.SessionCookie
 const QueuePassCookie = apiclient.QueuePassCookie
 
 // Visitor is who a call is made for: their session cookie (empty when signed out), their
-// queue pass cookie (when the waiting room gave them one), and what identifies their request.
-// Both cookies travel with every call, as the browser would send them to the API.
+// queue pass, and what identifies their request. The pass is the waiting room's cookie, or the
+// pass of the event a call is for (the cookie holds one pass, that of the event the visitor
+// was admitted to last); it travels as the Queue-Pass header, which the orders service reads
+// before the cookie.
 type Visitor struct {
 	Session      string
 	QueuePass    string

@@ -34,8 +34,17 @@
     var status = page.getAttribute('data-status');
     var follow = page.getAttribute('data-follow') === '1';
     var timer = null, poller = null;
+    // Complete is final but for one case: the tickets service refuses the order's reservation
+    // (the seller changed the ticket a moment before it) after the payment, and the order is
+    // cancelled and refunded. So a complete order is followed for a while more.
+    var followComplete = 60000;
+    var completeAt = status === 'complete' ? Date.now() : 0;
 
     function settled(s) { return s === 'complete' || s === 'cancelled'; }
+
+    function following() {
+      return !settled(status) || (status === 'complete' && Date.now() - completeAt < followComplete);
+    }
 
     function left() { return Math.max(0, Math.round((expires - Date.now()) / 1000)); }
 
@@ -49,6 +58,9 @@
 
     function setStatus(s) {
       if (s === status) return;
+      // A paid order cancelled after all: the page says why, and that the payment is refunded.
+      if (status === 'complete' && s === 'cancelled') { location.reload(); return; }
+      if (s === 'complete') completeAt = Date.now();
       status = s;
       page.setAttribute('data-status', s);
       byTestId('order-status').textContent = s;
@@ -82,15 +94,15 @@
 
     function schedule() {
       clearTimeout(poller);
-      if (settled(status)) return;
-      poller = setTimeout(poll, follow ? 1000 : 5000);
+      if (!following()) return;
+      poller = setTimeout(poll, follow && status !== 'complete' ? 1000 : 5000);
     }
 
     if (!settled(status)) {
       timer = setInterval(tick, 1000);
       tick();
-      schedule();
     }
+    schedule();
 
     // Stripe: mount the Payment Element and confirm the PaymentIntent; the webhook completes
     // the order, which polling then shows.
@@ -218,7 +230,8 @@
     function schedule() {
       clearTimeout(poller);
       if (!queue || status === 'admitted') return;
-      var s = Math.min(Math.max(wait, 2), 10);
+      // Closed (no ticket free) may reopen when a hold lapses: looked at again, slowly.
+      var s = status === 'closed' ? 30 : Math.min(Math.max(wait, 2), 10);
       poller = setTimeout(poll, s * 1000);
     }
 
