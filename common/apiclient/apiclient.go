@@ -297,7 +297,6 @@ type Auth struct {
 	ForwardedFor string
 }
 
-
 // Bearer is Auth with a bearer token.
 func Bearer(token string) Auth { return Auth{Token: token} }
 
