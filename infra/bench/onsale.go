@@ -359,11 +359,13 @@ func (s *sale) pollWait(pl apiclient.Place) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// order has an admitted buyer order one free ticket of the event: from a page of the event's
-// listing, in random order, the next on 409 reserved, a new page when the page is used up,
-// until one is accepted, the listing is empty, or the buyer is refused for another reason.
+// order has an admitted buyer order one free ticket of the event as a person would: from a
+// page of the event's listing, in random order, the next on 409 reserved, and a fresh page
+// after pageTries refusals (the page is going stale), until one is accepted, the listing is
+// empty, or the buyer is refused for another reason.
 func (s *sale) order(ctx context.Context, u User, pass string) {
-	for page := 0; page < 20 && ctx.Err() == nil && !s.stopped(); page++ {
+	const pageTries = 3
+	for page := 0; page < 100 && ctx.Err() == nil && !s.stopped(); page++ {
 		tks, r, err := s.b.client.EventTickets(ctx, apiclient.Auth{}, s.event, 100, "")
 		s.listings.Add(r)
 		if err != nil {
@@ -375,7 +377,10 @@ func (s *sale) order(ctx context.Context, u User, pass string) {
 		if len(tks) == 0 {
 			return // sold out
 		}
-		for _, k := range rand.Perm(len(tks)) {
+		for i, k := range rand.Perm(len(tks)) {
+			if i == pageTries {
+				break
+			}
 			if s.stopped() { // the deadline: no more attempts
 				s.gaveUp.Add(1)
 				return
