@@ -177,15 +177,8 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 
 // Order reads one order; order.ErrNotFound when there is none.
 func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
-	var d orderDoc
-	err := s.orders.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(orderProjection)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return order.Order{}, order.ErrNotFound
-	}
-	if err != nil {
-		return order.Order{}, fmt.Errorf("read order %s: %w", id, err)
-	}
-	return d.domain(), nil
+	return mongodb.FindOne(ctx, s.orders, bson.M{"_id": id}, order.ErrNotFound, "read order "+id, orderDoc.domain,
+		options.FindOne().SetProjection(orderProjection))
 }
 
 // ListByUser returns userID's orders newest first: at most limit, and only those older than

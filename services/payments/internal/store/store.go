@@ -95,15 +95,7 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, version int64, statu
 
 // Order reads an order of the replica.
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
-	var d orderDoc
-	err := s.orders.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return payment.Order{}, payment.ErrOrderNotFound
-	}
-	if err != nil {
-		return payment.Order{}, err
-	}
-	return d.order(), nil
+	return mongodb.FindOne(ctx, s.orders, bson.M{"_id": id}, payment.ErrOrderNotFound, "", orderDoc.order)
 }
 
 // ---- payments ----
@@ -166,15 +158,8 @@ func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error)
 }
 
 func (s *Store) findPayment(ctx context.Context, filter bson.M) (payment.Payment, error) {
-	var d paymentDoc
-	err := s.payments.FindOne(ctx, filter, options.FindOne().SetProjection(bson.M{bus.OutboxField: 0})).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return payment.Payment{}, payment.ErrNotFound
-	}
-	if err != nil {
-		return payment.Payment{}, err
-	}
-	return d.payment(), nil
+	return mongodb.FindOne(ctx, s.payments, filter, payment.ErrNotFound, "", paymentDoc.payment,
+		options.FindOne().SetProjection(bson.M{bus.OutboxField: 0}))
 }
 
 // UpdatePayment reads payment id, computes its next state with change (a domain

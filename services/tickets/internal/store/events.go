@@ -79,15 +79,8 @@ func (s *Store) CreateEvent(ctx context.Context, e event.Event, tickets []ticket
 
 // Event reads event id; event.ErrNotFound when there is none.
 func (s *Store) Event(ctx context.Context, id string) (event.Event, error) {
-	var d eventDocument
-	err := s.events.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return event.Event{}, event.ErrNotFound
-	}
-	if err != nil {
-		return event.Event{}, fmt.Errorf("read event %s: %w", id, err)
-	}
-	return d.event(), nil
+	return mongodb.FindOne(ctx, s.events, bson.M{"_id": id}, event.ErrNotFound, "read event "+id, eventDocument.event,
+		options.FindOne().SetProjection(withoutOutbox))
 }
 
 // EventPage is where a listing of events starts: after the event At (its onSaleAt) and ID.

@@ -135,15 +135,8 @@ func (s *Store) Show(ctx context.Context, id string) (ticket.Ticket, error) {
 }
 
 func (s *Store) get(ctx context.Context, coll *mongo.Collection, id string) (ticket.Ticket, error) {
-	var d document
-	err := coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return ticket.Ticket{}, ticket.ErrNotFound
-	}
-	if err != nil {
-		return ticket.Ticket{}, fmt.Errorf("read ticket %s: %w", id, err)
-	}
-	return d.ticket(), nil
+	return mongodb.FindOne(ctx, coll, bson.M{"_id": id}, ticket.ErrNotFound, "read ticket "+id, document.ticket,
+		options.FindOne().SetProjection(withoutOutbox))
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, with an id below
