@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -102,39 +103,19 @@ func (t tee) Notify(id string, envs ...bus.Envelope) {
 }
 
 func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
-	ctx := context.Background()
 	coll := testkit.Mongo(t).Collection("replica")
 	type doc struct {
 		ID      string `bson:"_id"`
 		Title   string `bson:"title"`
 		Version int64  `bson:"version"`
 	}
-	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
-		t.Helper()
-		expectOutcome(t, what, got, err, want)
-	}
-	out, err := bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
-	step("version 1 before the document", out, err, bus.NotYet)
-	out, err = bus.InsertReplica(ctx, coll, doc{ID: "r1", Title: "a", Version: 0})
-	step("insert", out, err, bus.Applied)
-	out, err = bus.InsertReplica(ctx, coll, doc{ID: "r1", Title: "a", Version: 0})
-	step("insert again", out, err, bus.Duplicate)
-	out, err = bus.ApplyVersion(ctx, coll, "r1", 2, bson.M{"title": "c"})
-	step("version 2 before 1", out, err, bus.NotYet)
-	out, err = bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b"})
-	step("version 1", out, err, bus.Applied)
-	out, err = bus.ApplyVersion(ctx, coll, "r1", 1, bson.M{"title": "b again"})
-	step("version 1 again", out, err, bus.Duplicate)
-	out, err = bus.ApplyVersion(ctx, coll, "r1", 2, bson.M{"title": "c"})
-	step("version 2", out, err, bus.Applied)
-
-	var d doc
-	if err := coll.FindOne(ctx, bson.M{"_id": "r1"}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
-	if d.Title != "c" || d.Version != 2 {
-		t.Fatalf("replica %+v, want title c at version 2", d)
-	}
+	replay(t, coll, bus.ApplyVersion, doc{ID: "r1", Title: "a", Version: 0}, []write{
+		{"version 1 before the document", 1, "b", bus.NotYet},
+		{"version 2 before 1", 2, "c", bus.NotYet},
+		{"version 1", 1, "b", bus.Applied},
+		{"version 1 again", 1, "b again", bus.Duplicate},
+		{"version 2", 2, "c", bus.Applied},
+	})
 	if bus.NotYet.Err() != bus.ErrNotYet || bus.Applied.Err() != nil || bus.Duplicate.Err() != nil {
 		t.Fatal("Outcome.Err: only NotYet is bus.ErrNotYet")
 	}
@@ -142,22 +123,44 @@ func TestReplicaAppliesVersionsInOrderOnce(t *testing.T) {
 
 // ApplyLatest skips the versions that published nothing and never goes back.
 func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
-	ctx := t.Context()
 	coll := testkit.Mongo(t).Collection("replica")
-	step := func(what string, got bus.Outcome, err error, want bus.Outcome) {
-		t.Helper()
-		expectOutcome(t, what, got, err, want)
+	replay(t, coll, bus.ApplyLatest, bson.M{"_id": "r1", "title": "a", "version": int64(0)}, []write{
+		{"version 3 before the document", 3, "c", bus.NotYet},
+		{"version 3 over 0", 3, "c", bus.Applied},
+		{"version 2, late", 2, "b", bus.Duplicate},
+		{"version 3 again", 3, "c again", bus.Duplicate},
+	})
+}
+
+// write is one update of replica r1 to a title at a version, and the outcome it must have.
+type write struct {
+	what    string
+	version int64
+	title   string
+	want    bus.Outcome
+}
+
+// replay makes replica r1 of coll with apply: the first write comes before the document is
+// there, then doc is inserted (bus.Applied; again: bus.Duplicate), then come the other
+// writes. It fails t on an outcome not wanted, or unless r1 ends with the title and version
+// of the last write applied.
+func replay(t *testing.T, coll *mongo.Collection, apply func(context.Context, *mongo.Collection, string, int64, bson.M) (bus.Outcome, error), doc any, writes []write) {
+	t.Helper()
+	ctx := t.Context()
+	var last write
+	for i, w := range writes {
+		if i == 1 {
+			out, err := bus.InsertReplica(ctx, coll, doc)
+			expectOutcome(t, "insert", out, err, bus.Applied)
+			out, err = bus.InsertReplica(ctx, coll, doc)
+			expectOutcome(t, "insert again", out, err, bus.Duplicate)
+		}
+		out, err := apply(ctx, coll, "r1", w.version, bson.M{"title": w.title})
+		expectOutcome(t, w.what, out, err, w.want)
+		if w.want == bus.Applied {
+			last = w
+		}
 	}
-	out, err := bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
-	step("version 3 before the document", out, err, bus.NotYet)
-	out, err = bus.InsertReplica(ctx, coll, bson.M{"_id": "r1", "title": "a", "version": int64(0)})
-	step("insert", out, err, bus.Applied)
-	out, err = bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c"})
-	step("version 3 over 0", out, err, bus.Applied)
-	out, err = bus.ApplyLatest(ctx, coll, "r1", 2, bson.M{"title": "b"})
-	step("version 2, late", out, err, bus.Duplicate)
-	out, err = bus.ApplyLatest(ctx, coll, "r1", 3, bson.M{"title": "c again"})
-	step("version 3 again", out, err, bus.Duplicate)
 	var d struct {
 		Title   string `bson:"title"`
 		Version int64  `bson:"version"`
@@ -165,8 +168,8 @@ func TestApplyLatestSkipsGapsNeverRollsBack(t *testing.T) {
 	if err := coll.FindOne(ctx, bson.M{"_id": "r1"}).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Title != "c" || d.Version != 3 {
-		t.Fatalf("replica %+v, want title c at version 3", d)
+	if d.Title != last.title || d.Version != last.version {
+		t.Fatalf("replica %+v, want title %s at version %d", d, last.title, last.version)
 	}
 }
 
