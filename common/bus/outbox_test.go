@@ -259,11 +259,7 @@ func streamMsgs(t *testing.T, c *bus.Conn, stream string) uint64 {
 
 func read(t *testing.T, coll *mongo.Collection, id string) thing {
 	t.Helper()
-	var d thing
-	if err := coll.FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testkit.Stored[thing](t, coll, id)
 }
 
 // done reports whether id's outbox is empty and unflagged.

@@ -161,13 +161,10 @@ func replay(t *testing.T, coll *mongo.Collection, apply func(context.Context, *m
 			last = w
 		}
 	}
-	var d struct {
+	d := testkit.Stored[struct {
 		Title   string `bson:"title"`
 		Version int64  `bson:"version"`
-	}
-	if err := coll.FindOne(ctx, bson.M{"_id": "r1"}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
+	}](t, coll, "r1")
 	if d.Title != last.title || d.Version != last.version {
 		t.Fatalf("replica %+v, want title %s at version %d", d, last.title, last.version)
 	}

@@ -723,10 +723,7 @@ func TestListingReadersDuringWrites(t *testing.T) {
 	}
 	final := map[string]stored{}
 	for _, id := range ids {
-		var d stored
-		if err := h.db.Collection("tickets").FindOne(t.Context(), bson.M{"_id": id}).Decode(&d); err != nil {
-			t.Fatal(err)
-		}
+		d := testkit.Stored[stored](t, h.db.Collection("tickets"), id)
 		if d.OrderID != "" {
 			t.Errorf("ticket %s after the writes: %+v, want free (every order was cancelled)", id, d)
 		}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -281,14 +280,9 @@ func TestOrderRoundTripAndConditionalTransition(t *testing.T) {
 		t.Errorf("order = %s v%d, want complete v1", got.Status, got.Version)
 	}
 
-	var raw struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := st.Orders().FindOne(ctx, bson.M{"_id": o.ID}).Decode(&raw); err != nil {
-		t.Fatal(err)
-	}
-	if len(raw.Outbox) != 2 || raw.Outbox[0].Subject != events.SubjectOrderCreated || raw.Outbox[1].Subject != events.SubjectOrderCompleted {
-		t.Errorf("outbox = %+v, want order.created then order.completed", raw.Outbox)
+	outbox := testkit.Outbox(t, st.Orders(), o.ID)
+	if len(outbox) != 2 || outbox[0].Subject != events.SubjectOrderCreated || outbox[1].Subject != events.SubjectOrderCompleted {
+		t.Errorf("outbox = %+v, want order.created then order.completed", outbox)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -77,14 +76,8 @@ func apply(t *testing.T, s *store.Store, id string, change func(payment.Payment)
 
 // outbox is the subjects and ids of the events in a payment's outbox.
 func outbox(t *testing.T, s *store.Store, id string) []string {
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := s.Payments().FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range d.Outbox {
+	for _, e := range testkit.Outbox(t, s.Payments(), id) {
 		out = append(out, e.Subject+" "+e.ID)
 	}
 	return out

@@ -40,13 +40,7 @@ func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
 // outbox is the pending events of ticket id, as the relay would read them.
 func outbox(t *testing.T, st *store.Store, id string) []bus.Envelope {
 	t.Helper()
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := st.Collection().FindOne(t.Context(), bson.M{"_id": id}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
-	return d.Outbox
+	return testkit.Outbox(t, st.Collection(), id)
 }
 
 func updates(t *testing.T, envs []bus.Envelope) []events.TicketUpdated {
