@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,21 +35,9 @@ const sweepInterval, sweepGrace = 500 * time.Millisecond, 2 * time.Second
 func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	rs := testkit.Redis(t)
-	dir := t.TempDir()
-	s, err := Start(ctx, Options{
-		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2, BasePort: 0,
-		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
+	s := startStack(t, Options{
+		Multi: true, Replicas: 2, RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
 		Env: map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": sweepInterval.String(), "SWEEP_GRACE": sweepGrace.String(), "HOLD_GRACE": "5s"},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			dumpLogs(t, filepath.Join(dir, "logs"))
-		}
 	})
 	c := newClient(t, s.URL)
 	clients := []*client{c} // every client, for the metrics checks
@@ -386,7 +375,35 @@ func (w *busWatch) counts() map[string]int {
 	return out
 }
 
-func dumpLogs(t *testing.T, dir string) {
+// startStack starts the platform with o, on a free gateway port, in a fresh DataDir, with
+// the dev stack's own messages at o.LogLevel or above, unless o says otherwise. It stops
+// with the test; a failed test logs the first errors and last lines of each service's log
+// (multi-process mode).
+func startStack(t testing.TB, o Options) *Stack {
+	t.Helper()
+	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
+	o.DataDir = cmp.Or(o.DataDir, t.TempDir())
+	if o.Log == nil {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil || level < slog.LevelWarn {
+			level = slog.LevelWarn
+		}
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	s, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			dumpLogs(t, filepath.Join(o.DataDir, "logs"))
+		}
+	})
+	return s
+}
+
+func dumpLogs(t testing.TB, dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
