@@ -101,33 +101,25 @@ func TestEndToEnd(t *testing.T) {
 		bus.idle(t, "orders", events.SubjectTicketCreated)
 		winners := map[string]string{} // ticket -> order
 		for _, id := range ids {
-			var wg sync.WaitGroup
 			var created, conflict, other atomic.Int32
 			var winner atomic.Value
-			start := make(chan struct{})
-			for k := range racers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					r := c.do("POST", "/api/orders", racersUsers[k].Token, map[string]string{"ticketId": id})
-					switch r.Status {
-					case 201:
-						created.Add(1)
-						var o apiclient.Order
-						r.JSON(&o)
-						winner.Store([2]string{o.ID, racersUsers[k].Token})
-						c.do("POST", "/api/payments", racersUsers[k].Token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
-					case 409:
-						conflict.Add(1)
-					default:
-						other.Add(1)
-						t.Errorf("order: %d %s", r.Status, r.Body)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
+			testkit.AtOnce(racers, func(k int) struct{} {
+				r := c.do("POST", "/api/orders", racersUsers[k].Token, map[string]string{"ticketId": id})
+				switch r.Status {
+				case 201:
+					created.Add(1)
+					var o apiclient.Order
+					r.JSON(&o)
+					winner.Store([2]string{o.ID, racersUsers[k].Token})
+					c.do("POST", "/api/payments", racersUsers[k].Token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
+				case 409:
+					conflict.Add(1)
+				default:
+					other.Add(1)
+					t.Errorf("order: %d %s", r.Status, r.Body)
+				}
+				return struct{}{}
+			})
 			if created.Load() != 1 || conflict.Load() != racers-1 {
 				t.Fatalf("ticket %s: %d created, %d conflicts, %d other; want 1 and %d", id, created.Load(), conflict.Load(), other.Load(), racers-1)
 			}

@@ -200,10 +200,7 @@ func artifactOf(image string, artifacts []string) string {
 // artifactTags reads the build artifacts file given to skaffold render.
 func artifactTags(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "artifacts.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, filepath.Join(dir, "artifacts.json"))
 	var f struct {
 		Builds []struct {
 			ImageName string `json:"imageName"`

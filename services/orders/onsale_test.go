@@ -25,16 +25,9 @@ func callWith(t testing.TB, method, url, token string, body any, header http.Hea
 // service reads it.
 func queueKeys(t testing.TB, env map[string]string) *authn.PassSigner {
 	t.Helper()
-	priv, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := authn.ParsePrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env["QUEUE_PUBLIC_KEY"] = pub
-	return authn.NewPassSigner(k)
+	k := testkit.NewKeyPair(t)
+	env["QUEUE_PUBLIC_KEY"] = k.PublicPEM
+	return authn.NewPassSigner(k.Private)
 }
 
 func issue(t testing.TB, s *authn.PassSigner, user, event string, ttl time.Duration) http.Header {
