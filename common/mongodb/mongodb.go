@@ -93,6 +93,32 @@ func FindOne[D, T any](ctx context.Context, coll *mongo.Collection, filter any, 
 	return zero, err
 }
 
+// Find reads the documents of coll that filter matches and returns them as as makes each
+// (an empty, not nil, slice when none matches); an error as "what: err", or as it is when
+// what is empty.
+func Find[D, T any](ctx context.Context, coll *mongo.Collection, filter any, what string,
+	as func(D) T, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	wrap := func(err error) error {
+		if what == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	cur, err := coll.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]T, len(docs))
+	for i, d := range docs {
+		out[i] = as(d)
+	}
+	return out, nil
+}
+
 // EnsureIndexes creates each index unless it exists, one command per index: the stand-in's
 // FerretDB fails a createIndexes of several indexes when some already exist.
 func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {

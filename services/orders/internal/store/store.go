@@ -215,19 +215,7 @@ func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]ord
 }
 
 func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]order.Order, error) {
-	cur, err := s.orders.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, fmt.Errorf("find orders: %w", err)
-	}
-	var docs []orderDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("find orders: %w", err)
-	}
-	out := make([]order.Order, len(docs))
-	for i, d := range docs {
-		out[i] = d.domain()
-	}
-	return out, nil
+	return mongodb.Find(ctx, s.orders, filter, "find orders", orderDoc.domain, opts)
 }
 
 func liveStatuses() []string {

@@ -237,20 +237,8 @@ func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 // RefundsDue lists up to limit succeeded payments of cancelled orders: refunds that a
 // failure left undone.
 func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment, error) {
-	cur, err := s.payments.Find(ctx, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
-		options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetLimit(limit))
-	if err != nil {
-		return nil, err
-	}
-	var docs []paymentDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
-	}
-	out := make([]payment.Payment, len(docs))
-	for i, d := range docs {
-		out[i] = d.payment()
-	}
-	return out, nil
+	return mongodb.Find(ctx, s.payments, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
+		"", paymentDoc.payment, options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetLimit(limit))
 }
 
 // ---- webhook events ----

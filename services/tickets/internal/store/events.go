@@ -99,22 +99,10 @@ func (s *Store) ListEvents(ctx context.Context, after *EventPage, limit int) ([]
 			bson.M{"onSaleAt": after.At, "_id": bson.M{"$gt": after.ID}},
 		}
 	}
-	cur, err := s.events.Find(ctx, filter, options.Find().
+	return mongodb.Find(ctx, s.events, filter, "list events", eventDocument.event, options.Find().
 		SetSort(bson.D{{Key: "onSaleAt", Value: 1}, {Key: "_id", Value: 1}}).
 		SetLimit(int64(limit)).
 		SetProjection(withoutOutbox))
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	var docs []eventDocument
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	out := make([]event.Event, len(docs))
-	for i, d := range docs {
-		out[i] = d.event()
-	}
-	return out, nil
 }
 
 // CountFree is how many of event id's tickets no order holds.

@@ -150,22 +150,10 @@ func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) 
 	if after != "" {
 		filter["_id"] = bson.M{"$lt": after}
 	}
-	cur, err := s.listing.Find(ctx, filter, options.Find().
+	return mongodb.Find(ctx, s.listing, filter, "list tickets", document.ticket, options.Find().
 		SetSort(bson.D{{Key: "_id", Value: -1}}).
 		SetLimit(int64(limit)).
 		SetProjection(withoutOutbox))
-	if err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	var docs []document
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	out := make([]ticket.Ticket, len(docs))
-	for i, d := range docs {
-		out[i] = d.ticket()
-	}
-	return out, nil
 }
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
