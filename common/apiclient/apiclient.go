@@ -28,6 +28,10 @@ import (
 // SessionCookie is the auth service's cookie, a browser's session.
 const SessionCookie = "session"
 
+// QueuePassCookie is the waiting room's cookie, the pass of a buyer admitted to an event's
+// sale (the orders service reads it as it reads the Queue-Pass header).
+const QueuePassCookie = "queue_pass"
+
 // Order statuses.
 const (
 	OrderCreated   = "created"
@@ -110,6 +114,58 @@ type Ticket struct {
 	Version int64   `json:"version"`
 	OrderID *string `json:"orderId"`
 	Status  string  `json:"status"`
+	// EventID names the event the ticket was listed for ("" for a ticket of no event).
+	EventID string `json:"eventId,omitempty"`
+}
+
+// Event is an on-sale as the API shows it: TicketCount tickets at Price that open at
+// OnSaleAt; Available is how many of them no order holds.
+type Event struct {
+	ID             string    `json:"id"`
+	Title          string    `json:"title"`
+	UserID         string    `json:"userId"`
+	OnSaleAt       time.Time `json:"onSaleAt"`
+	TicketCount    int       `json:"ticketCount"`
+	Price          Price     `json:"price"`
+	Available      int       `json:"available"`
+	MaxPerUser     int       `json:"maxPerUser"`
+	AdmitPerMinute int       `json:"admitPerMinute"`
+	Version        int64     `json:"version"`
+}
+
+// NewEvent is the input of POST /api/events; zero MaxPerUser and AdmitPerMinute leave the
+// API's defaults.
+type NewEvent struct {
+	Title          string        `json:"title"`
+	OnSaleAt       time.Time     `json:"onSaleAt"`
+	Tickets        NewEventBatch `json:"tickets"`
+	MaxPerUser     int           `json:"maxPerUser,omitempty"`
+	AdmitPerMinute int           `json:"admitPerMinute,omitempty"`
+}
+
+// NewEventBatch is the tickets an event creates: count of them at price.
+type NewEventBatch struct {
+	Count int     `json:"count"`
+	Price float64 `json:"price"`
+}
+
+// Place statuses of the waiting room.
+const (
+	PlaceWaiting  = "waiting"
+	PlaceAdmitted = "admitted"
+	PlaceClosed   = "closed"
+)
+
+// Place is a buyer's place in an event's waiting room. Position and Ahead are nil before the
+// sale opens and once admitted; Pass and PassExpiresAt are set once admitted.
+type Place struct {
+	EventID              string     `json:"eventId"`
+	Status               string     `json:"status"`
+	Position             *int64     `json:"position"`
+	Ahead                *int64     `json:"ahead"`
+	EstimatedWaitSeconds int64      `json:"estimatedWaitSeconds"`
+	Pass                 string     `json:"pass"`
+	PassExpiresAt        *time.Time `json:"passExpiresAt"`
 }
 
 // OrderTicket is the ticket an order holds, as the order shows it.
@@ -224,14 +280,19 @@ func (e *Error) General(fields ...string) string {
 	return strings.Join(out, " ")
 }
 
-// Auth is who a call is made for: a bearer token or a session cookie (or neither), and
-// what identifies the request upstream.
+// Auth is who a call is made for: a bearer token or a session cookie (or neither), the
+// waiting room's pass for an event's tickets, and what identifies the request upstream.
 type Auth struct {
 	Token        string
 	Session      string
+	QueuePass    string // sent as the Queue-Pass header
 	RequestID    string
 	ForwardedFor string
 }
+
+// QueuePassHeader is where a call carries its waiting-room pass (the orders service also
+// reads the queue_pass cookie a browser keeps).
+const QueuePassHeader = "Queue-Pass"
 
 // Bearer is Auth with a bearer token.
 func Bearer(token string) Auth { return Auth{Token: token} }
@@ -412,6 +473,9 @@ func (c *Client) send(ctx context.Context, r Request) Response {
 	if r.Auth.ForwardedFor != "" {
 		req.Header.Set("X-Forwarded-For", r.Auth.ForwardedFor)
 	}
+	if r.Auth.QueuePass != "" {
+		req.Header.Set(QueuePassHeader, r.Auth.QueuePass)
+	}
 	for k, v := range r.Header {
 		req.Header[k] = v
 	}
@@ -476,9 +540,17 @@ func (c *Client) CurrentUser(ctx context.Context, a Auth) (*User, Response, erro
 // Tickets is a page of at most limit tickets for sale, newest first, after the ticket id
 // after (none when "").
 func (c *Client) Tickets(ctx context.Context, a Auth, limit int, after string) ([]Ticket, Response, error) {
+	return c.EventTickets(ctx, a, "", limit, after)
+}
+
+// EventTickets is Tickets of one event's tickets only (all tickets when eventID is "").
+func (c *Client) EventTickets(ctx context.Context, a Auth, eventID string, limit int, after string) ([]Ticket, Response, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if after != "" {
 		q.Set("after", after)
+	}
+	if eventID != "" {
+		q.Set("eventId", eventID)
 	}
 	return call[[]Ticket](ctx, c, Request{Method: http.MethodGet, Path: "/api/tickets?" + q.Encode(), Auth: a})
 }
@@ -504,7 +576,27 @@ func NewTicket(title string, price float64) map[string]any {
 	return map[string]any{"title": title, "price": price}
 }
 
-// CreateOrder holds a ticket.
+// CreateEvent creates an on-sale and its tickets.
+func (c *Client) CreateEvent(ctx context.Context, a Auth, in NewEvent) (Event, Response, error) {
+	return call[Event](ctx, c, Request{Method: http.MethodPost, Path: "/api/events", Auth: a, Body: in})
+}
+
+// Event is one event with its count of available tickets.
+func (c *Client) Event(ctx context.Context, a Auth, id string) (Event, Response, error) {
+	return call[Event](ctx, c, Request{Method: http.MethodGet, Path: "/api/events/" + url.PathEscape(id), Auth: a})
+}
+
+// JoinQueue joins an event's waiting room (again: the same place).
+func (c *Client) JoinQueue(ctx context.Context, a Auth, eventID string) (Place, Response, error) {
+	return call[Place](ctx, c, Request{Method: http.MethodPost, Path: "/api/queue/" + url.PathEscape(eventID), Auth: a})
+}
+
+// QueuePlace is the caller's place in an event's waiting room.
+func (c *Client) QueuePlace(ctx context.Context, a Auth, eventID string) (Place, Response, error) {
+	return call[Place](ctx, c, Request{Method: http.MethodGet, Path: "/api/queue/" + url.PathEscape(eventID), Auth: a})
+}
+
+// CreateOrder holds a ticket (of an event: with a.QueuePass).
 func (c *Client) CreateOrder(ctx context.Context, a Auth, ticketID string) (Order, Response, error) {
 	return call[Order](ctx, c, Request{Method: http.MethodPost, Path: "/api/orders", Auth: a,
 		Body: map[string]string{"ticketId": ticketID}})

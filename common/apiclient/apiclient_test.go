@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"ticketing/common/apiclient"
+	"ticketing/common/authn"
 )
 
 // The client sends who the call is for and the body as the API reads them, and keeps the
@@ -38,7 +40,7 @@ func TestCalls(t *testing.T) {
 	c := apiclient.New(srv.URL+"/", apiclient.Options{})
 	ctx := context.Background()
 
-	tk, resp, err := c.CreateTicket(ctx, apiclient.Auth{Token: "tok", Session: "sess", RequestID: "req-1"}, apiclient.NewTicket("Show", 20.5))
+	tk, resp, err := c.CreateTicket(ctx, apiclient.Auth{Token: "tok", Session: "sess", QueuePass: "pass", RequestID: "req-1"}, apiclient.NewTicket("Show", 20.5))
 	if err != nil || resp.Status != http.StatusCreated {
 		t.Fatalf("create: %v %s", err, resp)
 	}
@@ -51,6 +53,11 @@ func TestCalls(t *testing.T) {
 	}
 	if ck, err := got.Cookie(apiclient.SessionCookie); err != nil || ck.Value != "sess" {
 		t.Errorf("session cookie %v %v", ck, err)
+	}
+	// The waiting room's pass travels in the header the orders service reads beside the
+	// browser's cookie.
+	if got.Header.Get(apiclient.QueuePassHeader) != "pass" || apiclient.QueuePassCookie != authn.PassCookie || apiclient.QueuePassHeader != authn.PassHeader {
+		t.Errorf("queue pass header %q", got.Header.Get(apiclient.QueuePassHeader))
 	}
 	var body map[string]any
 	if err := json.Unmarshal(gotBody, &body); err != nil || body["title"] != "Show" || body["price"] != 20.5 {
@@ -85,6 +92,63 @@ func TestCalls(t *testing.T) {
 	resp = c.Do(ctx, "GET", "/api/tickets", "", nil)
 	if resp.Err == nil || resp.Status != 0 || resp.Check() == nil {
 		t.Errorf("closed server: %s", resp)
+	}
+}
+
+// The on-sale calls: an event created, its tickets listed, a place in its waiting room, and
+// an order carrying the pass in the Queue-Pass header.
+func TestOnSaleCalls(t *testing.T) {
+	var got *http.Request
+	var gotBody []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		gotBody, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "POST /api/events":
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"e1","title":"Gala","userId":"u1","onSaleAt":"2026-12-04T20:00:00Z","ticketCount":3,"price":10,"available":3,"maxPerUser":1,"admitPerMinute":60,"version":0}`)
+		case "GET /api/tickets":
+			_, _ = io.WriteString(w, `[{"id":"t1","title":"Gala #1","price":10,"userId":"u1","version":0,"status":"available","eventId":"e1"}]`)
+		case "GET /api/queue/e1":
+			_, _ = io.WriteString(w, `{"eventId":"e1","status":"admitted","position":null,"ahead":null,"estimatedWaitSeconds":0,"pass":"p1","passExpiresAt":"2026-12-04T20:10:00.123Z"}`)
+		case "POST /api/queue/e1":
+			_, _ = io.WriteString(w, `{"eventId":"e1","status":"waiting","position":4,"ahead":3,"estimatedWaitSeconds":4,"pass":null,"passExpiresAt":null}`)
+		case "POST /api/orders":
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"o1","status":"created","ticket":{"id":"t1"}}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	c := apiclient.New(srv.URL, apiclient.Options{})
+	ctx := context.Background()
+	open := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	ev, _, err := c.CreateEvent(ctx, apiclient.Bearer("tok"), apiclient.NewEvent{Title: "Gala", OnSaleAt: open,
+		Tickets: apiclient.NewEventBatch{Count: 3, Price: 10}, MaxPerUser: 1, AdmitPerMinute: 60})
+	if err != nil || ev.ID != "e1" || !ev.OnSaleAt.Equal(open) || ev.AdmitPerMinute != 60 {
+		t.Fatalf("create event: %+v %v", ev, err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(gotBody, &body); err != nil || body["onSaleAt"] != "2026-12-04T20:00:00Z" ||
+		body["tickets"].(map[string]any)["count"] != 3.0 || body["maxPerUser"] != 1.0 {
+		t.Errorf("event body %s: %v", gotBody, err)
+	}
+	tks, _, err := c.EventTickets(ctx, apiclient.Auth{}, "e1", 100, "")
+	if err != nil || len(tks) != 1 || tks[0].EventID != "e1" || got.URL.Query().Get("eventId") != "e1" || got.URL.Query().Get("limit") != "100" {
+		t.Errorf("event tickets %+v %v (query %s)", tks, err, got.URL.RawQuery)
+	}
+	pl, _, err := c.JoinQueue(ctx, apiclient.Bearer("tok"), "e1")
+	if err != nil || pl.Status != apiclient.PlaceWaiting || pl.Position == nil || *pl.Position != 4 || pl.EstimatedWaitSeconds != 4 || pl.Pass != "" {
+		t.Errorf("join %+v %v", pl, err)
+	}
+	pl, _, err = c.QueuePlace(ctx, apiclient.Bearer("tok"), "e1")
+	if err != nil || pl.Status != apiclient.PlaceAdmitted || pl.Pass != "p1" || pl.PassExpiresAt == nil || pl.PassExpiresAt.Nanosecond() != 123e6 {
+		t.Errorf("place %+v %v", pl, err)
+	}
+	if _, _, err := c.CreateOrder(ctx, apiclient.Auth{Token: "tok", QueuePass: pl.Pass}, "t1"); err != nil || got.Header.Get(apiclient.QueuePassHeader) != "p1" {
+		t.Errorf("order with the pass: %v, headers %v", err, got.Header)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // every is one value of each event type.
 var every = []events.Event{
-	events.TicketCreated{}, events.TicketUpdated{}, events.OrderCreated{}, events.OrderCancelled{},
+	events.TicketCreated{}, events.TicketUpdated{}, events.TicketRefused{}, events.OrderCreated{}, events.OrderCancelled{},
 	events.OrderCompleted{}, events.ExpirationCompleted{}, events.PaymentCreated{}, events.PaymentRefunded{},
 	events.OrderUpdated{}, events.PaymentStarted{}, events.PaymentFailed{},
 	events.EventCreated{},

@@ -16,6 +16,7 @@ import (
 const (
 	SubjectTicketCreated       = "ticket.created"
 	SubjectTicketUpdated       = "ticket.updated"
+	SubjectTicketRefused       = "ticket.refused"
 	SubjectOrderCreated        = "order.created"
 	SubjectOrderCancelled      = "order.cancelled"
 	SubjectOrderCompleted      = "order.completed"
@@ -75,11 +76,30 @@ type TicketUpdated struct {
 	OrderID    *string `json:"orderId"`
 }
 
+// TicketRefused is published by tickets when it refuses to reserve a ticket for an order
+// (order.created) because the ticket was edited after the orders service's replica saw it:
+// the order's price and title are not the ticket's any more. Version is the ticket's edit
+// that the order did not see; Reason is "ticket-changed". The orders service cancels the
+// order.
+type TicketRefused struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// RefusedTicketChanged is the Reason of a ticket.refused for a ticket edited after the
+// order saw it.
+const RefusedTicketChanged = "ticket-changed"
+
 // TicketRef names a ticket inside an order event, with the event it belongs to, if any (so
-// that the waiting room follows an event's availability).
+// that the waiting room follows an event's availability). In order.created, PriceCents is
+// the price the order charges and Version the ticket's version (its last edit) that the
+// order saw; absent from the publishers of before it, when nothing is checked.
 type TicketRef struct {
 	ID         string `json:"id"`
 	PriceCents int64  `json:"priceCents,omitempty"`
+	Version    *int64 `json:"version,omitempty"`
 	EventID    string `json:"eventId,omitempty"`
 }
 
@@ -203,6 +223,7 @@ type SessionRevoked struct {
 
 func (TicketCreated) Subject() string       { return SubjectTicketCreated }
 func (TicketUpdated) Subject() string       { return SubjectTicketUpdated }
+func (TicketRefused) Subject() string       { return SubjectTicketRefused }
 func (OrderCreated) Subject() string        { return SubjectOrderCreated }
 func (OrderCancelled) Subject() string      { return SubjectOrderCancelled }
 func (OrderCompleted) Subject() string      { return SubjectOrderCompleted }
@@ -218,6 +239,7 @@ func (SessionRevoked) Subject() string      { return SubjectSessionRevoked }
 // Schema numbers: a change that breaks readers takes the next number.
 func (TicketCreated) Schema() int       { return 1 }
 func (TicketUpdated) Schema() int       { return 1 }
+func (TicketRefused) Schema() int       { return 1 }
 func (OrderCreated) Schema() int        { return 1 }
 func (OrderCancelled) Schema() int      { return 1 }
 func (OrderCompleted) Schema() int      { return 1 }
@@ -267,6 +289,18 @@ func (e TicketUpdated) Validate() error {
 	return nil
 }
 
+func (e TicketRefused) Validate() error {
+	switch {
+	case e.ID == "":
+		return invalid("id is empty")
+	case e.Version < 0:
+		return invalid("version %d is negative", e.Version)
+	case e.OrderID == "":
+		return invalid("orderId is empty")
+	}
+	return nil
+}
+
 func checkOrder(id string, version int64, ticket string) error {
 	switch {
 	case id == "":
@@ -290,6 +324,8 @@ func (e OrderCreated) Validate() error {
 		return invalid("expiresAt is missing")
 	case e.Ticket.PriceCents <= 0:
 		return invalid("ticket.priceCents %d is not positive", e.Ticket.PriceCents)
+	case e.Ticket.Version != nil && *e.Ticket.Version < 0:
+		return invalid("ticket.version %d is negative", *e.Ticket.Version)
 	}
 	return nil
 }

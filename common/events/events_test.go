@@ -109,6 +109,8 @@ func FuzzDecodeEvents(f *testing.F) {
 		`{"userId":"u","tokenId":"j","expiresAt":"2026-01-01T00:00:00Z"}`,
 		`{"userId":"u","issuedBefore":"2026-01-01T00:00:00Z","expiresAt":"2026-01-02T00:00:00Z"}`,
 		`{"userId":"u","tokenId":"j","issuedBefore":"0001-01-01T00:00:00Z","expiresAt":"2026-01-01T00:00:00Z"}`,
+		`{"id":"o1","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"t","priceCents":5,"version":3}}`,
+		`{"id":"t1","version":4,"orderId":"o1","reason":"ticket-changed"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -148,5 +150,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		check(e12, err)
 		e13, err := events.Decode[events.SessionRevoked](data)
 		check(e13, err)
+		e14, err := events.Decode[events.TicketRefused](data)
+		check(e14, err)
 	})
 }

@@ -21,6 +21,9 @@ func (a *App) LogConfig(attrs ...any) {
 	if b.MongoURI != "" {
 		all = append(all, "mongodb", config.RedactURL(b.MongoURI), "mongodb_database", b.MongoDatabase)
 	}
+	if b.NATSURL != "" { // the services of LoadBase
+		all = append(all, b.Limits.LogAttrs()...)
+	}
 	if b.JWTPublicKey != nil {
 		all = append(all, "jwt_kid", authn.KeyID(b.JWTPublicKey))
 	}

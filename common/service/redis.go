@@ -14,7 +14,7 @@ import (
 
 // Redis is where a service finds Redis: one server (REDIS_ADDR), or the primary that Redis
 // Sentinel names (REDIS_SENTINEL_ADDRS, REDIS_MASTER_NAME), followed through failovers. The
-// expiration service's asynq queue and the auth service's sign-in limiter read it alike.
+// expiration service's asynq queue, the waiting room's lines and the rate limits read it alike.
 type Redis struct {
 	Addr             string   // REDIS_ADDR, host:port; unused with Sentinel
 	SentinelAddrs    []string // REDIS_SENTINEL_ADDRS, host:port,host:port,...
@@ -25,8 +25,10 @@ type Redis struct {
 	DB               int      // REDIS_DB, 0
 	TLS              bool     // REDIS_TLS, false: TLS to Redis and to the Sentinels
 
-	// Not read from the environment: a service's own limits (go-redis defaults when zero).
+	// Not read from the environment: a service's own limits (go-redis defaults when zero;
+	// MaxRetries -1: none).
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	MaxRetries                             int
 }
 
 // LoadRedis reads the Redis settings. With required, REDIS_ADDR or REDIS_SENTINEL_ADDRS must
@@ -79,7 +81,7 @@ func (r Redis) String() string {
 // Options are the go-redis options of one server at REDIS_ADDR.
 func (r Redis) Options() *redis.Options {
 	o := &redis.Options{Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout}
+		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, MaxRetries: r.MaxRetries}
 	if r.TLS {
 		host, _, _ := net.SplitHostPort(r.Addr)
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
@@ -93,7 +95,7 @@ func (r Redis) Options() *redis.Options {
 func (r Redis) FailoverOptions() *redis.FailoverOptions {
 	o := &redis.FailoverOptions{MasterName: r.MasterName, SentinelAddrs: r.SentinelAddrs,
 		SentinelPassword: r.SentinelPassword, Username: r.Username, Password: r.Password, DB: r.DB,
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout}
+		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, MaxRetries: r.MaxRetries}
 	if r.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
@@ -107,6 +109,17 @@ func (r Redis) Client() *redis.Client {
 		return redis.NewFailoverClient(r.FailoverOptions())
 	}
 	return redis.NewClient(r.Options())
+}
+
+// LimiterClient connects to a Redis that counts rate limits only, with short timeouts and no
+// retries (every write waits on it; past them the limits count in process), without checking
+// that it answers; nil when no Redis is configured.
+func (r Redis) LimiterClient() *redis.Client {
+	if !r.Configured() {
+		return nil
+	}
+	r.DialTimeout, r.ReadTimeout, r.WriteTimeout, r.MaxRetries = 2*time.Second, time.Second, time.Second, -1
+	return r.Client()
 }
 
 // LogAttrs are the settings for the configuration log, secrets masked.

@@ -23,6 +23,7 @@ import (
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/meta"
+	"ticketing/common/ratelimit"
 	"ticketing/common/telemetry"
 )
 
@@ -42,6 +43,9 @@ type Base struct {
 	MongoDatabase   string        // MONGODB_DATABASE, the service name
 	JWTPublicKey    ed25519.PublicKey
 	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT, OTLP/HTTP base URL; "" exports no traces
+	// Limits (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES) are the
+	// allowances of the API's writes per user and per client address (NewRouter).
+	Limits ratelimit.Limits
 
 	// Ready, when set, is called with the HTTP address once the service serves (tests and the
 	// dev stack use it with HTTP_ADDR 127.0.0.1:0).
@@ -58,6 +62,7 @@ func LoadBase(env *config.Env, name string, withMongo bool) Base {
 		Replicas: env.Int("STREAM_REPLICAS", 1, 1, 5),
 	}
 	b.RetryBudget = env.Duration("BUS_RETRY_BUDGET", bus.DefaultRetryFor)
+	b.Limits = ratelimit.LoadLimits(env)
 	if withMongo {
 		b.MongoURI = env.Required("MONGODB_URI")
 		b.MongoDatabase = env.String("MONGODB_DATABASE", name)

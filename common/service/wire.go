@@ -62,6 +62,20 @@ func (a *App) Mongo(ctx context.Context) (*mongo.Database, error) {
 	return c.Database(a.Base.MongoDatabase), nil
 }
 
+// Connect connects to the service's database (Mongo) and to NATS (Bus), both closed at the
+// end.
+func (a *App) Connect(ctx context.Context) (*mongo.Database, *bus.Conn, error) {
+	db, err := a.Mongo(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := a.Bus(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, conn, nil
+}
+
 // Redis connects to r, checks that it answers within 10 seconds, and closes the client at
 // the end.
 func (a *App) Redis(ctx context.Context, r Redis) (*redis.Client, error) {

@@ -73,22 +73,26 @@ func Token(t testing.TB, userID, email string) string {
 
 // ServiceEnv is the environment of a service under test: a fresh database on the MongoDB in
 // use, natsURL, an HTTP port chosen by the system, no metrics port, quiet text logs, and the
-// test binary's JWT key pair (JWT_PRIVATE_KEY too, which only auth reads).
+// test binary's JWT key pair (JWT_PRIVATE_KEY too, which only auth reads). The rate limits
+// of writes are off: tests send many writes from 127.0.0.1 as few users (a test of the
+// limits sets RATE_LIMIT_USER and RATE_LIMIT_CLIENT).
 func ServiceEnv(t testing.TB, natsURL string) map[string]string {
 	t.Helper()
 	priv, pub := keyPair(t)
 	db := Mongo(t)
 	return map[string]string{
-		"NATS_URL":         natsURL,
-		"MONGODB_URI":      MongoURI(t),
-		"MONGODB_DATABASE": db.Name(),
-		"HTTP_ADDR":        "127.0.0.1:0",
-		"METRICS_ADDR":     "off",
-		"LOG_FORMAT":       "text",
-		"LOG_LEVEL":        "warn",
-		"SHUTDOWN_TIMEOUT": "10s",
-		"JWT_PUBLIC_KEY":   pub,
-		"JWT_PRIVATE_KEY":  priv,
+		"NATS_URL":          natsURL,
+		"MONGODB_URI":       MongoURI(t),
+		"MONGODB_DATABASE":  db.Name(),
+		"HTTP_ADDR":         "127.0.0.1:0",
+		"METRICS_ADDR":      "off",
+		"LOG_FORMAT":        "text",
+		"LOG_LEVEL":         "warn",
+		"SHUTDOWN_TIMEOUT":  "10s",
+		"JWT_PUBLIC_KEY":    pub,
+		"JWT_PRIVATE_KEY":   priv,
+		"RATE_LIMIT_USER":   "0",
+		"RATE_LIMIT_CLIENT": "0",
 	}
 }
 

@@ -5,6 +5,6 @@ BENCH_FLAGS ?=
 
 .PHONY: bench
 
-## bench: distinct, rush, propagation and expiry scenarios; summary in infra/bench/results/ (BENCH_FLAGS='-h' lists the flags)
+## bench: distinct, rush, propagation, listing, expiry and onsale scenarios; summary in infra/bench/results/ (BENCH_FLAGS='-h' lists the flags)
 bench:
 	cd infra/bench && GOWORK=off $(GO) run . $(BENCH_FLAGS)

@@ -102,7 +102,12 @@ func (c *Client) CreateTicket(ctx context.Context, seller User, title string, pr
 
 // PlaceOrder is POST /api/orders; the caller reads the status.
 func (c *Client) PlaceOrder(ctx context.Context, buyer User, ticketID string) Resp {
-	_, r, _ := c.CreateOrder(ctx, apiclient.Bearer(buyer.Token), ticketID)
+	return c.PlaceOrderPass(ctx, buyer, ticketID, "")
+}
+
+// PlaceOrderPass is PlaceOrder with a waiting-room pass (a ticket of an event).
+func (c *Client) PlaceOrderPass(ctx context.Context, buyer User, ticketID, pass string) Resp {
+	_, r, _ := c.CreateOrder(ctx, apiclient.Auth{Token: buyer.Token, QueuePass: pass}, ticketID)
 	return r
 }
 

@@ -1,5 +1,5 @@
 // Command bench is the platform's load harness: it drives the REST API of docs/API.md with the
-// on-sale scenarios (distinct, rush, propagation, listing, expiry), prints a progress line while
+// on-sale scenarios (distinct, rush, propagation, listing, expiry, onsale), prints a progress line while
 // each runs and a summary table at the end, and writes the summary as JSON under
 // infra/bench/results/.
 //
@@ -47,6 +47,12 @@ type Config struct {
 	ListingReaders, ListingBuyers          int
 	ListingTickets                         int
 	ListingPhase                           time.Duration
+	OnsaleBuyers, OnsaleTickets            int
+	OnsaleAdmit, OnsaleConns               int
+	OnsaleLate                             float64
+	OnsaleLead, OnsaleLateSpread           time.Duration
+	OnsaleDeadline                         time.Duration
+	OnsalePollMin, OnsalePollMax           time.Duration
 	SetupConcurrency, SignupConcurrency    int
 	Settle, Timeout                        time.Duration
 	Postgres, Backend, Addr, StackLogLevel string
@@ -61,7 +67,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-var allScenarios = []string{"distinct", "rush", "propagation", "listing", "expiry"}
+var allScenarios = []string{"distinct", "rush", "propagation", "listing", "expiry", "onsale"}
 
 func parseFlags(args []string) (Config, error) {
 	var c Config
@@ -88,6 +94,16 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.ListingBuyers, "listing-buyers", 16, "listing: concurrent buyers ordering meanwhile")
 	fs.IntVar(&c.ListingTickets, "listing-tickets", 1000, "listing: tickets listed for the buyers (and the readers)")
 	fs.DurationVar(&c.ListingPhase, "listing-phase", 10*time.Second, "listing: length of each phase (plain GETs, then If-None-Match)")
+	fs.IntVar(&c.OnsaleBuyers, "onsale-buyers", 10000, "onsale: buyers in the event's waiting room")
+	fs.IntVar(&c.OnsaleTickets, "onsale-tickets", 1000, "onsale: tickets of the event (at most 10000)")
+	fs.Float64Var(&c.OnsaleLate, "onsale-late", 0.1, "onsale: share of the buyers who join after the sale opened")
+	fs.IntVar(&c.OnsaleAdmit, "onsale-admit", 600, "onsale: the event's admitPerMinute (buyers the waiting room admits a minute)")
+	fs.DurationVar(&c.OnsaleLead, "onsale-lead", 30*time.Second, "onsale: from creating the event to its opening (the early joiners join meanwhile)")
+	fs.DurationVar(&c.OnsaleLateSpread, "onsale-late-spread", 10*time.Second, "onsale: the late joiners join evenly over this long after the opening")
+	fs.DurationVar(&c.OnsaleDeadline, "onsale-deadline", 4*time.Minute, "onsale: the sale ends this long after the opening, sold out or not")
+	fs.DurationVar(&c.OnsalePollMin, "onsale-poll-min", 500*time.Millisecond, "onsale: a buyer looks at its place again after the room's estimated wait, but at least this long")
+	fs.DurationVar(&c.OnsalePollMax, "onsale-poll-max", 10*time.Second, "onsale: ... and at most this long")
+	fs.IntVar(&c.OnsaleConns, "onsale-conns", 128, "onsale: waiting-room requests in flight at most (the buyers' joins and look-ups)")
 	fs.IntVar(&c.SetupConcurrency, "setup-concurrency", 16, "concurrent requests while creating tickets and checking")
 	fs.IntVar(&c.SignupConcurrency, "signup-concurrency", 4, "concurrent sign-ups (password hashing is expensive)")
 	fs.DurationVar(&c.Settle, "settle", time.Minute, "rush: how long the tickets view may take to agree with the orders view")
@@ -119,8 +135,15 @@ func parseFlags(args []string) (Config, error) {
 		return c, errors.New("no scenario")
 	case c.DistinctClients < 1 || c.DistinctOrders < 1 || c.RushBuyers < 1 || c.RushTickets < 1 || c.RushRounds < 1 ||
 		c.PropTickets < 1 || c.ExpiryOrders < 1 || c.ExpiryBuyers < 1 || c.ExpiryConcurrency < 1 || c.ExpiryPollers < 1 ||
-		c.SetupConcurrency < 1 || c.SignupConcurrency < 1 || c.ListingReaders < 1 || c.ListingBuyers < 1 || c.ListingTickets < 1:
+		c.SetupConcurrency < 1 || c.SignupConcurrency < 1 || c.ListingReaders < 1 || c.ListingBuyers < 1 || c.ListingTickets < 1 ||
+		c.OnsaleBuyers < 1 || c.OnsaleTickets < 1 || c.OnsaleAdmit < 1 || c.OnsaleConns < 1:
 		return c, errors.New("counts must be at least 1")
+	case c.OnsaleTickets > 10000 || c.OnsaleAdmit > 100000:
+		return c, errors.New("onsale: an event has at most 10000 tickets and admits at most 100000 buyers a minute")
+	case c.OnsaleLate < 0 || c.OnsaleLate > 1:
+		return c, errors.New("onsale: -onsale-late is a share from 0 to 1")
+	case c.OnsalePollMin <= 0 || c.OnsalePollMax < c.OnsalePollMin || c.OnsaleLead <= 0 || c.OnsaleDeadline <= 0:
+		return c, errors.New("onsale: durations must be above 0, and -onsale-poll-max at least -onsale-poll-min")
 	case c.ExpiryOrders/c.ExpiryBuyers > 500:
 		return c, errors.New("expiry: at most 500 orders per buyer (one page of GET /api/orders)")
 	}
@@ -195,6 +218,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	phases := []phase{
 		{name: "main", scenarios: []string{"distinct", "rush", "propagation", "listing"}},
 		{name: "expiry", env: []string{"EXPIRATION_WINDOW=" + cfg.ExpiryWindow.String()}, scenarios: []string{"expiry"}},
+		// The buyers of an on-sale are many and post from one address: per-user and
+		// per-client rate limits off.
+		{name: "onsale", env: []string{"RATE_LIMIT_USER=0", "RATE_LIMIT_CLIENT=0"}, scenarios: []string{"onsale"}},
 	}
 	if cfg.URL != "" {
 		phases = []phase{{name: "given", scenarios: allScenarios}}
@@ -223,7 +249,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 					return 2, err
 				}
 			}
-			env := append(slices.Clone([]string(cfg.Env)), ph.env...)
+			// The bench sends thousands of writes from 127.0.0.1 as a few users: the rate limits
+			// of writes are off unless -env sets them.
+			env := slices.Concat([]string{"RATE_LIMIT_USER=0", "RATE_LIMIT_CLIENT=0"}, cfg.Env, ph.env)
 			fmt.Fprintf(os.Stderr, "bench: starting dev stack %q (multi-process, MongoDB stand-in on %s%s); services build first\n",
 				ph.name, cfg.Backend, envNote(env))
 			st, err := StartStack(ctx, StackOptions{Name: ph.name, RunID: b.runID, Root: root, DevstackBin: devstackBin,
@@ -239,7 +267,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		} else {
 			b.report.Stacks = append(b.report.Stacks, StackInfo{Name: ph.name, URL: url, Backend: cfg.BackendLabel})
 		}
-		b.client = NewClient(url, max(cfg.RushBuyers, cfg.DistinctClients, cfg.ExpiryConcurrency, cfg.SetupConcurrency, cfg.ListingReaders+cfg.ListingBuyers)+32)
+		b.client = NewClient(url, max(cfg.RushBuyers, cfg.DistinctClients, cfg.ExpiryConcurrency, cfg.SetupConcurrency, cfg.ListingReaders+cfg.ListingBuyers, cfg.OnsaleConns)+32)
 		for _, s := range todo {
 			b.runScenario(ctx, ph.name, s)
 			if ctx.Err() != nil {
@@ -319,6 +347,8 @@ func (b *Bench) runScenario(ctx context.Context, stack, name string) {
 		err = b.propagation(ctx, res)
 	case "listing":
 		err = b.listing(ctx, res)
+	case "onsale":
+		err = b.onsale(ctx, res)
 	case "expiry":
 		if b.stack == nil {
 			res.note("with -url the window is the platform's own EXPIRATION_WINDOW; orders are followed for at most window + %s", b.cfg.ExpiryDeadline)

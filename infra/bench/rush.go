@@ -132,23 +132,15 @@ func (b *Bench) rush(ctx context.Context, res *Result) error {
 	}
 
 	// The invariant, from the responses, then from both services' views once events settle.
-	doubleResp := 0
-	for _, orders := range wins {
-		if len(orders) > 1 {
-			doubleResp++
-		}
-	}
+	doubleResp := doubleWins(wins)
 	res.invariant("tickets with more than one 201", "0", doubleResp, doubleResp == 0)
 	res.target("tickets sold", fmt.Sprint(len(allTickets)), len(wins), len(wins) == len(allTickets))
-	v, err := b.verifyHolds(ctx, buyers, allTickets, wins)
+	v, err := b.verifyHolds(ctx, "rush check", buyers, allTickets, wins)
 	if err != nil {
 		return err
 	}
 	res.metric("time for the tickets view to settle", ms(v.settle), "ms")
-	res.invariant("tickets held by >1 live order (orders view)", "0", v.doubleOrders, v.doubleOrders == 0)
-	res.invariant("tickets held by >1 live order (tickets view vs orders view)", "0", v.doubleTickets, v.doubleTickets == 0)
-	res.invariant("accepted orders missing or not live in the orders view", "0", v.lost, v.lost == 0)
-	res.target("tickets whose tickets view did not settle", "0", v.unsettled, v.unsettled == 0)
+	v.report(res)
 	return nil
 }
 
@@ -160,9 +152,17 @@ type holdCheck struct {
 	settle        time.Duration
 }
 
+// report adds the checks of the views to res.
+func (hc holdCheck) report(res *Result) {
+	res.invariant("tickets held by >1 live order (orders view)", "0", hc.doubleOrders, hc.doubleOrders == 0)
+	res.invariant("tickets held by >1 live order (tickets view vs orders view)", "0", hc.doubleTickets, hc.doubleTickets == 0)
+	res.invariant("accepted orders missing or not live in the orders view", "0", hc.lost, hc.lost == 0)
+	res.target("tickets whose tickets view did not settle", "0", hc.unsettled, hc.unsettled == 0)
+}
+
 // verifyHolds reads every buyer's orders, then polls the tickets until the tickets view
 // agrees with the orders view (or the settle timeout), and counts double holds.
-func (b *Bench) verifyHolds(ctx context.Context, buyers []User, tickets []string, wins map[string][]string) (holdCheck, error) {
+func (b *Bench) verifyHolds(ctx context.Context, label string, buyers []User, tickets []string, wins map[string][]string) (holdCheck, error) {
 	var hc holdCheck
 	want := map[string]bool{}
 	for _, t := range tickets {
@@ -200,7 +200,7 @@ func (b *Bench) verifyHolds(ctx context.Context, buyers []User, tickets []string
 	start := time.Now()
 	holder := map[string]*string{}
 	pending := slices.Clone(tickets)
-	p := StartProgress("rush check", func() string {
+	p := StartProgress(label, func() string {
 		return fmt.Sprintf("waiting for the tickets view: %d of %d tickets not settled", len(pending), len(tickets))
 	})
 	defer p.Stop()

@@ -142,9 +142,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 // placeOrder sends POST /api/orders, again after a 404 (the ticket not replicated yet) up
 // to 50 times, adding every response to recs; notReplicated counts those 404s.
 func (b *Bench) placeOrder(ctx context.Context, notReplicated *atomic.Int64, buyer User, ticketID string, recs ...*Recorder) Resp {
+	return b.placeOrderPass(ctx, notReplicated, buyer, ticketID, "", recs...)
+}
+
+// placeOrderPass is placeOrder with a waiting-room pass (none when "").
+func (b *Bench) placeOrderPass(ctx context.Context, notReplicated *atomic.Int64, buyer User, ticketID, pass string, recs ...*Recorder) Resp {
 	var r Resp
 	for attempt := 0; attempt < 50; attempt++ {
-		r = b.client.PlaceOrder(ctx, buyer, ticketID)
+		r = b.client.PlaceOrderPass(ctx, buyer, ticketID, pass)
 		for _, rec := range recs {
 			rec.Add(r)
 		}

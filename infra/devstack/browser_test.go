@@ -209,6 +209,20 @@ func (u *person) signUp(email, next string) {
 	u.waitText("current-user", 30*time.Second, equals(email), "signed up as "+email)
 }
 
+// signUpBack signs up from the sign-in page the person was sent to (its Sign up link) and
+// checks that they land back at back.
+func (u *person) signUpBack(email, back string) {
+	u.t.Helper()
+	u.submit("nav-signup")
+	u.fill("email", email)
+	u.fill("password", "correct horse battery")
+	u.submit("submit")
+	u.waitText("current-user", 30*time.Second, equals(email), "signed up as "+email)
+	if p := u.path(); p != back {
+		u.t.Fatalf("after signing up %s is at %s, want back at %s", email, p, back)
+	}
+}
+
 // sell lists a ticket from /tickets/new and returns its page's path.
 func (u *person) sell(title, price string) string {
 	u.t.Helper()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,15 @@ import (
 	"ticketing/common/apiclient"
 	"ticketing/common/testkit"
 )
+
+// unthrottled is env with the rate limits of writes off: the tests send thousands of writes
+// from 127.0.0.1 as a few users (the limits have tests of their own, in common/ratelimit
+// and through the orders service).
+func unthrottled(env map[string]string) map[string]string {
+	out := map[string]string{"RATE_LIMIT_USER": "0", "RATE_LIMIT_CLIENT": "0"}
+	maps.Copy(out, env)
+	return out
+}
 
 // client speaks the API to the gateway (the shared test client) and records every status it
 // sees.

@@ -368,13 +368,15 @@ func (w *busWatch) counts() map[string]int {
 }
 
 // startStack starts the platform with o, on a free gateway port, in a fresh DataDir, with
-// the dev stack's own messages at o.LogLevel or above, unless o says otherwise. It stops
+// the dev stack's own messages at o.LogLevel or above and the rate limits of writes off
+// (unthrottled), unless o says otherwise. It stops
 // with the test; a failed test logs the first errors and last lines of each service's log
 // (multi-process mode).
 func startStack(t testing.TB, o Options) *Stack {
 	t.Helper()
 	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
 	o.DataDir = cmp.Or(o.DataDir, t.TempDir())
+	o.Env = unthrottled(o.Env)
 	if o.Log == nil {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil || level < slog.LevelWarn {

@@ -248,8 +248,14 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		"SWEEP_GRACE":    "5s",
 		// Traces go to a local collector (Jaeger, Tempo...) when one is given.
 		"OTEL_EXPORTER_OTLP_ENDPOINT": os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		// Every service counts its limits in the stack's Redis. Every visitor of the dev stack
+		// comes from this machine, through the gateway and the storefront (trusted hops); the
+		// write limits keep their defaults (RATE_LIMIT_USER 60 and RATE_LIMIT_CLIENT 600 a
+		// minute, ample for a person), and the tests and the bench turn them off with -env.
+		"REDIS_ADDR":      s.RedisAddr,
+		"REDIS_DB":        strconv.Itoa(s.redis.db),
+		"TRUSTED_PROXIES": "127.0.0.0/8,::1/128",
 	}
-	redisDB := strconv.Itoa(s.redis.db)
 	provider := "offline"
 	switch {
 	case os.Getenv("STRIPE_SECRET_KEY") != "":
@@ -258,14 +264,12 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		provider = "razorpay"
 	}
 	per := map[string]map[string]string{
-		// Every visitor of the dev stack comes from this machine, through the gateway and the
-		// storefront (trusted hops), and the tests and benches sign up many accounts: the
-		// sign-up allowances are the production mechanism with room for them.
-		"auth": {"JWT_PRIVATE_KEY": priv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB,
-			"TRUSTED_PROXIES": "127.0.0.0/8,::1/128", "SIGNUP_CLIENT_LIMIT": "100000", "SIGNUP_GLOBAL_LIMIT": "100000"},
+		// The tests and benches sign up many accounts: the sign-up allowances are the
+		// production mechanism with room for them.
+		"auth":       {"JWT_PRIVATE_KEY": priv, "SIGNUP_CLIENT_LIMIT": "100000", "SIGNUP_GLOBAL_LIMIT": "100000"},
 		"tickets":    {},
 		"orders":     {"QUEUE_PUBLIC_KEY": queuePub},
-		"expiration": {"REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "ASYNQ_QUEUE": "expiration" + s.Prefix},
+		"expiration": {"ASYNQ_QUEUE": "expiration" + s.Prefix},
 		"payments": {"PAYMENT_PROVIDER": provider, "STRIPE_SECRET_KEY": os.Getenv("STRIPE_SECRET_KEY"),
 			"STRIPE_WEBHOOK_SECRET":   cmpOr(os.Getenv("STRIPE_WEBHOOK_SECRET"), webhookSecret),
 			"STRIPE_PUBLISHABLE_KEY":  os.Getenv("STRIPE_PUBLISHABLE_KEY"),
@@ -273,7 +277,7 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 			"RAZORPAY_KEY_SECRET":     os.Getenv("RAZORPAY_KEY_SECRET"),
 			"RAZORPAY_WEBHOOK_SECRET": os.Getenv("RAZORPAY_WEBHOOK_SECRET")},
 		"web":   {"API_BASE_URL": s.apiURL},
-		"queue": {"QUEUE_PRIVATE_KEY": queuePriv, "REDIS_ADDR": s.RedisAddr, "REDIS_DB": redisDB, "QUEUE_KEY_PREFIX": s.Prefix},
+		"queue": {"QUEUE_PRIVATE_KEY": queuePriv, "QUEUE_KEY_PREFIX": s.Prefix},
 	}
 	out := map[string]map[string]string{}
 	for _, name := range Services {

@@ -90,14 +90,7 @@ func TestStorefront(t *testing.T) {
 	if p := buyer.path(); p != "/signin?next="+url.QueryEscape(paid) {
 		t.Fatalf("signed-out Buy lands on %s", p)
 	}
-	buyer.submit("nav-signup")
-	buyer.fill("email", "buyer@example.com")
-	buyer.fill("password", "correct horse battery")
-	buyer.submit("submit")
-	buyer.waitText("current-user", 30*time.Second, equals("buyer@example.com"), "signed up")
-	if p := buyer.path(); p != paid {
-		t.Fatalf("after signing up the buyer is at %s, want back at %s", p, paid)
-	}
+	buyer.signUpBack("buyer@example.com", paid)
 
 	// A hold left alone expires; checked at the end.
 	expiringOrder := buyer.buy(expiring)

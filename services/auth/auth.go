@@ -5,7 +5,6 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -18,6 +17,7 @@ import (
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/mongodb"
+	"ticketing/common/ratelimit"
 	"ticketing/common/service"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
@@ -34,9 +34,8 @@ type Config struct {
 	PrivateKey   ed25519.PrivateKey // JWT_PRIVATE_KEY, PKCS#8 PEM; must match JWT_PUBLIC_KEY
 	TokenTTL     time.Duration      // TOKEN_TTL, 24h
 	CookieSecure bool               // COOKIE_SECURE, false
-	// TRUSTED_PROXIES, none: CIDRs of the hops (ingress, storefront) whose X-Forwarded-For
-	// and X-Real-IP name the client address.
-	TrustedProxies api.Proxies
+	// The client address of the limits below is Base.Limits.Proxies (TRUSTED_PROXIES: CIDRs
+	// of the hops, ingress and storefront, whose X-Forwarded-For and X-Real-IP name it).
 
 	Argon2            password.Params // ARGON2_TIME, ARGON2_MEMORY_KIB, ARGON2_THREADS
 	Argon2Concurrency int             // ARGON2_CONCURRENCY, GOMAXPROCS: hashes at once
@@ -47,8 +46,9 @@ type Config struct {
 	Argon2SignUpConcurrency int
 	Argon2SignUpQueue       int
 
-	// Redis of the sign-in limiter (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...);
-	// unset: the limiter counts in process.
+	// Redis of the limiters, the sign-in and sign-up throttles and the rate limits of every
+	// write (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...); unset: they count in
+	// process.
 	Redis service.Redis
 
 	SignInEmailLimit  int           // SIGNIN_EMAIL_LIMIT, 5 failures per email
@@ -91,16 +91,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 			c.Argon2SignUpConcurrency, c.Argon2Concurrency)
 	}
 	c.Argon2SignUpQueue = env.Int("ARGON2_SIGNUP_QUEUE", 8*c.Argon2SignUpConcurrency, 1, 1_000_000)
-	proxies, err := api.ParseProxies(env.String("TRUSTED_PROXIES", ""))
-	if err != nil {
-		env.Fail("TRUSTED_PROXIES", "%v", err)
-	}
-	c.TrustedProxies = proxies
 	if env.String("TRUST_PROXY", "") != "" {
 		env.Fail("TRUST_PROXY", "is replaced by TRUSTED_PROXIES, the CIDRs of the proxies whose X-Forwarded-For to believe")
 	}
-	// Sign-in checks wait on Redis: short limits, then the limiter counts in process.
-	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 2*time.Second, time.Second, time.Second
 	if c.TokenTTL > events.SessionRetention {
 		env.Fail("TOKEN_TTL", "%s is longer than the %s for which the bus keeps revocations", c.TokenTTL, events.SessionRetention)
 	}
@@ -129,7 +122,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 func (c Config) LogAttrs() []any {
 	return append([]any{
 		"jwt_private_key", config.Mask(string(c.PrivateKey)),
-		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure, "trusted_proxies", fmt.Sprint(c.TrustedProxies),
+		"token_ttl", c.TokenTTL, "cookie_secure", c.CookieSecure,
 		"argon2id", c.Argon2.String(), "argon2_concurrency", c.Argon2Concurrency,
 		"argon2_signup_concurrency", c.Argon2SignUpConcurrency, "argon2_signup_queue", c.Argon2SignUpQueue,
 		"signin_email_limit", c.SignInEmailLimit,
@@ -148,11 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 			"argon2id", cfg.Argon2.String())
 	}
 	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
-		db, err := svc.Mongo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := svc.Bus(ctx)
+		db, conn, err := svc.Connect(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay)
+		srv, err := newServer(ctx, cfg, svc.Log, db, verifier, relay, conn.Ready)
 		if err != nil {
 			return nil, err
 		}
@@ -182,25 +171,30 @@ type server struct {
 // newServer ensures the indexes, connects the sign-in limiter (Redis when configured), and
 // builds the router with every route, health checks included, verifying sessions with
 // verifier. The events of the accounts (revocations) are handed to relay; a nil relay leaves
-// them to a relay's poll.
-func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier) (*server, error) {
+// them to a relay's poll. natsReady, when not nil, is the bus's readiness: a degraded check,
+// since without NATS the outbox queues the revocations.
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Database, verifier *authn.Verifier, relay bus.Notifier, natsReady web.Check) (*server, error) {
 	users := store.NewUsers(db, relay)
 	if err := users.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
-	// Without its database auth cannot serve; without Redis the limiter counts in process.
+	// Without its database auth cannot serve; without Redis the limiter counts in process, and
+	// without NATS the outbox queues the revocations.
 	probes := web.Probes{Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())}, Degraded: map[string]web.Check{}}
+	if natsReady != nil {
+		probes.Degraded["nats"] = natsReady
+	}
 	closeFn := func() {}
 
-	var counter limiter.Counter = limiter.NewMemory()
-	if !cfg.Redis.Configured() {
-		log.Warn("REDIS_ADDR is not set: the sign-in and sign-up limiters count in this process only, so each replica allows the full limits")
+	// Sign-in checks wait on Redis: short limits, then the limiters count in process.
+	rdb := cfg.Redis.LimiterClient()
+	if rdb == nil {
+		log.Warn("REDIS_ADDR is not set: the sign-in, sign-up and write limits count in this process only, so each replica allows the full limits")
 	} else {
-		rdb := cfg.Redis.Client()
 		closeFn = func() { _ = rdb.Close() }
-		counter = &limiter.Fallback{Primary: limiter.NewRedis(rdb), Secondary: counter, Log: log}
 		probes.Degraded["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
+	counter := ratelimit.New(rdb, log)
 	throttle := &limiter.SignIn{Counter: counter, EmailLimit: cfg.SignInEmailLimit,
 		ClientLimit: cfg.SignInClientLimit, Window: cfg.SignInWindow, Log: log}
 
@@ -227,14 +221,13 @@ func newServer(ctx context.Context, cfg Config, log *slog.Logger, db *mongo.Data
 		ClientLimit: cfg.SignUpClientLimit, ClientWindow: cfg.SignUpClientWindow,
 		GlobalLimit: cfg.SignUpGlobalLimit, GlobalWindow: cfg.SignUpGlobalWindow})
 
-	router := web.NewRouter(log, verifier)
-	web.Health(router, probes)
+	router := service.NewRouter(cfg.Base, log, verifier, counter, probes)
 	(&api.Handler{
 		Accounts:     accounts,
 		Signer:       authn.NewSigner(cfg.PrivateKey, cfg.TokenTTL),
 		PublicKey:    cfg.JWTPublicKey,
 		CookieSecure: cfg.CookieSecure,
-		Proxies:      cfg.TrustedProxies,
+		Proxies:      cfg.Limits.Proxies,
 	}).Mount(router)
 	return &server{handler: router, close: closeFn}, nil
 }

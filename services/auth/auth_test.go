@@ -809,3 +809,45 @@ func TestSignOutAndPasswordChangeRevokeTokens(t *testing.T) {
 		t.Errorf("password change for an unknown account: %d %s, want 401", r.Status, r.Body)
 	}
 }
+
+// NATS is a degraded dependency of auth, as of the other services that publish through an
+// outbox: while it is away /readyz answers 200 "Degraded" with nats degraded (and, verbose,
+// why), and OK again once it is back.
+func TestReadyzNATSDegraded(t *testing.T) {
+	nats := testkit.StartNATS(t, t.TempDir())
+	env := testEnv(t, nil)
+	env["NATS_URL"] = nats.ClientURL()
+	base := start(t, env)
+	type ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+		Errors map[string]string `json:"errors"`
+	}
+	readyz := func() (int, ready) {
+		r := call(t, http.MethodGet, base+"/readyz?verbose", "")
+		var body ready
+		r.JSON(&body)
+		return r.Status, body
+	}
+	if status, body := readyz(); status != http.StatusOK || body.Status != "OK" || body.Checks["nats"] != "ok" || body.Checks["mongodb"] != "ok" {
+		t.Fatalf("readyz with NATS up: %d %+v, want OK with nats and mongodb ok", status, body)
+	}
+
+	nats.Shutdown()
+	nats.WaitForShutdown()
+	var body ready
+	testkit.Eventually(t, 10*time.Second, "readyz says NATS is degraded", func() bool {
+		var status int
+		status, body = readyz()
+		return status == http.StatusOK && body.Status == "Degraded" && body.Checks["nats"] == "degraded"
+	})
+	if body.Checks["mongodb"] != "ok" || body.Errors["nats"] == "" {
+		t.Errorf("readyz with NATS down: %+v, want mongodb ok and the error of nats", body)
+	}
+
+	nats.Restart()
+	testkit.Eventually(t, 15*time.Second, "readyz is OK again once NATS is back", func() bool {
+		status, body := readyz()
+		return status == http.StatusOK && body.Status == "OK" && body.Checks["nats"] == "ok"
+	})
+}

@@ -36,7 +36,7 @@ func BenchmarkSignin(b *testing.B) {
 		b.Fatalf("argon2id %v, want the defaults %v", cfg.Argon2, password.Default)
 	}
 	srv, err := newServer(b.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		testkit.MongoClient(b).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil)
+		testkit.MongoClient(b).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

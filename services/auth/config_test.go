@@ -30,7 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TokenTTL != 24*time.Hour || c.CookieSecure || len(c.TrustedProxies) != 0 || c.Argon2 != password.Default ||
+	if c.TokenTTL != 24*time.Hour || c.CookieSecure || len(c.Limits.Proxies) != 0 || c.Argon2 != password.Default ||
 		c.SignUpClientLimit != 20 || c.SignUpClientWindow != time.Hour || c.SignUpGlobalLimit != 600 ||
 		c.SignUpGlobalWindow != time.Minute || c.Argon2SignUpConcurrency < 1 || c.Argon2SignUpQueue != 8*c.Argon2SignUpConcurrency ||
 		c.Redis.Configured() || c.SignInEmailLimit != 5 || c.SignInClientLimit != 20 ||
@@ -64,14 +64,16 @@ func TestLoadConfigSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := password.Params{Time: 2, MemoryKiB: 19456, Threads: 1, SaltLen: 16, KeyLen: 32}
-	if c.TokenTTL != 2*time.Hour || !c.CookieSecure || len(c.TrustedProxies) != 2 || c.Argon2 != want || c.Argon2Concurrency != 3 ||
+	if c.TokenTTL != 2*time.Hour || !c.CookieSecure || len(c.Limits.Proxies) != 2 || c.Argon2 != want || c.Argon2Concurrency != 3 ||
 		c.Argon2SignUpConcurrency != 2 || c.Argon2SignUpQueue != 5 || c.SignUpClientLimit != 7 ||
 		c.SignUpClientWindow != 2*time.Hour || c.SignUpGlobalLimit != 70 || c.SignUpGlobalWindow != 30*time.Second ||
 		c.Redis.Addr != "127.0.0.1:6379" || c.Redis.Password != "secret" || !c.Redis.TLS || c.Redis.DB != 4 ||
 		c.SignInEmailLimit != 3 || c.SignInClientLimit != 9 || c.SignInWindow != 5*time.Minute {
 		t.Errorf("settings: %+v", c)
 	}
-	if o := c.Redis.Options(); o.TLSConfig == nil || o.DB != 4 || o.Password != "secret" || o.ReadTimeout != time.Second {
+	rdb := c.Redis.LimiterClient() // short timeouts: a sign-in waits on it
+	defer rdb.Close()
+	if o := rdb.Options(); o.TLSConfig == nil || o.DB != 4 || o.Password != "secret" || o.ReadTimeout != time.Second {
 		t.Errorf("redis options %+v", o)
 	}
 	for i, a := range c.LogAttrs() {

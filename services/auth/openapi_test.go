@@ -17,7 +17,7 @@ import (
 var statuses = openapitest.Statuses{
 	"POST /api/users/signup":               {201, 400, 409, 413, 415, 429, 500},
 	"POST /api/users/signin":               {200, 400, 401, 413, 415, 429, 500, 503},
-	"POST /api/users/signout":              {200, 500},
+	"POST /api/users/signout":              {200, 429, 500},
 	"PUT /api/users/password":              {200, 400, 401, 413, 415, 429, 500, 503},
 	"GET /api/users/currentuser":           {200, 500},
 	"GET /api/users/.well-known/jwks.json": {200, 500},
@@ -34,7 +34,7 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil)
+	srv, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), testkit.MongoClient(t).Database(env["MONGODB_DATABASE"]), authn.NewVerifier(cfg.JWTPublicKey), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,7 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/config"
-	"ticketing/common/mongodb"
 	"ticketing/common/service"
-	"ticketing/common/web"
 	"ticketing/services/orders/internal/api"
 	"ticketing/services/orders/internal/app"
 	"ticketing/services/orders/internal/listener"
@@ -27,6 +25,10 @@ const Name = "orders"
 // Config is the service's configuration.
 type Config struct {
 	service.Base
+	// Redis (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...) counts the rate limits
+	// of writes (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES: see
+	// service.Base.Limits) for every replica; unset, each replica counts in process.
+	Redis            service.Redis
 	ExpirationWindow time.Duration // EXPIRATION_WINDOW, 15m: how long an order holds its ticket unpaid
 	HoldGrace        time.Duration // HOLD_GRACE, 1m: a hold outlives its order's expiresAt by this much
 	SweepInterval    time.Duration // SWEEP_INTERVAL, 30s: how often the sweeper looks for missed expiries
@@ -41,6 +43,7 @@ type Config struct {
 func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Base:             service.LoadBase(env, Name, true),
+		Redis:            service.LoadRedis(env, false),
 		ExpirationWindow: env.Duration("EXPIRATION_WINDOW", 15*time.Minute),
 		HoldGrace:        env.Duration("HOLD_GRACE", time.Minute),
 		SweepInterval:    env.Duration("SWEEP_INTERVAL", 30*time.Second),
@@ -59,9 +62,9 @@ func LoadConfig(env *config.Env) (Config, error) {
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
-	return []any{"expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
+	return append(c.Redis.LogAttrs(), "expiration_window", c.ExpirationWindow, "hold_grace", c.HoldGrace,
 		"sweep_interval", c.SweepInterval, "sweep_grace", c.SweepGrace, "payment_grace", c.PaymentGrace,
-		"queue_key", len(c.QueuePublicKey) > 0}
+		"queue_key", len(c.QueuePublicKey) > 0)
 }
 
 // Run serves until ctx ends.
@@ -77,11 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // setup connects, starts the relay, listeners and sweeper, and builds the router.
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
-	db, err := svc.Mongo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := svc.Bus(ctx)
+	db, conn, err := svc.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +102,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		func() error { return service.Listen(ctx, svc, conn, h.EventCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.TicketUpdated) },
+		func() error { return service.Listen(ctx, svc, conn, h.TicketRefused) },
 		func() error { return service.Listen(ctx, svc, conn, h.ExpirationCompleted) },
 		func() error { return service.Listen(ctx, svc, conn, h.PaymentCreated) },
 		func() error { return service.Listen(ctx, svc, conn, h.PaymentStarted) },
@@ -115,17 +115,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("order sweeper", cfg.SweepInterval, func(ctx context.Context) error { return a.SweepAll(ctx, cfg.SweepGrace) })
 
-	verifier, err := svc.Verifier(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	router := web.NewRouter(svc.Log, verifier)
-	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
-	web.Health(router, web.Probes{
-		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
-		Degraded: map[string]web.Check{"nats": conn.Ready},
-	})
-	idem, err := svc.Idempotency(ctx, db)
+	router, idem, err := svc.API(ctx, conn, db, cfg.Redis)
 	if err != nil {
 		return nil, err
 	}

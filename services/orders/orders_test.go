@@ -279,9 +279,10 @@ func TestOrdersAPI(t *testing.T) {
 	if err := json.Unmarshal(evs[0].Data, &created); err != nil {
 		t.Fatal(err)
 	}
+	seen := int64(0) // the version of the ticket the order saw: as listed
 	want := events.OrderCreated{ID: a1.ID, Version: 0, Status: "created", UserID: "alice", ExpiresAt: a1.ExpiresAt,
-		Ticket: events.TicketRef{ID: t1, PriceCents: 2010}}
-	if !created.ExpiresAt.Equal(want.ExpiresAt) || created.ID != want.ID || created.Ticket != want.Ticket ||
+		Ticket: events.TicketRef{ID: t1, PriceCents: 2010, Version: &seen}}
+	if !created.ExpiresAt.Equal(want.ExpiresAt) || created.ID != want.ID || !reflect.DeepEqual(created.Ticket, want.Ticket) ||
 		created.UserID != want.UserID || created.Status != want.Status || created.Version != 0 {
 		t.Errorf("order.created = %+v, want %+v", created, want)
 	}

@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"ticketing/common/config"
-	"ticketing/common/mongodb"
 	"ticketing/common/service"
-	"ticketing/common/web"
 	"ticketing/services/payments/internal/api"
 	"ticketing/services/payments/internal/app"
 	"ticketing/services/payments/internal/listener"
@@ -37,6 +35,10 @@ const (
 // Config is the payments service's configuration.
 type Config struct {
 	service.Base
+	// Redis (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...) counts the rate limits
+	// of writes (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES: see
+	// service.Base.Limits) for every replica; unset, each replica counts in process.
+	Redis           service.Redis
 	Provider        string // PAYMENT_PROVIDER: stripe (default) or offline
 	StripeSecretKey string // STRIPE_SECRET_KEY, required with stripe
 	// StripePublishableKey (STRIPE_PUBLISHABLE_KEY, pk_...) is handed to browsers by GET
@@ -55,6 +57,12 @@ type Config struct {
 	// RefundSweepInterval (REFUND_SWEEP_INTERVAL, 1m) is how often refunds that failed are
 	// retried: succeeded payments of cancelled orders.
 	RefundSweepInterval time.Duration
+	// ReconcileAfter (PAYMENT_RECONCILE_AFTER, 10m) is how long a payment waits on the
+	// processor (processing, or confirmed in the browser) for its webhook before the
+	// reconciler asks the processor; ReconcileInterval (PAYMENT_RECONCILE_INTERVAL, 1m) is how
+	// often it looks.
+	ReconcileAfter    time.Duration
+	ReconcileInterval time.Duration
 
 	// PaymentProvider, when set, is used instead of the one Provider names (tests).
 	PaymentProvider provider.Provider `json:"-"`
@@ -66,6 +74,7 @@ var currencyCode = regexp.MustCompile(`^[a-z]{3}$`)
 func LoadConfig(env *config.Env) (Config, error) {
 	c := Config{
 		Base:          service.LoadBase(env, Name, true),
+		Redis:         service.LoadRedis(env, false),
 		Provider:      env.OneOf("PAYMENT_PROVIDER", ProviderStripe, ProviderStripe, ProviderOffline, ProviderRazorpay),
 		StripeAPIBase: env.String("STRIPE_API_BASE", ""),
 
@@ -73,6 +82,8 @@ func LoadConfig(env *config.Env) (Config, error) {
 		Currency:             strings.ToLower(env.String("CURRENCY", "usd")),
 
 		RefundSweepInterval: env.Duration("REFUND_SWEEP_INTERVAL", time.Minute),
+		ReconcileAfter:      env.Duration("PAYMENT_RECONCILE_AFTER", 10*time.Minute),
+		ReconcileInterval:   env.Duration("PAYMENT_RECONCILE_INTERVAL", time.Minute),
 	}
 	if c.Provider == ProviderRazorpay {
 		c.WebhookSecret = env.String("STRIPE_WEBHOOK_SECRET", "")
@@ -121,7 +132,7 @@ func checkURL(env *config.Env, key, v string) {
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig),
 // secrets masked.
 func (c Config) LogAttrs() []any {
-	return []any{
+	return append(c.Redis.LogAttrs(),
 		"provider", c.Provider,
 		"stripe_secret_key", config.Mask(c.StripeSecretKey),
 		"stripe_webhook_secret", config.Mask(c.WebhookSecret),
@@ -133,7 +144,8 @@ func (c Config) LogAttrs() []any {
 		"razorpay_webhook_secret", config.Mask(c.RazorpayWebhookSecret),
 		"razorpay_api_base", config.RedactURL(c.RazorpayAPIBase),
 		"refund_sweep_interval", c.RefundSweepInterval,
-	}
+		"payment_reconcile_after", c.ReconcileAfter, "payment_reconcile_interval", c.ReconcileInterval,
+	)
 }
 
 // NewProvider makes the provider the configuration names.
@@ -170,11 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, error) {
-	db, err := svc.Mongo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := svc.Bus(ctx)
+	db, conn, err := svc.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +193,9 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	a := &app.Service{Store: st, Provider: cfg.NewProvider(svc.Log), Currency: cfg.Currency, Log: svc.Log}
 	svc.Every("refund sweeper", cfg.RefundSweepInterval, a.SweepRefunds)
+	svc.Every("payment reconciler", cfg.ReconcileInterval, func(ctx context.Context) error {
+		return a.Reconcile(ctx, cfg.ReconcileAfter)
+	})
 
 	h := &listener.Handlers{App: a, Log: svc.Log}
 	if err := service.Listen(ctx, svc, conn, h.OrderCreated); err != nil {
@@ -200,17 +211,7 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 
-	verifier, err := svc.Verifier(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	router := web.NewRouter(svc.Log, verifier)
-	// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
-	web.Health(router, web.Probes{
-		Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
-		Degraded: map[string]web.Check{"nats": conn.Ready},
-	})
-	idem, err := svc.Idempotency(ctx, db)
+	router, idem, err := svc.API(ctx, conn, db, cfg.Redis, api.Webhooks...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ const (
 
 // startRazorpay is the payments service with PAYMENT_PROVIDER=razorpay against a fake
 // Razorpay; the fake's webhooks go to the service.
-func startRazorpay(t *testing.T) (*harness, *razorpaymock.Server) {
+func startRazorpay(t *testing.T, extra ...map[string]string) (*harness, *razorpaymock.Server) {
 	t.Helper()
 	fake := razorpaymock.Start(t, rzpKeyID, rzpKeySecret, rzpWebhookSecret)
 	h := start(t, func(env map[string]string) {
@@ -33,6 +34,9 @@ func startRazorpay(t *testing.T) (*harness, *razorpaymock.Server) {
 		env["RAZORPAY_API_BASE"] = fake.URL()
 		env["CURRENCY"] = "inr"
 		delete(env, "STRIPE_WEBHOOK_SECRET")
+		for _, e := range extra {
+			maps.Copy(env, e)
+		}
 	})
 	fake.WebhookURL = h.url + "/api/payments/razorpay/webhook"
 	return h, fake
@@ -259,5 +263,31 @@ func TestRazorpayUnavailable(t *testing.T) {
 	}
 	if n := fake.OrdersCreated(); n != 1 {
 		t.Fatalf("%d Razorpay orders, want 1", n)
+	}
+}
+
+// With Razorpay, a payment made in Checkout whose verify call and webhooks are all lost is
+// settled by the reconciler from the Razorpay order's payments: the captured one succeeds
+// (payment.created once); a late webhook changes nothing.
+func TestRazorpayReconciledWithoutWebhook(t *testing.T) {
+	h, fake := startRazorpay(t, map[string]string{"PAYMENT_RECONCILE_AFTER": "300ms", "PAYMENT_RECONCILE_INTERVAL": "100ms"})
+	o := h.order("rita", 50000, 15*time.Minute)
+	var p apiclient.Payment
+	checkout(t, h, o).Strict(&p)
+	fake.Pay(p.RazorpayOrderID, false) // a declined card first, then a good one
+	c := fake.Pay(p.RazorpayOrderID, true)
+	eventually(t, "the reconciler settles the payment", func() bool {
+		got, err := h.store.PaymentByOrder(t.Context(), o.ID)
+		return err == nil && got.Status == payment.StatusSucceeded && got.StripeID == c.PaymentID
+	})
+	if status, body := fake.Send(fake.Event("payment.captured", c.PaymentID, time.Now())); status != 200 {
+		t.Fatalf("late webhook: %d %s", status, body)
+	}
+	h.settled(o.ID)
+	if got := messages[events.PaymentCreated](h); len(got) != 1 || got[0].OrderID != o.ID || got[0].StripeID != c.PaymentID {
+		t.Errorf("payment.created %+v, want one for %s", got, o.ID)
+	}
+	if n := fake.Refunds(); n != 0 {
+		t.Errorf("%d refunds", n)
 	}
 }

@@ -29,6 +29,9 @@ const Name = "queue"
 // Config is the service's configuration.
 type Config struct {
 	service.Base
+	// Redis (service.LoadRedis, required) keeps the lines, and counts the rate limits of
+	// writes (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES: see
+	// service.Base.Limits) for every replica.
 	Redis service.Redis
 
 	// PrivateKey (QUEUE_PRIVATE_KEY, PEM, required) signs the passes; the orders service
@@ -104,16 +107,15 @@ func setup(ctx context.Context, svc *service.App, cfg Config) (http.Handler, err
 	}
 	svc.Every("admissions", cfg.Tick, a.AdmitAll)
 
-	verifier, err := svc.Verifier(ctx, conn)
-	if err != nil {
-		return nil, fmt.Errorf("follow revocations: %w", err)
-	}
-	router := web.NewRouter(svc.Log, verifier)
-	// Only Redis (the lines) makes the pod unable to serve: without NATS it still answers.
-	web.Health(router, web.Probes{
+	// Only Redis (the lines, and the rate limits) makes the pod unable to serve: without NATS
+	// it still answers.
+	router, err := svc.Router(ctx, conn, rc, web.Probes{
 		Required: map[string]web.Check{"redis": func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
 		Degraded: map[string]web.Check{"nats": conn.Ready},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("follow revocations: %w", err)
+	}
 	api.Mount(router, a, cfg.CookieSecure)
 	return router, nil
 }

@@ -14,7 +14,6 @@ import (
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
 	"ticketing/common/service"
-	"ticketing/common/web"
 	"ticketing/services/tickets/internal/api"
 	"ticketing/services/tickets/internal/app"
 	"ticketing/services/tickets/internal/listener"
@@ -31,6 +30,10 @@ const MaxListingCacheTTL = time.Second
 // Config is the tickets service's configuration.
 type Config struct {
 	service.Base
+	// Redis (service.LoadRedis: REDIS_ADDR or REDIS_SENTINEL_ADDRS...) counts the rate limits
+	// of writes (RATE_LIMIT_USER, RATE_LIMIT_CLIENT, RATE_LIMIT_WINDOW, TRUSTED_PROXIES: see
+	// service.Base.Limits) for every replica; unset, each replica counts in process.
+	Redis service.Redis
 
 	// OutboxPollInterval (OUTBOX_POLL_INTERVAL, 5s) is how often the relay looks for events
 	// left in any ticket's outbox (by a replica that crashed, or a publish that failed).
@@ -55,6 +58,7 @@ type Config struct {
 func LoadConfig(env *config.Env) (Config, error) {
 	cfg := Config{
 		Base:               service.LoadBase(env, Name, true),
+		Redis:              service.LoadRedis(env, false),
 		OutboxPollInterval: env.Duration("OUTBOX_POLL_INTERVAL", 5*time.Second),
 		ListingCacheTTL:    env.Duration("LISTING_CACHE_TTL", 500*time.Millisecond),
 		ListingReads:       mongodb.LoadListingReads(env),
@@ -67,7 +71,7 @@ func LoadConfig(env *config.Env) (Config, error) {
 
 // LogAttrs are the service's own settings for the configuration log (service.App.LogConfig).
 func (c Config) LogAttrs() []any {
-	return []any{"outbox_poll", c.OutboxPollInterval, "listing_cache_ttl", c.ListingCacheTTL, "listing_reads", c.ListingReads.String()}
+	return append(c.Redis.LogAttrs(), "outbox_poll", c.OutboxPollInterval, "listing_cache_ttl", c.ListingCacheTTL, "listing_reads", c.ListingReads.String())
 }
 
 // Run serves until ctx ends, then shuts down cleanly.
@@ -75,11 +79,7 @@ func Run(ctx context.Context, cfg Config) error {
 	svc := service.NewApp(cfg.Base)
 	svc.LogConfig(cfg.LogAttrs()...)
 	return svc.Run(ctx, func(ctx context.Context) (http.Handler, error) {
-		db, err := svc.Mongo(ctx)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := svc.Bus(ctx)
+		db, conn, err := svc.Connect(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -110,17 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 
-		verifier, err := svc.Verifier(ctx, conn)
-		if err != nil {
-			return nil, err
-		}
-		router := web.NewRouter(svc.Log, verifier)
-		// Only the database makes the pod unable to serve: without NATS the outbox queues the events.
-		web.Health(router, web.Probes{
-			Required: map[string]web.Check{"mongodb": mongodb.Ready(db.Client())},
-			Degraded: map[string]web.Check{"nats": conn.Ready},
-		})
-		idem, err := svc.Idempotency(ctx, db)
+		router, idem, err := svc.API(ctx, conn, db, cfg.Redis)
 		if err != nil {
 			return nil, err
 		}

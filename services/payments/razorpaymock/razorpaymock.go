@@ -52,6 +52,7 @@ func Start(t testing.TB, keyID, keySecret, webhookSecret string) *Server {
 	mux.HandleFunc("POST /v1/orders", s.createOrder)
 	mux.HandleFunc("GET /v1/orders", s.listOrders)
 	mux.HandleFunc("GET /v1/orders/{id}", s.getOrder)
+	mux.HandleFunc("GET /v1/orders/{id}/payments", s.orderPayments)
 	mux.HandleFunc("GET /v1/payments/{id}", s.getPayment)
 	mux.HandleFunc("POST /v1/payments/{id}/refund", s.refund)
 	mux.HandleFunc("GET /v1/payments/{id}/refunds", s.listRefunds)
@@ -180,6 +181,24 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, coll map[string]map
 		return
 	}
 	respond(w, o)
+}
+
+// orderPayments answers the payments made for an order, as Razorpay's order payments do.
+func (s *Server) orderPayments(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	if _, ok := s.orders[id]; !ok {
+		fail(w, http.StatusBadRequest, "The id provided does not exist")
+		return
+	}
+	items := []any{}
+	for _, p := range s.payments {
+		if p["order_id"] == id {
+			items = append(items, p)
+		}
+	}
+	respond(w, map[string]any{"entity": "collection", "count": len(items), "items": items})
 }
 
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {

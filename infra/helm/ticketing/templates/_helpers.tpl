@@ -57,16 +57,19 @@ auth:
   ingressPath: /api/users
 tickets:
   mongodb: true
+  redis: true
   ingressPath: /api/tickets
   extraIngressPaths: [/api/events]
 orders:
   mongodb: true
+  redis: true
   queuePublicKey: true
   ingressPath: /api/orders
 expiration:
   redis: true
 payments:
   mongodb: true
+  redis: true
   stripe: true
   ingressPath: /api/payments
 web:
@@ -194,6 +197,16 @@ Call with (dict "root" $ "name" "auth" "svc" $svc "needs" $needs).
 {{- end }}
 - name: MONGODB_DATABASE
   value: {{ .svc.database | default .name | quote }}
+{{- end }}
+{{- with $v.rateLimits }}
+- name: RATE_LIMIT_USER
+  value: {{ .user | quote }}
+- name: RATE_LIMIT_CLIENT
+  value: {{ .client | quote }}
+- name: RATE_LIMIT_WINDOW
+  value: {{ .window | quote }}
+- name: TRUSTED_PROXIES
+  value: {{ .trustedProxies | quote }}
 {{- end }}
 {{- if .needs.redis }}
 {{- if and (not $v.redis.bundled.enabled) $v.redis.sentinel.addrs }}

@@ -34,8 +34,8 @@ type Handler struct {
 	Accounts     *app.Service
 	Signer       *authn.Signer
 	PublicKey    ed25519.PublicKey
-	CookieSecure bool    // set the cookie's Secure attribute
-	Proxies      Proxies // hops trusted to report the client address (X-Forwarded-For)
+	CookieSecure bool        // set the cookie's Secure attribute
+	Proxies      web.Proxies // hops trusted to report the client address (X-Forwarded-For)
 }
 
 // Mount adds the routes, and the OpenAPI document that describes them, to r at their full
@@ -89,7 +89,7 @@ func (h *Handler) signUp(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signup", err)
 		return
 	}
-	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
+	u, err := h.Accounts.SignUp(r.Context(), body.Email, body.Password, web.ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signup", err)
 		return
@@ -103,7 +103,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "signin", err)
 		return
 	}
-	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, ClientAddr(r, h.Proxies))
+	u, err := h.Accounts.SignIn(r.Context(), body.Email, body.Password, web.ClientAddr(r, h.Proxies))
 	if err != nil {
 		h.fail(w, r, "signin", err)
 		return
@@ -157,7 +157,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	// it, so that every token issued before the change is refused and the new one is not.
 	cut := time.Now().Truncate(time.Second).Add(time.Second)
 	u, err := h.Accounts.ChangePassword(r.Context(), app.PasswordChange{
-		UserID: me.ID, Current: body.CurrentPassword, New: body.NewPassword, Client: ClientAddr(r, h.Proxies),
+		UserID: me.ID, Current: body.CurrentPassword, New: body.NewPassword, Client: web.ClientAddr(r, h.Proxies),
 		IssuedBefore: cut, KeepUntil: cut.Add(h.Signer.TTL()),
 	})
 	if err != nil {

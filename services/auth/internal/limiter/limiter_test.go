@@ -5,252 +5,27 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
-	"ticketing/common/testkit"
+	"ticketing/common/ratelimit"
 )
 
-// counterCase is one Counter implementation under the shared suite. advance moves its clock
-// past d, either by a fake clock or by waiting for the real one.
-type counterCase struct {
-	name    string
-	new     func(t *testing.T) Counter
-	advance func(t *testing.T, c Counter, d time.Duration)
+// keyRecorder is a counter that records the keys it is asked to count.
+type keyRecorder struct {
+	ratelimit.Counter
+	keys []string
 }
 
-func counters() []counterCase {
-	return []counterCase{
-		{
-			name: "memory",
-			new: func(*testing.T) Counter {
-				clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-				m := NewMemoryClock(clock.Now)
-				memClocks.Store(m, clock)
-				return m
-			},
-			advance: func(_ *testing.T, c Counter, d time.Duration) {
-				v, _ := memClocks.Load(c)
-				v.(*testkit.Clock).Add(d)
-			},
-		},
-		{
-			// The dev stack's Redis when no redis-server is installed.
-			name: "miniredis",
-			new: func(t *testing.T) Counter {
-				m := miniredis.RunT(t)
-				c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-				t.Cleanup(func() { _ = c.Close() })
-				r := NewRedis(c)
-				minis.Store(r, m)
-				return r
-			},
-			advance: func(_ *testing.T, c Counter, d time.Duration) {
-				v, _ := minis.Load(c)
-				v.(*miniredis.Miniredis).FastForward(d)
-			},
-		},
-		{
-			name: "redis",
-			new: func(t *testing.T) Counter {
-				return NewRedis(testkit.Redis(t).Client())
-			},
-			advance: func(t *testing.T, c Counter, d time.Duration) {
-				// Redis's clock is real: wait (polling, bounded) until a key set now with
-				// window d has expired.
-				probe := Rule{Key: "probe", Limit: 1, Window: d}
-				ctx := context.Background()
-				if w, err := c.Take(ctx, probe); err != nil || w != 0 {
-					t.Fatalf("probe take = %v, %v", w, err)
-				}
-				testkit.Eventually(t, d+5*time.Second, "probe window to end", func() bool {
-					w, err := c.Take(ctx, probe)
-					return err == nil && w == 0
-				})
-			},
-		},
+func (k *keyRecorder) Take(ctx context.Context, rules ...ratelimit.Rule) (time.Duration, error) {
+	for _, r := range rules {
+		k.keys = append(k.keys, r.Key)
 	}
-}
-
-var (
-	memClocks sync.Map // *Memory -> *testkit.Clock
-	minis     sync.Map // *Redis -> *miniredis.Miniredis
-)
-
-func take(t *testing.T, c Counter, rules ...Rule) time.Duration {
-	t.Helper()
-	w, err := c.Take(t.Context(), rules...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
-
-func TestCounters(t *testing.T) {
-	for _, cc := range counters() {
-		t.Run(cc.name, func(t *testing.T) {
-			t.Run("limit then wait", func(t *testing.T) {
-				c := cc.new(t)
-				r := Rule{Key: "a", Limit: 3, Window: time.Minute}
-				for i := range 3 {
-					if w := take(t, c, r); w != 0 {
-						t.Fatalf("take %d refused with wait %v", i+1, w)
-					}
-				}
-				w := take(t, c, r)
-				if w <= 0 || w > time.Minute {
-					t.Fatalf("take past the limit: wait %v, want in (0, 1m]", w)
-				}
-				if w2 := take(t, c, r); w2 <= 0 || w2 > w {
-					t.Errorf("refused takes extend the window: %v then %v", w, w2)
-				}
-			})
-			t.Run("all or nothing over keys", func(t *testing.T) {
-				c := cc.new(t)
-				email := Rule{Key: "email", Limit: 1, Window: time.Minute}
-				client := Rule{Key: "client", Limit: 3, Window: time.Minute}
-				if w := take(t, c, email, client); w != 0 {
-					t.Fatal("first take refused")
-				}
-				if w := take(t, c, email, client); w == 0 {
-					t.Fatal("email at its limit, yet allowed")
-				}
-				// The refused take counted nothing for client: two more fit.
-				other := Rule{Key: "email2", Limit: 5, Window: time.Minute}
-				for i := range 2 {
-					if w := take(t, c, other, client); w != 0 {
-						t.Fatalf("client take %d refused: the refused take was counted", i+2)
-					}
-				}
-				if w := take(t, c, other, client); w == 0 {
-					t.Fatal("client past its limit, yet allowed")
-				}
-			})
-			t.Run("give and reset", func(t *testing.T) {
-				c := cc.new(t)
-				r := Rule{Key: "g", Limit: 2, Window: time.Minute}
-				take(t, c, r)
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("past the limit, yet allowed")
-				}
-				if err := c.Give(t.Context(), "g"); err != nil {
-					t.Fatal(err)
-				}
-				if w := take(t, c, r); w != 0 {
-					t.Fatal("a given-back attempt is still counted")
-				}
-				if err := c.Reset(t.Context(), "g"); err != nil {
-					t.Fatal(err)
-				}
-				// Give never goes below zero.
-				for range 3 {
-					if err := c.Give(t.Context(), "g", "never-taken"); err != nil {
-						t.Fatal(err)
-					}
-				}
-				take(t, c, r)
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("gives past zero raised the allowance")
-				}
-			})
-			t.Run("window ends", func(t *testing.T) {
-				c := cc.new(t)
-				r := Rule{Key: "w", Limit: 1, Window: 300 * time.Millisecond}
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("past the limit, yet allowed")
-				}
-				cc.advance(t, c, r.Window)
-				if w := take(t, c, r); w != 0 {
-					t.Errorf("still refused (%v) after the window ended", w)
-				}
-			})
-			t.Run("exact under concurrency", func(t *testing.T) {
-				c := cc.new(t)
-				r := Rule{Key: "race", Limit: 7, Window: time.Minute}
-				var allowed atomic.Int32
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for range 40 {
-					wg.Go(func() {
-						<-start
-						w, err := c.Take(context.Background(), r)
-						if err != nil {
-							t.Error(err)
-						} else if w == 0 {
-							allowed.Add(1)
-						}
-					})
-				}
-				close(start)
-				wg.Wait()
-				if n := allowed.Load(); n != 7 {
-					t.Errorf("%d of 40 concurrent takes allowed, want exactly 7", n)
-				}
-			})
-		})
-	}
-}
-
-// Replicas sharing Redis share the counts.
-func TestRedisIsSharedAcrossClients(t *testing.T) {
-	srv := testkit.Redis(t)
-	a, b := NewRedis(srv.Client()), NewRedis(srv.Client())
-	r := Rule{Key: "shared", Limit: 2, Window: time.Minute}
-	take(t, a, r)
-	take(t, b, r)
-	if w := take(t, a, r); w == 0 {
-		t.Error("third attempt over two clients allowed")
-	}
-}
-
-func TestMemoryDropsEndedWindows(t *testing.T) {
-	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	m := NewMemoryClock(clock.Now)
-	for i := range 100 {
-		take(t, m, Rule{Key: string(rune('a' + i)), Limit: 5, Window: time.Minute})
-	}
-	clock.Add(2 * time.Minute)
-	take(t, m, Rule{Key: "fresh", Limit: 5, Window: time.Minute})
-	if n := len(m.counts); n != 1 {
-		t.Errorf("%d windows kept after the others ended, want 1", n)
-	}
-}
-
-// quietRedis drops go-redis's own log lines (dial failures of the dead server below).
-type quietRedis struct{}
-
-func (quietRedis) Printf(context.Context, string, ...any) {}
-
-// While Redis fails, Fallback counts in process instead of lifting the limits.
-func TestFallbackCountsInProcessWhileRedisFails(t *testing.T) {
-	redis.SetLogger(quietRedis{})
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	t.Cleanup(func() { _ = dead.Close() })
-	f := &Fallback{Primary: NewRedis(dead), Secondary: NewMemory(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	r := Rule{Key: "f", Limit: 2, Window: time.Minute}
-	take(t, f, r)
-	take(t, f, r)
-	if w := take(t, f, r); w == 0 {
-		t.Fatal("limits lifted while Redis is down")
-	}
-	if err := f.Reset(t.Context(), "f"); err != nil {
-		t.Fatal(err)
-	}
-	if w := take(t, f, r); w != 0 {
-		t.Error("Reset did not reach the in-process counter")
-	}
+	return k.Counter.Take(ctx, rules...)
 }
 
 func TestSignInKeysAndRules(t *testing.T) {
-	m := NewMemory()
+	m := &keyRecorder{Counter: ratelimit.NewMemory()}
 	s := &SignIn{Counter: m, EmailLimit: 2, ClientLimit: 3, Window: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx := t.Context()
 	acquire := func(email, client string) time.Duration {
@@ -281,7 +56,7 @@ func TestSignInKeysAndRules(t *testing.T) {
 	if acquire("ann@test.com", "10.0.0.9") != 0 {
 		t.Error("a success did not clear the email's failures")
 	}
-	for k := range m.counts {
+	for _, k := range m.keys {
 		if strings.Contains(k, "ann") || strings.Contains(k, "test.com") {
 			t.Errorf("key %q holds the email in clear", k)
 		}

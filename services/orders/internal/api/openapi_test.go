@@ -10,10 +10,10 @@ import (
 
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/orders":             {201, 400, 401, 403, 404, 409, 413, 415, 422, 500},
+	"POST /api/orders":             {201, 400, 401, 403, 404, 409, 413, 415, 422, 429, 500},
 	"GET /api/orders":              {200, 400, 401, 500},
 	"GET /api/orders/{id}":         {200, 401, 403, 404, 500},
-	"DELETE /api/orders/{id}":      {204, 401, 403, 404, 409, 500},
+	"DELETE /api/orders/{id}":      {204, 401, 403, 404, 409, 429, 500},
 	"GET /api/orders/openapi.json": {200, 304, 500},
 }
 

@@ -77,7 +77,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (or
 	now := s.now()
 	o := order.New(store.NewID(), userID, order.Ticket{}, now, s.opts.Window)
 	hold := order.HoldFor(o, s.opts.HoldGrace)
-	t, err := s.hold(wctx, userID, ticketID, pass, hold, now)
+	t, slot, err := s.hold(wctx, userID, ticketID, pass, hold, now)
 	if errors.Is(err, order.ErrTicketReserved) {
 		holdsTotal.WithLabelValues("refused").Inc()
 	}
@@ -85,7 +85,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (or
 		return order.Order{}, err
 	}
 	holdsTotal.WithLabelValues("taken").Inc()
-	o.Ticket = t
+	o.Ticket, o.Slot = t, slot
 	if err := s.store.InsertOrder(wctx, o); err != nil {
 		if rerr := s.release(wctx, o); rerr != nil {
 			s.log.WarnContext(ctx, "release of the hold of an order that was not stored failed; it lapses by itself",
@@ -98,21 +98,22 @@ func (s *Service) Create(ctx context.Context, userID, ticketID, pass string) (or
 }
 
 // hold takes hold on ticketID for userID: a ticket of no event as it is (one write); a
-// ticket of an event once its sale is open, with a valid pass, and within the user's limit.
-func (s *Service) hold(ctx context.Context, userID, ticketID, pass string, hold order.Hold, now time.Time) (order.Ticket, error) {
+// ticket of an event once its sale is open, with a valid pass, and within the user's limit
+// (it returns the slot of the limit taken, "" for a ticket of no event).
+func (s *Service) hold(ctx context.Context, userID, ticketID, pass string, hold order.Hold, now time.Time) (order.Ticket, string, error) {
 	t, err := s.store.Hold(ctx, ticketID, userID, hold, now)
 	if !errors.Is(err, store.ErrOfEvent) {
-		return t, err
+		return t, "", err
 	}
 	sale, err := s.store.Sale(ctx, t.EventID)
 	if err == nil {
 		err = sale.Open(now)
 	}
 	if err != nil {
-		return order.Ticket{}, err
+		return order.Ticket{}, "", err
 	}
 	if _, err := s.opts.Passes.Verify(pass, userID, sale.EventID); err != nil {
-		return order.Ticket{}, fmt.Errorf("%w: %w", order.ErrPassRequired, err)
+		return order.Ticket{}, "", fmt.Errorf("%w: %w", order.ErrPassRequired, err)
 	}
 	return s.store.HoldWithin(ctx, sale, userID, ticketID, hold, now)
 }
@@ -211,7 +212,7 @@ func (s *Service) releaseSlot(ctx context.Context, o order.Order) error {
 	if o.Ticket.EventID == "" {
 		return nil
 	}
-	return s.store.ReleaseSlot(ctx, o.ID)
+	return s.store.ReleaseSlot(ctx, o.Slot, o.ID)
 }
 
 // Pay completes order id after its payment succeeded.
@@ -273,7 +274,7 @@ func (s *Service) Pay(ctx context.Context, id string) error {
 func (s *Service) extendHold(ctx context.Context, o order.Order, h order.Hold) (bool, error) {
 	held, err := s.store.ExtendHold(ctx, o.Ticket.ID, h)
 	if err == nil && held && o.Ticket.EventID != "" && !h.IsPermanent() {
-		err = s.store.ExtendSlot(ctx, h)
+		err = s.store.ExtendSlot(ctx, o.Slot, h)
 	}
 	if err != nil || held {
 		return held, err
@@ -323,6 +324,17 @@ func (s *Service) StartPayment(ctx context.Context, id string, n int) error {
 func (s *Service) FailPayment(ctx context.Context, id string, n int) error {
 	return s.cancel(ctx, id, causeExpired, func(o order.Order) (order.Order, error) {
 		return o.FailPayment(n, s.now())
+	})
+}
+
+// TicketChanged cancels order id, whose ticket the tickets service refused to reserve
+// (ticket.refused): the seller edited it after this service's replica saw it, so the order's
+// price and title are not the ticket's. A paid order is cancelled too (order.Next): payments
+// refunds it on order.cancelled, as any payment of a cancelled order; the hold is released.
+// A cancelled order changes nothing. Errors: order.ErrNotFound (the order is not here yet).
+func (s *Service) TicketChanged(ctx context.Context, id string) error {
+	return s.cancel(ctx, id, causeTicketChanged, func(o order.Order) (order.Order, error) {
+		return o.Apply(order.TicketChanged, s.now())
 	})
 }
 

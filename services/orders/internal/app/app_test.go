@@ -289,6 +289,40 @@ func TestPay(t *testing.T) {
 	}
 }
 
+// ticket.refused cancels the order, live or paid (payments refunds it), releases its hold
+// (also a paid order's permanent one), and a late payment finds it cancelled.
+func TestTicketChangedCancelsTheOrder(t *testing.T) {
+	f := newFixture(t)
+	f.ticket("t1")
+	f.ticket("t2")
+	live, paid := f.create("u1", "t1"), f.create("u1", "t2")
+	if err := f.svc.Pay(f.ctx, paid.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []order.Order{live, paid} {
+		for range 2 { // the second is a redelivery
+			if err := f.svc.TicketChanged(f.ctx, o.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := f.order(o.ID)
+		if causes := got.History; got.Status != events.OrderStatusCancelled || causes[len(causes)-1].Cause != order.CauseTicketChanged {
+			t.Errorf("order %s = %s %+v, want cancelled for ticket-changed", o.ID, got.Status, causes)
+		}
+		if r := f.replica(o.Ticket.ID); r.Hold.OrderID != "" {
+			t.Errorf("hold of %s = %+v, want released", o.Ticket.ID, r.Hold)
+		}
+	}
+	f.wantOutbox(live.ID, "order.created", "order.cancelled")
+	f.wantOutbox(paid.ID, "order.created", "order.completed", "order.cancelled")
+	if err := f.svc.Pay(f.ctx, live.ID); err != nil || f.order(live.ID).Status != events.OrderStatusCancelled {
+		t.Errorf("late payment: %v, order %s; want it cancelled", err, f.order(live.ID).Status)
+	}
+	if err := f.svc.TicketChanged(f.ctx, "nope"); !errors.Is(err, order.ErrNotFound) {
+		t.Errorf("ticket-changed of an unknown order: %v, want ErrNotFound", err)
+	}
+}
+
 func TestPayOfACancelledOrderReleasesTheHoldAndChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.ticket("t1")
@@ -438,7 +472,7 @@ func TestMetricsCountHoldsAndTransitions(t *testing.T) {
 		for _, o := range []string{"taken", "refused"} {
 			out[key{"holds", o, ""}] = counter(t, "ticketing_order_holds_total", map[string]string{"outcome": o})
 		}
-		for _, sc := range [][2]string{{"created", ""}, {"complete", ""}, {"cancelled", "user"}, {"cancelled", "expired"}, {"cancelled", "lost_hold"}} {
+		for _, sc := range [][2]string{{"created", ""}, {"complete", ""}, {"cancelled", "user"}, {"cancelled", "expired"}, {"cancelled", "lost_hold"}, {"cancelled", "ticket_changed"}} {
 			out[key{"orders", sc[0], sc[1]}] = counter(t, "ticketing_orders_total", map[string]string{"status": sc[0], "cause": sc[1]})
 		}
 		return out

@@ -12,6 +12,8 @@ const (
 	causeUser     = "user"      // the owner cancelled
 	causeExpired  = "expired"   // the reservation window ended
 	causeLostHold = "lost_hold" // the payment landed after the hold lapsed and another order took the ticket
+	// the tickets service refused the reservation: the seller edited the ticket first
+	causeTicketChanged = "ticket_changed"
 )
 
 var (
@@ -21,7 +23,7 @@ var (
 	}, []string{"outcome"})
 	ordersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "ticketing_orders_total",
-		Help: "Orders reaching a status (created, cancelled, complete), by status and, for cancelled, cause (user, expired, lost_hold).",
+		Help: "Orders reaching a status (created, cancelled, complete), by status and, for cancelled, cause (user, expired, lost_hold, ticket_changed).",
 	}, []string{"status", "cause"})
 )
 
@@ -30,7 +32,7 @@ func init() { // every series exported from the start, at 0
 	holdsTotal.WithLabelValues("refused")
 	ordersTotal.WithLabelValues(string(events.OrderStatusCreated), "")
 	ordersTotal.WithLabelValues(string(events.OrderStatusComplete), "")
-	for _, cause := range []string{causeUser, causeExpired, causeLostHold} {
+	for _, cause := range []string{causeUser, causeExpired, causeLostHold, causeTicketChanged} {
 		ordersTotal.WithLabelValues(string(events.OrderStatusCancelled), cause)
 	}
 }

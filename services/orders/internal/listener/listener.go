@@ -55,6 +55,13 @@ func (h Handlers) TicketUpdated(ctx context.Context, e events.TicketUpdated) err
 	return out.Err()
 }
 
+// TicketRefused cancels the order whose reservation the tickets service refused: the ticket
+// was edited after the replica saw it.
+func (h Handlers) TicketRefused(ctx context.Context, e events.TicketRefused) error {
+	h.Log.InfoContext(ctx, "ticket.refused", "ticket_id", e.ID, "order_id", e.OrderID, "version", e.Version, "reason", e.Reason)
+	return notYet(h.App.TicketChanged(ctx, e.OrderID))
+}
+
 // ExpirationCompleted cancels the order unless it is complete. An expiry that arrives before
 // the order's expiresAt, or before the order is visible, waits.
 // An expiry scheduled for a deadline the order no longer has (extended for a payment) is

@@ -31,10 +31,15 @@ const (
 	// FailPayment: the attempt was declined or refused (payment.failed): the order is
 	// payable again until its original deadline (Order.FailPayment).
 	FailPayment
+	// TicketChanged: the tickets service refused to reserve the ticket for the order
+	// (ticket.refused), because its seller edited it after this service's replica saw it:
+	// the order's price and title are not the ticket's. The order is cancelled, also a paid
+	// one (payments refunds it): the edit applied to a ticket that was free.
+	TicketChanged
 )
 
 // Events lists every event.
-var Events = []Event{CancelByUser, Expire, Pay, StartPayment, FailPayment}
+var Events = []Event{CancelByUser, Expire, Pay, StartPayment, FailPayment, TicketChanged}
 
 func (e Event) String() string {
 	switch e {
@@ -48,6 +53,8 @@ func (e Event) String() string {
 		return "start-payment"
 	case FailPayment:
 		return "fail-payment"
+	case TicketChanged:
+		return "ticket-changed"
 	}
 	return fmt.Sprintf("Event(%d)", int(e))
 }
@@ -64,6 +71,7 @@ const (
 	CauseCancelledByUser Cause = "cancelled-by-user"
 	CausePaid            Cause = "paid"
 	CauseRefunded        Cause = "refunded"
+	CauseTicketChanged   Cause = "ticket-changed"
 )
 
 // cause is the history cause of event e.
@@ -79,6 +87,8 @@ func (e Event) cause() Cause {
 		return CausePaymentStarted
 	case FailPayment:
 		return CausePaymentFailed
+	case TicketChanged:
+		return CauseTicketChanged
 	}
 	return Cause(e.String())
 }
@@ -120,15 +130,18 @@ var (
 // itself the event changes nothing (it was already applied, or it is moot: an expiry of a
 // paid order). The errors say why an event cannot apply:
 //
-//	            cancel         expire      pay            start-payment   fail-payment
-//	created     cancelled      cancelled   complete       awaiting        created
-//	awaiting    cancelled      cancelled   complete       awaiting        created (*)
-//	cancelled   cancelled      cancelled   ErrCancelled   cancelled       cancelled
-//	complete    ErrComplete    complete    complete       complete        complete
+//	            cancel         expire      pay            start-payment   fail-payment   ticket-changed
+//	created     cancelled      cancelled   complete       awaiting        created        cancelled
+//	awaiting    cancelled      cancelled   complete       awaiting        created (*)    cancelled
+//	cancelled   cancelled      cancelled   ErrCancelled   cancelled       cancelled      cancelled
+//	complete    ErrComplete    complete    complete       complete        complete       cancelled (**)
 //
 // (*) or cancelled when the order's original deadline has passed (Order.FailPayment): the
 // order expires. A start while awaiting is a redelivery or a concurrent attempt (moot); a
 // failure while created is one already applied.
+// (**) the one way a paid order is cancelled: it was paid before this service learnt that
+// the tickets service never reserved its ticket (the seller's edit came first); payments
+// refunds it.
 func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 	switch s {
 	case events.OrderStatusCreated, events.OrderStatusAwaitingPayment:
@@ -141,10 +154,12 @@ func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 			return events.OrderStatusAwaitingPayment, nil
 		case FailPayment:
 			return events.OrderStatusCreated, nil
+		case TicketChanged:
+			return events.OrderStatusCancelled, nil
 		}
 	case events.OrderStatusCancelled:
 		switch e {
-		case CancelByUser, Expire, StartPayment, FailPayment:
+		case CancelByUser, Expire, StartPayment, FailPayment, TicketChanged:
 			return events.OrderStatusCancelled, nil
 		case Pay:
 			return events.OrderStatusCancelled, ErrCancelled
@@ -155,6 +170,8 @@ func Next(s events.OrderStatus, e Event) (events.OrderStatus, error) {
 			return events.OrderStatusComplete, ErrComplete
 		case Expire, Pay, StartPayment, FailPayment:
 			return events.OrderStatusComplete, nil
+		case TicketChanged:
+			return events.OrderStatusCancelled, nil
 		}
 	default:
 		return s, fmt.Errorf("%w %q", ErrUnknownStatus, s)
@@ -190,7 +207,10 @@ type Order struct {
 	PaymentAttempt int
 	Version        int64
 	Ticket         Ticket
-	History        []Change
+	// Slot is the place in the event's limit of live orders per buyer that the order holds
+	// (Sale.Slots); "" for a ticket of no event.
+	Slot    string
+	History []Change
 }
 
 // New is a fresh order of userID for ticket, placed at now, expiring after window.
@@ -321,6 +341,8 @@ func (o Order) Event() events.Event {
 			Cause: string(o.Cause()), Ticket: ref}
 	}
 	ref.PriceCents = o.Ticket.PriceCents
+	seen := o.Ticket.Version
+	ref.Version = &seen
 	return events.OrderCreated{ID: o.ID, Version: o.Version, Status: o.Status, UserID: o.UserID,
 		ExpiresAt: o.ExpiresAt, Ticket: ref}
 }

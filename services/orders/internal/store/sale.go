@@ -47,33 +47,35 @@ type slotDoc struct {
 // that matches only a free slot or ticket, so that replicas racing for the last slot, or for
 // the ticket, cannot both win; the slot's hold lapses with the ticket's, and is released when
 // the ticket cannot be held. Errors: order.ErrLimitReached, order.ErrTicketReserved,
-// order.ErrTicketNotFound (also for a ticket of no event).
-func (s *Store) HoldWithin(ctx context.Context, sale order.Sale, userID, ticketID string, h order.Hold, now time.Time) (order.Ticket, error) {
-	if err := s.takeSlot(ctx, sale.Slots(userID), h, now); err != nil {
-		return order.Ticket{}, err
+// order.ErrTicketNotFound (also for a ticket of no event). It returns the ticket and the slot
+// taken, which the order keeps (order.Order.Slot).
+func (s *Store) HoldWithin(ctx context.Context, sale order.Sale, userID, ticketID string, h order.Hold, now time.Time) (order.Ticket, string, error) {
+	slot, err := s.takeSlot(ctx, sale.Slots(userID), h, now)
+	if err != nil {
+		return order.Ticket{}, "", err
 	}
 	t, err := s.hold(ctx, ticketID, userID, h, now, true)
 	if err != nil {
-		if rerr := s.ReleaseSlot(ctx, h.OrderID); rerr != nil {
+		if rerr := s.ReleaseSlot(ctx, slot, h.OrderID); rerr != nil {
 			err = fmt.Errorf("%w (and the slot's release failed, it lapses by itself: %v)", err, rerr)
 		}
-		return order.Ticket{}, err
+		return order.Ticket{}, "", err
 	}
-	return t, nil
+	return t, slot, nil
 }
 
 // takeSlot gives h one of slots that is free at now (never taken, released, or lapsed):
 // slots are read, then each one seen free is taken by a conditional upsert that matches only a
 // free slot. An upsert that finds the slot held (since the read) tries to insert it and fails
 // on its _id: that slot is lost to a racer, and the next one is tried.
-func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now time.Time) error {
+func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now time.Time) (string, error) {
 	cur, err := s.slots.Find(ctx, bson.M{"_id": bson.M{"$in": slots}})
 	if err != nil {
-		return fmt.Errorf("read slots: %w", err)
+		return "", fmt.Errorf("read slots: %w", err)
 	}
 	var docs []slotDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return fmt.Errorf("read slots: %w", err)
+		return "", fmt.Errorf("read slots: %w", err)
 	}
 	held := map[string]bool{}
 	for _, d := range docs {
@@ -89,31 +91,41 @@ func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now 
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case err == nil:
-			return nil
+			return id, nil
 		case mongo.IsDuplicateKeyError(err):
 			continue // taken by a racer since the read
 		default:
-			return fmt.Errorf("take slot %s: %w", id, err)
+			return "", fmt.Errorf("take slot %s: %w", id, err)
 		}
 	}
-	return order.ErrLimitReached
+	return "", order.ErrLimitReached
 }
 
-// ExtendSlot extends the sale slot that h's order holds, if any, to h.Until (never shortens
-// it): an order whose ticket hold grows (a payment started) keeps its place in the limit.
-func (s *Store) ExtendSlot(ctx context.Context, h order.Hold) error {
-	_, err := s.slots.UpdateMany(ctx, bson.M{"holder": h.OrderID}, bson.M{"$max": bson.M{"holdUntil": h.Until}})
-	if err != nil {
+// ExtendSlot extends slot, held by h's order, to h.Until (never shortens it): an order whose
+// ticket hold grows (a payment started) keeps its place in the limit.
+func (s *Store) ExtendSlot(ctx context.Context, slot string, h order.Hold) error {
+	if err := s.updateSlot(ctx, slot, h.OrderID, bson.M{"$max": bson.M{"holdUntil": h.Until}}); err != nil {
 		return fmt.Errorf("extend the slot of order %s: %w", h.OrderID, err)
 	}
 	return nil
 }
 
-// ReleaseSlot frees the sale slot that orderID holds, if any.
-func (s *Store) ReleaseSlot(ctx context.Context, orderID string) error {
-	_, err := s.slots.UpdateMany(ctx, bson.M{"holder": orderID}, bson.M{"$set": bson.M{"holder": "", "holdUntil": time.Time{}}})
-	if err != nil {
+// ReleaseSlot frees slot if orderID holds it.
+func (s *Store) ReleaseSlot(ctx context.Context, slot, orderID string) error {
+	if err := s.updateSlot(ctx, slot, orderID, bson.M{"$set": bson.M{"holder": "", "holdUntil": time.Time{}}}); err != nil {
 		return fmt.Errorf("release the slot of order %s: %w", orderID, err)
 	}
 	return nil
+}
+
+// updateSlot applies update to slot if orderID holds it: one write naming the slot by _id, so
+// that it touches (and, on the stand-in, locks) that slot alone. Orders stored before they
+// kept their slot name none: theirs is found by holder.
+func (s *Store) updateSlot(ctx context.Context, slot, orderID string, update bson.M) error {
+	if slot == "" {
+		_, err := s.slots.UpdateMany(ctx, bson.M{"holder": orderID}, update)
+		return err
+	}
+	_, err := s.slots.UpdateOne(ctx, bson.M{"_id": slot, "holder": orderID}, update)
+	return err
 }

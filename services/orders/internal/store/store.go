@@ -82,6 +82,7 @@ type orderDoc struct {
 	PaymentAttempt int            `bson:"paymentAttempt,omitempty"`
 	Version        int64          `bson:"version"`
 	Ticket         orderTicketDoc `bson:"ticket"`
+	Slot           string         `bson:"slot,omitempty"`
 	History        []changeDoc    `bson:"history,omitempty"`
 	bus.Outbox     `bson:",inline"`
 }
@@ -126,6 +127,7 @@ func (d orderDoc) domain() order.Order {
 		ReservedUntil:  utcOrZero(d.ReservedUntil),
 		PaymentUntil:   utcOrZero(d.PaymentUntil),
 		PaymentAttempt: d.PaymentAttempt,
+		Slot:           d.Slot,
 		History:        history(d.History),
 	}
 }
@@ -167,6 +169,7 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 			Version:    o.Ticket.Version,
 			EventID:    o.Ticket.EventID,
 		},
+		Slot:    o.Slot,
 		History: historyDocs(o.History),
 	}, o.Event())
 	if err != nil {

@@ -402,24 +402,67 @@ func TestSlotFollowsTheExtendedHold(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	sale := order.Sale{EventID: "e1", OnSaleAt: now.Add(-time.Hour), MaxPerUser: 1}
-	if _, err := st.HoldWithin(ctx, sale, "u", "t1", order.Hold{OrderID: "a", Until: now.Add(time.Minute)}, now); err != nil {
-		t.Fatalf("first hold: %v", err)
+	_, slot, err := st.HoldWithin(ctx, sale, "u", "t1", order.Hold{OrderID: "a", Until: now.Add(time.Minute)}, now)
+	if err != nil || slot != sale.Slots("u")[0] {
+		t.Fatalf("first hold: slot %q, %v", slot, err)
 	}
 	if ok, err := st.ExtendHold(ctx, "t1", order.Hold{OrderID: "a", Until: now.Add(10 * time.Minute)}); !ok || err != nil {
 		t.Fatalf("ExtendHold = %v, %v", ok, err)
 	}
-	if err := st.ExtendSlot(ctx, order.Hold{OrderID: "a", Until: now.Add(10 * time.Minute)}); err != nil {
+	if err := st.ExtendSlot(ctx, slot, order.Hold{OrderID: "a", Until: now.Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ExtendSlot(ctx, order.Hold{OrderID: "a", Until: now.Add(2 * time.Minute)}); err != nil {
+	// An order stored before orders kept their slot names none: its slot is found by holder.
+	if err := st.ExtendSlot(ctx, "", order.Hold{OrderID: "a", Until: now.Add(2 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(5 * time.Minute) // past the first deadline, within the extended one
-	if _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: later.Add(time.Minute)}, later); !errors.Is(err, order.ErrLimitReached) {
+	if _, _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: later.Add(time.Minute)}, later); !errors.Is(err, order.ErrLimitReached) {
 		t.Fatalf("second hold while the first waits for its payment: %v, want ErrLimitReached", err)
 	}
 	after := now.Add(11 * time.Minute) // the extended hold lapsed: the place is free again
-	if _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: after.Add(time.Minute)}, after); err != nil {
+	if _, _, err := st.HoldWithin(ctx, sale, "u", "t2", order.Hold{OrderID: "b", Until: after.Add(time.Minute)}, after); err != nil {
 		t.Fatalf("hold after the extended one lapsed: %v", err)
+	}
+}
+
+// ReleaseSlot frees a slot only for the order that holds it, whether the order names its slot
+// or (stored before orders kept it) does not.
+func TestReleaseSlotOnlyForItsHolder(t *testing.T) {
+	st, ctx := newStore(t)
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if _, err := st.InsertTicket(ctx, order.Ticket{ID: id, Title: id, PriceCents: 100, EventID: "e1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	sale := order.Sale{EventID: "e1", OnSaleAt: now.Add(-time.Hour), MaxPerUser: 1}
+	hold := func(ticket, orderID string) (string, error) {
+		_, slot, err := st.HoldWithin(ctx, sale, "u", ticket, order.Hold{OrderID: orderID, Until: now.Add(time.Minute)}, now)
+		return slot, err
+	}
+	slot, err := hold("t1", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, release := range []struct{ slot, order string }{{slot, "other"}, {"", "other"}} {
+		if err := st.ReleaseSlot(ctx, release.slot, release.order); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hold("t2", "b"); !errors.Is(err, order.ErrLimitReached) {
+			t.Fatalf("after a release by another order (slot %q): %v, want ErrLimitReached", release.slot, err)
+		}
+	}
+	if err := st.ReleaseSlot(ctx, slot, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if slot, err = hold("t2", "b"); err != nil {
+		t.Fatalf("after the holder's release: %v", err)
+	}
+	if err := st.ReleaseSlot(ctx, "", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold("t3", "c"); err != nil {
+		t.Fatalf("after the holder's release by holder: %v", err)
 	}
 }

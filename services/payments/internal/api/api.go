@@ -50,10 +50,19 @@ func Routes(r chi.Router, h *Handler) {
 	r.Method(http.MethodGet, "/api/payments"+openapi.Path, openapi.Handler(OpenAPI))
 	r.Get("/api/payments/config", h.config)
 	r.With(web.RequireAuth, h.Idempotency.Middleware).Post("/api/payments", h.create)
-	r.Post("/api/payments/webhook", h.webhook)
+	r.Post(stripeWebhook, h.webhook)
 	r.With(web.RequireAuth).Post("/api/payments/razorpay/verify", h.razorpayVerify)
-	r.Post("/api/payments/razorpay/webhook", h.razorpayWebhook)
+	r.Post(razorpayWebhook, h.razorpayWebhook)
 }
+
+const (
+	stripeWebhook   = "/api/payments/webhook"
+	razorpayWebhook = "/api/payments/razorpay/webhook"
+)
+
+// Webhooks are the routes the payment providers call: signed, so not rate-limited per client
+// address (every event of a provider comes from its few addresses).
+var Webhooks = []string{stripeWebhook, razorpayWebhook}
 
 func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")

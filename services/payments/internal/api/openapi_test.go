@@ -10,9 +10,9 @@ import (
 
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/payments":                  {201, 202, 400, 401, 402, 403, 404, 409, 413, 415, 422, 500, 503},
+	"POST /api/payments":                  {201, 202, 400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 500, 503},
 	"POST /api/payments/webhook":          {200, 400, 413, 500},
-	"POST /api/payments/razorpay/verify":  {201, 400, 401, 403, 404, 409, 413, 415, 500, 503},
+	"POST /api/payments/razorpay/verify":  {201, 400, 401, 403, 404, 409, 413, 415, 429, 500, 503},
 	"POST /api/payments/razorpay/webhook": {200, 400, 413, 500, 503},
 	"GET /api/payments/config":            {200, 500},
 	"GET /api/payments/openapi.json":      {200, 304, 500},

@@ -12,10 +12,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"ticketing/common/bus"
@@ -243,7 +245,13 @@ func (s *Service) charge(ctx context.Context, p payment.Payment, m payment.Metho
 	case provider.StatusSucceeded:
 		return s.succeeded(ctx, p, p.Attempt, in.ID)
 	case provider.StatusProcessing:
-		// Not for cards; the webhook settles it. The client sees status processing.
+		// Not for cards; the webhook settles it, or the reconciler if it never comes (the
+		// intent's id is kept for it). The client sees status processing.
+		if _, _, err := s.transition(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) {
+			return p.Pending(p.Attempt, in.ID)
+		}); err != nil {
+			return Result{}, err
+		}
 		p.StripeID = in.ID
 		return Result{Payment: p}, nil
 	default:
@@ -527,6 +535,9 @@ func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n i
 		message = provider.DeclinedMessage
 	}
 	if p.Status == payment.StatusRequiresPaymentMethod {
+		if p.Failure == message && p.StripeID == intentID {
+			return nil // this decline was recorded already (the reconciler saw it first)
+		}
 		next, err := p.DeclineInBrowser(n, message)
 		if payment.Refused(err) {
 			return nil
@@ -535,6 +546,59 @@ func (s *Service) intentFailed(ctx context.Context, eventID, orderID string, n i
 		return err
 	}
 	return s.fail(ctx, p.ID, n, intentID, message, "failed")
+}
+
+// reconcileBatch is how many unsettled payments one round of the reconciler looks at, and
+// reconcileWindow how old a payment may be and still be looked at (an intent abandoned in the
+// browser is not asked about forever).
+const (
+	reconcileBatch  = 100
+	reconcileWindow = 7 * 24 * time.Hour
+)
+
+// Reconcile settles the payments that have waited on the processor for longer than after
+// (processing, or requires_payment_method: paid in the browser) by asking the processor
+// (provider.Lookup), for when their webhook never came: a succeeded intent succeeds as
+// payment_intent.succeeded would (payment.created, a refund if the order was cancelled), a
+// failed one fails as payment_intent.payment_failed would (payment.failed), through the same
+// calls, so that a webhook arriving later finds its effect applied and changes nothing. A
+// payment the processor still has pending is looked at again after another after. One round
+// of the reconciler, which runs every PAYMENT_RECONCILE_INTERVAL.
+func (s *Service) Reconcile(ctx context.Context, after time.Duration) error {
+	now := s.now()
+	due, err := s.Store.Unsettled(ctx, now.Add(-after), now.Add(-reconcileWindow), reconcileBatch)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range due {
+		if err := s.reconcile(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("reconcile payment %s of order %s: %w", p.ID, p.OrderID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reconcile settles p as the processor has it now.
+func (s *Service) reconcile(ctx context.Context, p payment.Payment) error {
+	in, err := s.Provider.Lookup(ctx, p.StripeID)
+	if err != nil {
+		return err
+	}
+	log := s.Log.With("payment_id", p.ID, "order_id", p.OrderID, "payment_intent", p.StripeID, "processor_status", in.Status)
+	switch {
+	case in.Status == provider.StatusSucceeded:
+		log.InfoContext(ctx, "reconciled: the payment succeeded at the processor without a webhook")
+		paymentsReconciledTotal.WithLabelValues("succeeded").Inc()
+		return s.intentSucceeded(ctx, p.OrderID, p.Attempt, in.ID)
+	case in.Status == provider.StatusCanceled,
+		in.Failure != "" && (in.Status == provider.StatusRequiresPaymentMethod) && (p.Status == payment.StatusProcessing || in.Failure != p.Failure):
+		reason := cmp.Or(in.Failure, "payment intent "+string(in.Status))
+		log.InfoContext(ctx, "reconciled: the payment failed at the processor without a webhook", "reason", reason)
+		paymentsReconciledTotal.WithLabelValues("failed").Inc()
+		return s.intentFailed(ctx, "reconcile-"+in.ID+"-"+strconv.Itoa(p.Attempt), p.OrderID, p.Attempt, in.ID, reason)
+	}
+	return s.Store.Touch(ctx, p) // still waiting at the processor: look again later
 }
 
 // Receipts is a provider whose orders name the attempt they were made for (Razorpay).

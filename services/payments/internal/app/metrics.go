@@ -13,9 +13,19 @@ var paymentsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		"failed (invalid payment details, or Stripe's payment_intent.payment_failed), refunded (charged, then refunded: the order was cancelled).",
 }, []string{"outcome"})
 
+// paymentsReconciledTotal counts the payments the reconciler settled because their webhook
+// did not come, by what the processor said.
+var paymentsReconciledTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "ticketing_payments_reconciled_total",
+	Help: "Payments settled by the reconciler (their webhook did not come), by the processor's outcome: succeeded, failed.",
+}, []string{"outcome"})
+
 func init() { // every series exported from the start, at 0
 	for _, o := range []string{"succeeded", "declined", "failed", "refunded"} {
 		paymentsTotal.WithLabelValues(o)
+	}
+	for _, o := range []string{"succeeded", "failed"} {
+		paymentsReconciledTotal.WithLabelValues(o)
 	}
 }
 

@@ -251,6 +251,19 @@ func (p Payment) AwaitClient(n int, intentID string) (Payment, error) {
 	return next, nil
 }
 
+// Pending records that attempt n, still processing, is PaymentIntent intentID at the
+// processor (a charge the processor settles later, by webhook or reconciliation).
+func (p Payment) Pending(n int, intentID string) (Payment, error) {
+	switch {
+	case n != p.Attempt:
+		return p, fmt.Errorf("%w: intent of attempt %d, the payment is at %d", ErrOtherAttempt, n, p.Attempt)
+	case p.Status != StatusProcessing:
+		return p, fmt.Errorf("%w: a pending intent for a %s payment", ErrNotApplicable, p.Status)
+	}
+	p.StripeID = intentID
+	return p, nil
+}
+
 // Succeed records that attempt n charged PaymentIntent intentID.
 func (p Payment) Succeed(n int, intentID string) (Payment, error) {
 	next, err := p.apply(Succeed, n)

@@ -170,3 +170,19 @@ func fmt8(v uint32) string {
 	}
 	return string(b)
 }
+
+// Pending keeps the processor's id of an attempt that is still processing, and nothing else.
+func TestPendingKeepsTheIntentOfAProcessingAttempt(t *testing.T) {
+	p := payment.Payment{ID: "p1", OrderID: "o1", Status: payment.StatusProcessing, Attempt: 2}
+	got, err := p.Pending(2, "pi_1")
+	if err != nil || got.StripeID != "pi_1" || got.Status != payment.StatusProcessing || got.Attempt != 2 {
+		t.Fatalf("Pending = %+v, %v; want processing with pi_1", got, err)
+	}
+	if _, err := p.Pending(1, "pi_0"); !errors.Is(err, payment.ErrOtherAttempt) {
+		t.Errorf("Pending of another attempt: %v, want ErrOtherAttempt", err)
+	}
+	done := payment.Payment{Status: payment.StatusSucceeded, Attempt: 2, StripeID: "pi_1"}
+	if _, err := done.Pending(2, "pi_2"); !errors.Is(err, payment.ErrNotApplicable) {
+		t.Errorf("Pending of a succeeded payment: %v, want ErrNotApplicable", err)
+	}
+}

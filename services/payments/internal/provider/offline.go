@@ -27,6 +27,7 @@ type Offline struct {
 	mu           sync.Mutex
 	beforeCharge func(ChargeRequest)
 	failRefunds  int
+	settleLater  bool
 	results      map[string]result // by idempotency key
 	inflight     map[string]bool
 	intents      map[string]*offlineIntent
@@ -98,6 +99,30 @@ func (o *Offline) FailRefunds(n int) {
 // Name implements Provider.
 func (*Offline) Name() string { return "offline" }
 
+// SettleLater makes the charges that would succeed stay processing (as a bank debit does at
+// Stripe) until Settle settles them; for tests of payments settled later.
+func (o *Offline) SettleLater(on bool) { o.mu.Lock(); defer o.mu.Unlock(); o.settleLater = on }
+
+// Settle ends a processing PaymentIntent: succeeded, or failed with a decline (the intent
+// then requires a payment method again, with the decline as its failure, as at Stripe).
+// Nothing is announced: no webhook is sent.
+func (o *Offline) Settle(intentID string, succeed bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	in, ok := o.intents[intentID]
+	if !ok || in.Status != StatusProcessing {
+		return fmt.Errorf("offline: no processing payment_intent %q", intentID)
+	}
+	if succeed {
+		in.Status = StatusSucceeded
+		o.charges++
+		return nil
+	}
+	in.Status, in.Failure = StatusRequiresPaymentMethod, DeclinedMessage
+	o.declines++
+	return nil
+}
+
 // Charges is how many charges moved money (replays of a key not counted).
 func (o *Offline) Charges() int { o.mu.Lock(); defer o.mu.Unlock(); return o.charges }
 
@@ -136,11 +161,28 @@ func (o *Offline) Confirm(intentID, method string) (Intent, error) {
 	}
 	if out.code != "" {
 		o.declines++
+		in.Failure = out.message
 		return in.Intent, &DeclinedError{Message: out.message, Code: out.code, DeclineCode: out.declineCode, IntentID: in.ID}
 	}
-	in.Status = StatusSucceeded
+	in.Status, in.Failure = StatusSucceeded, ""
 	o.charges++
 	return in.Intent, nil
+}
+
+// Lookup implements Provider: the PaymentIntent as it is now.
+func (o *Offline) Lookup(ctx context.Context, id string) (Intent, error) {
+	if err := ctx.Err(); err != nil {
+		return Intent{}, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	in, ok := o.intents[id]
+	if !ok {
+		return Intent{}, fmt.Errorf("%w: %s", ErrUnknownIntent, id)
+	}
+	out := in.Intent
+	out.ClientSecret = ""
+	return out, nil
 }
 
 func lookup(method, param string) (outcome, error) {
@@ -223,9 +265,14 @@ func (o *Offline) Charge(ctx context.Context, req ChargeRequest) (Intent, error)
 		err = &InvalidError{Param: "amount", Message: "Amount must be at least $0.50 usd"}
 	case out.code != "":
 		pi := o.newIntent(req.AmountCents, StatusRequiresPaymentMethod)
+		pi.Failure = out.message
 		in = pi.Intent
 		err = &DeclinedError{Message: out.message, Code: out.code, DeclineCode: out.declineCode, IntentID: pi.ID}
 		o.declines++
+	case o.settleLater:
+		pi := o.newIntent(req.AmountCents, StatusProcessing)
+		pi.ClientSecret = ""
+		in = pi.Intent
 	default:
 		pi := o.newIntent(req.AmountCents, StatusSucceeded)
 		pi.ClientSecret = ""

@@ -21,6 +21,11 @@ type Provider interface {
 	CreateIntent(ctx context.Context, req IntentRequest) (Intent, error)
 	// Refund refunds a PaymentIntent in full.
 	Refund(ctx context.Context, req RefundRequest) (Refund, error)
+	// Lookup reads the processor's state of an attempt by the id the payment keeps: a
+	// PaymentIntent (Stripe, offline), or a Razorpay order's payments (succeeded, with the
+	// captured payment's id, when one was captured). It settles a payment whose webhook did
+	// not come. ErrUnknownIntent when the processor has no such id.
+	Lookup(ctx context.Context, id string) (Intent, error)
 	// Name is "stripe" or "offline", for logs.
 	Name() string
 }
@@ -60,6 +65,9 @@ type Intent struct {
 	Status       IntentStatus
 	ClientSecret string
 	AmountCents  int64
+	// Failure is the processor's message for the last failed payment of the intent (then
+	// requires_payment_method again, at Stripe); "" when none failed.
+	Failure string
 }
 
 // Refund is a refund as the provider recorded it.
@@ -111,6 +119,9 @@ func (e *InvalidError) Error() string { return "invalid request (" + e.Param + "
 // ErrIdempotency is an idempotency key reused with other parameters, or used by a request
 // that is still running.
 var ErrIdempotency = errors.New("idempotency key in use with other parameters or by a running request")
+
+// ErrUnknownIntent is a Lookup of an id the processor does not know.
+var ErrUnknownIntent = errors.New("the processor knows no such payment")
 
 // DeclinedMessage is the processor's text for a generic decline.
 const DeclinedMessage = "Your card was declined."

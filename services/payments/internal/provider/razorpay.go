@@ -135,6 +135,38 @@ func (r *Razorpay) intent(o map[string]interface{}, amount int64) (Intent, error
 	return Intent{ID: id, Status: status, AmountCents: amount}, nil
 }
 
+// Lookup implements Provider for a Razorpay order (order_...): its payments. A captured one
+// makes the intent succeeded, with that payment's id; else the last failed one, if any, is
+// its Failure (the order stays open for another try in Checkout, requires_payment_method).
+func (r *Razorpay) Lookup(ctx context.Context, razorpayOrderID string) (Intent, error) {
+	if err := ctx.Err(); err != nil {
+		return Intent{}, err
+	}
+	list, err := r.client.Order.Payments(razorpayOrderID, nil, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return Intent{}, fmt.Errorf("%w: %s", ErrUnknownIntent, razorpayOrderID)
+		}
+		return Intent{}, fmt.Errorf("razorpay: payments of order %s: %w", razorpayOrderID, err)
+	}
+	in := Intent{ID: razorpayOrderID, Status: StatusRequiresPaymentMethod}
+	items, _ := list["items"].([]interface{})
+	for _, it := range items {
+		p, _ := it.(map[string]interface{})
+		id, _ := p["id"].(string)
+		switch status, _ := p["status"].(string); status {
+		case "captured":
+			amount, _ := p["amount"].(float64)
+			return Intent{ID: id, Status: StatusSucceeded, AmountCents: int64(amount)}, nil
+		case "failed":
+			if in.Failure, _ = p["error_description"].(string); in.Failure == "" {
+				in.Failure = DeclinedMessage
+			}
+		}
+	}
+	return in, nil
+}
+
 // Receipt reads the attempt a Razorpay order was made for: the order id and attempt of its
 // receipt (see CreateIntent). ErrNotOurs for an order this service did not make.
 func (r *Razorpay) Receipt(ctx context.Context, razorpayOrderID string) (orderID string, attempt int, err error) {

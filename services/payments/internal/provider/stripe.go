@@ -135,6 +135,28 @@ func (s *Stripe) Refund(ctx context.Context, req RefundRequest) (Refund, error) 
 	return Refund{ID: r.ID, Status: string(r.Status)}, nil
 }
 
+// Lookup implements Provider: the PaymentIntent id as Stripe has it now.
+func (s *Stripe) Lookup(ctx context.Context, id string) (Intent, error) {
+	p := &stripe.PaymentIntentParams{}
+	p.Context = ctx
+	pi, err := s.api.PaymentIntents.Get(id, p)
+	if err != nil {
+		var se *stripe.Error
+		if errors.As(err, &se) && se.Code == stripe.ErrorCodeResourceMissing {
+			return Intent{}, fmt.Errorf("%w: %s", ErrUnknownIntent, id)
+		}
+		return Intent{}, mapError(err)
+	}
+	in := intentOf(pi)
+	if pi.LastPaymentError != nil {
+		in.Failure = pi.LastPaymentError.Msg
+		if in.Failure == "" {
+			in.Failure = DeclinedMessage
+		}
+	}
+	return in, nil
+}
+
 func intentOf(pi *stripe.PaymentIntent) Intent {
 	return Intent{ID: pi.ID, Status: IntentStatus(pi.Status), ClientSecret: pi.ClientSecret, AmountCents: pi.Amount}
 }

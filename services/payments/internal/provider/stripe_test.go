@@ -139,6 +139,20 @@ func TestStripeRequestsAcceptedByStripeMock(t *testing.T) {
 			"metadata[orderId]": "o1", "metadata[reason]": "order cancelled"})
 	})
 
+	t.Run("look a PaymentIntent up, for the reconciler", func(t *testing.T) {
+		in, err := p.Lookup(ctx, "pi_123")
+		if err != nil {
+			t.Fatalf("lookup: %v", err)
+		}
+		if in.ID == "" || in.Status == "" {
+			t.Errorf("lookup = %+v, want the intent with its status", in)
+		}
+		reqs := rec.take()
+		if len(reqs) != 1 || reqs[0].method != "GET" || reqs[0].path != "/v1/payment_intents/pi_123" {
+			t.Fatalf("requests: %+v", reqs)
+		}
+	})
+
 	t.Run("stripe-mock refuses what Stripe would", func(t *testing.T) {
 		// The check above is only worth something if stripe-mock validates: a token passed
 		// where PaymentIntents take no card data is refused.

@@ -50,12 +50,14 @@ func New(db *mongo.Database, relay bus.Notifier) *Store {
 // Payments is the collection whose outbox the relay publishes.
 func (s *Store) Payments() *mongo.Collection { return s.payments }
 
-// EnsureIndexes creates the unique index that makes a payment one per order, and the
-// refund sweeper's {orderCancelled, status} (orderCancelled is set on few payments).
+// EnsureIndexes creates the unique index that makes a payment one per order, the refund
+// sweeper's {orderCancelled, status} (orderCancelled is set on few payments), and the
+// reconciler's {status, updatedAt}.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return mongodb.EnsureIndexes(ctx, s.payments,
 		mongo.IndexModel{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("orderId_unique")},
-		mongo.IndexModel{Keys: bson.D{{Key: "orderCancelled", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("orderCancelled_status")})
+		mongo.IndexModel{Keys: bson.D{{Key: "orderCancelled", Value: 1}, {Key: "status", Value: 1}}, Options: options.Index().SetName("orderCancelled_status")},
+		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "updatedAt", Value: 1}}, Options: options.Index().SetName("status_updatedAt")})
 }
 
 // ---- order replica ----
@@ -239,6 +241,28 @@ func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment, error) {
 	return mongodb.Find(ctx, s.payments, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
 		"", paymentDoc.payment, options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetLimit(limit))
+}
+
+// Unsettled lists up to limit payments waiting on the processor (processing, or
+// requires_payment_method: the browser may have paid) with a processor id, not written or
+// looked at since before and created after since, the oldest first: those whose webhook may
+// have been lost.
+func (s *Store) Unsettled(ctx context.Context, before, since time.Time, limit int64) ([]payment.Payment, error) {
+	return mongodb.Find(ctx, s.payments, bson.D{
+		{Key: "status", Value: bson.M{"$in": bson.A{string(payment.StatusProcessing), string(payment.StatusRequiresPaymentMethod)}}},
+		{Key: "updatedAt", Value: bson.M{"$lt": before.UTC()}},
+		{Key: "createdAt", Value: bson.M{"$gt": since.UTC()}},
+		{Key: "stripeId", Value: bson.M{"$ne": ""}},
+	}, "unsettled payments", paymentDoc.payment,
+		options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(limit))
+}
+
+// Touch records that p was looked at and found unchanged at the processor (updatedAt now),
+// if it is still in p's status and attempt, so that Unsettled lists it again only later.
+func (s *Store) Touch(ctx context.Context, p payment.Payment) error {
+	_, err := s.payments.UpdateOne(ctx, bson.M{"_id": p.ID, "status": string(p.Status), "attempt": p.Attempt},
+		bson.M{"$set": bson.M{"updatedAt": time.Now().UTC()}})
+	return err
 }
 
 // ---- webhook events ----

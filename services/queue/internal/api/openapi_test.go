@@ -10,7 +10,7 @@ import (
 
 // statuses is the contract of docs/API.md: every status each route answers.
 var statuses = openapitest.Statuses{
-	"POST /api/queue/{eventId}":   {200, 401, 404, 500},
+	"POST /api/queue/{eventId}":   {200, 401, 404, 429, 500},
 	"GET /api/queue/{eventId}":    {200, 401, 404, 500},
 	"GET /api/queue/openapi.json": {200, 304, 500},
 }

@@ -11,12 +11,12 @@ import (
 // statuses is the contract of API.md and README.md: every status each route answers.
 var statuses = openapitest.Statuses{
 	"GET /api/tickets":              {200, 304, 400, 500},
-	"POST /api/tickets":             {201, 400, 401, 409, 413, 415, 422, 500},
+	"POST /api/tickets":             {201, 400, 401, 409, 413, 415, 422, 429, 500},
 	"GET /api/tickets/{id}":         {200, 304, 404, 500},
-	"PUT /api/tickets/{id}":         {200, 400, 401, 403, 404, 409, 413, 415, 500},
+	"PUT /api/tickets/{id}":         {200, 400, 401, 403, 404, 409, 413, 415, 429, 500},
 	"GET /api/tickets/openapi.json": {200, 304, 500},
 	"GET /api/events":               {200, 400, 500},
-	"POST /api/events":              {201, 400, 401, 409, 413, 415, 422, 500},
+	"POST /api/events":              {201, 400, 401, 409, 413, 415, 422, 429, 500},
 	"GET /api/events/{id}":          {200, 404, 500},
 }
 

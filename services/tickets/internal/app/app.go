@@ -162,11 +162,13 @@ func (s *Service) Edit(ctx context.Context, userID, id string, d ticket.Details)
 	return t, err
 }
 
-// Reserve applies order.created: orderID holds the ticket. Errors: ticket.ErrNotFound,
-// ticket.ErrNotYet (another order holds it).
-func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
+// Reserve applies order.created: orderID, which saw the ticket at version seen (its last
+// edit; nil when the event does not say), holds the ticket; or, when the ticket was edited
+// after seen, the order is refused and ticket.refused published (the orders service cancels
+// it). Errors: ticket.ErrNotFound, ticket.ErrNotYet (another order holds it).
+func (s *Service) Reserve(ctx context.Context, ticketID, orderID string, seen *int64) error {
 	began := time.Now()
-	t, reserved, err := s.store.ReserveFree(ctx, ticketID, orderID)
+	t, reserved, err := s.store.ReserveFree(ctx, ticketID, orderID, seen)
 	if err != nil {
 		return err
 	}
@@ -176,7 +178,12 @@ func (s *Service) Reserve(ctx context.Context, ticketID, orderID string) error {
 		return nil
 	}
 	return s.apply(ctx, ticketID, orderID, "reserved", func(t ticket.Ticket) (ticket.Ticket, error) {
-		return t.Reserve(orderID)
+		next, err := t.Reserve(orderID, seen)
+		if err == nil && next.Refused(orderID) && !t.Refused(orderID) {
+			s.log.InfoContext(ctx, "reservation refused: the ticket was edited after the order saw it",
+				"ticket_id", ticketID, "order_id", orderID, "seen", *seen, "edited", t.EditedVersion)
+		}
+		return next, err
 	})
 }
 

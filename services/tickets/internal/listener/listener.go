@@ -24,9 +24,10 @@ type Listener struct {
 // New makes the handlers.
 func New(svc *app.Service) *Listener { return &Listener{app: svc} }
 
-// OrderCreated marks the ticket reserved by the order.
+// OrderCreated marks the ticket reserved by the order, or refuses the order when the ticket
+// was edited after the version the order saw (publishing ticket.refused).
 func (l *Listener) OrderCreated(ctx context.Context, e events.OrderCreated) error {
-	return outcome(e.Ticket.ID, l.app.Reserve(ctx, e.Ticket.ID, e.ID))
+	return outcome(e.Ticket.ID, l.app.Reserve(ctx, e.Ticket.ID, e.ID, e.Ticket.Version))
 }
 
 // OrderCancelled releases the ticket if the order holds it, and records the order as

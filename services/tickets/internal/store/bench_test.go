@@ -36,7 +36,7 @@ func BenchmarkReserve(b *testing.B) {
 	}
 	testkit.Spread(b, workers, func(_, i int) bool {
 		order := fmt.Sprintf("order%07d", i)
-		_, stored, err := st.Update(ctx, ids[i], 5, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(order) })
+		_, stored, err := st.Update(ctx, ids[i], 5, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(order, nil) })
 		if err != nil || !stored {
 			b.Errorf("reserve %s: stored %t, %v", ids[i], stored, err)
 			return false

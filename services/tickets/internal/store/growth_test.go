@@ -70,7 +70,7 @@ func TestCostFlatAsTicketsGrow(t *testing.T) {
 			"reserve": best(func(int) error {
 				tk := created[reserved]
 				reserved++
-				_, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("order%d", reserved))
+				_, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("order%d", reserved), nil)
 				if err == nil && !ok {
 					err = fmt.Errorf("ticket %s not reserved", tk.ID)
 				}

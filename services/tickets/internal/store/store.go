@@ -16,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"ticketing/common/bus"
-	"ticketing/common/events"
 	"ticketing/common/mongodb"
 	"ticketing/services/tickets/internal/ticket"
 )
@@ -79,9 +78,11 @@ type document struct {
 	PriceCents     int64     `bson:"priceCents"`
 	UserID         string    `bson:"userId"`
 	Version        int64     `bson:"version"`
+	EditedVersion  int64     `bson:"editedVersion"`
 	OrderID        string    `bson:"orderId"`
 	Sold           bool      `bson:"sold"`
 	ReleasedOrders []string  `bson:"releasedOrders"`
+	RefusedOrders  []string  `bson:"refusedOrders,omitempty"`
 	CreatedAt      time.Time `bson:"createdAt"`
 	EventID        string    `bson:"eventId,omitempty"`
 	bus.Outbox     `bson:",inline"`
@@ -99,16 +100,16 @@ func toDocument(t ticket.Ticket) document {
 	released := nonNil(t.ReleasedOrders)
 	return document{
 		ID: t.ID, Title: t.Title, PriceCents: t.PriceCents, UserID: t.UserID, Version: t.Version,
-		OrderID: t.OrderID, Sold: t.Sold, ReleasedOrders: released, CreatedAt: t.CreatedAt.UTC(),
-		EventID: t.EventID,
+		EditedVersion: t.EditedVersion, OrderID: t.OrderID, Sold: t.Sold, ReleasedOrders: released,
+		RefusedOrders: t.RefusedOrders, CreatedAt: t.CreatedAt.UTC(), EventID: t.EventID,
 	}
 }
 
 func (d document) ticket() ticket.Ticket {
 	return ticket.Ticket{
 		ID: d.ID, Title: d.Title, PriceCents: d.PriceCents, UserID: d.UserID, Version: d.Version,
-		OrderID: d.OrderID, Sold: d.Sold, ReleasedOrders: d.ReleasedOrders, CreatedAt: d.CreatedAt,
-		EventID: d.EventID,
+		EditedVersion: d.EditedVersion, OrderID: d.OrderID, Sold: d.Sold, ReleasedOrders: d.ReleasedOrders,
+		RefusedOrders: d.RefusedOrders, CreatedAt: d.CreatedAt, EventID: d.EventID,
 	}
 }
 
@@ -158,15 +159,17 @@ func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) 
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's
 // version. A new version sets the state and, for an edit (ticket.Announced), appends its
-// ticket.updated event, which the relay is told about; a change of ReleasedOrders (bounded by
-// the domain to the last ticket.KeepReleased) is stored as a whole, with or without a new
-// version, on the condition that the stored list is still prev's. It reports whether it stored a new
-// version; ErrLostRace when the ticket changed since prev was read.
+// ticket.updated event, which the relay is told about; a change of ReleasedOrders or
+// RefusedOrders (bounded by the domain to the last ticket.KeepReleased) is stored as a whole,
+// with or without a new version, on the condition that the stored list is still prev's, with
+// the ticket.refused events of the orders newly refused (ticket.Refusals). It reports whether
+// it stored a new version; ErrLostRace when the ticket changed since prev was read.
 func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, error) {
 	if next.ID != prev.ID {
 		return false, fmt.Errorf("store: apply %s onto %s", next.ID, prev.ID)
 	}
 	released := !slices.Equal(prev.ReleasedOrders, next.ReleasedOrders)
+	refused := !slices.Equal(prev.RefusedOrders, next.RefusedOrders)
 	cond := bson.D{{Key: "version", Value: prev.Version}}
 	set := bson.M{}
 	if released {
@@ -175,11 +178,16 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 		cond = append(cond, bson.E{Key: "releasedOrders", Value: nonNil(prev.ReleasedOrders)})
 		set["releasedOrders"] = nonNil(next.ReleasedOrders)
 	}
+	if refused {
+		// Refusals happen at a version (no other write can land on it unseen but a release,
+		// which the condition above covers); the list goes with it.
+		set["refusedOrders"] = nonNil(next.RefusedOrders)
+	}
 	update := bson.M{}
-	var evs []events.Event
+	evs := ticket.Refusals(prev, next)
 	switch next.Version {
 	case prev.Version:
-		if !released {
+		if !released && !refused {
 			return false, nil // nothing changed
 		}
 	case prev.Version + 1:
@@ -189,11 +197,12 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 			cond = append(cond, bson.E{Key: "releasedOrders", Value: bson.M{"$ne": next.OrderID}})
 		}
 		maps.Copy(set, bson.M{
-			"title":      next.Title,
-			"priceCents": next.PriceCents,
-			"orderId":    next.OrderID,
-			"sold":       next.Sold,
-			"version":    next.Version,
+			"title":         next.Title,
+			"priceCents":    next.PriceCents,
+			"orderId":       next.OrderID,
+			"sold":          next.Sold,
+			"version":       next.Version,
+			"editedVersion": next.EditedVersion,
 		})
 		if ticket.Announced(prev, next) {
 			evs = append(evs, next.Updated())
@@ -212,15 +221,19 @@ func (s *Store) Apply(ctx context.Context, prev, next ticket.Ticket) (bool, erro
 	return next.Version != prev.Version, nil
 }
 
-// ReserveFree reserves ticket id for order in one write, conditional on the ticket being
-// free and order not released: ticket.Reserve's one case that changes the ticket, and
-// order.created's usual one, decided without a read. It reports whether it wrote, with the
-// ticket as written; when not, the caller reads and decides (Update with ticket.Reserve): a
-// redelivery, a late event, or a ticket held by another order.
-func (s *Store) ReserveFree(ctx context.Context, id, order string) (ticket.Ticket, bool, error) {
+// ReserveFree reserves ticket id for order, which saw the ticket at version seen (nil: not
+// said), in one write, conditional on the ticket being free, not edited after seen, and order
+// not released: ticket.Reserve's usual case, and order.created's, decided without a read. It
+// reports whether it wrote, with the ticket as written; when not, the caller reads and
+// decides (Update with ticket.Reserve): a redelivery, a late event, a ticket held by another
+// order, or one edited since the order saw it (or stored before editedVersion was kept).
+func (s *Store) ReserveFree(ctx context.Context, id, order string, seen *int64) (ticket.Ticket, bool, error) {
+	cond := bson.D{{Key: "orderId", Value: ""}, {Key: "sold", Value: false}, {Key: "releasedOrders", Value: bson.M{"$ne": order}}}
+	if seen != nil {
+		cond = append(cond, bson.E{Key: "editedVersion", Value: bson.M{"$lte": *seen}})
+	}
 	var d document
-	ok, err := s.w.UpdateAndGet(ctx, id,
-		bson.D{{Key: "orderId", Value: ""}, {Key: "sold", Value: false}, {Key: "releasedOrders", Value: bson.M{"$ne": order}}},
+	ok, err := s.w.UpdateAndGet(ctx, id, cond,
 		bson.M{"$set": bson.M{"orderId": order}, "$inc": bson.M{"version": int64(1)}}, &d)
 	if err != nil {
 		return ticket.Ticket{}, false, fmt.Errorf("reserve ticket %s: %w", id, err)

@@ -43,20 +43,27 @@ func outbox(t *testing.T, st *store.Store, id string) []bus.Envelope {
 	return testkit.Outbox(t, st.Collection(), id)
 }
 
-func updates(t *testing.T, envs []bus.Envelope) []events.TicketUpdated {
+// pending is the events of type E among envs.
+func pending[E events.Event](t *testing.T, envs []bus.Envelope) []E {
 	t.Helper()
-	var out []events.TicketUpdated
+	var out []E
+	var zero E
 	for _, env := range envs {
-		if env.Subject != events.SubjectTicketUpdated {
+		if env.Subject != zero.Subject() {
 			continue
 		}
-		e, err := events.Decode[events.TicketUpdated](env.Data)
+		e, err := events.Decode[E](env.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+func updates(t *testing.T, envs []bus.Envelope) []events.TicketUpdated {
+	t.Helper()
+	return pending[events.TicketUpdated](t, envs)
 }
 
 func TestCreateAndGet(t *testing.T) {
@@ -101,7 +108,7 @@ func TestListFree(t *testing.T) {
 	}
 	// Reserve t1 and sell t3: neither is listed.
 	for _, i := range []int{1, 3} {
-		if _, _, err := st.Update(ctx, all[i].ID, 1, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o") }); err != nil {
+		if _, _, err := st.Update(ctx, all[i].ID, 1, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o", nil) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +178,7 @@ func TestApplyReserveReleaseArePrivate(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	next, err := tk.Reserve("o1")
+	next, err := tk.Reserve("o1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,14 +208,14 @@ func TestReserveFree(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	if written, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || !ok || written.OrderID != "o1" || written.Version != 1 || written.Title != "Concert" {
+	if written, ok, err := st.ReserveFree(ctx, tk.ID, "o1", nil); err != nil || !ok || written.OrderID != "o1" || written.Version != 1 || written.Title != "Concert" {
 		t.Fatalf("ReserveFree on a free ticket = %+v, %t, %v; want true, held by o1 at version 1", written, ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "o1" || got.Version != 1 {
 		t.Fatalf("after ReserveFree: %+v, want held by o1 at version 1", got)
 	}
 	for _, order := range []string{"o1", "o2"} { // held: by itself (a redelivery), by another
-		if _, ok, err := st.ReserveFree(ctx, tk.ID, order); err != nil || ok {
+		if _, ok, err := st.ReserveFree(ctx, tk.ID, order, nil); err != nil || ok {
 			t.Fatalf("ReserveFree(%s) on a held ticket = %t, %v; want false", order, ok, err)
 		}
 	}
@@ -216,14 +223,47 @@ func TestReserveFree(t *testing.T) {
 	if _, err := st.Apply(ctx, got, got.Release("o1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1", nil); err != nil || ok {
 		t.Fatalf("ReserveFree by a released order = %t, %v; want false", ok, err)
 	}
-	if _, ok, err := st.ReserveFree(ctx, "missing", "o3"); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, "missing", "o3", nil); err != nil || ok {
 		t.Fatalf("ReserveFree on a missing ticket = %t, %v; want false", ok, err)
 	}
 	if got, _ := st.Get(ctx, tk.ID); got.OrderID != "" || got.Version != 2 || len(updates(t, outbox(t, st, tk.ID))) != 0 {
 		t.Errorf("after refused reservations: %+v", got)
+	}
+}
+
+// An order that saw the ticket before its last edit is not reserved: the fast path misses,
+// and the domain's refusal is stored at the same version with one ticket.refused, once.
+func TestReserveRefusesAnOrderThatSawAnOlderEdit(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+	edited, err := tk.Edit("u1", ticket.Details{Title: "Opera", PriceCents: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, tk, edited); err != nil {
+		t.Fatal(err)
+	}
+	seen := int64(0)
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1", &seen); err != nil || ok {
+		t.Fatalf("ReserveFree by an order that saw version 0 of a ticket edited at 1 = %t, %v; want false", ok, err)
+	}
+	for range 2 { // the second is a redelivery
+		got, stored, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", &seen) })
+		if err != nil || stored || got.OrderID != "" || got.Version != 1 || !got.Refused("o1") || !got.Released("o1") {
+			t.Fatalf("Update(Reserve) = %+v, %t, %v; want o1 refused at version 1, free", got, stored, err)
+		}
+	}
+	refusals := pending[events.TicketRefused](t, outbox(t, st, tk.ID))
+	if len(refusals) != 1 || refusals[0] != (events.TicketRefused{ID: tk.ID, Version: 1, OrderID: "o1", Reason: events.RefusedTicketChanged}) {
+		t.Fatalf("ticket.refused events = %+v, want one for o1 at version 1", refusals)
+	}
+	seen = 1
+	if got, ok, err := st.ReserveFree(ctx, tk.ID, "o2", &seen); err != nil || !ok || got.OrderID != "o2" || got.Version != 2 {
+		t.Fatalf("ReserveFree by an order that saw the edit = %+v, %t, %v; want held by o2 at version 2", got, ok, err)
 	}
 }
 
@@ -254,7 +294,7 @@ func TestReserveLosesToReleaseOfTheSameOrder(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	reserved, err := tk.Reserve("o1") // computed from the read at version 0
+	reserved, err := tk.Reserve("o1", nil) // computed from the read at version 0
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +305,7 @@ func TestReserveLosesToReleaseOfTheSameOrder(t *testing.T) {
 		t.Fatalf("Apply of the stale reservation = %v, want ErrLostRace", err)
 	}
 	// Read again: the order is released, nothing to do.
-	got, stored, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1") })
+	got, stored, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) })
 	if err != nil || stored || got.OrderID != "" || got.Version != 0 {
 		t.Fatalf("Update = %+v, stored %t, %v; want the free ticket, no new version", got, stored, err)
 	}
@@ -337,13 +377,13 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		if _, err := st.Get(ctx, tk.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1") }); err != nil {
+		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) }); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o1"), nil }); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2") }); err != nil {
+		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2", nil) }); err != nil {
 			t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
 		}
 		for _, after := range []string{"", tk.ID} {
@@ -416,7 +456,7 @@ func TestReleasedOrdersStayBounded(t *testing.T) {
 		t.Fatalf("the latest release is not last: %v", got.ReleasedOrders[len(got.ReleasedOrders)-3:])
 	}
 	// A late order.created of a recent one is still refused.
-	if _, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2)); err != nil || ok {
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, fmt.Sprintf("o%03d", total-2), nil); err != nil || ok {
 		t.Fatalf("ReserveFree for a recently released order = %t, %v; want refused", ok, err)
 	}
 }

@@ -7,12 +7,19 @@
 // The transitions, for the order o that an event names:
 //
 //	                       Reserve(o)        Release(o)             Sell(o)
-//	free                   held by o         records o released     ErrNotYet
+//	free                   held by o (*)     records o released     ErrNotYet
 //	held by o              unchanged         free, o released       sold to o
 //	held by another        ErrNotYet         records o released     ErrNotYet
 //	sold to o              unchanged         records o released     unchanged
 //	sold to another        ErrNotYet         records o released     ErrImpossible
+//	o refused before       unchanged         unchanged              unchanged
 //	o released before      unchanged         unchanged              ErrImpossible
+//
+// (*) unless the ticket was edited after the version the order saw: then o is refused
+// (recorded as refused and released, announced with ticket.refused, and the orders service
+// cancels o). An order refused is never reserved; its completion, if the orders service had
+// completed it before it learnt of the refusal, is moot (it cancels the order and payments
+// refunds it).
 //
 // Edit by the owner applies only to a free ticket (ErrReserved otherwise); by anyone else it
 // is ErrNotOwner.
@@ -40,15 +47,21 @@ const MaxTitleRunes = 200
 // order.created is behind its own order.cancelled by far fewer orders of the same ticket:
 // each of them needed the ticket free in the orders service, after the release before). Version counts the changes: it goes up by one
 // with every edit, reservation, release and sale; only edits are announced (Announced).
+// EditedVersion is the version of the last edit (0 until the first): the version of the
+// title and price, which the orders service's replica holds and names in order.created.
+// RefusedOrders are the orders refused because they saw an older EditedVersion (the last
+// KeepReleased; each is also in ReleasedOrders).
 type Ticket struct {
 	ID             string
 	Title          string
 	PriceCents     int64
 	UserID         string
 	Version        int64
+	EditedVersion  int64
 	OrderID        string
 	Sold           bool
 	ReleasedOrders []string
+	RefusedOrders  []string
 	CreatedAt      time.Time
 	EventID        string // the event the ticket was listed for, "" for none
 }
@@ -139,8 +152,20 @@ func (t Ticket) Reserved() bool { return t.OrderID != "" || t.Sold }
 // KeepReleased is how many released orders a ticket remembers, the latest.
 const KeepReleased = 100
 
-// Released says order was cancelled.
+// Released says order was cancelled (or refused).
 func (t Ticket) Released(order string) bool { return slices.Contains(t.ReleasedOrders, order) }
+
+// Refused says order's reservation was refused: it saw details the ticket no longer had.
+func (t Ticket) Refused(order string) bool { return slices.Contains(t.RefusedOrders, order) }
+
+// remember is list with id appended, keeping the last KeepReleased.
+func remember(list []string, id string) []string {
+	list = append(slices.Clip(list), id)
+	if n := len(list); n > KeepReleased {
+		list = slices.Clone(list[n-KeepReleased:])
+	}
+	return list
+}
 
 // Edit is the ticket with new details, as userID asks: only the owner may edit, and only a
 // ticket that no order holds.
@@ -153,18 +178,25 @@ func (t Ticket) Edit(userID string, d Details) (Ticket, error) {
 	}
 	t.Title, t.PriceCents = d.Title, d.PriceCents
 	t.Version++
+	t.EditedVersion = t.Version
 	return t, nil
 }
 
-// Reserve applies order.created for order. The ticket comes back unchanged when the order
-// already holds it or was already cancelled; ErrNotYet when another order holds it (that
-// order's cancellation has not arrived yet).
-func (t Ticket) Reserve(order string) (Ticket, error) {
+// Reserve applies order.created for order, which saw the ticket at version seen (its last
+// edit; nil when the event does not say). The ticket comes back unchanged when the order
+// already holds it or was already cancelled or refused; ErrNotYet when another order holds
+// it (that order's cancellation has not arrived yet). A free ticket edited after seen is not
+// reserved: order is recorded as refused (Refusals announces it), at the same version.
+func (t Ticket) Reserve(order string, seen *int64) (Ticket, error) {
 	switch {
 	case t.OrderID == order, t.Released(order):
 		return t, nil
 	case t.Reserved():
 		return t, ErrNotYet
+	case seen != nil && *seen < t.EditedVersion:
+		t.RefusedOrders = remember(t.RefusedOrders, order)
+		t.ReleasedOrders = remember(t.ReleasedOrders, order)
+		return t, nil
 	}
 	t.OrderID = order
 	t.Version++
@@ -176,10 +208,7 @@ func (t Ticket) Reserve(order string) (Ticket, error) {
 // that order holds it and has not bought it.
 func (t Ticket) Release(order string) Ticket {
 	if !t.Released(order) {
-		t.ReleasedOrders = append(slices.Clip(t.ReleasedOrders), order)
-		if n := len(t.ReleasedOrders); n > KeepReleased {
-			t.ReleasedOrders = slices.Clone(t.ReleasedOrders[n-KeepReleased:])
-		}
+		t.ReleasedOrders = remember(t.ReleasedOrders, order)
 	}
 	if t.OrderID == order && !t.Sold {
 		t.OrderID = ""
@@ -189,12 +218,14 @@ func (t Ticket) Release(order string) Ticket {
 }
 
 // Sell applies order.completed for order: the order that holds the ticket bought it. The
-// ticket comes back unchanged when it is already sold to that order; ErrNotYet when the
-// order's order.created has not been applied yet; ErrImpossible when the order was cancelled
-// or the ticket was sold to another order.
+// ticket comes back unchanged when it is already sold to that order, or when the order was
+// refused (the orders service completed it before it learnt of the refusal: it cancels the
+// order, and payments refunds it); ErrNotYet when the order's order.created has not been
+// applied yet; ErrImpossible when the order was cancelled or the ticket was sold to another
+// order.
 func (t Ticket) Sell(order string) (Ticket, error) {
 	switch {
-	case t.Sold && t.OrderID == order:
+	case t.Sold && t.OrderID == order, t.Refused(order):
 		return t, nil
 	case t.Sold, t.Released(order):
 		return t, ErrImpossible
@@ -216,6 +247,18 @@ func (t Ticket) Created() events.TicketCreated {
 // keeps what it changes (the orders service holds tickets itself), so it publishes nothing.
 func Announced(prev, next Ticket) bool {
 	return next.Version > prev.Version && next.OrderID == prev.OrderID && next.Sold == prev.Sold
+}
+
+// Refusals are the ticket.refused events of the orders that next, computed from prev,
+// refused.
+func Refusals(prev, next Ticket) []events.Event {
+	var out []events.Event
+	for _, o := range next.RefusedOrders {
+		if !prev.Refused(o) {
+			out = append(out, events.TicketRefused{ID: next.ID, Version: next.EditedVersion, OrderID: o, Reason: events.RefusedTicketChanged})
+		}
+	}
+	return out
 }
 
 // Updated is the ticket.updated event of t's version; OrderID is null when the ticket is free.

@@ -167,9 +167,9 @@ func TestEdit(t *testing.T) {
 		want ticket.Ticket
 		err  error
 	}{
-		{"owner edits a free ticket", free, "u1", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version = "Opera", 3000, 1 }), nil},
+		{"owner edits a free ticket", free, "u1", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 1, 1 }), nil},
 		{"same details still make a version", with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents = "Opera", 3000 }), "u1",
-			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version = "Opera", 3000, 1 }), nil},
+			with(free, func(t *ticket.Ticket) { t.Title, t.PriceCents, t.Version, t.EditedVersion = "Opera", 3000, 1, 1 }), nil},
 		{"another user", free, "u2", free, ticket.ErrNotOwner},
 		{"reserved", with(free, func(t *ticket.Ticket) { t.OrderID, t.Version = "o1", 1 }), "u1", ticket.Ticket{}, ticket.ErrReserved},
 		{"sold", with(free, func(t *ticket.Ticket) { t.OrderID, t.Sold, t.Version = "o1", true, 2 }), "u1", ticket.Ticket{}, ticket.ErrReserved},
@@ -194,7 +194,7 @@ func TestOrderTransitions(t *testing.T) {
 	releasedO1 := with(free, func(t *ticket.Ticket) { t.Version, t.ReleasedOrders = 2, []string{"o1"} })
 
 	reserve := func(o string) func(ticket.Ticket) (ticket.Ticket, error) {
-		return func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(o) }
+		return func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(o, nil) }
 	}
 	release := func(o string) func(ticket.Ticket) (ticket.Ticket, error) {
 		return func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release(o), nil }
@@ -202,6 +202,12 @@ func TestOrderTransitions(t *testing.T) {
 	sell := func(o string) func(ticket.Ticket) (ticket.Ticket, error) {
 		return func(t ticket.Ticket) (ticket.Ticket, error) { return t.Sell(o) }
 	}
+	// edited was edited at version 2; o1 saw it at seen.
+	edited := with(free, func(t *ticket.Ticket) { t.Version, t.EditedVersion, t.PriceCents = 2, 2, 999 })
+	reserveSaw := func(o string, seen int64) func(ticket.Ticket) (ticket.Ticket, error) {
+		return func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(o, &seen) }
+	}
+	refusedO1 := with(edited, func(t *ticket.Ticket) { t.RefusedOrders, t.ReleasedOrders = []string{"o1"}, []string{"o1"} })
 
 	for _, tc := range []struct {
 		name   string
@@ -219,6 +225,14 @@ func TestOrderTransitions(t *testing.T) {
 		{"reserve by a cancelled order: unchanged", releasedO1, reserve("o1"), releasedO1, nil},
 		{"reserve after another order was cancelled", releasedO1, reserve("o2"),
 			with(releasedO1, func(t *ticket.Ticket) { t.OrderID, t.Version = "o2", 3 }), nil},
+		{"reserve by an order that saw the last edit", edited, reserveSaw("o1", 2),
+			with(edited, func(t *ticket.Ticket) { t.OrderID, t.Version = "o1", 3 }), nil},
+		{"reserve by an order that saw a version before the last edit: refused, no new version", edited, reserveSaw("o1", 0), refusedO1, nil},
+		{"reserve by a refused order again: unchanged", refusedO1, reserveSaw("o1", 0), refusedO1, nil},
+		{"reserve by another order after a refusal", refusedO1, reserveSaw("o2", 2),
+			with(refusedO1, func(t *ticket.Ticket) { t.OrderID, t.Version = "o2", 3 }), nil},
+		{"release a refused order: unchanged", refusedO1, release("o1"), refusedO1, nil},
+		{"sell to a refused order: unchanged (moot)", refusedO1, sell("o1"), refusedO1, nil},
 
 		// order.cancelled
 		{"release by the holder", reserved, release("o1"), releasedO1, nil},
@@ -264,11 +278,11 @@ func TestVersionCountsVisibleChanges(t *testing.T) {
 		{func(t ticket.Ticket) (ticket.Ticket, error) {
 			return t.Edit("u1", ticket.Details{Title: "x", PriceCents: 1})
 		}, 1},
-		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1") }, 2},
+		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) }, 2},
 		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o9"), nil }, 2},
 		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o1"), nil }, 3},
-		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1") }, 3},
-		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2") }, 4},
+		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) }, 3},
+		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2", nil) }, 4},
 		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Sell("o2") }, 5},
 		{func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o2"), nil }, 5},
 	}

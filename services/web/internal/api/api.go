@@ -1,6 +1,7 @@
 // Package api serves the storefront's pages (the "Storefront" section of docs/API.md): HTML
 // rendered with html/template from embedded templates, and a little embedded JavaScript for
-// the order page's countdown, following and Stripe's Payment Element. Every page calls the
+// the order page's countdown, following and Stripe's Payment Element, and the waiting room's
+// countdown and place. Every page calls the
 // REST API through app.Client on behalf of the visitor; an answer of the API becomes a page,
 // never a 5xx for what a browser sent.
 package api
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +88,11 @@ func NewRouter(log *slog.Logger, client *app.Client, opts Options) http.Handler 
 		r.Post("/tickets/{id}/buy", p.buy)
 		r.Get("/tickets/{id}/edit", p.editForm)
 		r.Post("/tickets/{id}/edit", p.edit)
+		r.Get("/events", p.events)
+		r.Get("/events/{id}", p.event)
+		r.Post("/events/{id}/join", p.join)
+		r.Get("/events/{id}/tickets", p.eventTickets)
+		r.Post("/events/{id}/buy", p.buyEventTicket)
 		r.Get("/orders", p.orders)
 		r.Get("/orders/{id}", p.order)
 		r.Post("/orders/{id}/pay", p.pay)
@@ -131,6 +138,9 @@ func visitor(r *http.Request) app.Visitor {
 	if c, err := r.Cookie(app.SessionCookie); err == nil {
 		v.Session = c.Value
 	}
+	if c, err := r.Cookie(app.QueuePassCookie); err == nil {
+		v.QueuePass = c.Value
+	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		v.ForwardedFor = host
 		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
@@ -154,6 +164,11 @@ type view struct {
 
 	Tickets  []app.Ticket
 	NextPage string
+
+	Events   []app.Event
+	Event    app.Event
+	Place    *app.Place // the visitor's place in the event's waiting room, nil when not in it
+	SaleOpen bool
 
 	Ticket   app.Ticket
 	IsSeller bool
@@ -286,23 +301,47 @@ func passCookies(w http.ResponseWriter, reply app.Reply) {
 }
 
 func (p *pages) home(w http.ResponseWriter, r *http.Request) {
-	after := r.URL.Query().Get("after")
-	ctx := r.Context()
-	user, tickets, err := both(ctx, func() (*app.User, error) { return p.api.CurrentUser(ctx, visitor(r)) },
-		func() ([]app.Ticket, error) { return p.api.Tickets(ctx, visitor(r), PageSize, after) })
-	if err != nil {
-		if app.StatusOf(err) == http.StatusBadRequest { // a malformed ?after=
-			http.Redirect(w, r, "/", http.StatusSeeOther)
-			return
-		}
-		p.fail(w, r, err)
+	user, tickets, ok := paged(p, w, r, "/", func(ctx context.Context, after string) ([]app.Ticket, error) {
+		return p.api.Tickets(ctx, visitor(r), PageSize, after)
+	})
+	if !ok {
 		return
 	}
-	v := view{Title: "Tickets for sale", User: user, Tickets: tickets}
-	if len(tickets) == PageSize {
-		v.NextPage = "/?after=" + url.QueryEscape(tickets[len(tickets)-1].ID)
+	p.render(w, r, http.StatusOK, "home.html", view{Title: "Tickets for sale", User: user, Tickets: tickets,
+		NextPage: nextPage("/", tickets, func(t app.Ticket) string { return t.ID })})
+}
+
+// paged loads, along with the signed-in visitor, the page of a list that follows ?after=; a
+// malformed ?after= goes back to the list's first page. It reports false when it answered.
+func paged[T any](p *pages, w http.ResponseWriter, r *http.Request, first string,
+	load func(ctx context.Context, after string) ([]T, error)) (*app.User, []T, bool) {
+	after := r.URL.Query().Get("after")
+	user, items, err := withUser(p, r, func(ctx context.Context) ([]T, error) { return load(ctx, after) })
+	if err != nil {
+		if app.StatusOf(err) == http.StatusBadRequest { // a malformed ?after=
+			http.Redirect(w, r, first, http.StatusSeeOther)
+			return nil, nil, false
+		}
+		p.fail(w, r, err)
+		return nil, nil, false
 	}
-	p.render(w, r, http.StatusOK, "home.html", v)
+	return user, items, true
+}
+
+// nextPage is the link to the page of the list at first that follows items, when they fill
+// a page ("" otherwise).
+func nextPage[T any](first string, items []T, id func(T) string) string {
+	if len(items) < PageSize {
+		return ""
+	}
+	return first + "?after=" + url.QueryEscape(id(items[len(items)-1]))
+}
+
+// withUser loads a page's data with load while it asks the API who the visitor is.
+func withUser[T any](p *pages, r *http.Request, load func(ctx context.Context) (T, error)) (*app.User, T, error) {
+	ctx := r.Context()
+	return both(ctx, func() (*app.User, error) { return p.api.CurrentUser(ctx, visitor(r)) },
+		func() (T, error) { return load(ctx) })
 }
 
 // both runs a and b at once: the current user and a page's data.
@@ -450,9 +489,7 @@ func (p *pages) ticket(w http.ResponseWriter, r *http.Request) {
 
 func (p *pages) showTicket(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	id := chi.URLParam(r, "id")
-	ctx := r.Context()
-	u, t, err := both(ctx, func() (*app.User, error) { return p.api.CurrentUser(ctx, visitor(r)) },
-		func() (app.Ticket, error) { return p.api.Ticket(ctx, visitor(r), id) })
+	u, t, err := withUser(p, r, func(ctx context.Context) (app.Ticket, error) { return p.api.Ticket(ctx, visitor(r), id) })
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -470,12 +507,18 @@ func (p *pages) showTicket(w http.ResponseWriter, r *http.Request, status int, m
 
 func (p *pages) buy(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	back := "/tickets/" + url.PathEscape(id)
+	p.orderTicket(w, r, id, "/tickets/"+url.PathEscape(id), func(status int, msg string) { p.showTicket(w, r, status, msg) })
+}
+
+// orderTicket orders ticketID for the visitor (their queue pass travels with the call) and
+// lands on the order. A refusal is shown by again, the page the Buy was on, with the API's
+// status and message; signed out, the visitor signs in and comes back to back.
+func (p *pages) orderTicket(w http.ResponseWriter, r *http.Request, ticketID, back string, again func(status int, msg string)) {
 	if visitor(r).Session == "" {
 		toSignIn(w, r, back)
 		return
 	}
-	o, err := p.api.CreateOrder(r.Context(), visitor(r), id)
+	o, err := p.api.CreateOrder(r.Context(), visitor(r), ticketID)
 	if err != nil {
 		e := app.AsError(err)
 		switch {
@@ -484,11 +527,11 @@ func (p *pages) buy(w http.ResponseWriter, r *http.Request) {
 		case e.Status >= 500:
 			p.fail(w, r, err)
 		case e.Status == http.StatusNotFound:
-			// The ticket page exists (showTicket answers 404 when it does not): the orders
-			// service has not heard of this new ticket yet.
-			p.showTicket(w, r, http.StatusConflict, "This ticket cannot be ordered yet. Please try again in a moment.")
+			// The page the Buy was on shows the ticket (it answers 404 when there is none):
+			// the orders service has not heard of this new ticket yet.
+			again(http.StatusConflict, "This ticket cannot be ordered yet. Please try again in a moment.")
 		default:
-			p.showTicket(w, r, e.Status, e.General())
+			again(e.Status, e.General())
 		}
 		return
 	}
@@ -530,7 +573,11 @@ func (p *pages) showOrder(w http.ResponseWriter, r *http.Request, status int, ms
 		return
 	}
 	v := view{Title: "Order for " + o.Ticket.Title, User: u, Order: o, Error: msg, Follow: follow}
-	if o.Status == app.OrderCanceled && msg == "" && !time.Now().Before(o.ExpiresAt) {
+	switch causes := o.Causes(); {
+	case o.Status != app.OrderCanceled || msg != "":
+	case slices.Contains(causes, "ticket-changed"):
+		v.Error = "The seller changed this ticket before your order reached it, so the order was cancelled; any payment is refunded."
+	case !time.Now().Before(o.ExpiresAt):
 		v.Error = "Your hold expired and the ticket was released."
 	}
 	if o.Open() && !follow {

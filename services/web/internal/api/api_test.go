@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"ticketing/services/web/internal/app"
 )
 
 // browser sends requests to h with the cookies h set, as a browser would.
@@ -176,12 +179,19 @@ func FuzzForms(f *testing.F) {
 		{"POST", "/orders/o1/cancel", "%zz"},
 		{"GET", "/?after=%ff", ""},
 		{"GET", "/signin?next=%0d%0a", ""},
+		{"GET", "/events?after=%ff", ""},
+		{"GET", "/events/e1", ""},
+		{"POST", "/events/e1/join", ""},
+		{"GET", "/events/e1/tickets?after=x", ""},
+		{"POST", "/events/e1/buy", "ticket=e1-t1&ticket=%00"},
 	} {
 		f.Add(s[0], s[1], s[2], true)
 	}
 	fake, h := storefront(f)
 	fake.users["a@b.c"] = "u0"
 	fake.tickets = append(fake.tickets, ticketOf("t1", "u9"))
+	seedEvent(fake, "e1", "u9", time.Now().Add(time.Minute), 2)
+	fake.setPlace("e1", "u0", app.QueueAdmitted, 0)
 	f.Fuzz(func(t *testing.T, method, target, body string, signedIn bool) {
 		if method != "GET" && method != "POST" {
 			method = "POST"

@@ -30,10 +30,88 @@ type fakeAPI struct {
 	razorpay bool
 	verified []map[string]any
 	refused  int // calls whose cookie was refused as cross-site
+	// events and their waiting rooms: a place per event and user ("<event>/<user>"); the
+	// pass of an admitted place is "pass-<user>-<event>", set as the queue_pass cookie.
+	events      []app.Event
+	places      map[string]*app.Place
+	admitOnJoin bool            // a buyer who joins is admitted at once
+	queueAwaits map[string]bool // events the waiting room has not heard of yet
 }
 
 func newFakeAPI() *fakeAPI {
-	return &fakeAPI{users: map[string]string{}, orders: map[string]*app.Order{}}
+	return &fakeAPI{users: map[string]string{}, orders: map[string]*app.Order{}, places: map[string]*app.Place{},
+		queueAwaits: map[string]bool{}}
+}
+
+// passOf is the pass the fake's waiting room gives user for event.
+func passOf(user, event string) string { return "pass-" + user + "-" + event }
+
+// setPlace sets user's place in event's waiting room (admitted: with its pass).
+func (f *fakeAPI) setPlace(event, user, status string, position int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.places[event+"/"+user] = newPlace(event, user, status, position)
+}
+
+// newPlace is a place in event's waiting room: admitted with user's pass, or at position
+// (none before the sale, 0).
+func newPlace(event, user, status string, position int64) *app.Place {
+	p := &app.Place{EventID: event, Status: status}
+	switch {
+	case status == app.QueueAdmitted:
+		pass, exp := passOf(user, event), time.Now().Add(10*time.Minute)
+		p.Pass, p.PassExpiresAt = pass, &exp
+	case position > 0:
+		ahead := position - 1
+		p.Position, p.Ahead, p.EstimatedWaitSeconds = &position, &ahead, position
+	}
+	return p
+}
+
+// event is the event id with its free tickets counted, or nil.
+func (f *fakeAPI) event(id string) *app.Event {
+	for i := range f.events {
+		if e := &f.events[i]; e.ID == id {
+			e.Available = 0
+			for _, t := range f.tickets {
+				if t.EventID == id && t.Status == "available" {
+					e.Available++
+				}
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// queue answers the waiting room's routes.
+func (f *fakeAPI) queue(w http.ResponseWriter, r *http.Request, uid, eventID string) {
+	if uid == "" {
+		apiError(w, 401, "", "Not authorized")
+		return
+	}
+	key := eventID + "/" + uid
+	p := f.places[key]
+	if r.Method == http.MethodPost && p == nil {
+		if f.event(eventID) == nil || f.queueAwaits[eventID] {
+			apiError(w, 404, "", "Event not found")
+			return
+		}
+		status := app.QueueWaiting
+		if f.admitOnJoin {
+			status = app.QueueAdmitted
+		}
+		p = newPlace(eventID, uid, status, 0)
+		f.places[key] = p
+	}
+	if p == nil {
+		apiError(w, 404, "", "Not in the queue")
+		return
+	}
+	if p.Pass != "" {
+		http.SetCookie(w, &http.Cookie{Name: "queue_pass", Value: p.Pass, Path: "/", HttpOnly: true})
+	}
+	reply(w, 200, p)
 }
 
 func apiError(w http.ResponseWriter, status int, field, msg string) {
@@ -112,10 +190,27 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, map[string]any{})
 	case path == "/api/tickets" && r.Method == http.MethodGet:
 		out := []app.Ticket{}
+		event := r.URL.Query().Get("eventId")
 		for i := len(f.tickets) - 1; i >= 0 && len(out) < 24; i-- {
-			out = append(out, f.tickets[i])
+			if t := f.tickets[i]; t.Status == "available" && (event == "" || t.EventID == event) {
+				out = append(out, t)
+			}
 		}
 		reply(w, 200, out)
+	case path == "/api/events":
+		out := []app.Event{}
+		for _, e := range f.events {
+			out = append(out, *f.event(e.ID))
+		}
+		reply(w, 200, out)
+	case strings.HasPrefix(path, "/api/events/"):
+		if e := f.event(strings.TrimPrefix(path, "/api/events/")); e != nil {
+			reply(w, 200, e)
+			return
+		}
+		apiError(w, 404, "", "Event not found")
+	case strings.HasPrefix(path, "/api/queue/"):
+		f.queue(w, r, uid, strings.TrimPrefix(path, "/api/queue/"))
 	case path == "/api/tickets" && r.Method == http.MethodPost:
 		if uid == "" {
 			apiError(w, 401, "", "Not authorized")
@@ -166,6 +261,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			if t.Status != "available" {
 				apiError(w, 409, "", "Ticket is already reserved")
+				return
+			}
+			if t.EventID != "" && r.Header.Get(apiclient.QueuePassHeader) != passOf(uid, t.EventID) {
+				apiError(w, 403, "", "Queue pass required")
 				return
 			}
 			f.n++

@@ -21,16 +21,21 @@ import (
 // SessionCookie is the auth service's cookie, the visitor's session.
 const SessionCookie = apiclient.SessionCookie
 
-// Visitor is who a call is made for: their session cookie (empty when signed out) and what
-// identifies their request.
+// QueuePassCookie is the waiting room's cookie, the visitor's pass to an event's sale.
+const QueuePassCookie = apiclient.QueuePassCookie
+
+// Visitor is who a call is made for: their session cookie (empty when signed out), their
+// queue pass cookie (when the waiting room gave them one), and what identifies their request.
+// Both cookies travel with every call, as the browser would send them to the API.
 type Visitor struct {
 	Session      string
+	QueuePass    string
 	RequestID    string
 	ForwardedFor string
 }
 
 func (v Visitor) auth() apiclient.Auth {
-	return apiclient.Auth{Session: v.Session, RequestID: v.RequestID, ForwardedFor: v.ForwardedFor}
+	return apiclient.Auth{Session: v.Session, QueuePass: v.QueuePass, RequestID: v.RequestID, ForwardedFor: v.ForwardedFor}
 }
 
 // The API's views, as the platform's API client reads them.
@@ -39,6 +44,10 @@ type (
 	User = apiclient.User
 	// Ticket is a ticket as the API shows it.
 	Ticket = apiclient.Ticket
+	// Event is an on-sale as the API shows it.
+	Event = apiclient.Event
+	// Place is the visitor's place in an event's waiting room.
+	Place = apiclient.Place
 	// Order is an order as the API shows it.
 	Order = apiclient.Order
 	// Payment is a payment as the API shows it.
@@ -63,6 +72,13 @@ const (
 	OrderAwaiting = apiclient.OrderAwaiting
 	OrderCanceled = apiclient.OrderCancelled
 	OrderComplete = apiclient.OrderComplete
+)
+
+// Statuses of a place in a waiting room.
+const (
+	QueueWaiting  = apiclient.PlaceWaiting
+	QueueAdmitted = apiclient.PlaceAdmitted
+	QueueClosed   = apiclient.PlaceClosed
 )
 
 // Payment providers.
@@ -109,7 +125,7 @@ func NewClient(base string, timeout time.Duration) *Client {
 }
 
 // Reply is what a call returns beyond its body: the cookies the API set (sign-in, sign-up
-// and sign-out pass them on to the browser).
+// and sign-out pass them on to the browser, as the waiting room's calls pass the queue pass).
 type Reply struct {
 	SetCookies []string
 }
@@ -164,13 +180,58 @@ func (c *Client) SignOut(ctx context.Context, v Visitor) (Reply, error) {
 
 // Tickets is a page of tickets for sale, newest first, after the ticket id after.
 func (c *Client) Tickets(ctx context.Context, v Visitor, limit int, after string) ([]Ticket, error) {
+	return c.EventTickets(ctx, v, "", limit, after)
+}
+
+// EventTickets is a page of the free tickets of event eventID (of every event and none when
+// eventID is ""), newest first, after the ticket id after.
+func (c *Client) EventTickets(ctx context.Context, v Visitor, eventID string, limit int, after string) ([]Ticket, error) {
+	var out []Ticket
+	_, err := c.call(ctx, v, http.MethodGet, "/api/tickets?"+page(limit, after, "eventId", eventID), nil, &out)
+	return out, err
+}
+
+// page is the query of a page of limit items after the id after, with key=value when value
+// is not "".
+func page(limit int, after, key, value string) string {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if after != "" {
 		q.Set("after", after)
 	}
-	var out []Ticket
-	_, err := c.call(ctx, v, http.MethodGet, "/api/tickets?"+q.Encode(), nil, &out)
+	if value != "" {
+		q.Set(key, value)
+	}
+	return q.Encode()
+}
+
+// Events is a page of events, soonest on-sale first, after the event id after.
+func (c *Client) Events(ctx context.Context, v Visitor, limit int, after string) ([]Event, error) {
+	var out []Event
+	_, err := c.call(ctx, v, http.MethodGet, "/api/events?"+page(limit, after, "", ""), nil, &out)
 	return out, err
+}
+
+// Event is one event, with how many of its tickets are free.
+func (c *Client) Event(ctx context.Context, v Visitor, id string) (Event, error) {
+	var out Event
+	_, err := c.call(ctx, v, http.MethodGet, "/api/events/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// JoinQueue puts the visitor in event eventID's waiting room (again: the same place). The
+// reply carries the pass cookie when they are admitted.
+func (c *Client) JoinQueue(ctx context.Context, v Visitor, eventID string) (Place, Reply, error) {
+	var out Place
+	reply, err := c.call(ctx, v, http.MethodPost, "/api/queue/"+url.PathEscape(eventID), nil, &out)
+	return out, reply, err
+}
+
+// QueuePlace is the visitor's place in event eventID's waiting room (404 when they are not
+// in it). The reply carries the pass cookie when they are admitted.
+func (c *Client) QueuePlace(ctx context.Context, v Visitor, eventID string) (Place, Reply, error) {
+	var out Place
+	reply, err := c.call(ctx, v, http.MethodGet, "/api/queue/"+url.PathEscape(eventID), nil, &out)
+	return out, reply, err
 }
 
 // Ticket is one ticket.

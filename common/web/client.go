@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"fmt"
@@ -43,7 +43,7 @@ func (p Proxies) trusted(a netip.Addr) bool {
 	return false
 }
 
-// ClientAddr is the address that the limiters count a request against. It is the peer of
+// ClientAddr is the address that the rate limits count a request against. It is the peer of
 // the connection, unless the peer is a trusted proxy: then X-Forwarded-For is read from the
 // right, each trusted hop appending the address it saw, and the first hop that is not a
 // trusted proxy is the client (X-Real-IP stands in when there is no X-Forwarded-For). What

@@ -1,4 +1,4 @@
-package limiter
+package ratelimit
 
 import (
 	"context"
@@ -68,7 +68,7 @@ func (r *Redis) Take(ctx context.Context, rules ...Rule) (time.Duration, error) 
 	}
 	ms, err := takeScript.Run(ctx, r.c, keys, args...).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("limiter: redis take: %w", err)
+		return 0, fmt.Errorf("ratelimit: redis take: %w", err)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
@@ -76,7 +76,7 @@ func (r *Redis) Take(ctx context.Context, rules ...Rule) (time.Duration, error) 
 // Give implements Counter.
 func (r *Redis) Give(ctx context.Context, keys ...string) error {
 	if err := giveScript.Run(ctx, r.c, keys).Err(); err != nil {
-		return fmt.Errorf("limiter: redis give: %w", err)
+		return fmt.Errorf("ratelimit: redis give: %w", err)
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (r *Redis) Give(ctx context.Context, keys ...string) error {
 // Reset implements Counter.
 func (r *Redis) Reset(ctx context.Context, keys ...string) error {
 	if err := r.c.Del(ctx, keys...).Err(); err != nil {
-		return fmt.Errorf("limiter: redis reset: %w", err)
+		return fmt.Errorf("ratelimit: redis reset: %w", err)
 	}
 	return nil
 }
