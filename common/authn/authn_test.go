@@ -13,23 +13,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"ticketing/common/authn"
+	"ticketing/common/testkit"
 )
 
 func keys(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 	t.Helper()
-	privPEM, pubPEM, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := authn.ParsePrivateKey(privPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := authn.ParsePublicKey(pubPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
+	k := testkit.NewKeyPair(t)
+	return k.Private, k.Public
 }
 
 func TestIssueAndVerify(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"ticketing/common/bus"
 	"ticketing/common/events"
@@ -59,17 +58,13 @@ func TestHandlerErrorIsRedeliveredUntilSuccess(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	var calls atomic.Int32
 	var done atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		if calls.Add(1) < 3 {
 			return errors.New("database down")
 		}
 		done.Add(1)
 		return nil
 	}, bus.ListenOptions{Backoff: 10 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
@@ -83,15 +78,8 @@ func TestHandlerErrorIsRedeliveredUntilSuccess(t *testing.T) {
 func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
-	var calls atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
-		calls.Add(1)
-		return errors.New("always broken")
-	}, bus.ListenOptions{RetryFor: time.Nanosecond, MinAttempts: 4, Backoff: 5 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
+	calls, broken := answering(errors.New("always broken"))
+	listen(t, c, broken, bus.ListenOptions{RetryFor: time.Nanosecond, MinAttempts: 4, Backoff: 5 * time.Millisecond, Logger: quiet})
 	before := deadLettered(t, "test-ticket-created")
 	if err := bus.Publish(context.Background(), c, "evt-1", ticket("t1")); err != nil {
 		t.Fatal(err)
@@ -118,40 +106,38 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 	}
 }
 
-// deadLettered is ticketing_events_dead_lettered_total of consumer.
-func deadLettered(t *testing.T, consumer string) float64 {
+// listen starts service "test"'s listener of ticket.created on c with h and opts; it stops
+// when the test ends.
+func listen(t *testing.T, c *bus.Conn, h bus.Handler[events.TicketCreated], opts bus.ListenOptions) *bus.Listener {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
+	l, err := bus.Listen(context.Background(), c, "test", h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != "ticketing_events_dead_lettered_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "consumer" && l.GetValue() == consumer {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
+	t.Cleanup(func() { l.Stop(context.Background()) })
+	return l
+}
+
+// answering is a handler that counts its calls and answers each with err.
+func answering(err error) (*atomic.Int32, bus.Handler[events.TicketCreated]) {
+	calls := new(atomic.Int32)
+	return calls, func(context.Context, events.TicketCreated) error {
+		calls.Add(1)
+		return err
 	}
-	return 0
+}
+
+// deadLettered is ticketing_events_dead_lettered_total of consumer.
+func deadLettered(t *testing.T, consumer string) float64 {
+	t.Helper()
+	return testkit.Counter(t, "ticketing_events_dead_lettered_total", map[string]string{"consumer": consumer})
 }
 
 func TestUndecodablePayloadIsDeadLetteredAtOnce(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
-	var calls atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
-		calls.Add(1)
-		return nil
-	}, bus.ListenOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
+	calls, h := answering(nil)
+	listen(t, c, h, bus.ListenOptions{Logger: quiet})
 	for i, body := range []string{`{not json`, `{"id":"x","version":0,"title":"","priceCents":1,"userId":"u"}`} {
 		if _, err := c.NC.Request("ticket.created", []byte(body), time.Second); err != nil {
 			t.Fatalf("raw publish %d: %v", i, err)
@@ -172,7 +158,7 @@ func TestNotYetIsOfferedAgainLater(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	var ready atomic.Bool
 	var attempts, applied atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		attempts.Add(1)
 		if !ready.Load() {
 			return bus.ErrNotYet
@@ -180,10 +166,6 @@ func TestNotYetIsOfferedAgainLater(t *testing.T) {
 		applied.Add(1)
 		return nil
 	}, bus.ListenOptions{NotYetDelay: 10 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +182,7 @@ func TestReplicasShareTheDurableConsumer(t *testing.T) {
 	perReplica := [2]atomic.Int32{}
 	for r := range 2 {
 		c := connect(t, url)
-		l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 			mu.Lock()
 			seen[e.ID]++
 			mu.Unlock()
@@ -208,10 +190,6 @@ func TestReplicasShareTheDurableConsumer(t *testing.T) {
 			time.Sleep(time.Millisecond) // a handler that takes time, so that one replica cannot take every event
 			return nil
 		}, bus.ListenOptions{Concurrency: 4, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Stop(context.Background())
 	}
 	pub := connect(t, url)
 	for i := range n {
@@ -258,15 +236,12 @@ func TestStopWaitsForHandlersInFlight(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	started := make(chan struct{})
 	var finished atomic.Bool
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	l := listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		close(started)
 		time.Sleep(300 * time.Millisecond) // on purpose: the handler is still running when Stop is called
 		finished.Store(true)
 		return nil
 	}, bus.ListenOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +277,7 @@ func TestStopWhileEventsFlow(t *testing.T) {
 	for round := range rounds {
 		var stopped atomic.Bool
 		var handled atomic.Int32
-		l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+		l := listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 			if stopped.Load() {
 				late.Add(1)
 			}
@@ -314,9 +289,6 @@ func TestStopWhileEventsFlow(t *testing.T) {
 			}
 			return nil
 		}, bus.ListenOptions{Concurrency: 1 + round%4, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
 		testkit.Eventually(t, 30*time.Second, "events flow", func() bool { return handled.Load() > int32(round%5) })
 		l.Stop(context.Background())
 		stopped.Store(true)
@@ -329,13 +301,9 @@ func TestStopWhileEventsFlow(t *testing.T) {
 func TestNotYetForeverIsDeadLetteredAfterItsBudget(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		return bus.ErrNotYet
 	}, bus.ListenOptions{RetryFor: time.Nanosecond, MinAttempts: 1, NotYetDelay: 10 * time.Millisecond, NotYetFor: 500 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	start := time.Now()
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
@@ -382,7 +350,7 @@ func TestNotYetSpendsNoFailureBudget(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	dead := collect(t, c, events.StreamDeadLetter, "deadletter.>")
 	var calls, done atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		switch n := calls.Add(1); {
 		case n <= 25:
 			return bus.ErrNotYet
@@ -392,10 +360,6 @@ func TestNotYetSpendsNoFailureBudget(t *testing.T) {
 		done.Add(1)
 		return nil
 	}, bus.ListenOptions{RetryFor: time.Minute, MinAttempts: 2, NotYetDelay: time.Millisecond, Backoff: time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	if err := bus.Publish(context.Background(), c, "", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +378,7 @@ func TestFailureBudgetRunsFromTheFirstFailure(t *testing.T) {
 	const budget = 700 * time.Millisecond
 	start := time.Now()
 	var firstFailure atomic.Int64
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		if time.Since(start) < 2*budget {
 			return bus.ErrNotYet
 		}
@@ -422,10 +386,6 @@ func TestFailureBudgetRunsFromTheFirstFailure(t *testing.T) {
 		return errors.New("always broken")
 	}, bus.ListenOptions{RetryFor: budget, MinAttempts: 1, NotYetDelay: 5 * time.Millisecond, Backoff: 5 * time.Millisecond,
 		MaxBackoff: 50 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	if err := bus.Publish(context.Background(), c, "evt-budget", ticket("t1")); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestDeadLetterListReplay(t *testing.T) {
 	var broken atomic.Bool
 	broken.Store(true)
 	var handled atomic.Int32
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		if broken.Load() {
 			return bus.Permanent(errors.New("bad rule"))
 		}
@@ -28,16 +28,13 @@ func TestDeadLetterListReplay(t *testing.T) {
 		}
 		return nil
 	}, bus.ListenOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 	ctx := t.Context()
 	if err := bus.Publish(ctx, c, "evt-dl", ticket("t-dl")); err != nil {
 		t.Fatal(err)
 	}
 	var list []bus.DeadLetter
 	testkit.Eventually(t, 20*time.Second, "dead letter", func() bool {
+		var err error
 		list, err = c.DeadLetters(ctx, "")
 		return err == nil && len(list) == 1
 	})

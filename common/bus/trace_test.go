@@ -24,16 +24,12 @@ func TestEventsCarryTheTrace(t *testing.T) {
 	c := connect(t, testkit.NATS(t))
 	var mu sync.Mutex
 	seen := map[string]string{} // ticket id -> trace id in the handler
-	l, err := bus.Listen(context.Background(), c, "test", func(ctx context.Context, e events.TicketCreated) error {
+	listen(t, c, func(ctx context.Context, e events.TicketCreated) error {
 		mu.Lock()
 		seen[e.ID] = meta.TraceID(ctx)
 		mu.Unlock()
 		return nil
 	}, bus.ListenOptions{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Stop(context.Background())
 
 	ctx, root := otel.Tracer("test").Start(context.Background(), "request")
 	if err := bus.Publish(ctx, c, "", ticket("t1")); err != nil { // Publish

@@ -7,28 +7,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ticketing/common/testkit"
 )
-
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type item struct {
 	name    string
 	version int64
 }
 
-func newItems(clk *clock, max int) *Cache[string, item] {
-	return New[string](testName(), Options[item]{TTL: time.Second, Max: max, Now: clk.now,
+// newItems is a cache of at most max items (0: no limit) with a TTL of a second, on a
+// manual clock.
+func newItems(max int) (*testkit.Clock, *Cache[string, item]) {
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	return clk, New[string](testName(), Options[item]{TTL: time.Second, Max: max, Now: clk.Now,
 		Version: func(i item) int64 { return i.version }})
 }
 
@@ -57,6 +49,15 @@ func slowLoad(c *Cache[string, item], key string, v item) (release chan struct{}
 	return release, done
 }
 
+// wantVersion fails t with msg (formatted with the item got) unless a Get of key, loading
+// with load on a miss, answers version want.
+func wantVersion(t *testing.T, c *Cache[string, item], key string, load func(context.Context) (item, error), want int64, msg string) {
+	t.Helper()
+	if got := get(t, c, key, load); got.version != want {
+		t.Fatalf(msg, got)
+	}
+}
+
 func get(t *testing.T, c *Cache[string, item], key string, load func(context.Context) (item, error)) item {
 	t.Helper()
 	v, err := c.Get(t.Context(), key, load)
@@ -68,45 +69,35 @@ func get(t *testing.T, c *Cache[string, item], key string, load func(context.Con
 
 // An entry answers for the TTL, then the next Get loads; an error is not kept.
 func TestTTL(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	c := newItems(clk, 0)
-	if got := get(t, c, "k", value(1)); got.version != 1 {
-		t.Fatalf("first Get = %v", got)
-	}
-	clk.add(999 * time.Millisecond)
-	if got := get(t, c, "k", value(2)); got.version != 1 {
-		t.Fatalf("Get within the TTL = %v, want the entry (1)", got)
-	}
-	clk.add(time.Millisecond)
-	if got := get(t, c, "k", value(2)); got.version != 2 {
-		t.Fatalf("Get after the TTL = %v, want a load (2)", got)
-	}
-	clk.add(time.Second)
+	clk, c := newItems(0)
+	wantVersion(t, c, "k", value(1), 1, "first Get = %v")
+	clk.Add(999 * time.Millisecond)
+	wantVersion(t, c, "k", value(2), 1, "Get within the TTL = %v, want the entry (1)")
+	clk.Add(time.Millisecond)
+	wantVersion(t, c, "k", value(2), 2, "Get after the TTL = %v, want a load (2)")
+	clk.Add(time.Second)
 	boom := errors.New("boom")
 	if _, err := c.Get(t.Context(), "k", func(context.Context) (item, error) { return item{}, boom }); !errors.Is(err, boom) {
 		t.Fatalf("failed load: %v", err)
 	}
-	if got := get(t, c, "k", value(3)); got.version != 3 {
-		t.Fatalf("Get after a failed load = %v, want a load (3)", got)
-	}
+	wantVersion(t, c, "k", value(3), 3, "Get after a failed load = %v, want a load (3)")
 }
 
 // A late or older value never rolls an entry back: not a Put of an older version, nor a
 // load that read before a write and ends after it.
 func TestVersionNeverRollsBack(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	c := newItems(clk, 0)
-	c.Put("k", item{"new", 5}, clk.now())
-	c.Put("k", item{"late", 3}, clk.now())
+	clk, c := newItems(0)
+	c.Put("k", item{"new", 5}, clk.Now())
+	c.Put("k", item{"late", 3}, clk.Now())
 	if got := get(t, c, "k", value(1)); got != (item{"new", 5}) {
 		t.Fatalf("after a late Put: %v, want version 5", got)
 	}
 
 	// A load that read version 5, then a write puts 6 while the load runs: the load's
 	// readers get the newer 6, and the entry keeps it.
-	clk.add(2 * time.Second)
+	clk.Add(2 * time.Second)
 	release, done := slowLoad(c, "k", item{"read before the write", 5})
-	c.Put("k", item{"written", 6}, clk.now())
+	c.Put("k", item{"written", 6}, clk.Now())
 	close(release)
 	if got := <-done; got != (item{"written", 6}) {
 		t.Fatalf("the load's reader got %v, want the newer 6", got)
@@ -117,67 +108,52 @@ func TestVersionNeverRollsBack(t *testing.T) {
 
 	// An expired entry still bounds the version: a load that reads an older one (a lagging
 	// secondary) is not kept, its reader gets the newer entry, and the next Get loads again.
-	clk.add(2 * time.Second)
-	if got := get(t, c, "k", value(4)); got.version != 6 {
-		t.Fatalf("a load of an older version answered %v, want the entry's 6", got)
-	}
-	if got := get(t, c, "k", value(7)); got.version != 7 {
-		t.Fatalf("the older load was kept: %v, want a new load (7)", got)
-	}
+	clk.Add(2 * time.Second)
+	wantVersion(t, c, "k", value(4), 6, "a load of an older version answered %v, want the entry's 6")
+	wantVersion(t, c, "k", value(7), 7, "the older load was kept: %v, want a new load (7)")
 }
 
 // A Put that comes late, with a version older than a load running meanwhile read, does not
 // make a reader go back: the load's newer value wins.
 func TestLatePutDuringLoad(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	c := newItems(clk, 0)
-	c.Put("k", item{"first", 1}, clk.now())
-	clk.add(2 * time.Second)
+	clk, c := newItems(0)
+	c.Put("k", item{"first", 1}, clk.Now())
+	clk.Add(2 * time.Second)
 	release, done := slowLoad(c, "k", item{"third", 3})
-	c.Put("k", item{"second, late", 2}, clk.now())
+	c.Put("k", item{"second, late", 2}, clk.Now())
 	close(release)
 	if got := <-done; got.version != 3 {
 		t.Fatalf("the load answered %v, want 3", got)
 	}
-	if got := get(t, c, "k", value(9)); got.version != 3 {
-		t.Fatalf("after the load: %v, want 3 (the late Put must not win)", got)
-	}
+	wantVersion(t, c, "k", value(9), 3, "after the load: %v, want 3 (the late Put must not win)")
 }
 
 // Clear drops the entries and keeps no load that was running; the next reader loads afresh
 // rather than waiting for the load that read before the write.
 func TestClear(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	c := newItems(clk, 0)
+	_, c := newItems(0)
 
 	release, done := slowLoad(c, "c", item{"stale", 1})
 	c.Clear()
 	if c.Len() != 0 {
 		t.Fatalf("%d entries after Clear", c.Len())
 	}
-	if got := get(t, c, "c", value(2)); got.version != 2 {
-		t.Fatalf("a Get after Clear joined the load that ran before it: %v", got)
-	}
+	wantVersion(t, c, "c", value(2), 2, "a Get after Clear joined the load that ran before it: %v")
 	close(release)
 	<-done
-	if got := get(t, c, "c", value(3)); got.version != 2 {
-		t.Fatalf("the load that ran across Clear replaced the entry: %v", got)
-	}
+	wantVersion(t, c, "c", value(3), 2, "the load that ran across Clear replaced the entry: %v")
 }
 
 // Beyond Max, expired entries are swept; a value that does not fit is returned, not kept.
 func TestMax(t *testing.T) {
-	clk := &clock{t: time.Unix(1000, 0)}
-	c := newItems(clk, 2)
+	clk, c := newItems(2)
 	get(t, c, "a", value(1))
 	get(t, c, "b", value(1))
 	if got := get(t, c, "c", value(1)); got.version != 1 || c.Len() != 2 {
 		t.Fatalf("c: %v, %d entries", got, c.Len())
 	}
-	if got := get(t, c, "c", value(2)); got.version != 2 {
-		t.Fatalf("c was kept beyond Max: %v", got)
-	}
-	clk.add(2 * time.Second)
+	wantVersion(t, c, "c", value(2), 2, "c was kept beyond Max: %v")
+	clk.Add(2 * time.Second)
 	get(t, c, "d", value(1))
 	if c.Len() != 1 {
 		t.Fatalf("%d entries after the sweep, want 1 (d)", c.Len())

@@ -73,6 +73,52 @@ func IsDuplicate(err error) bool { return mongo.IsDuplicateKeyError(err) }
 // IsNotFound reports whether err says no document matched.
 func IsNotFound(err error) bool { return errors.Is(err, mongo.ErrNoDocuments) }
 
+// FindOne reads the document of coll that filter matches and returns it as as makes it:
+// notFound when no document matches; any other error as "what: err", or as it is when what
+// is empty.
+func FindOne[D, T any](ctx context.Context, coll *mongo.Collection, filter any, notFound error, what string,
+	as func(D) T, opts ...options.Lister[options.FindOneOptions]) (T, error) {
+	var d D
+	err := coll.FindOne(ctx, filter, opts...).Decode(&d)
+	if err == nil {
+		return as(d), nil
+	}
+	var zero T
+	switch {
+	case IsNotFound(err):
+		return zero, notFound
+	case what != "":
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	return zero, err
+}
+
+// Find reads the documents of coll that filter matches and returns them as as makes each
+// (an empty, not nil, slice when none matches); an error as "what: err", or as it is when
+// what is empty.
+func Find[D, T any](ctx context.Context, coll *mongo.Collection, filter any, what string,
+	as func(D) T, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	wrap := func(err error) error {
+		if what == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	cur, err := coll.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]T, len(docs))
+	for i, d := range docs {
+		out[i] = as(d)
+	}
+	return out, nil
+}
+
 // EnsureIndexes creates each index unless it exists, one command per index: the stand-in's
 // FerretDB fails a createIndexes of several indexes when some already exist.
 func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {

@@ -3,10 +3,13 @@ package mongodb_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"ticketing/common/config"
 	"ticketing/common/mongodb"
@@ -139,5 +142,58 @@ func TestLoadListingReads(t *testing.T) {
 		if ms, ok := rp.MaxStaleness(); ok != (tc.staleness != "") || (ok && ms != l.MaxStaleness) {
 			t.Errorf("%q, %q: max staleness %s %v", tc.mode, tc.staleness, ms, ok)
 		}
+	}
+}
+
+// FindOne returns the document as made, the caller's not-found error when none matches, and
+// any other error wrapped in what (or as it is).
+func TestFindOne(t *testing.T) {
+	ctx := context.Background()
+	coll := testkit.Mongo(t).Collection("counters")
+	if _, err := coll.InsertOne(ctx, counter{ID: "c", N: 7}); err != nil {
+		t.Fatal(err)
+	}
+	errNone := errors.New("no such counter")
+	n := func(c counter) int { return c.N }
+	if got, err := mongodb.FindOne(ctx, coll, bson.M{"_id": "c"}, errNone, "read counter", n); err != nil || got != 7 {
+		t.Fatalf("found %d, %v; want 7", got, err)
+	}
+	if got, err := mongodb.FindOne(ctx, coll, bson.M{"_id": "x"}, errNone, "read counter", n); err != errNone || got != 0 {
+		t.Fatalf("missing: %d, %v; want 0 and the not-found error as it is", got, err)
+	}
+	// A filter the server refuses: an error other than not-found.
+	bad := bson.M{"_id": bson.M{"$nosuchop": 1}}
+	if _, err := mongodb.FindOne(ctx, coll, bad, errNone, "read counter", n); err == nil || errors.Is(err, errNone) || !strings.HasPrefix(err.Error(), "read counter: ") {
+		t.Fatalf("refused filter: %v; want it wrapped in %q", err, "read counter")
+	}
+	if _, err := mongodb.FindOne(ctx, coll, bad, errNone, "", n); err == nil || strings.HasPrefix(err.Error(), "read counter") {
+		t.Fatalf("refused filter, no what: %v; want the error as it is", err)
+	}
+}
+
+// Find returns the documents as made, an empty (not nil) slice when none matches, and an
+// error wrapped in what (or as it is).
+func TestFind(t *testing.T) {
+	ctx := context.Background()
+	coll := testkit.Mongo(t).Collection("counters")
+	for _, c := range []counter{{ID: "a", N: 1}, {ID: "b", N: 2}} {
+		if _, err := coll.InsertOne(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := func(c counter) int { return c.N }
+	got, err := mongodb.Find(ctx, coll, bson.M{}, "list counters", n, options.Find().SetSort(bson.M{"_id": 1}))
+	if err != nil || !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("found %v, %v; want [1 2]", got, err)
+	}
+	if got, err := mongodb.Find(ctx, coll, bson.M{"_id": "x"}, "list counters", n); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("none: %#v, %v; want an empty slice", got, err)
+	}
+	bad := bson.M{"_id": bson.M{"$nosuchop": 1}}
+	if _, err := mongodb.Find(ctx, coll, bad, "list counters", n); err == nil || !strings.HasPrefix(err.Error(), "list counters: ") {
+		t.Fatalf("refused filter: %v; want it wrapped in %q", err, "list counters")
+	}
+	if _, err := mongodb.Find(ctx, coll, bad, "", n); err == nil || strings.HasPrefix(err.Error(), "list counters") {
+		t.Fatalf("refused filter, no what: %v; want the error as it is", err)
 	}
 }

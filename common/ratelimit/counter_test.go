@@ -28,14 +28,14 @@ func counters() []counterCase {
 		{
 			name: "memory",
 			new: func(*testing.T) Counter {
-				clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-				m := NewMemoryClock(clock.now)
+				clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+				m := NewMemoryClock(clock.Now)
 				memClocks.Store(m, clock)
 				return m
 			},
 			advance: func(_ *testing.T, c Counter, d time.Duration) {
 				v, _ := memClocks.Load(c)
-				v.(*fakeClock).add(d)
+				v.(*testkit.Clock).Add(d)
 			},
 		},
 		{
@@ -77,21 +77,9 @@ func counters() []counterCase {
 }
 
 var (
-	memClocks sync.Map // *Memory -> *fakeClock
+	memClocks sync.Map // *Memory -> *testkit.Clock
 	minis     sync.Map // *Redis -> *miniredis.Miniredis
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func take(t *testing.T, c Counter, rules ...Rule) time.Duration {
 	t.Helper()
@@ -223,12 +211,12 @@ func TestRedisIsSharedAcrossClients(t *testing.T) {
 }
 
 func TestMemoryDropsEndedWindows(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	m := NewMemoryClock(clock.now)
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	m := NewMemoryClock(clock.Now)
 	for i := range 100 {
 		take(t, m, Rule{Key: string(rune('a' + i)), Limit: 5, Window: time.Minute})
 	}
-	clock.add(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	take(t, m, Rule{Key: "fresh", Limit: 5, Window: time.Minute})
 	if n := len(m.counts); n != 1 {
 		t.Errorf("%d windows kept after the others ended, want 1", n)

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,6 +33,31 @@ func keyPair(t testing.TB) (priv, pub string) {
 		t.Fatalf("testkit: key pair: %v", keys.initFailure)
 	}
 	return keys.priv, keys.pub
+}
+
+// KeyPair is a fresh Ed25519 key pair as authn.GenerateKey makes it: the PEM halves that
+// the services read, and the keys parsed.
+type KeyPair struct {
+	PrivatePEM, PublicPEM string
+	Private               ed25519.PrivateKey
+	Public                ed25519.PublicKey
+}
+
+// NewKeyPair makes a fresh key pair (not the one of ServiceEnv); it fails t when it cannot.
+func NewKeyPair(t testing.TB) KeyPair {
+	t.Helper()
+	var k KeyPair
+	var err error
+	if k.PrivatePEM, k.PublicPEM, err = authn.GenerateKey(); err != nil {
+		t.Fatalf("testkit: key pair: %v", err)
+	}
+	if k.Private, err = authn.ParsePrivateKey(k.PrivatePEM); err != nil {
+		t.Fatalf("testkit: key pair: %v", err)
+	}
+	if k.Public, err = authn.ParsePublicKey(k.PublicPEM); err != nil {
+		t.Fatalf("testkit: key pair: %v", err)
+	}
+	return k
 }
 
 // Token is a valid session token for a user, signed with the key pair of ServiceEnv.

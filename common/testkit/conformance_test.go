@@ -89,10 +89,7 @@ func TestConditionalUpdateAdmitsOneOfConcurrentWriters(t *testing.T) {
 		}
 	}
 
-	var got struct{ Version int }
-	if err := coll.FindOne(ctx, bson.M{"_id": "t1"}).Decode(&got); err != nil {
-		t.Fatal(err)
-	}
+	got := testkit.Stored[struct{ Version int }](t, coll, "t1")
 	if got.Version != rounds {
 		t.Errorf("version = %d, want %d", got.Version, rounds)
 	}
@@ -153,10 +150,7 @@ func TestOutboxPushAndPull(t *testing.T) {
 		t.Fatalf("UpdateOne $pull = %+v, %v; want 1 modified", res, err)
 	}
 
-	var got outboxDoc
-	if err := coll.FindOne(ctx, bson.M{"_id": "o1"}).Decode(&got); err != nil {
-		t.Fatal(err)
-	}
+	got := testkit.Stored[outboxDoc](t, coll, "o1")
 	want := outboxDoc{ID: "o1", Status: "cancelled", Version: 1, Outbox: []outboxEvent{{ID: "e2", Subject: "order.x"}}}
 	if got.Status != want.Status || got.Version != want.Version || len(got.Outbox) != 1 || got.Outbox[0] != want.Outbox[0] {
 		t.Errorf("document = %+v, want %+v", got, want)

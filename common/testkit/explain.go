@@ -170,3 +170,20 @@ func RequireIndexed(t testing.TB, coll *mongo.Collection, filter any) {
 		t.Logf("find %v on %s: index use not checked on the SQLite backend (%s=postgresql checks it)", filter, coll.Name(), EnvMongoBackend)
 	}
 }
+
+// EveryQueryIndexed makes a service's store with newStore on a database that records what
+// it is asked ([MongoRecording]), ensures the store's indexes, lets use run each of the
+// store's queries (failing t itself when one fails), and then fails t when a query filters
+// on fields that no index leads with ([Queries.RequireIndexed]).
+func EveryQueryIndexed[S interface {
+	EnsureIndexes(context.Context) error
+}](t testing.TB, newStore func(*mongo.Database) S, use func(ctx context.Context, s S)) {
+	t.Helper()
+	db, queries := MongoRecording(t)
+	s := newStore(db)
+	if err := s.EnsureIndexes(t.Context()); err != nil {
+		t.Fatalf("testkit: ensure indexes: %v", err)
+	}
+	use(t.Context(), s)
+	queries.RequireIndexed(t, db)
+}

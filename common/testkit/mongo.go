@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"ticketing/common/bus"
 	"ticketing/common/standin"
 )
 
@@ -232,4 +234,24 @@ func Indexed[S interface {
 		}
 	}
 	return st
+}
+
+// Stored is the document id of coll as it is stored, decoded into a T; it fails t when
+// there is none.
+func Stored[T any](t testing.TB, coll *mongo.Collection, id string) T {
+	t.Helper()
+	var d T
+	if err := coll.FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
+		t.Fatalf("testkit: read %s %s: %v", coll.Name(), id, err)
+	}
+	return d
+}
+
+// Outbox is the events waiting in the outbox of document id of coll (bus.OutboxField), as
+// the relay would read them; it fails t when there is no such document.
+func Outbox(t testing.TB, coll *mongo.Collection, id string) []bus.Envelope {
+	t.Helper()
+	return Stored[struct {
+		Outbox []bus.Envelope `bson:"outbox"`
+	}](t, coll, id).Outbox
 }

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"ticketing/common/testkit"
 	"ticketing/common/web"
 )
 
@@ -79,24 +78,9 @@ func TestReadinessFailsOnlyWithoutARequiredDependency(t *testing.T) {
 
 func gauge(t *testing.T, dependency, required string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
+	up, ok := testkit.Metric(t, "ticketing_dependency_up", map[string]string{"dependency": dependency, "required": required})
+	if !ok {
+		t.Fatalf("no ticketing_dependency_up{dependency=%q,required=%q}", dependency, required)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != "ticketing_dependency_up" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			if strings.Join(labels, ",") == "dependency="+dependency+",required="+required {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no ticketing_dependency_up{dependency=%q,required=%q}", dependency, required)
-	return 0
+	return up
 }

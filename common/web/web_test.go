@@ -14,6 +14,7 @@ import (
 
 	"ticketing/common/authn"
 	"ticketing/common/errs"
+	"ticketing/common/testkit"
 	"ticketing/common/web"
 )
 
@@ -160,14 +161,9 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 // A session cookie signs in a request that changes state only when it is JSON from this site;
 // a Bearer token, and reads, are not affected. The refusal is a 401 that says why.
 func TestCookieRefusedOnCrossSiteWrites(t *testing.T) {
-	privPEM, pubPEM, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := authn.ParsePrivateKey(privPEM)
-	pub, _ := authn.ParsePublicKey(pubPEM)
-	tok, _, _ := authn.NewSigner(priv, time.Hour).Issue("u1", "a@b.c")
-	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(pub))
+	k := testkit.NewKeyPair(t)
+	tok, _, _ := authn.NewSigner(k.Private, time.Hour).Issue("u1", "a@b.c")
+	r := web.NewRouter(slog.New(slog.DiscardHandler), authn.NewVerifier(k.Public))
 	ok := func(w http.ResponseWriter, _ *http.Request) { web.Respond(w, http.StatusOK, struct{}{}) }
 	r.With(web.RequireAuth).Post("/things", ok)
 	r.With(web.RequireAuth).Delete("/things", ok)

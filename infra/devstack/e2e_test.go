@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,21 +35,9 @@ const sweepInterval, sweepGrace = 500 * time.Millisecond, 2 * time.Second
 func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	rs := testkit.Redis(t)
-	dir := t.TempDir()
-	s, err := Start(ctx, Options{
-		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2, BasePort: 0,
-		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
-		Env: unthrottled(map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": sweepInterval.String(), "SWEEP_GRACE": sweepGrace.String(), "HOLD_GRACE": "5s"}),
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			dumpLogs(t, filepath.Join(dir, "logs"))
-		}
+	s := startStack(t, Options{
+		Multi: true, Replicas: 2, RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "info",
+		Env: map[string]string{"EXPIRATION_WINDOW": window.String(), "SWEEP_INTERVAL": sweepInterval.String(), "SWEEP_GRACE": sweepGrace.String(), "HOLD_GRACE": "5s"},
 	})
 	c := newClient(t, s.URL)
 	clients := []*client{c} // every client, for the metrics checks
@@ -112,33 +101,25 @@ func TestEndToEnd(t *testing.T) {
 		bus.idle(t, "orders", events.SubjectTicketCreated)
 		winners := map[string]string{} // ticket -> order
 		for _, id := range ids {
-			var wg sync.WaitGroup
 			var created, conflict, other atomic.Int32
 			var winner atomic.Value
-			start := make(chan struct{})
-			for k := range racers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					r := c.do("POST", "/api/orders", racersUsers[k].Token, map[string]string{"ticketId": id})
-					switch r.Status {
-					case 201:
-						created.Add(1)
-						var o apiclient.Order
-						r.JSON(&o)
-						winner.Store([2]string{o.ID, racersUsers[k].Token})
-						c.do("POST", "/api/payments", racersUsers[k].Token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
-					case 409:
-						conflict.Add(1)
-					default:
-						other.Add(1)
-						t.Errorf("order: %d %s", r.Status, r.Body)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
+			testkit.AtOnce(racers, func(k int) struct{} {
+				r := c.do("POST", "/api/orders", racersUsers[k].Token, map[string]string{"ticketId": id})
+				switch r.Status {
+				case 201:
+					created.Add(1)
+					var o apiclient.Order
+					r.JSON(&o)
+					winner.Store([2]string{o.ID, racersUsers[k].Token})
+					c.do("POST", "/api/payments", racersUsers[k].Token, map[string]string{"orderId": o.ID, "token": "tok_visa"})
+				case 409:
+					conflict.Add(1)
+				default:
+					other.Add(1)
+					t.Errorf("order: %d %s", r.Status, r.Body)
+				}
+				return struct{}{}
+			})
 			if created.Load() != 1 || conflict.Load() != racers-1 {
 				t.Fatalf("ticket %s: %d created, %d conflicts, %d other; want 1 and %d", id, created.Load(), conflict.Load(), other.Load(), racers-1)
 			}
@@ -386,7 +367,37 @@ func (w *busWatch) counts() map[string]int {
 	return out
 }
 
-func dumpLogs(t *testing.T, dir string) {
+// startStack starts the platform with o, on a free gateway port, in a fresh DataDir, with
+// the dev stack's own messages at o.LogLevel or above and the rate limits of writes off
+// (unthrottled), unless o says otherwise. It stops
+// with the test; a failed test logs the first errors and last lines of each service's log
+// (multi-process mode).
+func startStack(t testing.TB, o Options) *Stack {
+	t.Helper()
+	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
+	o.DataDir = cmp.Or(o.DataDir, t.TempDir())
+	o.Env = unthrottled(o.Env)
+	if o.Log == nil {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil || level < slog.LevelWarn {
+			level = slog.LevelWarn
+		}
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	s, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			dumpLogs(t, filepath.Join(o.DataDir, "logs"))
+		}
+	})
+	return s
+}
+
+func dumpLogs(t testing.TB, dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))

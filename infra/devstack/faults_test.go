@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -48,7 +47,6 @@ const (
 // (killed and restarted: an outage) and one Redis (restarted empty: its jobs lost).
 func TestClusterFaults(t *testing.T) {
 	began := time.Now()
-	ctx := context.Background()
 	var e *engines
 	if os.Getenv("FAULTS_SINGLE") == "1" {
 		e = singleEngines(t)
@@ -61,19 +59,9 @@ func TestClusterFaults(t *testing.T) {
 	}
 	maps.Copy(env, e.env)
 	dir := t.TempDir()
-	s, err := Start(ctx, Options{
-		Addr: "127.0.0.1:0", DataDir: dir, Multi: true, Replicas: 2,
-		NATSURL: e.nats.URL(), RedisAddr: e.redisAddr, RedisDB: e.redisDB, LogLevel: "debug", Env: unthrottled(env),
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			dumpLogs(t, filepath.Join(dir, "logs"))
-		}
+	s := startStack(t, Options{
+		DataDir: dir, Multi: true, Replicas: 2,
+		NATSURL: e.nats.URL(), RedisAddr: e.redisAddr, RedisDB: e.redisDB, LogLevel: "debug", Env: env,
 	})
 	logDir := filepath.Join(dir, "logs")
 	topo := events.Topology{Prefix: s.Prefix}

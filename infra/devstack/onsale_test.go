@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -20,14 +17,7 @@ import (
 // orders with it, and is stopped at the event's limit (409).
 func TestOnSaleThroughGateway(t *testing.T) {
 	rs := testkit.Redis(t)
-	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn", Env: unthrottled(nil),
-		Logs: io.Discard, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := startStack(t, Options{RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn", Logs: io.Discard})
 	c := newClient(t, s.URL)
 	seller, buyer := c.signup("seller@example.com"), c.signup("buyer@example.com")
 	send := func(method, path, token string, body any, header http.Header) (int, map[string]any) {

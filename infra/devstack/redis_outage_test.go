@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,15 +26,10 @@ const redisOutage = 3 * time.Minute
 // expiration service's consumers retry through the outage instead of giving up.
 func TestRedisOutageDeadLettersNothing(t *testing.T) {
 	rs := testkit.StartRedis(t)
-	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "error",
-		Env: unthrottled(map[string]string{"EXPIRATION_WINDOW": "20s", "SWEEP_INTERVAL": "1s", "SWEEP_GRACE": "3s"}),
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	s := startStack(t, Options{
+		RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "error",
+		Env: map[string]string{"EXPIRATION_WINDOW": "20s", "SWEEP_INTERVAL": "1s", "SWEEP_GRACE": "3s"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
 	c := newClient(t, s.URL)
 	seller := c.signup(fmt.Sprintf("outage-seller-%d@example.com", time.Now().UnixNano()))
 	buyers := c.users("outage", 2)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,14 +21,9 @@ import (
 //	go test -run '^$' -bench BenchmarkStorefrontHome -benchtime 2000x ./infra/devstack
 func BenchmarkStorefrontHome(b *testing.B) {
 	rs := testkit.Redis(b)
-	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: b.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		MongoURI: testkit.MongoURI(b), LogLevel: "error", Env: unthrottled(nil), Log: slog.New(slog.DiscardHandler),
+	s := startStack(b, Options{
+		RedisAddr: rs.Addr, RedisDB: rs.DB, MongoURI: testkit.MongoURI(b), LogLevel: "error", Log: slog.New(slog.DiscardHandler),
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
 	c := newClient(b, s.URL)
 	seller := c.signup("bench-seller@example.com")
 	const tickets = 1000

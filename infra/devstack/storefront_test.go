@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +17,7 @@ import (
 func startStorefrontStack(t *testing.T, env map[string]string) *Stack {
 	t.Helper()
 	rs := testkit.Redis(t)
-	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		LogLevel: "warn", Env: unthrottled(env), Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startStack(t, Options{RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn", Env: env})
 }
 
 // TestStorefront: people use the platform through the storefront in a real browser (headless
@@ -190,13 +179,7 @@ func TestStorefrontStripe(t *testing.T) {
 		"STRIPE_JS_URL":          stripe.URL() + "/v3/",
 	})
 	stripe.webhookURL = s.URL + "/api/payments/webhook"
-	b := newBrowser(t, s.URL)
-	seller, buyer := b.newUser(), b.newUser()
-
-	seller.signUp("stripe-seller@example.com", "/tickets/new")
-	ticket := seller.sell("Festival pass", "99.99")
-	buyer.signUp("stripe-buyer@example.com", "/")
-	order := buyer.buy(ticket)
+	buyer, order := sellOne(t, s.URL, "stripe", "Festival pass", "99.99")
 
 	buyer.eventually(30*time.Second, "the Payment Element mounted", func() bool { return buyer.has("fake-card") })
 	if buyer.has("test-card") {
@@ -236,12 +219,7 @@ func TestStorefrontRazorpay(t *testing.T) {
 		"CURRENCY":                "inr",
 	})
 	fake.WebhookURL = s.URL + "/api/payments/razorpay/webhook"
-	b := newBrowser(t, s.URL)
-	seller, buyer := b.newUser(), b.newUser()
-	seller.signUp("razorpay-seller@example.com", "/tickets/new")
-	ticket := seller.sell("Mela pass", "1499")
-	buyer.signUp("razorpay-buyer@example.com", "/")
-	order := buyer.buy(ticket)
+	buyer, order := sellOne(t, s.URL, "razorpay", "Mela pass", "1499")
 
 	buyer.eventually(30*time.Second, "Checkout offered", func() bool { return buyer.has("razorpay-checkout") })
 	if buyer.has("test-card") || buyer.has("payment-element") {
@@ -255,4 +233,17 @@ func TestStorefrontRazorpay(t *testing.T) {
 	if n, c := fake.OrdersCreated(), fake.Captures(); n != 1 || c != 1 {
 		t.Errorf("%d Razorpay orders and %d captures, want 1 and 1", n, c)
 	}
+}
+
+// sellOne opens the storefront at url in a browser where a seller (who-seller@example.com)
+// lists a ticket, title at price, and a buyer (who-buyer@example.com) orders it: it
+// returns the buyer, on the order's page, and the page's path.
+func sellOne(t *testing.T, url, who, title, price string) (buyer *person, order string) {
+	t.Helper()
+	b := newBrowser(t, url)
+	seller, buyer := b.newUser(), b.newUser()
+	seller.signUp(who+"-seller@example.com", "/tickets/new")
+	ticket := seller.sell(title, price)
+	buyer.signUp(who+"-buyer@example.com", "/")
+	return buyer, buyer.buy(ticket)
 }

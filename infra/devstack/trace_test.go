@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -21,14 +20,7 @@ import (
 func TestOneTraceAcrossServices(t *testing.T) {
 	spans := testkit.Spans(t)
 	rs := testkit.Redis(t)
-	s, err := Start(context.Background(), Options{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), BasePort: 0, RedisAddr: rs.Addr, RedisDB: rs.DB,
-		LogLevel: "warn", Env: unthrottled(nil), Log: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := startStack(t, Options{RedisAddr: rs.Addr, RedisDB: rs.DB, LogLevel: "warn", Log: slog.New(slog.DiscardHandler)})
 	c := newClient(t, s.URL)
 	seller, buyer := c.signup("trace-seller@example.com"), c.signup("trace-buyer@example.com")
 	tk := c.createTicket(seller, "Traced", 12)

@@ -2,7 +2,6 @@ package k8scheck
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -44,10 +43,7 @@ func governed(env *schemaNode) []string {
 // last of two entries of one name) and run production with an offline provider or insecure
 // cookies.
 func TestProductionRulesCannotBeBypassedByExtraEnv(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "helm", "ticketing", "values.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, filepath.Join(repoRoot(t), "infra", "helm", "ticketing", "values.schema.json"))
 	var schema schemaNode
 	if err := json.Unmarshal(data, &schema); err != nil {
 		t.Fatal(err)

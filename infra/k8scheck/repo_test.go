@@ -21,10 +21,7 @@ var services = []string{"auth", "tickets", "orders", "expiration", "payments", "
 // returns artifact image -> service.
 func skaffoldArtifacts(t *testing.T, root string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "skaffold.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, filepath.Join(root, "skaffold.yaml"))
 	var cfg struct {
 		Build struct {
 			Artifacts []struct {
@@ -192,10 +189,7 @@ func globMatch(pattern, name string) bool {
 
 func readPatterns(t *testing.T, file string) []string {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, file)
 	var out []string
 	for line := range strings.Lines(string(data)) {
 		line = strings.TrimSpace(line)
@@ -263,10 +257,7 @@ func TestDockerContextHasTheWorkspace(t *testing.T) {
 // Secret key that the skaffold dev manifests read.
 func TestDevSecretsScript(t *testing.T) {
 	root := repoRoot(t)
-	script, err := os.ReadFile(filepath.Join(root, "scripts", "dev-secrets.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := readFile(t, filepath.Join(root, "scripts", "dev-secrets.sh"))
 	created := map[string][]string{}
 	var current string
 	secret := regexp.MustCompile(`apply_secret ([a-z0-9-]+)`)
@@ -303,4 +294,14 @@ func TestDevSecretsScript(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readFile is the content of the file at path; it fails t when it cannot be read.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -9,22 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
+	"ticketing/common/testkit"
 	"ticketing/services/auth/internal/password"
 )
 
 func baseEnv(t *testing.T) map[string]string {
 	t.Helper()
-	priv, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testkit.NewKeyPair(t)
 	return map[string]string{
 		"NATS_URL":        "nats://127.0.0.1:4222",
 		"MONGODB_URI":     "mongodb://127.0.0.1:27017",
-		"JWT_PUBLIC_KEY":  pub,
-		"JWT_PRIVATE_KEY": priv,
+		"JWT_PUBLIC_KEY":  k.PublicPEM,
+		"JWT_PRIVATE_KEY": k.PrivatePEM,
 	}
 }
 
@@ -87,10 +84,7 @@ func TestLoadConfigSettings(t *testing.T) {
 }
 
 func TestLoadConfigRefusesBadSettings(t *testing.T) {
-	otherPriv, _, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherPriv := testkit.NewKeyPair(t).PrivatePEM
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	rsaDER, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
 	rsaPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: rsaDER}))

@@ -5,18 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/events"
+	"ticketing/common/testkit"
 )
 
 func baseEnv(t *testing.T) map[string]string {
 	t.Helper()
-	_, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "JWT_PUBLIC_KEY": pub, "REDIS_ADDR": "redis:6379"}
+	return map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "JWT_PUBLIC_KEY": testkit.NewKeyPair(t).PublicPEM, "REDIS_ADDR": "redis:6379"}
 }
 
 func TestLoadConfigDefaults(t *testing.T) {

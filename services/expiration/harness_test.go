@@ -11,7 +11,6 @@ import (
 	"github.com/hibiken/asynq"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"ticketing/common/authn"
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
@@ -42,10 +41,7 @@ func start(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	ns := testkit.StartNATS(t, t.TempDir())
 	rs := testkit.Redis(t)
-	_, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := testkit.NewKeyPair(t).PublicPEM
 	env := map[string]string{
 		"NATS_URL":         ns.ClientURL(),
 		"REDIS_ADDR":       rs.Addr,

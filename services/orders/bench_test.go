@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,28 +42,17 @@ func BenchmarkCreateOrder(b *testing.B) {
 	})
 
 	latencies := make([]time.Duration, b.N)
-	var next atomic.Int64
 	var failures atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
-	for c := range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				t0 := time.Now()
-				r := testkit.Call(b, "POST", base+"/api/orders", tokens[c], map[string]string{"ticketId": ids[i]})
-				latencies[i] = time.Since(t0)
-				if r.Status != http.StatusCreated {
-					failures.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	testkit.Spread(b, clients, func(c, i int) bool {
+		t0 := time.Now()
+		r := testkit.Call(b, "POST", base+"/api/orders", tokens[c], map[string]string{"ticketId": ids[i]})
+		latencies[i] = time.Since(t0)
+		if r.Status != http.StatusCreated {
+			failures.Add(1)
+		}
+		return true
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if n := failures.Load(); n > 0 {

@@ -17,19 +17,9 @@ func TestConcurrentPaymentsChargeOnce(t *testing.T) {
 	o := h.order("carol", 4200, 15*time.Minute)
 
 	const n = 20
-	var wg sync.WaitGroup
-	results := make([]testkit.Reply, n)
-	begin := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-begin
-			results[i] = h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
-		}()
-	}
-	close(begin)
-	wg.Wait()
+	results := testkit.AtOnce(n, func(int) testkit.Reply {
+		return h.pay(o.Token, map[string]any{"orderId": o.ID, "paymentMethodId": "pm_card_visa"})
+	})
 
 	var paymentID, stripeID string
 	created, conflicts := 0, 0

@@ -21,12 +21,29 @@ func baseEnv(t *testing.T) map[string]string {
 	}
 }
 
+// wantErrorsAbout loads the configuration of env and fails t unless the error names each
+// of keys; it returns the error.
+func wantErrorsAbout(t *testing.T, env map[string]string, keys ...string) error {
+	t.Helper()
+	_, err := payments.LoadConfig(config.FromMap(env))
+	for _, key := range keys {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("no error about %s in %v", key, err)
+		}
+	}
+	return err
+}
+
+// logLine is the log line of cfg's settings.
+func logLine(cfg payments.Config) string {
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", cfg.LogAttrs()...)
+	return buf.String()
+}
+
 func TestLoadConfig(t *testing.T) {
 	t.Run("stripe by default, needs both secrets", func(t *testing.T) {
-		_, err := payments.LoadConfig(config.FromMap(baseEnv(t)))
-		if err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
-			t.Fatalf("got %v", err)
-		}
+		wantErrorsAbout(t, baseEnv(t), "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
 	})
 	t.Run("offline needs no secret key", func(t *testing.T) {
 		env := baseEnv(t)
@@ -40,12 +57,7 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("razorpay needs its three secrets, not Stripe's", func(t *testing.T) {
 		env := baseEnv(t)
 		env["PAYMENT_PROVIDER"] = "razorpay"
-		_, err := payments.LoadConfig(config.FromMap(env))
-		for _, key := range []string{"RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"} {
-			if err == nil || !strings.Contains(err.Error(), key) {
-				t.Errorf("no error about %s in %v", key, err)
-			}
-		}
+		err := wantErrorsAbout(t, env, "RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET")
 		if err != nil && strings.Contains(err.Error(), "STRIPE") {
 			t.Errorf("razorpay asks for Stripe's settings: %v", err)
 		}
@@ -57,19 +69,13 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil || cfg.Provider != "razorpay" || cfg.RazorpayKeyID != "rzp_test_1" {
 			t.Fatalf("got %+v, %v", cfg, err)
 		}
-		var buf bytes.Buffer
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", cfg.LogAttrs()...)
-		if strings.Contains(buf.String(), "supersecret") {
-			t.Fatalf("log line: %s", buf.String())
+		line := logLine(cfg)
+		if strings.Contains(line, "supersecret") {
+			t.Fatalf("log line: %s", line)
 		}
 		env["RAZORPAY_KEY_ID"] = "key_1"
 		env["RAZORPAY_API_BASE"] = "ftp://x"
-		_, err = payments.LoadConfig(config.FromMap(env))
-		for _, key := range []string{"RAZORPAY_KEY_ID", "RAZORPAY_API_BASE"} {
-			if err == nil || !strings.Contains(err.Error(), key) {
-				t.Errorf("no error about %s in %v", key, err)
-			}
-		}
+		wantErrorsAbout(t, env, "RAZORPAY_KEY_ID", "RAZORPAY_API_BASE")
 	})
 	t.Run("bad values", func(t *testing.T) {
 		env := baseEnv(t)
@@ -78,12 +84,7 @@ func TestLoadConfig(t *testing.T) {
 		env["STRIPE_API_BASE"] = "ftp://x"
 		env["CURRENCY"] = "dollars"
 		env["STRIPE_PUBLISHABLE_KEY"] = "sk_test_secret"
-		_, err := payments.LoadConfig(config.FromMap(env))
-		for _, key := range []string{"PAYMENT_PROVIDER", "STRIPE_API_BASE", "CURRENCY", "STRIPE_PUBLISHABLE_KEY"} {
-			if err == nil || !strings.Contains(err.Error(), key) {
-				t.Errorf("no error about %s in %v", key, err)
-			}
-		}
+		wantErrorsAbout(t, env, "PAYMENT_PROVIDER", "STRIPE_API_BASE", "CURRENCY", "STRIPE_PUBLISHABLE_KEY")
 	})
 	t.Run("secrets are masked in logs", func(t *testing.T) {
 		env := baseEnv(t)
@@ -97,10 +98,9 @@ func TestLoadConfig(t *testing.T) {
 		if cfg.StripeAPIBase != "http://127.0.0.1:12111" {
 			t.Errorf("api base %q", cfg.StripeAPIBase)
 		}
-		var buf bytes.Buffer
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("configuration", cfg.LogAttrs()...)
-		if strings.Contains(buf.String(), "supersecret") || !strings.Contains(buf.String(), "[set]") {
-			t.Fatalf("log line: %s", buf.String())
+		line := logLine(cfg)
+		if strings.Contains(line, "supersecret") || !strings.Contains(line, "[set]") {
+			t.Fatalf("log line: %s", line)
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"ticketing/common/events"
 	"ticketing/common/testkit"
 	"ticketing/services/payments"
+	"ticketing/services/payments/internal/payment"
 	"ticketing/services/payments/internal/provider"
 	"ticketing/services/payments/internal/store"
 )
@@ -185,6 +186,24 @@ func (h *harness) payments(orderID string) int64 {
 		h.t.Fatal(err)
 	}
 	return n
+}
+
+// succeeded delivers payment_intent.succeeded (Stripe event evtID) for intentID, the
+// intent of the order's first attempt; the webhook must answer 200.
+func (h *harness) succeeded(t *testing.T, evtID, intentID, orderID string) {
+	t.Helper()
+	if w := h.webhook(intentEvent(evtID, "payment_intent.succeeded", intentID, orderID, 1), time.Time{}); w.Status != 200 {
+		t.Fatalf("webhook: %d %s", w.Status, w.Body)
+	}
+}
+
+// waitStatus waits until the order's payment has status; msg says what is awaited.
+func (h *harness) waitStatus(t *testing.T, orderID string, status payment.Status, msg string) {
+	t.Helper()
+	eventually(t, msg, func() bool {
+		p, err := h.store.PaymentByOrder(t.Context(), orderID)
+		return err == nil && p.Status == status
+	})
 }
 
 func eventually(t *testing.T, msg string, cond func() bool) {

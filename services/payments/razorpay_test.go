@@ -103,7 +103,6 @@ func TestRazorpayConfig(t *testing.T) {
 // Razorpay's refund API; a failed one announces payment.failed, once per webhook.
 func TestRazorpaySaga(t *testing.T) {
 	h, fake := startRazorpay(t)
-	ctx := context.Background()
 	const window, paymentGrace = 2 * time.Second, 4 * time.Second
 	startPayment := func(t *testing.T, user string) (order, testkit.Reply, time.Time) {
 		t.Helper()
@@ -136,10 +135,7 @@ func TestRazorpaySaga(t *testing.T) {
 		if code, body := fake.Send(fake.Event("order.paid", c.PaymentID, time.Now())); code != 200 {
 			t.Fatalf("webhook: %d %s", code, body)
 		}
-		eventually(t, "payment refunded", func() bool {
-			p, err := h.store.PaymentByOrder(ctx, o.ID)
-			return err == nil && p.Status == payment.StatusRefunded
-		})
+		h.waitStatus(t, o.ID, payment.StatusRefunded, "payment refunded")
 		if n := fake.Refunds(); n != 1 {
 			t.Fatalf("%d refunds at Razorpay, want 1", n)
 		}

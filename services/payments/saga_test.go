@@ -82,13 +82,8 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 			t.Fatalf("pay again after the original deadline: %d %s", again.Status, again.Body)
 		}
 		confirm(t, r.Field("stripeId"), "pm_card_visa")
-		if w := h.webhook(intentEvent("evt_saga_ok", "payment_intent.succeeded", r.Field("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("webhook: %d %s", w.Status, w.Body)
-		}
-		eventually(t, "payment succeeded", func() bool {
-			p, err := h.store.PaymentByOrder(ctx, o.ID)
-			return err == nil && p.Status == payment.StatusSucceeded
-		})
+		h.succeeded(t, "evt_saga_ok", r.Field("stripeId"), o.ID)
+		h.waitStatus(t, o.ID, payment.StatusSucceeded, "payment succeeded")
 		h.settled(o.ID)
 		if n := h.offline.Refunds(); n != 0 {
 			t.Fatalf("%d refunds, want none", n)
@@ -101,13 +96,8 @@ func TestPaymentSagaWithStripe(t *testing.T) {
 		h.cancel(o, 2)
 		h.waitOrder(o.ID, 2)
 		confirm(t, r.Field("stripeId"), "pm_card_visa")
-		if w := h.webhook(intentEvent("evt_saga_late", "payment_intent.succeeded", r.Field("stripeId"), o.ID, 1), time.Time{}); w.Status != 200 {
-			t.Fatalf("webhook: %d %s", w.Status, w.Body)
-		}
-		eventually(t, "payment refunded", func() bool {
-			p, err := h.store.PaymentByOrder(ctx, o.ID)
-			return err == nil && p.Status == payment.StatusRefunded
-		})
+		h.succeeded(t, "evt_saga_late", r.Field("stripeId"), o.ID)
+		h.waitStatus(t, o.ID, payment.StatusRefunded, "payment refunded")
 		if _, refunded, _ := h.offline.IntentStatus(r.Field("stripeId")); !refunded {
 			t.Fatal("the intent is not refunded at the provider")
 		}

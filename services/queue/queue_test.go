@@ -33,10 +33,8 @@ func start(t *testing.T) *harness {
 	natsURL := testkit.NATS(t)
 	env := testkit.ServiceEnv(t, natsURL)
 	rs := testkit.Redis(t)
-	priv, pub, err := authn.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testkit.NewKeyPair(t)
+	priv, pub := k.PrivatePEM, k.PublicPEM
 	env["REDIS_ADDR"], env["REDIS_DB"] = rs.Addr, strconv.Itoa(rs.DB)
 	env["QUEUE_PRIVATE_KEY"] = priv
 	env["QUEUE_TICK"] = "50ms"

@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/apiclient"
-	"ticketing/common/bus"
 	"ticketing/common/config"
 	"ticketing/common/events"
 	"ticketing/common/testkit"
@@ -137,13 +135,7 @@ func (h *harness) handled(subject string) {
 // outboxLen is how many events ticket id still has to publish.
 func (h *harness) outboxLen(id string) int {
 	h.t.Helper()
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := h.db.Collection("tickets").FindOne(h.t.Context(), bson.M{"_id": id}).Decode(&d); err != nil {
-		h.t.Fatal(err)
-	}
-	return len(d.Outbox)
+	return len(testkit.Outbox(h.t, h.db.Collection("tickets"), id))
 }
 
 // settled waits until ticket id's outbox is empty and the recorder holds everything the

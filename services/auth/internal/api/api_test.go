@@ -10,79 +10,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"ticketing/common/authn"
-	"ticketing/common/events"
 	"ticketing/common/ratelimit"
 	"ticketing/common/web"
 	"ticketing/services/auth/internal/api"
 	"ticketing/services/auth/internal/app"
+	"ticketing/services/auth/internal/app/apptest"
 	"ticketing/services/auth/internal/limiter"
 	"ticketing/services/auth/internal/password"
 	"ticketing/services/auth/internal/user"
 )
-
-// memUsers is an in-memory app.Repository for tests that exercise the HTTP layer only.
-type memUsers struct {
-	mu sync.Mutex
-	m  map[string]user.User
-	n  int
-}
-
-func (r *memUsers) Create(_ context.Context, u user.User) (user.User, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.m[u.Email]; ok {
-		return user.User{}, user.ErrEmailTaken
-	}
-	r.n++
-	u.ID = strings.Repeat("0", 20) + string(rune('a'+r.n%26)) + "123"
-	r.m[u.Email] = u
-	return u, nil
-}
-
-func (r *memUsers) ByEmail(_ context.Context, email string) (user.User, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u, ok := r.m[email]
-	if !ok {
-		return user.User{}, user.ErrNotFound
-	}
-	return u, nil
-}
-
-func (r *memUsers) SetPasswordHash(context.Context, string, string, string) error { return nil }
-
-func (r *memUsers) ByID(_ context.Context, id string) (user.User, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, u := range r.m {
-		if u.ID == id {
-			return u, nil
-		}
-	}
-	return user.User{}, user.ErrNotFound
-}
-
-func (r *memUsers) Revoke(ctx context.Context, id string, _ events.SessionRevoked) error {
-	_, err := r.ByID(ctx, id)
-	return err
-}
-
-func (r *memUsers) ChangePassword(ctx context.Context, id, _, new string, _ events.SessionRevoked) error {
-	u, err := r.ByID(ctx, id)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u.PasswordHash = new
-	r.m[u.Email] = u
-	return nil
-}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -202,7 +142,7 @@ func FuzzSignup(f *testing.F) {
 	f.Add("", []byte(seeds[0]))
 	f.Add("application/merge-patch+json; charset=utf-8", []byte(seeds[0]))
 	f.Add("application/json; charset=", []byte(seeds[0]))
-	fx := newFixture(f, &memUsers{m: map[string]user.User{}}, fastParams, 1_000_000, 1_000_000)
+	fx := newFixture(f, apptest.NewUsers(), fastParams, 1_000_000, 1_000_000)
 	allowed := map[int]bool{201: true, 400: true, 409: true, 413: true, 415: true}
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		rec := fx.post("/api/users/signup", contentType, body)
@@ -216,7 +156,7 @@ func FuzzSignin(f *testing.F) {
 		f.Add("application/json", []byte(s))
 	}
 	f.Add("text/plain", []byte(seeds[0]))
-	fx := newFixture(f, &memUsers{m: map[string]user.User{}}, fastParams, 1_000_000, 1_000_000)
+	fx := newFixture(f, apptest.NewUsers(), fastParams, 1_000_000, 1_000_000)
 	if rec := fx.post("/api/users/signup", "application/json", []byte(seeds[0])); rec.Code != http.StatusCreated {
 		f.Fatalf("signup: %d %s", rec.Code, rec.Body)
 	}
@@ -240,7 +180,7 @@ func FuzzPasswordChange(f *testing.F) {
 		f.Add("application/json", []byte(s))
 	}
 	f.Add("text/plain", []byte(`{"currentPassword":"password","newPassword":"password2"}`))
-	fx := newFixture(f, &memUsers{m: map[string]user.User{}}, fastParams, 1_000_000, 1_000_000)
+	fx := newFixture(f, apptest.NewUsers(), fastParams, 1_000_000, 1_000_000)
 	rec := fx.post("/api/users/signup", "application/json", []byte(seeds[0]))
 	var s struct{ Token string }
 	if err := json.Unmarshal(rec.Body.Bytes(), &s); rec.Code != http.StatusCreated || err != nil {

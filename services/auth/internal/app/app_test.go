@@ -10,88 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"ticketing/common/events"
+	"ticketing/services/auth/internal/app/apptest"
 	"ticketing/services/auth/internal/user"
 )
 
 func isInvalid(err error) bool {
 	return errors.Is(err, user.ErrEmailInvalid) || errors.Is(err, user.ErrPasswordLength) || errors.Is(err, user.ErrPasswordEmpty)
-}
-
-// fakeUsers is an in-memory Repository.
-type fakeUsers struct {
-	mu      sync.Mutex
-	byEmail map[string]user.User
-	fail    error
-	revoked []events.SessionRevoked // the events written
-}
-
-func (f *fakeUsers) ByID(_ context.Context, id string) (user.User, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, u := range f.byEmail {
-		if u.ID == id {
-			return u, nil
-		}
-	}
-	return user.User{}, user.ErrNotFound
-}
-
-func (f *fakeUsers) Revoke(ctx context.Context, id string, e events.SessionRevoked) error {
-	if _, err := f.ByID(ctx, id); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.revoked = append(f.revoked, e)
-	return nil
-}
-
-func (f *fakeUsers) ChangePassword(ctx context.Context, id, old, new string, e events.SessionRevoked) error {
-	if err := f.SetPasswordHash(ctx, id, old, new); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.revoked = append(f.revoked, e)
-	return nil
-}
-
-func (f *fakeUsers) Create(_ context.Context, u user.User) (user.User, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.byEmail[u.Email]; ok {
-		return user.User{}, user.ErrEmailTaken
-	}
-	u.ID = "id-" + u.Email
-	f.byEmail[u.Email] = u
-	return u, nil
-}
-
-func (f *fakeUsers) ByEmail(_ context.Context, email string) (user.User, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fail != nil {
-		return user.User{}, f.fail
-	}
-	u, ok := f.byEmail[email]
-	if !ok {
-		return user.User{}, user.ErrNotFound
-	}
-	return u, nil
-}
-
-func (f *fakeUsers) SetPasswordHash(_ context.Context, id, old, new string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for e, u := range f.byEmail {
-		if u.ID == id && u.PasswordHash == old {
-			u.PasswordHash = new
-			f.byEmail[e] = u
-			return nil
-		}
-	}
-	return user.ErrNotFound
 }
 
 // fakeHasher "hashes" as "v<version>:<password>" and records what it verified against.
@@ -130,9 +54,9 @@ func (f *fakeThrottle) Release(_ context.Context, email, client string) {
 	f.calls = append(f.calls, "release "+email+" "+client)
 }
 
-func newService(t *testing.T) (*Service, *fakeUsers, *fakeHasher, *fakeThrottle) {
+func newService(t *testing.T) (*Service, *apptest.Users, *fakeHasher, *fakeThrottle) {
 	t.Helper()
-	users := &fakeUsers{byEmail: map[string]user.User{}}
+	users := apptest.NewUsers()
 	hasher := &fakeHasher{version: "v1"}
 	throttle := &fakeThrottle{}
 	s, err := New(t.Context(), users, hasher, throttle, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -157,8 +81,8 @@ func TestSignUpStoresNormalisedEmailAndHash(t *testing.T) {
 	if _, err := s.SignUp(t.Context(), "bob@test.com", "short", "192.0.2.1"); !isInvalid(err) {
 		t.Errorf("SignUp with a short password = %v, want Invalid", err)
 	}
-	if len(users.byEmail) != 1 {
-		t.Errorf("%d accounts stored, want 1", len(users.byEmail))
+	if users.Len() != 1 {
+		t.Errorf("%d accounts stored, want 1", users.Len())
 	}
 }
 
@@ -210,8 +134,8 @@ func TestSignInRateLimited(t *testing.T) {
 // A fault is no failure of the user's: the attempt is given back.
 func TestSignInFaultReleasesTheAttempt(t *testing.T) {
 	s, users, _, throttle := newService(t)
-	users.fail = errors.New("database down")
-	if _, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1"); !errors.Is(err, users.fail) {
+	users.Fail = errors.New("database down")
+	if _, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1"); !errors.Is(err, users.Fail) {
 		t.Fatalf("SignIn = %v, want the store's error", err)
 	}
 	if got := throttle.calls[len(throttle.calls)-1]; got != "release ann@test.com 10.0.0.1" {
@@ -239,7 +163,7 @@ func TestSignInRehashesOldHashes(t *testing.T) {
 	if _, err := s.SignIn(t.Context(), "ann@test.com", "password1", "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := users.byEmail["ann@test.com"].PasswordHash; got != "v2:password1" {
+	if got := users.Stored("ann@test.com").PasswordHash; got != "v2:password1" {
 		t.Errorf("hash after sign-in = %q, want it rehashed with v2", got)
 	}
 }
@@ -260,8 +184,8 @@ func TestSignOutAndPasswordChangeRevoke(t *testing.T) {
 	if err := s.SignOut(t.Context(), "gone", "jti-2", exp); err != nil {
 		t.Errorf("sign-out of an unknown account: %v, want nil (nothing to revoke)", err)
 	}
-	if len(users.revoked) != 1 || users.revoked[0].TokenID != "jti-1" || users.revoked[0].UserID != u.ID || users.revoked[0].Validate() != nil {
-		t.Fatalf("revocations %+v", users.revoked)
+	if revoked := users.Revoked(); len(revoked) != 1 || revoked[0].TokenID != "jti-1" || revoked[0].UserID != u.ID || revoked[0].Validate() != nil {
+		t.Fatalf("revocations %+v", revoked)
 	}
 
 	cut := time.Now().Truncate(time.Second).Add(time.Second)
@@ -288,10 +212,11 @@ func TestSignOutAndPasswordChangeRevoke(t *testing.T) {
 	if _, err := s.SignIn(t.Context(), "ann@test.com", "password2", "192.0.2.1"); err != nil {
 		t.Errorf("sign-in with the new password: %v", err)
 	}
-	if len(users.revoked) != 2 {
-		t.Fatalf("revocations %+v", users.revoked)
+	revoked := users.Revoked()
+	if len(revoked) != 2 {
+		t.Fatalf("revocations %+v", revoked)
 	}
-	e := users.revoked[1]
+	e := revoked[1]
 	if e.UserID != u.ID || e.TokenID != "" || e.IssuedBefore == nil || !e.IssuedBefore.Equal(cut) || !e.ExpiresAt.Equal(cut.Add(time.Hour)) || e.Validate() != nil {
 		t.Errorf("password change revocation %+v", e)
 	}

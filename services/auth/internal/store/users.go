@@ -76,28 +76,12 @@ func (s *Users) Create(ctx context.Context, u user.User) (user.User, error) {
 
 // ByEmail finds the account of a normalised email; user.ErrNotFound when there is none.
 func (s *Users) ByEmail(ctx context.Context, email string) (user.User, error) {
-	var d userDoc
-	err := s.coll.FindOne(ctx, bson.M{"email": email}).Decode(&d)
-	switch {
-	case mongodb.IsNotFound(err):
-		return user.User{}, user.ErrNotFound
-	case err != nil:
-		return user.User{}, fmt.Errorf("store: find user by email: %w", err)
-	}
-	return d.user(), nil
+	return mongodb.FindOne(ctx, s.coll, bson.M{"email": email}, user.ErrNotFound, "store: find user by email", userDoc.user)
 }
 
 // ByID finds an account by id; user.ErrNotFound when there is none.
 func (s *Users) ByID(ctx context.Context, id string) (user.User, error) {
-	var d userDoc
-	err := s.coll.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	switch {
-	case mongodb.IsNotFound(err):
-		return user.User{}, user.ErrNotFound
-	case err != nil:
-		return user.User{}, fmt.Errorf("store: find user by id: %w", err)
-	}
-	return d.user(), nil
+	return mongodb.FindOne(ctx, s.coll, bson.M{"_id": id}, user.ErrNotFound, "store: find user by id", userDoc.user)
 }
 
 // Revoke records a revocation of the account's sessions: e goes to the account's outbox, to

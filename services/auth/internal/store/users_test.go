@@ -1,11 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/testkit"
 	"ticketing/services/auth/internal/user"
@@ -81,21 +83,16 @@ func TestSetPasswordHashIsConditional(t *testing.T) {
 // Every query the store makes is answered from an index (checked on MongoDB and on the
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
-	db, queries := testkit.MongoRecording(t)
-	s := NewUsers(db, nil)
-	ctx := t.Context()
-	if err := s.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	u, err := s.Create(ctx, user.User{Email: "ann@test.com", PasswordHash: "$argon2id$x", CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ByEmail(ctx, "ann@test.com"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPasswordHash(ctx, u.ID, "$argon2id$x", "$argon2id$y"); err != nil {
-		t.Fatal(err)
-	}
-	queries.RequireIndexed(t, db)
+	testkit.EveryQueryIndexed(t, func(db *mongo.Database) *Users { return NewUsers(db, nil) }, func(ctx context.Context, s *Users) {
+		u, err := s.Create(ctx, user.User{Email: "ann@test.com", PasswordHash: "$argon2id$x", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ByEmail(ctx, "ann@test.com"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPasswordHash(ctx, u.ID, "$argon2id$x", "$argon2id$y"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

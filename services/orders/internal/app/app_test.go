@@ -99,14 +99,8 @@ func (f *fixture) replica(id string) store.Replica {
 // outbox is the subjects of the events waiting in an order's outbox (no relay runs here).
 func (f *fixture) outbox(id string) []string {
 	f.t.Helper()
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := f.st.Orders().FindOne(f.ctx, bson.M{"_id": id}).Decode(&d); err != nil {
-		f.t.Fatal(err)
-	}
 	var out []string
-	for _, e := range d.Outbox {
+	for _, e := range testkit.Outbox(f.t, f.st.Orders(), id) {
 		out = append(out, e.Subject)
 	}
 	return out

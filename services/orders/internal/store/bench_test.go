@@ -3,8 +3,6 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,25 +51,14 @@ func BenchmarkHold(b *testing.B) {
 					}
 				}
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range callers {
-				wg.Go(func() {
-					for {
-						i := int(next.Add(1) - 1)
-						if i >= b.N {
-							return
-						}
-						_, err := st.Hold(ctx, ids[i%n], "", order.Hold{OrderID: store.NewID(), Until: now.Add(time.Hour)}, now)
-						if (taken && !errors.Is(err, order.ErrTicketReserved)) || (!taken && err != nil) {
-							b.Errorf("hold: %v", err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			testkit.Spread(b, callers, func(_, i int) bool {
+				_, err := st.Hold(ctx, ids[i%n], "", order.Hold{OrderID: store.NewID(), Until: now.Add(time.Hour)}, now)
+				if (taken && !errors.Is(err, order.ErrTicketReserved)) || (!taken && err != nil) {
+					b.Errorf("hold: %v", err)
+					return false
+				}
+				return true
+			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "holds/s")
 		})

@@ -29,15 +29,9 @@ func (s *Store) InsertSale(ctx context.Context, sale order.Sale, version int64) 
 
 // Sale reads event id's sale; order.ErrNotOnSale when the event is not replicated yet.
 func (s *Store) Sale(ctx context.Context, id string) (order.Sale, error) {
-	var d eventDoc
-	err := s.events.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return order.Sale{}, order.ErrNotOnSale
-	}
-	if err != nil {
-		return order.Sale{}, fmt.Errorf("read event %s: %w", id, err)
-	}
-	return order.Sale{EventID: d.ID, OnSaleAt: d.OnSaleAt.UTC(), MaxPerUser: d.MaxPerUser}, nil
+	return mongodb.FindOne(ctx, s.events, bson.M{"_id": id}, order.ErrNotOnSale, "read event "+id, func(d eventDoc) order.Sale {
+		return order.Sale{EventID: d.ID, OnSaleAt: d.OnSaleAt.UTC(), MaxPerUser: d.MaxPerUser}
+	})
 }
 
 // slotDoc is one of a user's places in a sale's limit (order.Sale.Slots): held by at most one

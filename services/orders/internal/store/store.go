@@ -180,15 +180,8 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 
 // Order reads one order; order.ErrNotFound when there is none.
 func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
-	var d orderDoc
-	err := s.orders.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(orderProjection)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return order.Order{}, order.ErrNotFound
-	}
-	if err != nil {
-		return order.Order{}, fmt.Errorf("read order %s: %w", id, err)
-	}
-	return d.domain(), nil
+	return mongodb.FindOne(ctx, s.orders, bson.M{"_id": id}, order.ErrNotFound, "read order "+id, orderDoc.domain,
+		options.FindOne().SetProjection(orderProjection))
 }
 
 // ListByUser returns userID's orders newest first: at most limit, and only those older than
@@ -225,19 +218,7 @@ func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]ord
 }
 
 func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]order.Order, error) {
-	cur, err := s.orders.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, fmt.Errorf("find orders: %w", err)
-	}
-	var docs []orderDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("find orders: %w", err)
-	}
-	out := make([]order.Order, len(docs))
-	for i, d := range docs {
-		out[i] = d.domain()
-	}
-	return out, nil
+	return mongodb.Find(ctx, s.orders, filter, "find orders", orderDoc.domain, opts)
 }
 
 func liveStatuses() []string {

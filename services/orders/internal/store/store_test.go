@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -281,14 +280,9 @@ func TestOrderRoundTripAndConditionalTransition(t *testing.T) {
 		t.Errorf("order = %s v%d, want complete v1", got.Status, got.Version)
 	}
 
-	var raw struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := st.Orders().FindOne(ctx, bson.M{"_id": o.ID}).Decode(&raw); err != nil {
-		t.Fatal(err)
-	}
-	if len(raw.Outbox) != 2 || raw.Outbox[0].Subject != events.SubjectOrderCreated || raw.Outbox[1].Subject != events.SubjectOrderCompleted {
-		t.Errorf("outbox = %+v, want order.created then order.completed", raw.Outbox)
+	outbox := testkit.Outbox(t, st.Orders(), o.ID)
+	if len(outbox) != 2 || outbox[0].Subject != events.SubjectOrderCreated || outbox[1].Subject != events.SubjectOrderCompleted {
+		t.Errorf("outbox = %+v, want order.created then order.completed", outbox)
 	}
 }
 
@@ -347,49 +341,44 @@ func TestListByUserAndOverdue(t *testing.T) {
 // Every query the store makes is answered from an index (checked on MongoDB and on the
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
-	db, queries := testkit.MongoRecording(t)
-	st := store.New(db, nil)
-	ctx := t.Context()
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	insertTicket(t, ctx, st, "t1")
-	if _, err := st.ApplyTicketVersion(ctx, order.Ticket{ID: "t1", Title: "x", PriceCents: 1, Version: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ApplyTicketVersion(ctx, order.Ticket{ID: "t1", Title: "x", PriceCents: 1, Version: 1}); err != nil {
-		t.Fatal(err) // a duplicate: the write misses, the read decides
-	}
-	o := order.New(store.NewID(), "u1", order.Ticket{ID: "t1"}, now, time.Minute)
-	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: o.ID, Until: now.Add(time.Minute)}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "another", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketReserved) {
-		t.Fatal(err)
-	}
-	if err := st.InsertOrder(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	steps := []error{}
-	_, err := st.Order(ctx, o.ID)
-	steps = append(steps, err)
-	_, err = st.ListByUser(ctx, "u1", "", 10)
-	steps = append(steps, err)
-	_, err = st.ListByUser(ctx, "u1", o.ID, 10)
-	steps = append(steps, err)
-	_, err = st.Overdue(ctx, now, 10)
-	steps = append(steps, err)
-	_, err = st.Transition(ctx, o, to(o, order.CancelByUser))
-	steps = append(steps, err)
-	_, err = st.ExtendHold(ctx, "t1", order.Hold{OrderID: o.ID, Until: now.Add(time.Hour)})
-	steps = append(steps, err)
-	_, err = st.ReleaseHold(ctx, "t1", o.ID)
-	steps = append(steps, err)
-	if err := errors.Join(steps...); err != nil {
-		t.Fatal(err)
-	}
-	queries.RequireIndexed(t, db)
+	testkit.EveryQueryIndexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) }, func(ctx context.Context, st *store.Store) {
+		now := time.Now().UTC()
+		insertTicket(t, ctx, st, "t1")
+		if _, err := st.ApplyTicketVersion(ctx, order.Ticket{ID: "t1", Title: "x", PriceCents: 1, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ApplyTicketVersion(ctx, order.Ticket{ID: "t1", Title: "x", PriceCents: 1, Version: 1}); err != nil {
+			t.Fatal(err) // a duplicate: the write misses, the read decides
+		}
+		o := order.New(store.NewID(), "u1", order.Ticket{ID: "t1"}, now, time.Minute)
+		if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: o.ID, Until: now.Add(time.Minute)}, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Hold(ctx, "t1", "", order.Hold{OrderID: "another", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrTicketReserved) {
+			t.Fatal(err)
+		}
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		steps := []error{}
+		_, err := st.Order(ctx, o.ID)
+		steps = append(steps, err)
+		_, err = st.ListByUser(ctx, "u1", "", 10)
+		steps = append(steps, err)
+		_, err = st.ListByUser(ctx, "u1", o.ID, 10)
+		steps = append(steps, err)
+		_, err = st.Overdue(ctx, now, 10)
+		steps = append(steps, err)
+		_, err = st.Transition(ctx, o, to(o, order.CancelByUser))
+		steps = append(steps, err)
+		_, err = st.ExtendHold(ctx, "t1", order.Hold{OrderID: o.ID, Until: now.Add(time.Hour)})
+		steps = append(steps, err)
+		_, err = st.ReleaseHold(ctx, "t1", o.ID)
+		steps = append(steps, err)
+		if err := errors.Join(steps...); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // to is o after event e, as a transition stores it.

@@ -65,15 +65,9 @@ func (s *Store) ApplyTicketVersion(ctx context.Context, t order.Ticket) (bus.Out
 
 // Replica reads a ticket and its hold; order.ErrTicketNotFound when it is not replicated.
 func (s *Store) Replica(ctx context.Context, id string) (Replica, error) {
-	var d ticketDoc
-	err := s.tickets.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return Replica{}, order.ErrTicketNotFound
-	}
-	if err != nil {
-		return Replica{}, fmt.Errorf("read ticket %s: %w", id, err)
-	}
-	return Replica{Ticket: d.ticket(), Hold: order.Hold{OrderID: d.Holder, Until: d.HoldUntil.UTC()}}, nil
+	return mongodb.FindOne(ctx, s.tickets, bson.M{"_id": id}, order.ErrTicketNotFound, "read ticket "+id, func(d ticketDoc) Replica {
+		return Replica{Ticket: d.ticket(), Hold: order.Hold{OrderID: d.Holder, Until: d.HoldUntil.UTC()}}
+	})
 }
 
 // free is order.Hold.Free as a filter: the tickets that another order may take at now.

@@ -9,6 +9,18 @@ import (
 	"ticketing/services/payments/internal/provider"
 )
 
+// visaCharged is an offline provider that has charged order o1 with a Visa card under key
+// pay-o1-1, and the intent of that charge.
+func visaCharged(t *testing.T) (*provider.Offline, provider.Intent) {
+	t.Helper()
+	o := provider.NewOffline(nil)
+	in, err := o.Charge(context.Background(), charge("pm_card_visa", "pay-o1-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, in
+}
+
 func charge(method, key string) provider.ChargeRequest {
 	r := provider.ChargeRequest{OrderID: "o1", Attempt: 1, AmountCents: 2000, Currency: "usd", IdempotencyKey: key}
 	if len(method) > 4 && method[:4] == "tok_" {
@@ -69,11 +81,7 @@ func TestOfflineTestCards(t *testing.T) {
 // idempotency error, and a call while the first runs too.
 func TestOfflineIdempotency(t *testing.T) {
 	ctx := context.Background()
-	o := provider.NewOffline(nil)
-	first, err := o.Charge(ctx, charge("pm_card_visa", "pay-o1-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, first := visaCharged(t)
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
@@ -94,7 +102,7 @@ func TestOfflineIdempotency(t *testing.T) {
 	}
 
 	// A declined key replays its decline; a new key charges.
-	_, err = o.Charge(ctx, charge("pm_card_chargeDeclined", "pay-o2-1"))
+	_, err := o.Charge(ctx, charge("pm_card_chargeDeclined", "pay-o2-1"))
 	_, err2 := o.Charge(ctx, charge("pm_card_chargeDeclined", "pay-o2-1"))
 	var d1, d2 *provider.DeclinedError
 	if !errors.As(err, &d1) || !errors.As(err2, &d2) || d1.IntentID != d2.IntentID {
@@ -126,11 +134,7 @@ func TestOfflineIdempotency(t *testing.T) {
 // Refunds: once per intent, replayed by key, refused for an unknown or unpaid intent.
 func TestOfflineRefund(t *testing.T) {
 	ctx := context.Background()
-	o := provider.NewOffline(nil)
-	in, err := o.Charge(ctx, charge("pm_card_visa", "pay-o1-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, in := visaCharged(t)
 	for range 3 {
 		if _, err := o.Refund(ctx, provider.RefundRequest{OrderID: "o1", PaymentIntentID: in.ID, IdempotencyKey: "refund-o1"}); err != nil {
 			t.Fatal(err)

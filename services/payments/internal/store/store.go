@@ -97,15 +97,7 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, version int64, statu
 
 // Order reads an order of the replica.
 func (s *Store) Order(ctx context.Context, id string) (payment.Order, error) {
-	var d orderDoc
-	err := s.orders.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return payment.Order{}, payment.ErrOrderNotFound
-	}
-	if err != nil {
-		return payment.Order{}, err
-	}
-	return d.order(), nil
+	return mongodb.FindOne(ctx, s.orders, bson.M{"_id": id}, payment.ErrOrderNotFound, "", orderDoc.order)
 }
 
 // ---- payments ----
@@ -168,15 +160,8 @@ func (s *Store) Payment(ctx context.Context, id string) (payment.Payment, error)
 }
 
 func (s *Store) findPayment(ctx context.Context, filter bson.M) (payment.Payment, error) {
-	var d paymentDoc
-	err := s.payments.FindOne(ctx, filter, options.FindOne().SetProjection(bson.M{bus.OutboxField: 0})).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return payment.Payment{}, payment.ErrNotFound
-	}
-	if err != nil {
-		return payment.Payment{}, err
-	}
-	return d.payment(), nil
+	return mongodb.FindOne(ctx, s.payments, filter, payment.ErrNotFound, "", paymentDoc.payment,
+		options.FindOne().SetProjection(bson.M{bus.OutboxField: 0}))
 }
 
 // UpdatePayment reads payment id, computes its next state with change (a domain
@@ -254,25 +239,8 @@ func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
 // RefundsDue lists up to limit succeeded payments of cancelled orders: refunds that a
 // failure left undone.
 func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment, error) {
-	return s.findPayments(ctx, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
-		options.Find().SetLimit(limit))
-}
-
-// findPayments is the payments that filter matches, read with opts, without their outbox.
-func (s *Store) findPayments(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]payment.Payment, error) {
-	cur, err := s.payments.Find(ctx, filter, opts.SetProjection(bson.M{bus.OutboxField: 0}))
-	if err != nil {
-		return nil, err
-	}
-	var docs []paymentDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
-	}
-	out := make([]payment.Payment, len(docs))
-	for i, d := range docs {
-		out[i] = d.payment()
-	}
-	return out, nil
+	return mongodb.Find(ctx, s.payments, bson.D{{Key: "orderCancelled", Value: true}, {Key: "status", Value: string(payment.StatusSucceeded)}},
+		"", paymentDoc.payment, options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetLimit(limit))
 }
 
 // Unsettled lists up to limit payments waiting on the processor (processing, or
@@ -280,16 +248,13 @@ func (s *Store) findPayments(ctx context.Context, filter bson.D, opts *options.F
 // looked at since before and created after since, the oldest first: those whose webhook may
 // have been lost.
 func (s *Store) Unsettled(ctx context.Context, before, since time.Time, limit int64) ([]payment.Payment, error) {
-	out, err := s.findPayments(ctx, bson.D{
+	return mongodb.Find(ctx, s.payments, bson.D{
 		{Key: "status", Value: bson.M{"$in": bson.A{string(payment.StatusProcessing), string(payment.StatusRequiresPaymentMethod)}}},
 		{Key: "updatedAt", Value: bson.M{"$lt": before.UTC()}},
 		{Key: "createdAt", Value: bson.M{"$gt": since.UTC()}},
 		{Key: "stripeId", Value: bson.M{"$ne": ""}},
-	}, options.Find().SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("unsettled payments: %w", err)
-	}
-	return out, nil
+	}, "unsettled payments", paymentDoc.payment,
+		options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(limit))
 }
 
 // Touch records that p was looked at and found unchanged at the processor (updatedAt now),

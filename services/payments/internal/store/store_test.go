@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -77,14 +76,8 @@ func apply(t *testing.T, s *store.Store, id string, change func(payment.Payment)
 
 // outbox is the subjects and ids of the events in a payment's outbox.
 func outbox(t *testing.T, s *store.Store, id string) []string {
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := s.Payments().FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range d.Outbox {
+	for _, e := range testkit.Outbox(t, s.Payments(), id) {
 		out = append(out, e.Subject+" "+e.ID)
 	}
 	return out
@@ -212,50 +205,45 @@ func TestWebhookMarkers(t *testing.T) {
 // Every query the store makes is answered from an index (checked on MongoDB and on the
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
-	db, queries := testkit.MongoRecording(t)
-	s := store.New(db, nil)
-	ctx := t.Context()
-	if err := s.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exp := time.Now().Add(time.Minute).UTC()
-	o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: events.OrderStatusCreated, ExpiresAt: exp, TicketID: "t1"}
-	var steps []error
-	add := func(err error) { steps = append(steps, err) }
-	_, err := s.InsertOrder(ctx, o)
-	add(err)
-	_, err = s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled)
-	add(err)
-	_, err = s.Order(ctx, "o1")
-	add(err)
-	p, _, err := s.StartPayment(ctx, payment.Payment{ID: store.NewPaymentID(), OrderID: "o1", UserID: "u1",
-		Status: payment.StatusProcessing, Attempt: 1, AmountCents: 2000, Currency: "usd"})
-	add(err)
-	_, _, err = s.StartPayment(ctx, payment.Payment{ID: store.NewPaymentID(), OrderID: "o1", UserID: "u1",
-		Status: payment.StatusProcessing, Attempt: 1, AmountCents: 2000, Currency: "usd"})
-	add(err) // the order's payment already exists: read by orderId
-	_, err = s.PaymentByOrder(ctx, "o1")
-	add(err)
-	_, err = s.Payment(ctx, p.ID)
-	add(err)
-	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Fail(1, "pi_1", "declined") })
-	add(err)
-	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Retry(1) })
-	add(err)
-	_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") })
-	add(err)
-	add(s.FlagOrderCancelled(ctx, "o1"))
-	_, err = s.RefundsDue(ctx, 10)
-	add(err)
-	_, err = s.Unsettled(ctx, time.Now(), time.Now().Add(-24*time.Hour), 10)
-	add(err)
-	add(s.Touch(ctx, p))
-	_, err = s.MarkWebhook(ctx, "evt_1", "payment_intent.succeeded")
-	add(err)
-	_, err = s.WebhookSeen(ctx, "evt_1")
-	add(err)
-	if err := errors.Join(steps...); err != nil {
-		t.Fatal(err)
-	}
-	queries.RequireIndexed(t, db)
+	testkit.EveryQueryIndexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil) }, func(ctx context.Context, s *store.Store) {
+		exp := time.Now().Add(time.Minute).UTC()
+		o := payment.Order{ID: "o1", UserID: "u1", PriceCents: 2000, Status: events.OrderStatusCreated, ExpiresAt: exp, TicketID: "t1"}
+		var steps []error
+		add := func(err error) { steps = append(steps, err) }
+		_, err := s.InsertOrder(ctx, o)
+		add(err)
+		_, err = s.SetOrderStatus(ctx, "o1", 1, events.OrderStatusCancelled)
+		add(err)
+		_, err = s.Order(ctx, "o1")
+		add(err)
+		p, _, err := s.StartPayment(ctx, payment.Payment{ID: store.NewPaymentID(), OrderID: "o1", UserID: "u1",
+			Status: payment.StatusProcessing, Attempt: 1, AmountCents: 2000, Currency: "usd"})
+		add(err)
+		_, _, err = s.StartPayment(ctx, payment.Payment{ID: store.NewPaymentID(), OrderID: "o1", UserID: "u1",
+			Status: payment.StatusProcessing, Attempt: 1, AmountCents: 2000, Currency: "usd"})
+		add(err) // the order's payment already exists: read by orderId
+		_, err = s.PaymentByOrder(ctx, "o1")
+		add(err)
+		_, err = s.Payment(ctx, p.ID)
+		add(err)
+		_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Fail(1, "pi_1", "declined") })
+		add(err)
+		_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Retry(1) })
+		add(err)
+		_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") })
+		add(err)
+		add(s.FlagOrderCancelled(ctx, "o1"))
+		_, err = s.RefundsDue(ctx, 10)
+		add(err)
+		_, err = s.Unsettled(ctx, time.Now(), time.Now().Add(-24*time.Hour), 10)
+		add(err)
+		add(s.Touch(ctx, p))
+		_, err = s.MarkWebhook(ctx, "evt_1", "payment_intent.succeeded")
+		add(err)
+		_, err = s.WebhookSeen(ctx, "evt_1")
+		add(err)
+		if err := errors.Join(steps...); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -74,14 +74,8 @@ func (f *fixture) state(t *testing.T) (ticket.Ticket, []events.TicketUpdated) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := f.st.Collection().FindOne(t.Context(), bson.M{"_id": f.ticket}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
 	var ups []events.TicketUpdated
-	for _, env := range d.Outbox {
+	for _, env := range testkit.Outbox(t, f.st.Collection(), f.ticket) {
 		if env.Subject == events.SubjectTicketUpdated {
 			e, err := events.Decode[events.TicketUpdated](env.Data)
 			if err != nil {

@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,26 +34,15 @@ func BenchmarkReserve(b *testing.B) {
 		}
 		ids[i] = tk.ID
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				order := fmt.Sprintf("order%07d", i)
-				_, stored, err := st.Update(ctx, ids[i], 5, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(order, nil) })
-				if err != nil || !stored {
-					b.Errorf("reserve %s: stored %t, %v", ids[i], stored, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	testkit.Spread(b, workers, func(_, i int) bool {
+		order := fmt.Sprintf("order%07d", i)
+		_, stored, err := st.Update(ctx, ids[i], 5, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve(order, nil) })
+		if err != nil || !stored {
+			b.Errorf("reserve %s: stored %t, %v", ids[i], stored, err)
+			return false
+		}
+		return true
+	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reserves/s")
 }

@@ -79,15 +79,8 @@ func (s *Store) CreateEvent(ctx context.Context, e event.Event, tickets []ticket
 
 // Event reads event id; event.ErrNotFound when there is none.
 func (s *Store) Event(ctx context.Context, id string) (event.Event, error) {
-	var d eventDocument
-	err := s.events.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return event.Event{}, event.ErrNotFound
-	}
-	if err != nil {
-		return event.Event{}, fmt.Errorf("read event %s: %w", id, err)
-	}
-	return d.event(), nil
+	return mongodb.FindOne(ctx, s.events, bson.M{"_id": id}, event.ErrNotFound, "read event "+id, eventDocument.event,
+		options.FindOne().SetProjection(withoutOutbox))
 }
 
 // EventPage is where a listing of events starts: after the event At (its onSaleAt) and ID.
@@ -106,22 +99,10 @@ func (s *Store) ListEvents(ctx context.Context, after *EventPage, limit int) ([]
 			bson.M{"onSaleAt": after.At, "_id": bson.M{"$gt": after.ID}},
 		}
 	}
-	cur, err := s.events.Find(ctx, filter, options.Find().
+	return mongodb.Find(ctx, s.events, filter, "list events", eventDocument.event, options.Find().
 		SetSort(bson.D{{Key: "onSaleAt", Value: 1}, {Key: "_id", Value: 1}}).
 		SetLimit(int64(limit)).
 		SetProjection(withoutOutbox))
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	var docs []eventDocument
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	out := make([]event.Event, len(docs))
-	for i, d := range docs {
-		out[i] = d.event()
-	}
-	return out, nil
 }
 
 // CountFree is how many of event id's tickets no order holds.

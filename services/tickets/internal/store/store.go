@@ -136,15 +136,8 @@ func (s *Store) Show(ctx context.Context, id string) (ticket.Ticket, error) {
 }
 
 func (s *Store) get(ctx context.Context, coll *mongo.Collection, id string) (ticket.Ticket, error) {
-	var d document
-	err := coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(withoutOutbox)).Decode(&d)
-	if mongodb.IsNotFound(err) {
-		return ticket.Ticket{}, ticket.ErrNotFound
-	}
-	if err != nil {
-		return ticket.Ticket{}, fmt.Errorf("read ticket %s: %w", id, err)
-	}
-	return d.ticket(), nil
+	return mongodb.FindOne(ctx, coll, bson.M{"_id": id}, ticket.ErrNotFound, "read ticket "+id, document.ticket,
+		options.FindOne().SetProjection(withoutOutbox))
 }
 
 // ListFree is at most limit tickets that no order holds, newest first, with an id below
@@ -158,22 +151,10 @@ func (s *Store) ListFree(ctx context.Context, eventID, after string, limit int) 
 	if after != "" {
 		filter["_id"] = bson.M{"$lt": after}
 	}
-	cur, err := s.listing.Find(ctx, filter, options.Find().
+	return mongodb.Find(ctx, s.listing, filter, "list tickets", document.ticket, options.Find().
 		SetSort(bson.D{{Key: "_id", Value: -1}}).
 		SetLimit(int64(limit)).
 		SetProjection(withoutOutbox))
-	if err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	var docs []document
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list tickets: %w", err)
-	}
-	out := make([]ticket.Ticket, len(docs))
-	for i, d := range docs {
-		out[i] = d.ticket()
-	}
-	return out, nil
 }
 
 // Apply stores next, which the domain computed from prev, in one write conditional on prev's

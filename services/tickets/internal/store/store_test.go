@@ -40,13 +40,7 @@ func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
 // outbox is the pending events of ticket id, as the relay would read them.
 func outbox(t *testing.T, st *store.Store, id string) []bus.Envelope {
 	t.Helper()
-	var d struct {
-		Outbox []bus.Envelope `bson:"outbox"`
-	}
-	if err := st.Collection().FindOne(t.Context(), bson.M{"_id": id}).Decode(&d); err != nil {
-		t.Fatal(err)
-	}
-	return d.Outbox
+	return testkit.Outbox(t, st.Collection(), id)
 }
 
 // pending is the events of type E among envs.
@@ -378,31 +372,26 @@ func TestUpdateReturnsTheChangeError(t *testing.T) {
 // Every query the store makes is answered from an index (checked on MongoDB and on the
 // stand-in's PostgreSQL backend; `make test` runs the store's tests on both stand-in backends).
 func TestEveryQueryUsesAnIndex(t *testing.T) {
-	db, queries := testkit.MongoRecording(t)
-	st := store.New(db, nil, nil)
-	ctx := t.Context()
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tk := create(t, st, "Concert")
-	if _, err := st.Get(ctx, tk.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) }); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o1"), nil }); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2", nil) }); err != nil {
-		t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
-	}
-	for _, after := range []string{"", tk.ID} {
-		if _, err := st.ListFree(ctx, "", after, 10); err != nil {
+	testkit.EveryQueryIndexed(t, func(db *mongo.Database) *store.Store { return store.New(db, nil, nil) }, func(ctx context.Context, st *store.Store) {
+		tk := create(t, st, "Concert")
+		if _, err := st.Get(ctx, tk.ID); err != nil {
 			t.Fatal(err)
 		}
-	}
-	queries.RequireIndexed(t, db)
+		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o1", nil) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Release("o1"), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2", nil) }); err != nil {
+			t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
+		}
+		for _, after := range []string{"", tk.ID} {
+			if _, err := st.ListFree(ctx, "", after, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestReleasedOrdersStayBounded: releases written at once by concurrent handlers are none of
