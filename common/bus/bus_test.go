@@ -85,10 +85,13 @@ func TestFailingEventIsDeadLetteredWithReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "dead letter", func() bool { return len(dead()) == 1 })
+	// The counter moves after the dead letter is published: wait for it, then check that it
+	// moved once.
+	testkit.Eventually(t, 20*time.Second, "dead letter counted", func() bool { return deadLettered(t, "test-ticket-created")-before >= 1 })
+	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // terminated: no more deliveries
 	if n := deadLettered(t, "test-ticket-created") - before; n != 1 {
 		t.Errorf("ticketing_events_dead_lettered_total moved by %v, want 1", n)
 	}
-	testkit.ConsumerIdle(t, c.JS, events.StreamTickets, "test-ticket-created", 20*time.Second) // terminated: no more deliveries
 	if n := calls.Load(); n != 4 {
 		t.Fatalf("handler called %d times, want 4 (MinAttempts, RetryFor spent)", n)
 	}
