@@ -21,15 +21,10 @@ import (
 	"ticketing/common/web"
 )
 
-// api is one replica of a small API behind the limits: POST /things (201), a signed webhook
-// POST /hook that is exempt, and GET /things.
-type api struct {
-	h      http.Handler
-	signer *authn.Signer
-}
-
 var quiet = slog.New(slog.DiscardHandler)
 
+// newAPI is one replica of a small API behind the limits: POST /things (201), a signed webhook
+// POST /hook that is exempt, and GET /things.
 func newAPI(t *testing.T, c ratelimit.Counter, l ratelimit.Limits, pub ed25519.PublicKey) http.Handler {
 	t.Helper()
 	r := web.NewRouter(quiet, authn.NewVerifier(pub))

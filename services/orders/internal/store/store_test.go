@@ -456,7 +456,7 @@ func TestReleaseSlotOnlyForItsHolder(t *testing.T) {
 	if err := st.ReleaseSlot(ctx, slot, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if slot, err = hold("t2", "b"); err != nil {
+	if _, err := hold("t2", "b"); err != nil {
 		t.Fatalf("after the holder's release: %v", err)
 	}
 	if err := st.ReleaseSlot(ctx, "", "b"); err != nil {
