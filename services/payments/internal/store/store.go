@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -246,15 +247,34 @@ func (s *Store) RefundsDue(ctx context.Context, limit int64) ([]payment.Payment,
 // Unsettled lists up to limit payments waiting on the processor (processing, or
 // requires_payment_method: the browser may have paid) with a processor id, not written or
 // looked at since before and created after since, the oldest first: those whose webhook may
-// have been lost.
+// have been lost. It asks once per status: an equality on status is what every backend serves
+// from the status_updatedAt index (the stand-in's PostgreSQL backend scans the collection for
+// an $in).
 func (s *Store) Unsettled(ctx context.Context, before, since time.Time, limit int64) ([]payment.Payment, error) {
-	return mongodb.Find(ctx, s.payments, bson.D{
-		{Key: "status", Value: bson.M{"$in": bson.A{string(payment.StatusProcessing), string(payment.StatusRequiresPaymentMethod)}}},
-		{Key: "updatedAt", Value: bson.M{"$lt": before.UTC()}},
-		{Key: "createdAt", Value: bson.M{"$gt": since.UTC()}},
-		{Key: "stripeId", Value: bson.M{"$ne": ""}},
-	}, "unsettled payments", paymentDoc.payment,
-		options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(limit))
+	type dated struct {
+		at time.Time
+		p  payment.Payment
+	}
+	var all []dated
+	for _, st := range []payment.Status{payment.StatusProcessing, payment.StatusRequiresPaymentMethod} {
+		got, err := mongodb.Find(ctx, s.payments, bson.D{
+			{Key: "status", Value: string(st)},
+			{Key: "updatedAt", Value: bson.M{"$lt": before.UTC()}},
+			{Key: "createdAt", Value: bson.M{"$gt": since.UTC()}},
+			{Key: "stripeId", Value: bson.M{"$ne": ""}},
+		}, "unsettled payments", func(d paymentDoc) dated { return dated{d.UpdatedAt, d.payment()} },
+			options.Find().SetProjection(bson.M{bus.OutboxField: 0}).SetSort(bson.D{{Key: "updatedAt", Value: 1}}).SetLimit(limit))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+	}
+	slices.SortStableFunc(all, func(a, b dated) int { return a.at.Compare(b.at) })
+	out := make([]payment.Payment, 0, min(int64(len(all)), limit))
+	for _, d := range all[:min(int64(len(all)), limit)] {
+		out = append(out, d.p)
+	}
+	return out, nil
 }
 
 // Touch records that p was looked at and found unchanged at the processor (updatedAt now),
