@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +24,6 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 		return err
 	}
 	rec := NewRecorder()
-	var next, notReplicated atomic.Int64
 	server := b.watchOrdersRoute(ctx)
 	var m *Metrics
 	if b.stack != nil {
@@ -38,21 +35,7 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 		return fmt.Sprintf("%d/%d orders  201:%d other:%d", rec.Total(), n, rec.Count(http.StatusCreated), rec.Total()-rec.Count(http.StatusCreated))
 	})
 	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range c {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				k := int(next.Add(1) - 1)
-				if k >= n {
-					return
-				}
-				if r := b.placeOrder(ctx, &notReplicated, buyers[i], tickets[k], rec); r.Status == http.StatusCreated {
-					lag.add(r)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	notReplicated := b.orderAll(ctx, buyers, tickets, rec, lag.add)
 	elapsed := time.Since(start)
 	p.Stop()
 	res.CPU = cpu.Stop()
@@ -73,7 +56,7 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	res.target("orders refused or failed", "0", n-created, created == n)
 	lag.report(ctx, res, 30*time.Second)
 	cmds.report(ctx, res, created, 30*time.Second)
-	if k := notReplicated.Load(); k > 0 {
+	if k := notReplicated; k > 0 {
 		res.note("%d answers were 404 because a ticket was not replicated yet; each was sent again (counted in the statuses)", k)
 	}
 	return nil

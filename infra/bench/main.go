@@ -47,6 +47,7 @@ type Config struct {
 	ListingReaders, ListingBuyers          int
 	ListingTickets                         int
 	ListingPhase                           time.Duration
+	GrowthOrders, GrowthTickets            int
 	OnsaleBuyers, OnsaleTickets            int
 	OnsaleAdmit, OnsaleConns               int
 	OnsaleLate                             float64
@@ -67,14 +68,19 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-var allScenarios = []string{"distinct", "rush", "propagation", "listing", "expiry", "onsale"}
+// defaultScenarios run when -scenarios is not given; growth, meant for a platform that is
+// already running (-url), runs only when named.
+var (
+	defaultScenarios = []string{"distinct", "rush", "propagation", "listing", "expiry", "onsale"}
+	allScenarios     = append(slices.Clone(defaultScenarios), "growth")
+)
 
 func parseFlags(args []string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.URL, "url", "", "base URL of a platform that is already running (default: start dev stacks)")
 	fs.StringVar(&c.BackendLabel, "backend-label", "unknown (given with -url)", "the MongoDB behind -url, for the report")
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, comma-separated")
 	fs.IntVar(&c.DistinctClients, "distinct-clients", 32, "distinct: concurrent buyers")
 	fs.IntVar(&c.DistinctOrders, "distinct-orders", 1000, "distinct: orders in all (one fresh ticket each)")
 	fs.IntVar(&c.RushBuyers, "rush-buyers", 200, "rush: buyers released at once")
@@ -94,6 +100,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.ListingBuyers, "listing-buyers", 16, "listing: concurrent buyers ordering meanwhile")
 	fs.IntVar(&c.ListingTickets, "listing-tickets", 1000, "listing: tickets listed for the buyers (and the readers)")
 	fs.DurationVar(&c.ListingPhase, "listing-phase", 10*time.Second, "listing: length of each phase (plain GETs, then If-None-Match)")
+	fs.IntVar(&c.GrowthOrders, "growth-orders", 500, "growth: orders of each of the two measured rounds (one fresh ticket each)")
+	fs.IntVar(&c.GrowthTickets, "growth-tickets", 2000, "growth: tickets listed and ordered between the rounds")
 	fs.IntVar(&c.OnsaleBuyers, "onsale-buyers", 10000, "onsale: buyers in the event's waiting room")
 	fs.IntVar(&c.OnsaleTickets, "onsale-tickets", 1000, "onsale: tickets of the event (at most 10000)")
 	fs.Float64Var(&c.OnsaleLate, "onsale-late", 0.1, "onsale: share of the buyers who join after the sale opened")
@@ -135,7 +143,7 @@ func parseFlags(args []string) (Config, error) {
 		return c, errors.New("no scenario")
 	case c.DistinctClients < 1 || c.DistinctOrders < 1 || c.RushBuyers < 1 || c.RushTickets < 1 || c.RushRounds < 1 ||
 		c.PropTickets < 1 || c.ExpiryOrders < 1 || c.ExpiryBuyers < 1 || c.ExpiryConcurrency < 1 || c.ExpiryPollers < 1 ||
-		c.SetupConcurrency < 1 || c.SignupConcurrency < 1 || c.ListingReaders < 1 || c.ListingBuyers < 1 || c.ListingTickets < 1 ||
+		c.SetupConcurrency < 1 || c.SignupConcurrency < 1 || c.ListingReaders < 1 || c.ListingBuyers < 1 || c.ListingTickets < 1 || c.GrowthOrders < 1 || c.GrowthTickets < 1 ||
 		c.OnsaleBuyers < 1 || c.OnsaleTickets < 1 || c.OnsaleAdmit < 1 || c.OnsaleConns < 1:
 		return c, errors.New("counts must be at least 1")
 	case c.OnsaleTickets > 10000 || c.OnsaleAdmit > 100000:
@@ -220,6 +228,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		{name: "expiry", env: []string{"EXPIRATION_WINDOW=" + cfg.ExpiryWindow.String()}, scenarios: []string{"expiry"}},
 		// The buyers of an on-sale are many and post from one address: per-user and
 		// per-client rate limits off.
+		{name: "growth", scenarios: []string{"growth"}},
 		{name: "onsale", env: []string{"RATE_LIMIT_USER=0", "RATE_LIMIT_CLIENT=0"}, scenarios: []string{"onsale"}},
 	}
 	if cfg.URL != "" {
@@ -349,6 +358,8 @@ func (b *Bench) runScenario(ctx context.Context, stack, name string) {
 		err = b.listing(ctx, res)
 	case "onsale":
 		err = b.onsale(ctx, res)
+	case "growth":
+		err = b.growth(ctx, res)
 	case "expiry":
 		if b.stack == nil {
 			res.note("with -url the window is the platform's own EXPIRATION_WINDOW; orders are followed for at most window + %s", b.cfg.ExpiryDeadline)
