@@ -80,20 +80,22 @@ func (f *fixture) create(user, ticket string) order.Order {
 
 func (f *fixture) order(id string) order.Order {
 	f.t.Helper()
-	o, err := f.st.Order(f.ctx, id)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return o
+	return read(f, f.st.Order, id)
 }
 
 func (f *fixture) replica(id string) store.Replica {
 	f.t.Helper()
-	r, err := f.st.Replica(f.ctx, id)
+	return read(f, f.st.Replica, id)
+}
+
+// read is what get finds for id; an error fails the test.
+func read[T any](f *fixture, get func(context.Context, string) (T, error), id string) T {
+	f.t.Helper()
+	v, err := get(f.ctx, id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return r
+	return v
 }
 
 // outbox is the subjects of the events waiting in an order's outbox (no relay runs here).
