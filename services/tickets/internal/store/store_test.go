@@ -38,6 +38,20 @@ func create(t *testing.T, st *store.Store, title string) ticket.Ticket {
 }
 
 // outbox is the pending events of ticket id, as the relay would read them.
+// applyEdit has tk's owner edit it into an Opera at 30.00 and applies the edit, which must
+// store a new version; it returns the edited ticket.
+func applyEdit(t *testing.T, st *store.Store, tk ticket.Ticket) ticket.Ticket {
+	t.Helper()
+	next, err := tk.Edit("u1", ticket.Details{Title: "Opera", PriceCents: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := st.Apply(t.Context(), tk, next); err != nil || !stored {
+		t.Fatalf("Apply = %t, %v; want a new version", stored, err)
+	}
+	return next
+}
+
 func outbox(t *testing.T, st *store.Store, id string) []bus.Envelope {
 	t.Helper()
 	return testkit.Outbox(t, st.Collection(), id)
@@ -150,13 +164,7 @@ func TestApplyEditPushesItsEvent(t *testing.T) {
 	st := newStore(t)
 	tk := create(t, st, "Concert")
 
-	next, err := tk.Edit("u1", ticket.Details{Title: "Opera", PriceCents: 3000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored, err := st.Apply(ctx, tk, next); err != nil || !stored {
-		t.Fatalf("Apply = %t, %v; want a new version", stored, err)
-	}
+	next := applyEdit(t, st, tk)
 	ups := updates(t, outbox(t, st, tk.ID))
 	if len(ups) != 1 || ups[0].Version != 1 || ups[0].OrderID != nil ||
 		ups[0].Title != "Opera" || ups[0].PriceCents != 3000 || ups[0].UserID != "u1" {
@@ -240,13 +248,7 @@ func TestReserveRefusesAnOrderThatSawAnOlderEdit(t *testing.T) {
 	ctx := t.Context()
 	st := newStore(t)
 	tk := create(t, st, "Concert")
-	edited, err := tk.Edit("u1", ticket.Details{Title: "Opera", PriceCents: 3000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Apply(ctx, tk, edited); err != nil {
-		t.Fatal(err)
-	}
+	applyEdit(t, st, tk)
 	seen := int64(0)
 	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1", &seen); err != nil || ok {
 		t.Fatalf("ReserveFree by an order that saw version 0 of a ticket edited at 1 = %t, %v; want false", ok, err)
