@@ -39,8 +39,8 @@ type fakeStripe struct {
 func newFakeStripe(t testing.TB, webhookSecret string) *fakeStripe {
 	f := &fakeStripe{t: t, secret: webhookSecret, intents: map[string]map[string]any{}, byKey: map[string]string{}, refunds: map[string]int{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/payment_intents", f.createIntent)
-	mux.HandleFunc("POST /v1/refunds", f.refund)
+	mux.HandleFunc("POST /v1/payment_intents", f.form(f.createIntent))
+	mux.HandleFunc("POST /v1/refunds", f.form(f.refund))
 	mux.HandleFunc("GET /v3/", f.stripeJS)
 	mux.HandleFunc("POST /test/confirm", f.confirm)
 	f.srv = httptest.NewServer(mux)
@@ -50,13 +50,21 @@ func newFakeStripe(t testing.TB, webhookSecret string) *fakeStripe {
 
 func (f *fakeStripe) URL() string { return f.srv.URL }
 
-func (f *fakeStripe) createIntent(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+// form serves h with the request's form parsed (400 when it does not parse) and f.mu held.
+func (f *fakeStripe) form(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		h(w, r)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+}
+
+// createIntent creates a PaymentIntent, once per idempotency key (under form).
+func (f *fakeStripe) createIntent(w http.ResponseWriter, r *http.Request) {
 	if id, ok := f.byKey[r.Header.Get("Idempotency-Key")]; ok {
 		writeJSON(w, f.intents[id])
 		return
@@ -74,14 +82,8 @@ func (f *fakeStripe) createIntent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, pi)
 }
 
-// refund refunds a succeeded intent in full, once per idempotency key.
+// refund refunds a succeeded intent in full, once per idempotency key (under form).
 func (f *fakeStripe) refund(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	id := r.PostForm.Get("payment_intent")
 	pi := f.intents[id]
 	if pi == nil || pi["status"] != "succeeded" {
