@@ -62,6 +62,18 @@ func checkout(t *testing.T, h *harness, o order) testkit.Reply {
 	return r
 }
 
+// reconciledCheckout is a Razorpay payments service whose reconciler looks at a payment
+// 300ms after it was made, and the Razorpay order of a payment opened in Checkout for an
+// order of user's.
+func reconciledCheckout(t *testing.T, user string) (*harness, *razorpaymock.Server, order, apiclient.Payment) {
+	t.Helper()
+	h, fake := startRazorpay(t, map[string]string{"PAYMENT_RECONCILE_AFTER": "300ms", "PAYMENT_RECONCILE_INTERVAL": "100ms"})
+	o := h.order(user, 50000, 15*time.Minute)
+	var p apiclient.Payment
+	checkout(t, h, o).Strict(&p)
+	return h, fake, o, p
+}
+
 // failedFor is the payment.failed events published for order orderID.
 func failedFor(h *harness, orderID string) []events.PaymentFailed {
 	var out []events.PaymentFailed
@@ -276,10 +288,7 @@ func TestRazorpayUnavailable(t *testing.T) {
 // settled by the reconciler from the Razorpay order's payments: the captured one succeeds
 // (payment.created once); a late webhook changes nothing.
 func TestRazorpayReconciledWithoutWebhook(t *testing.T) {
-	h, fake := startRazorpay(t, map[string]string{"PAYMENT_RECONCILE_AFTER": "300ms", "PAYMENT_RECONCILE_INTERVAL": "100ms"})
-	o := h.order("rita", 50000, 15*time.Minute)
-	var p apiclient.Payment
-	checkout(t, h, o).Strict(&p)
+	h, fake, o, p := reconciledCheckout(t, "rita")
 	fake.Pay(p.RazorpayOrderID, false) // a declined card first, then a good one
 	c := fake.Pay(p.RazorpayOrderID, true)
 	eventually(t, "the reconciler settles the payment", func() bool {
@@ -302,10 +311,7 @@ func TestRazorpayReconciledWithoutWebhook(t *testing.T) {
 // with the latest one's message (payment.failed once); the late payment.failed webhook, which
 // names the pay_ id rather than the Razorpay order the payment keeps, changes nothing.
 func TestRazorpayReconciledDeclineThenLateWebhook(t *testing.T) {
-	h, fake := startRazorpay(t, map[string]string{"PAYMENT_RECONCILE_AFTER": "300ms", "PAYMENT_RECONCILE_INTERVAL": "100ms"})
-	o := h.order("reno", 50000, 15*time.Minute)
-	var p apiclient.Payment
-	checkout(t, h, o).Strict(&p)
+	h, fake, o, p := reconciledCheckout(t, "reno")
 	fake.Decline(p.RazorpayOrderID, "Older decline.")
 	latest := fake.Decline(p.RazorpayOrderID, "Latest decline.")
 	eventually(t, "the reconciler records the decline", func() bool {
