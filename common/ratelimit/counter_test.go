@@ -15,71 +15,54 @@ import (
 	"ticketing/common/testkit"
 )
 
-// counterCase is one Counter implementation under the shared suite. advance moves its clock
-// past d, either by a fake clock or by waiting for the real one.
+// counterCase is one Counter implementation under the shared suite. new makes a counter and
+// the function that moves its clock past d, either by a fake clock or by waiting for the
+// real one.
 type counterCase struct {
-	name    string
-	new     func(t *testing.T) Counter
-	advance func(t *testing.T, c Counter, d time.Duration)
+	name string
+	new  func(t *testing.T) (c Counter, advance func(d time.Duration))
 }
 
 func counters() []counterCase {
 	return []counterCase{
 		{
 			name: "memory",
-			new: func(*testing.T) Counter {
+			new: func(*testing.T) (Counter, func(time.Duration)) {
 				clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-				m := NewMemoryClock(clock.Now)
-				memClocks.Store(m, clock)
-				return m
-			},
-			advance: func(_ *testing.T, c Counter, d time.Duration) {
-				v, _ := memClocks.Load(c)
-				v.(*testkit.Clock).Add(d)
+				return NewMemoryClock(clock.Now), clock.Add
 			},
 		},
 		{
 			// The dev stack's Redis when no redis-server is installed.
 			name: "miniredis",
-			new: func(t *testing.T) Counter {
+			new: func(t *testing.T) (Counter, func(time.Duration)) {
 				m := miniredis.RunT(t)
 				c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 				t.Cleanup(func() { _ = c.Close() })
-				r := NewRedis(c)
-				minis.Store(r, m)
-				return r
-			},
-			advance: func(_ *testing.T, c Counter, d time.Duration) {
-				v, _ := minis.Load(c)
-				v.(*miniredis.Miniredis).FastForward(d)
+				return NewRedis(c), m.FastForward
 			},
 		},
 		{
 			name: "redis",
-			new: func(t *testing.T) Counter {
-				return NewRedis(testkit.Redis(t).Client())
-			},
-			advance: func(t *testing.T, c Counter, d time.Duration) {
-				// Redis's clock is real: wait (polling, bounded) until a key set now with
-				// window d has expired.
-				probe := Rule{Key: "probe", Limit: 1, Window: d}
-				ctx := context.Background()
-				if w, err := c.Take(ctx, probe); err != nil || w != 0 {
-					t.Fatalf("probe take = %v, %v", w, err)
+			new: func(t *testing.T) (Counter, func(time.Duration)) {
+				c := NewRedis(testkit.Redis(t).Client())
+				return c, func(d time.Duration) {
+					// Redis's clock is real: wait (polling, bounded) until a key set now with
+					// window d has expired.
+					probe := Rule{Key: "probe", Limit: 1, Window: d}
+					ctx := context.Background()
+					if w, err := c.Take(ctx, probe); err != nil || w != 0 {
+						t.Fatalf("probe take = %v, %v", w, err)
+					}
+					testkit.Eventually(t, d+5*time.Second, "probe window to end", func() bool {
+						w, err := c.Take(ctx, probe)
+						return err == nil && w == 0
+					})
 				}
-				testkit.Eventually(t, d+5*time.Second, "probe window to end", func() bool {
-					w, err := c.Take(ctx, probe)
-					return err == nil && w == 0
-				})
 			},
 		},
 	}
 }
-
-var (
-	memClocks sync.Map // *Memory -> *testkit.Clock
-	minis     sync.Map // *Redis -> *miniredis.Miniredis
-)
 
 func take(t *testing.T, c Counter, rules ...Rule) time.Duration {
 	t.Helper()
@@ -94,7 +77,7 @@ func TestCounters(t *testing.T) {
 	for _, cc := range counters() {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Run("limit then wait", func(t *testing.T) {
-				c := cc.new(t)
+				c, _ := cc.new(t)
 				r := Rule{Key: "a", Limit: 3, Window: time.Minute}
 				for i := range 3 {
 					if w := take(t, c, r); w != 0 {
@@ -110,7 +93,7 @@ func TestCounters(t *testing.T) {
 				}
 			})
 			t.Run("all or nothing over keys", func(t *testing.T) {
-				c := cc.new(t)
+				c, _ := cc.new(t)
 				email := Rule{Key: "email", Limit: 1, Window: time.Minute}
 				client := Rule{Key: "client", Limit: 3, Window: time.Minute}
 				if w := take(t, c, email, client); w != 0 {
@@ -131,7 +114,7 @@ func TestCounters(t *testing.T) {
 				}
 			})
 			t.Run("give and reset", func(t *testing.T) {
-				c := cc.new(t)
+				c, _ := cc.new(t)
 				r := Rule{Key: "g", Limit: 2, Window: time.Minute}
 				take(t, c, r)
 				take(t, c, r)
@@ -160,19 +143,19 @@ func TestCounters(t *testing.T) {
 				}
 			})
 			t.Run("window ends", func(t *testing.T) {
-				c := cc.new(t)
+				c, advance := cc.new(t)
 				r := Rule{Key: "w", Limit: 1, Window: 300 * time.Millisecond}
 				take(t, c, r)
 				if w := take(t, c, r); w == 0 {
 					t.Fatal("past the limit, yet allowed")
 				}
-				cc.advance(t, c, r.Window)
+				advance(r.Window)
 				if w := take(t, c, r); w != 0 {
 					t.Errorf("still refused (%v) after the window ended", w)
 				}
 			})
 			t.Run("exact under concurrency", func(t *testing.T) {
-				c := cc.new(t)
+				c, _ := cc.new(t)
 				r := Rule{Key: "race", Limit: 7, Window: time.Minute}
 				var allowed atomic.Int32
 				var wg sync.WaitGroup
