@@ -138,16 +138,10 @@ func TestCreateTicket(t *testing.T) {
 	t.Run("413 and 415", func(t *testing.T) {
 		big := `{"title":"` + strings.Repeat("x", 1<<20) + `","price":10}`
 		h.call("POST", "/api/tickets", alice, big).Expect(http.StatusRequestEntityTooLarge, "", "")
-		req, _ := http.NewRequest("POST", h.url+"/api/tickets", strings.NewReader(`{"title":"a","price":10}`))
-		req.Header.Set("Content-Type", "text/plain")
-		req.Header.Set("Authorization", "Bearer "+alice)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusUnsupportedMediaType {
-			t.Errorf("text/plain body: %d, want 415", res.StatusCode)
+		r := h.api.Send(apiclient.Request{Method: "POST", Path: "/api/tickets", Auth: apiclient.Bearer(alice),
+			Body: `{"title":"a","price":10}`, Header: http.Header{"Content-Type": {"text/plain"}}})
+		if r.Status != http.StatusUnsupportedMediaType {
+			t.Errorf("text/plain body: %d, want 415", r.Status)
 		}
 	})
 }
