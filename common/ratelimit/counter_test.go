@@ -73,6 +73,18 @@ func take(t *testing.T, c Counter, rules ...Rule) time.Duration {
 	return w
 }
 
+// exhaust takes r's whole allowance from c, then fails t with msg unless one more take is
+// refused.
+func exhaust(t *testing.T, c Counter, r Rule, msg string) {
+	t.Helper()
+	for range r.Limit {
+		take(t, c, r)
+	}
+	if w := take(t, c, r); w == 0 {
+		t.Fatal(msg)
+	}
+}
+
 func TestCounters(t *testing.T) {
 	for _, cc := range counters() {
 		t.Run(cc.name, func(t *testing.T) {
@@ -116,11 +128,7 @@ func TestCounters(t *testing.T) {
 			t.Run("give and reset", func(t *testing.T) {
 				c, _ := cc.new(t)
 				r := Rule{Key: "g", Limit: 2, Window: time.Minute}
-				take(t, c, r)
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("past the limit, yet allowed")
-				}
+				exhaust(t, c, r, "past the limit, yet allowed")
 				if err := c.Give(t.Context(), "g"); err != nil {
 					t.Fatal(err)
 				}
@@ -136,19 +144,12 @@ func TestCounters(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				take(t, c, r)
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("gives past zero raised the allowance")
-				}
+				exhaust(t, c, r, "gives past zero raised the allowance")
 			})
 			t.Run("window ends", func(t *testing.T) {
 				c, advance := cc.new(t)
 				r := Rule{Key: "w", Limit: 1, Window: 300 * time.Millisecond}
-				take(t, c, r)
-				if w := take(t, c, r); w == 0 {
-					t.Fatal("past the limit, yet allowed")
-				}
+				exhaust(t, c, r, "past the limit, yet allowed")
 				advance(r.Window)
 				if w := take(t, c, r); w != 0 {
 					t.Errorf("still refused (%v) after the window ended", w)
@@ -218,11 +219,7 @@ func TestFallbackCountsInProcessWhileRedisFails(t *testing.T) {
 	t.Cleanup(func() { _ = dead.Close() })
 	f := &Fallback{Primary: NewRedis(dead), Secondary: NewMemory(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	r := Rule{Key: "f", Limit: 2, Window: time.Minute}
-	take(t, f, r)
-	take(t, f, r)
-	if w := take(t, f, r); w == 0 {
-		t.Fatal("limits lifted while Redis is down")
-	}
+	exhaust(t, f, r, "limits lifted while Redis is down")
 	if err := f.Reset(t.Context(), "f"); err != nil {
 		t.Fatal(err)
 	}
