@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"testing"
@@ -47,16 +46,12 @@ func start(t *testing.T) *harness {
 		cfg.Ready = ready
 		return queue.Run(ctx, cfg)
 	})
-	conn, err := bus.Connect(t.Context(), natsURL, "queue-test", events.Topology{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
+	b := testkit.ConnectBus(t, natsURL, "queue-test", events.Topology{})
 	pk, err := authn.ParsePublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, url: url, conn: conn, verifier: authn.NewPassVerifier(pk)}
+	return &harness{t: t, url: url, conn: b.Conn, verifier: authn.NewPassVerifier(pk)}
 }
 
 func publish[E events.Event](h *harness, e E) {
