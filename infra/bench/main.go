@@ -371,12 +371,42 @@ func (b *Bench) runScenario(ctx context.Context, stack, name string) {
 		res.Err = err.Error()
 		fmt.Fprintf(os.Stderr, "bench: scenario %s failed: %v\n", name, err)
 	}
+	if b.stack != nil && ctx.Err() == nil {
+		b.drain(ctx, res)
+	}
 	if b.stack != nil && dlErr == nil {
 		if dl1, err := b.stack.DeadLetters(ctx); err == nil {
 			res.target("events dead-lettered during the scenario", "0", dl1-dl0, dl1 == dl0)
 		}
 	}
 	b.report.Results = append(b.report.Results, res)
+}
+
+// drain waits, at most a minute, until the stack's consumers have handled every event the
+// scenario caused, and reports how long that took after the scenario's end (target: 10 s).
+func (b *Bench) drain(ctx context.Context, res *Result) {
+	start := time.Now()
+	deadline := start.Add(time.Minute)
+	for {
+		n, err := b.stack.Backlog(ctx)
+		if err != nil {
+			res.note("backlog after the scenario not read: %v", err)
+			return
+		}
+		d := time.Since(start)
+		if n == 0 {
+			res.metric("backlog drained after the scenario in", round2(d.Seconds()), "s")
+			res.target("backlog drained after the scenario", "<= 10s", d.Round(10*time.Millisecond).String(), d <= 10*time.Second)
+			return
+		}
+		if time.Now().After(deadline) {
+			res.target("backlog drained after the scenario", "<= 10s", fmt.Sprintf("%d events left after %s", n, d.Round(time.Second)), false)
+			return
+		}
+		if sleep(ctx, 100*time.Millisecond) != nil {
+			return
+		}
+	}
 }
 
 // repoRoot is the nearest directory above the working directory that holds go.work.

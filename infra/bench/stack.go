@@ -253,6 +253,42 @@ func (s *Stack) DeadLetters(ctx context.Context) (uint64, error) {
 	return info.State.Msgs, nil
 }
 
+// Backlog is the events this stack's consumers have not handled yet: over every durable
+// consumer of every stream of the stack, those not delivered (NumPending) and those delivered
+// but not acknowledged (NumAckPending).
+func (s *Stack) Backlog(ctx context.Context) (uint64, error) {
+	nc, err := nats.Connect(s.NATSURL, nats.Name("bench"))
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, cfg := range (events.Topology{Prefix: s.Prefix}).Streams() {
+		st, err := js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		infos := st.ListConsumers(ctx)
+		for ci := range infos.Info() {
+			if ci.Config.Durable == "" {
+				continue // the bench's own ordered consumers
+			}
+			n += ci.NumPending + uint64(ci.NumAckPending)
+		}
+		if err := infos.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
 // Close stops the stack, keeps its services' logs, and removes its database, data
 // directory and streams unless Keep.
 func (s *Stack) Close(ctx context.Context) {
