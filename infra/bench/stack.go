@@ -233,15 +233,11 @@ func (s *Stack) Pid() int {
 
 // DeadLetters counts the events dead-lettered on this stack's bus.
 func (s *Stack) DeadLetters(ctx context.Context) (uint64, error) {
-	nc, err := nats.Connect(s.NATSURL, nats.Name("bench"))
+	nc, js, err := connectJetStream(s.NATSURL)
 	if err != nil {
 		return 0, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, err
-	}
 	st, err := js.Stream(ctx, events.Topology{Prefix: s.Prefix}.Stream(events.StreamDeadLetter))
 	if err != nil {
 		return 0, err
@@ -257,15 +253,11 @@ func (s *Stack) DeadLetters(ctx context.Context) (uint64, error) {
 // consumer of every stream of the stack, those not delivered (NumPending) and those delivered
 // but not acknowledged (NumAckPending).
 func (s *Stack) Backlog(ctx context.Context) (uint64, error) {
-	nc, err := nats.Connect(s.NATSURL, nats.Name("bench"))
+	nc, js, err := connectJetStream(s.NATSURL)
 	if err != nil {
 		return 0, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, err
-	}
 	var n uint64
 	for _, cfg := range (events.Topology{Prefix: s.Prefix}).Streams() {
 		st, err := js.Stream(ctx, cfg.Name)
@@ -337,17 +329,27 @@ func (s *Stack) Close(ctx context.Context) {
 	}
 }
 
+// connectJetStream connects the bench to the NATS at url; the caller closes the connection.
+func connectJetStream(url string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, nats.Name("bench"))
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
 // deleteStreams removes the streams (and their consumers) of one stack from the shared NATS.
 func deleteStreams(ctx context.Context, natsURL, prefix string) error {
-	nc, err := nats.Connect(natsURL, nats.Name("bench"))
+	nc, js, err := connectJetStream(natsURL)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	var errs []error
 	for _, cfg := range (events.Topology{Prefix: prefix}).Streams() {
 		if err := js.DeleteStream(ctx, cfg.Name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -457,16 +459,11 @@ type EventWatch struct {
 // WatchEvents follows subject from the start of its stream with an ordered consumer; key
 // names the event (an order id) from its JSON payload.
 func (s *Stack) WatchEvents(ctx context.Context, subject string, key func(data []byte) string) (*EventWatch, error) {
-	nc, err := nats.Connect(s.NATSURL, nats.Name("bench"))
+	nc, js, err := connectJetStream(s.NATSURL)
 	if err != nil {
 		return nil, err
 	}
 	topo := events.Topology{Prefix: s.Prefix}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
 	cons, err := js.OrderedConsumer(ctx, topo.StreamOf(subject), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{topo.Subject(subject)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
