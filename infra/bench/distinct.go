@@ -56,8 +56,8 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	res.target("orders refused or failed", "0", n-created, created == n)
 	lag.report(ctx, res, 30*time.Second)
 	cmds.report(ctx, res, created, 30*time.Second)
-	if k := notReplicated; k > 0 {
-		res.note("%d answers were 404 because a ticket was not replicated yet; each was sent again (counted in the statuses)", k)
+	if notReplicated > 0 {
+		res.note("%d answers were 404 because a ticket was not replicated yet; each was sent again (counted in the statuses)", notReplicated)
 	}
 	return nil
 }

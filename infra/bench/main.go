@@ -226,9 +226,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	phases := []phase{
 		{name: "main", scenarios: []string{"distinct", "rush", "propagation", "listing"}},
 		{name: "expiry", env: []string{"EXPIRATION_WINDOW=" + cfg.ExpiryWindow.String()}, scenarios: []string{"expiry"}},
+		{name: "growth", scenarios: []string{"growth"}},
 		// The buyers of an on-sale are many and post from one address: per-user and
 		// per-client rate limits off.
-		{name: "growth", scenarios: []string{"growth"}},
 		{name: "onsale", env: []string{"RATE_LIMIT_USER=0", "RATE_LIMIT_CLIENT=0"}, scenarios: []string{"onsale"}},
 	}
 	if cfg.URL != "" {
