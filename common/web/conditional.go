@@ -28,15 +28,19 @@ func NotModified(w http.ResponseWriter, r *http.Request, etag, cacheControl stri
 	return true
 }
 
-// ETagMatches reports whether an If-None-Match header value names etag (weak comparison, as
-// RFC 9110 asks for If-None-Match), or is "*". A header that does not parse matches nothing.
+// ETagMatches reports whether an If-None-Match header value is "*" or names etag among its
+// comma-separated entity-tags (weak comparison, as RFC 9110 asks for If-None-Match: W/"x"
+// matches "x"). Anything else, "W/*" or a "*" inside a list among them, matches nothing.
 func ETagMatches(header, etag string) bool {
 	if header == "" || etag == "" {
 		return false
 	}
+	if strings.TrimSpace(header) == "*" {
+		return true
+	}
 	for _, tag := range strings.Split(header, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || tag == etag {
+		tag = strings.TrimSpace(tag)
+		if tag == etag || tag == "W/"+etag {
 			return true
 		}
 	}
