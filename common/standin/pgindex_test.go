@@ -165,6 +165,16 @@ func TestPostgreSQLFindsUseIndexes(t *testing.T) {
 		t.Errorf("%d GIN twins keep a pending list (fastupdate on)", pending)
 	}
 
+	var eager int
+	if err := pg.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'app' AND c.relname = $1
+		AND c.reloptions @> '{autovacuum_vacuum_scale_factor=0,autovacuum_vacuum_threshold=200}'`, table).Scan(&eager); err != nil {
+		t.Fatal(err)
+	}
+	if eager != 1 {
+		t.Errorf("the orders collection's table is not vacuumed after a few hundred dead rows: %d of 1", eager)
+	}
+
 	var twins int
 	if err := pg.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'old' AND indexdef LIKE '%USING gin%'`).Scan(&twins); err != nil {
 		t.Fatal(err)

@@ -94,10 +94,12 @@ func startPostgres(ctx context.Context, binDir, dir string) (*pgCluster, error) 
 		return nil, err
 	}
 	defer logf.Close()
-	// Not tied to ctx: the stack stops it after the services, through stop.
+	// Not tied to ctx: the stack stops it after the services, through stop. Autovacuum looks
+	// at each database every second, not every minute: the stand-in asks for its tables to be
+	// vacuumed after a few hundred dead rows (see common/standin), and a reservation leaves one.
 	cmd := exec.Command(filepath.Join(binDir, "postgres"), "-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-		"-c", "synchronous_commit=off", "-c", "max_connections=200")
+		"-c", "synchronous_commit=off", "-c", "max_connections=200", "-c", "autovacuum_naptime=1s")
 	cmd.SysProcAttr = childAttr(syscall.SIGINT)
 	cmd.SysProcAttr.Credential = cred
 	cmd.Stdout, cmd.Stderr = logf, logf
