@@ -170,6 +170,16 @@ func lineOf(rng *rand.Rand, early, late, admitted, perRound int) []lineEntry {
 	return es
 }
 
+func TestAdmissionRate(t *testing.T) {
+	// 400 admitted, 5 a round every 250 ms: 1,200 a minute.
+	if r, ok := admissionRate(lineOf(rand.New(rand.NewPCG(1, 2)), 4000, 500, 400, 5)); !ok || math.Abs(r-1200) > 1e-9 {
+		t.Errorf("rate %v %v, want 1200", r, ok)
+	}
+	if _, ok := admissionRate(lineOf(rand.New(rand.NewPCG(1, 2)), 10, 0, 3, 5)); ok {
+		t.Error("a rate from one instant")
+	}
+}
+
 func TestLineCorrelations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	ea, e, l := lineCorrelations(lineOf(rng, 4000, 500, 400, 5))
@@ -239,6 +249,9 @@ func TestOnsaleReport(t *testing.T) {
 	}
 	if v, _ := metric("orders/s from the opening to the last 201"); v != 0.5 {
 		t.Errorf("orders/s %v", v)
+	}
+	if v, _ := metric("admissions a minute, first to last pass"); v != 240 { // 2, 250 ms apart
+		t.Errorf("admissions a minute %v", v)
 	}
 	if v, _ := metric("queue look-ups/s"); v != 2.2 { // 11 in 5.001 s
 		t.Errorf("look-ups/s %v", v)

@@ -136,7 +136,7 @@ func (b *Bench) onsale(ctx context.Context, res *Result) error {
 	}
 
 	out := onsaleOutcome{
-		Tickets: nt, Open: open, Stopped: s.stoppedAt, Entries: s.entries, LastWin: s.lastWin,
+		Tickets: nt, AdmitPerMin: cfg.OnsaleAdmit, Open: open, Stopped: s.stoppedAt, Entries: s.entries, LastWin: s.lastWin,
 		Joins: s.joins, Lookups: s.lookups, Listings: s.listings, Orders: s.orders, Accepted: s.accepted, Snapshot: snapshot,
 		DoubleResponses: doubleWins(s.wins), Holds: v, NotClosed: notClosed,
 		PassRefused: int(s.passRefused.Load()), NotReplicated: int(s.notReplicated.Load()), GaveUp: int(s.gaveUp.Load()),
@@ -562,6 +562,31 @@ func lineCorrelations(es []lineEntry) (earlyAdmitted, early, late correlation) {
 	return
 }
 
+// admissionRate is how many buyers a minute the room admitted, from the first admission to the
+// last: those admitted after the first instant over the time between (a pass's end is its
+// start plus the same life for all). Not ok with fewer than two instants.
+func admissionRate(es []lineEntry) (float64, bool) {
+	var at []time.Time
+	for _, e := range es {
+		if !e.Admitted.IsZero() {
+			at = append(at, e.Admitted)
+		}
+	}
+	if len(at) < 2 {
+		return 0, false
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	span := at[len(at)-1].Sub(at[0])
+	if span <= 0 {
+		return 0, false
+	}
+	first := 0
+	for first < len(at) && at[first].Equal(at[0]) {
+		first++
+	}
+	return float64(len(at)-first) / span.Minutes(), true
+}
+
 // spearman is Spearman's rank correlation of xs and ys (ties get their average rank).
 func spearman(xs, ys []float64) float64 {
 	rx := ranksBy(len(xs), func(i, j int) int { return cmp.Compare(xs[i], xs[j]) })
@@ -619,6 +644,7 @@ func pearson(xs, ys []float64) float64 {
 // onsaleOutcome is what the scenario measured, reported by report.
 type onsaleOutcome struct {
 	Tickets       int
+	AdmitPerMin   int // the event's admitPerMinute
 	Open, Stopped time.Time
 	LastWin       time.Time // the last 201
 	Entries       []lineEntry
@@ -643,6 +669,12 @@ func (o onsaleOutcome) report(res *Result) {
 		}
 	}
 	res.metric("buyers admitted", float64(admitted), "")
+	if rate, ok := admissionRate(o.Entries); ok {
+		res.metric("admissions a minute, first to last pass", round2(rate), "a minute")
+		if o.AdmitPerMin > 0 {
+			res.metric("admissions a minute / admitPerMinute", round2(rate/float64(o.AdmitPerMin)), "")
+		}
+	}
 	res.metric("orders accepted (201)", float64(sold), "")
 	if sold > 0 && o.LastWin.After(o.Open) {
 		d := o.LastWin.Sub(o.Open)

@@ -50,10 +50,14 @@ func EarlyScore(r float64) float64 { return r }
 // LateScore is the score of the n-th buyer (from 1) to join after the sale opened.
 func LateScore(n int64) float64 { return 1 + float64(n) }
 
-// Burst is how many admissions may be saved up while nobody waits: one tick's worth at the
-// admission rate (at least one), so that admissions stay spread evenly over the minute.
+// Burst is how many admissions may be saved up: two ticks' worth at the admission rate (at
+// least two). While nobody waits that keeps admissions spread evenly over the minute; while
+// buyers wait, a round that runs late (a tick the ticker dropped, a slow round) or the
+// fraction of an admission left over from the round before is not lost, as it was with a
+// cap of one tick's worth: rounds a few milliseconds apart from their tick then admitted
+// about 80% of the rate.
 func (s Sale) Burst(tick time.Duration) float64 {
-	return math.Max(1, float64(s.AdmitPerMinute)*tick.Seconds()/60)
+	return math.Max(2, 2*float64(s.AdmitPerMinute)*tick.Seconds()/60)
 }
 
 // Wait is the estimated wait of a buyer with ahead people ahead, at the admission rate.

@@ -40,10 +40,10 @@ func TestPlaceOf(t *testing.T) {
 	if w := (line.Sale{AdmitPerMinute: 600}).Wait(99); w != 10*time.Second {
 		t.Errorf("100th at 600/min: %v", w)
 	}
-	if b := (line.Sale{AdmitPerMinute: 600}).Burst(250 * time.Millisecond); b != 2.5 {
+	if b := (line.Sale{AdmitPerMinute: 600}).Burst(250 * time.Millisecond); b != 5 {
 		t.Errorf("burst %v", b)
 	}
-	if b := (line.Sale{AdmitPerMinute: 6}).Burst(250 * time.Millisecond); b != 1 {
+	if b := (line.Sale{AdmitPerMinute: 6}).Burst(250 * time.Millisecond); b != 2 {
 		t.Errorf("burst %v", b)
 	}
 	if !(line.EarlyScore(0.999) < line.LateScore(0)) || !(line.LateScore(1) < line.LateScore(2)) {
