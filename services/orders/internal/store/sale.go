@@ -34,14 +34,6 @@ func (s *Store) Sale(ctx context.Context, id string) (order.Sale, error) {
 	})
 }
 
-// slotDoc is one of a user's places in a sale's limit (order.Sale.Slots): held by at most one
-// order, until its hold lapses, as a ticket is.
-type slotDoc struct {
-	ID        string    `bson:"_id"`
-	Holder    string    `bson:"holder"`
-	HoldUntil time.Time `bson:"holdUntil"`
-}
-
 // HoldWithin takes h, a new order's hold, on ticketID for userID within sale's limit: first
 // one of the user's slots in the sale, then the ticket (Hold). Each is one conditional write
 // that matches only a free slot or ticket, so that replicas racing for the last slot, or for
@@ -64,27 +56,17 @@ func (s *Store) HoldWithin(ctx context.Context, sale order.Sale, userID, ticketI
 	return t, slot, nil
 }
 
-// takeSlot gives h one of slots that is free at now (never taken, released, or lapsed):
-// slots are read, then each one seen free is taken by a conditional upsert that matches only a
-// free slot. An upsert that finds the slot held (since the read) tries to insert it and fails
-// on its _id: that slot is lost to a racer, and the next one is tried.
+// A slot, one of a user's places in a sale's limit (order.Sale.Slots), is a document
+// {_id, holder, holdUntil}: held by at most one order, until its hold lapses, as a ticket is.
+//
+// takeSlot gives h the first of slots that is free at now (never taken, released, or
+// lapsed), trying them in order, each by one conditional upsert that matches only a free
+// slot: an upsert that finds the slot held tries to insert it and fails on its _id, and the
+// next is tried. A buyer's first order of an event costs one write, their n-th n writes (the
+// limit is small). There is no read first: a read of several slots by _id ($in) is a
+// collection scan on the stand-in, whose cost grew with every buyer of every event.
 func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now time.Time) (string, error) {
-	cur, err := s.slots.Find(ctx, bson.M{"_id": bson.M{"$in": slots}})
-	if err != nil {
-		return "", fmt.Errorf("read slots: %w", err)
-	}
-	var docs []slotDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return "", fmt.Errorf("read slots: %w", err)
-	}
-	held := map[string]bool{}
-	for _, d := range docs {
-		held[d.ID] = !(order.Hold{OrderID: d.Holder, Until: d.HoldUntil}).Free(now)
-	}
 	for _, id := range slots {
-		if held[id] {
-			continue
-		}
 		_, err := s.slots.UpdateOne(ctx,
 			bson.M{"_id": id, "$or": free(now)},
 			bson.M{"$set": bson.M{"holder": h.OrderID, "holdUntil": h.Until}},
@@ -93,7 +75,7 @@ func (s *Store) takeSlot(ctx context.Context, slots []string, h order.Hold, now 
 		case err == nil:
 			return id, nil
 		case mongo.IsDuplicateKeyError(err):
-			continue // taken by a racer since the read
+			continue // held
 		default:
 			return "", fmt.Errorf("take slot %s: %w", id, err)
 		}

@@ -375,6 +375,26 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		steps = append(steps, err)
 		_, err = st.ReleaseHold(ctx, "t1", o.ID)
 		steps = append(steps, err)
+
+		// The sale path: the event's sale, a slot of the buyer's limit taken, extended, refused
+		// when all are held, released.
+		if _, err := st.InsertTicket(ctx, order.Ticket{ID: "t2", Title: "x", PriceCents: 1, EventID: "e1"}); err != nil {
+			t.Fatal(err)
+		}
+		sale := order.Sale{EventID: "e1", OnSaleAt: now.Add(-time.Hour), MaxPerUser: 2}
+		_, err = st.InsertSale(ctx, sale, 1)
+		steps = append(steps, err)
+		_, err = st.Sale(ctx, "e1")
+		steps = append(steps, err)
+		h := order.Hold{OrderID: "o2", Until: now.Add(time.Minute)}
+		_, slot, err := st.HoldWithin(ctx, sale, "u1", "t2", h, now)
+		steps = append(steps, err)
+		steps = append(steps, st.ExtendSlot(ctx, slot, order.Hold{OrderID: "o2", Until: now.Add(time.Hour)}))
+		if _, _, err := st.HoldWithin(ctx, order.Sale{EventID: "e1", MaxPerUser: 1}, "u1", "t1", order.Hold{OrderID: "o3", Until: now.Add(time.Minute)}, now); !errors.Is(err, order.ErrLimitReached) {
+			t.Fatalf("a second order past the limit: %v", err)
+		}
+		steps = append(steps, st.ReleaseSlot(ctx, slot, "o2"))
+		steps = append(steps, st.ReleaseSlot(ctx, "", "o2"))
 		if err := errors.Join(steps...); err != nil {
 			t.Fatal(err)
 		}
