@@ -85,6 +85,21 @@ func TestLineOrder(t *testing.T) {
 	}
 }
 
+// openWithLine adds sale and has n buyers (prefix and a number) join its line a second
+// before it opens.
+func openWithLine(t *testing.T, st *store.Store, sale line.Sale, prefix string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.AddSale(ctx, sale); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := st.Join(ctx, sale.EventID, fmt.Sprintf("%s%04d", prefix, i), sale.OnSaleAt.Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Admissions are spread at the rate (never more than the burst at once), stop when the
 // admitted buyers who have not ordered match the free tickets, resume when a pass lapses or an
 // order is cancelled, and never before the sale.
@@ -92,14 +107,7 @@ func TestAdmit(t *testing.T) {
 	st, ctx := newStore(t)
 	open := time.Now().Truncate(time.Millisecond)
 	sale := line.Sale{EventID: "e2", OnSaleAt: open, AdmitPerMinute: 60, TicketCount: 100}
-	if err := st.AddSale(ctx, sale); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 200 {
-		if err := st.Join(ctx, "e2", fmt.Sprintf("u%03d", i), open.Add(-time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openWithLine(t, st, sale, "u", 200)
 	const tick = 250 * time.Millisecond
 	ttl := 10 * time.Minute
 	if n, _ := st.Admit(ctx, sale, open.Add(-time.Millisecond), tick, ttl); n != 0 {
@@ -124,14 +132,7 @@ func TestAdmit(t *testing.T) {
 	// 10 ms early, and every 20th round a whole tick late (the ticker dropped one). The rate
 	// holds all the same: what a late round earned is not lost to the cap.
 	fast := line.Sale{EventID: "e4", OnSaleAt: open, AdmitPerMinute: 1200, TicketCount: 10_000}
-	if err := st.AddSale(ctx, fast); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 1000 {
-		if err := st.Join(ctx, "e4", fmt.Sprintf("f%04d", i), open.Add(-time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openWithLine(t, st, fast, "f", 1000)
 	total, at := 0, time.Duration(0)
 	for i := 0; at < 30*time.Second; i++ {
 		switch {
@@ -155,12 +156,7 @@ func TestAdmit(t *testing.T) {
 	// Room: a sale of 3 tickets admits 3 buyers, then none until one orders and another's
 	// order is cancelled, or a pass lapses.
 	small := line.Sale{EventID: "e3", OnSaleAt: open, AdmitPerMinute: 6000, TicketCount: 3}
-	if err := st.AddSale(ctx, small); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		_ = st.Join(ctx, "e3", fmt.Sprintf("b%d", i), open.Add(-time.Second))
-	}
+	openWithLine(t, st, small, "b", 10)
 	admitted := func(at time.Duration) int {
 		n := 0
 		for range 20 {
@@ -178,8 +174,8 @@ func TestAdmit(t *testing.T) {
 	}
 	var first string
 	for i := range 10 {
-		if e, _, _ := st.Entry(ctx, "e3", fmt.Sprintf("b%d", i), 3); !e.PassExpires.IsZero() {
-			first = fmt.Sprintf("b%d", i)
+		if e, _, _ := st.Entry(ctx, "e3", fmt.Sprintf("b%04d", i), 3); !e.PassExpires.IsZero() {
+			first = fmt.Sprintf("b%04d", i)
 			break
 		}
 	}
@@ -188,13 +184,13 @@ func TestAdmit(t *testing.T) {
 	if n := admitted(10 * time.Second); n != 0 {
 		t.Fatalf("%d admitted while every ticket is held or promised", n)
 	}
-	if _, avail, _ := st.Entry(ctx, "e3", "b9", 3); avail != 2 {
+	if _, avail, _ := st.Entry(ctx, "e3", "b0009", 3); avail != 2 {
 		t.Errorf("available %d, want 2", avail)
 	}
 	// A late order.created of a cancelled order holds nothing; the cancel frees one room.
 	_ = st.ApplyOrder(ctx, store.OrderCancelled, "e3", "t1", "o1", "")
 	_ = st.ApplyOrder(ctx, store.OrderCreated, "e3", "t1", "o1", first)
-	if _, avail, _ := st.Entry(ctx, "e3", "b9", 3); avail != 3 {
+	if _, avail, _ := st.Entry(ctx, "e3", "b0009", 3); avail != 3 {
 		t.Errorf("available %d after the cancel, want 3", avail)
 	}
 	if n := admitted(20 * time.Second); n != 1 {
