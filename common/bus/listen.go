@@ -48,6 +48,16 @@ type Handler[E events.Event] func(ctx context.Context, e E) error
 // the event is dead-lettered: long enough to ride out a dependency's outage.
 const DefaultRetryFor = 10 * time.Minute
 
+// A listener's pull requests live on its consumer's leader, and are not handed over when that
+// server dies: the client learns of it only from the missing heartbeats (two in a row), then
+// pulls again from the new leader. The library's defaults (30s pulls, 15s heartbeats) leave
+// a consumer stalled for up to 30s after a leader is killed; these make it about 4s, for one
+// heartbeat every 2s from the server to each idle replica of each listener.
+const (
+	pullExpiry    = 10 * time.Second
+	pullHeartbeat = 2 * time.Second
+)
+
 // ListenOptions tune a listener; the zero value is usable.
 type ListenOptions struct {
 	// RetryFor is the failure budget: how long after an event's first failure (as this
@@ -175,6 +185,8 @@ func Listen[E events.Event](ctx context.Context, c *Conn, service string, h Hand
 		}()
 	},
 		jetstream.PullMaxMessages(2*opts.Concurrency),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || c.NC.IsConnected() {
 				l.opts.Logger.Warn("consume", "err", err)
