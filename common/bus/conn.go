@@ -67,7 +67,7 @@ func Connect(ctx context.Context, url, name string, topo events.Topology, log *s
 		case <-time.After(min(time.Duration(attempt)*time.Second, 5*time.Second)):
 		}
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -75,7 +76,11 @@ type RelayOptions struct {
 	PollInterval time.Duration // how often flagged documents are checked (the safety net); 5s by default, jittered
 	Workers      int           // batches of notified documents in flight at once; 4 by default
 	BatchSize    int           // most documents whose events are published together; 64 by default
-	Logger       *slog.Logger
+	// RetryDelay is how long after a failed publish of notified events they are tried again
+	// (not left to the poll): doubled with each failure in a row, up to PollInterval;
+	// 250ms by default. A stream whose leader died has a new one within seconds.
+	RetryDelay time.Duration
+	Logger     *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before
 	// they are removed; an error stops there, as a crash would (a test hook).
 	AfterPublish func(docID string) error
@@ -94,6 +99,7 @@ type Relay struct {
 	wake     chan notice
 	removals chan removal // published events to take out of their documents
 	log      *slog.Logger
+	failures atomic.Int32 // notified publishes failed in a row
 }
 
 // removal is a document whose first n events JetStream acknowledged.
@@ -118,6 +124,9 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 64
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 250 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -222,7 +231,7 @@ func (r *Relay) work(ctx context.Context) {
 			}
 		}
 		if err := r.relayNotices(ctx, batch); err != nil && ctx.Err() == nil {
-			r.log.Warn("outbox publish failed; the poll will retry", "docs", len(batch), "err", err)
+			r.log.Warn("outbox publish failed; retrying", "docs", len(batch), "err", err)
 		}
 	}
 }
@@ -302,10 +311,41 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 	}
 	docs = slices.DeleteFunc(docs, func(d pendingDoc) bool { return len(d.envs) == 0 })
 	rms, err := r.publish(ctx, docs)
+	published := make(map[string]int, len(rms))
 	for _, rm := range rms {
+		published[rm.doc.id] = rm.n
 		r.removals <- rm
 	}
+	var failed []string
+	for _, d := range docs {
+		if published[d.id] < len(d.envs) {
+			failed = append(failed, d.id)
+		}
+	}
+	r.retryLater(failed)
 	return errors.Join(append(errs, err)...)
+}
+
+// retryLater notifies the documents again, without their events (they are read back: some
+// may have been published meanwhile), after RetryDelay doubled for each failure in a row,
+// at most PollInterval. An event whose publish failed in a leader election thus goes out
+// once the stream has a new leader, not a poll and a poll interval later; a long outage
+// costs no more than the poll.
+func (r *Relay) retryLater(ids []string) {
+	if len(ids) == 0 {
+		r.failures.Store(0)
+		return
+	}
+	n := r.failures.Add(1)
+	delay := r.opts.PollInterval
+	if n < 20 {
+		delay = min(r.opts.RetryDelay<<(n-1), delay)
+	}
+	time.AfterFunc(delay, func() {
+		for _, id := range ids {
+			r.Notify(id)
+		}
+	})
 }
 
 // removeQueued takes published events out of their documents until the queue is closed:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -127,6 +128,40 @@ func TestOutboxRelayPublishesNotifiedEventsWithoutAPoll(t *testing.T) {
 				t.Errorf("title %q, want y: the relay's writes touched the document's state", d.Title)
 			}
 		})
+	}
+}
+
+// A notified publish that fails (here the stream is gone; in a cluster, its leader died and
+// the next is not elected yet) is tried again by the relay itself, not left to the poll.
+func TestOutboxRelayRetriesAFailedPublishBeforeThePoll(t *testing.T) {
+	ctx := context.Background()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	if err := c.JS.DeleteStream(ctx, events.StreamTickets); err != nil {
+		t.Fatal(err)
+	}
+	warnings := &countingHandler{}
+	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: slog.New(warnings), PollInterval: time.Hour})
+	runRelay(t, r)
+
+	e := updated(t, "t9", 1)
+	if _, err := coll.InsertOne(ctx, thing{ID: "t9", Outbox: bus.NewOutbox(e)}); err != nil {
+		t.Fatal(err)
+	}
+	r.Notify("t9", e)
+	testkit.Eventually(t, 30*time.Second, "the publish failed", func() bool { return warnings.n.Load() > 0 })
+	if d := read(t, coll, "t9"); len(d.Events) != 1 || !d.Pending {
+		t.Fatalf("after the failed publish: %d events pending (flag %t), want 1 (true)", len(d.Events), d.Pending)
+	}
+
+	if err := c.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, c, events.StreamTickets, "ticket.>")
+	testkit.Eventually(t, 30*time.Second, "published by a retry, an hour before the poll", func() bool { return len(got()) == 1 })
+	testkit.Eventually(t, 30*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t9") })
+	if id := got()[0].Headers().Get(bus.HeaderMsgID); id != e.ID {
+		t.Errorf("event %s published, want %s", id, e.ID)
 	}
 }
 

@@ -60,6 +60,12 @@ func NewEnvelopeWithID(ctx context.Context, id string, e events.Event) (Envelope
 
 const tracerName = "ticketing/common/bus"
 
+// publishTimeout bounds the wait for JetStream's ack of an asynchronous publish, as the
+// library's default API timeout bounds a synchronous one; the library sets none, so a
+// publish that no server answers (a stream between two leaders) would hold its relay
+// worker until the relay stops.
+const publishTimeout = 5 * time.Second
+
 // msg is the message of env with its producer span, a child of the span that was current when
 // env was made; the message carries the producer span's traceparent. End the span with
 // endSpan once JetStream answered.
