@@ -297,10 +297,11 @@ type busWatch struct {
 	mu          sync.Mutex
 	seen        map[string]map[string]bool // subject (without the stack's prefix) -> event ids
 	cancelledAt map[string]time.Time       // order id -> publication of its order.cancelled
+	createdAt   map[string]time.Time       // ticket id -> publication of its ticket.created
 }
 
 func watchBus(t *testing.T, url, prefix string) *busWatch {
-	w := &busWatch{seen: map[string]map[string]bool{}, cancelledAt: map[string]time.Time{}}
+	w := &busWatch{seen: map[string]map[string]bool{}, cancelledAt: map[string]time.Time{}, createdAt: map[string]time.Time{}}
 	topo := events.Topology{Prefix: prefix}
 	w.topo = topo
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
@@ -326,13 +327,19 @@ func watchBus(t *testing.T, url, prefix string) *busWatch {
 				w.seen[subject] = map[string]bool{}
 			}
 			w.seen[subject][m.Headers().Get("Nats-Msg-Id")] = true
-			if subject == "order.cancelled" {
+			md, err := m.Metadata()
+			switch subject {
+			case "order.cancelled":
 				var e events.OrderCancelled
-				md, err := m.Metadata()
 				if json.Unmarshal(m.Data(), &e) == nil && err == nil {
 					if _, ok := w.cancelledAt[e.ID]; !ok {
 						w.cancelledAt[e.ID] = md.Timestamp
 					}
+				}
+			case "ticket.created":
+				var e events.TicketCreated
+				if json.Unmarshal(m.Data(), &e) == nil && err == nil {
+					w.createdAt[e.ID] = md.Timestamp
 				}
 			}
 		})

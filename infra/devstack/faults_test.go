@@ -86,8 +86,8 @@ func TestClusterFaults(t *testing.T) {
 			n := checkConsumed(t, e.nats.URL(), topo, w, logDir)
 			totalOrders += len(orders)
 			totalEvents = n
-			t.Logf("%s: %d orders (%d paid), %d events on the bus so far, %s", name, len(orders), countPaid(orders), n,
-				time.Since(start).Round(time.Second))
+			t.Logf("%s: %d orders (%d paid), %d events on the bus so far, a new ticket orderable within %s, %s", name,
+				len(orders), countPaid(orders), n, tr.slowest.split(w), time.Since(start).Round(time.Second))
 		})
 	}
 
@@ -232,9 +232,32 @@ type traffic struct {
 	wg     sync.WaitGroup
 	placed atomic.Int64
 
-	mu     sync.Mutex
-	orders []placedOrder
-	errs   []string
+	mu      sync.Mutex
+	orders  []placedOrder
+	errs    []string
+	slowest orderable // the ticket that took the longest to be orderable
+}
+
+// orderable is how long a new ticket took to be orderable: its ticket.created published,
+// then delivered to orders.
+type orderable struct {
+	ticket           string
+	created, ordered time.Time // the ticket's 201, the order's first answer that was not a 404
+}
+
+func (o orderable) took() time.Duration { return o.ordered.Sub(o.created) }
+
+// split tells the wait, split at the publication of the ticket's ticket.created as w saw it.
+func (o orderable) split(w *busWatch) string {
+	w.mu.Lock()
+	at, ok := w.createdAt[o.ticket]
+	w.mu.Unlock()
+	if !ok {
+		return o.took().Round(100*time.Millisecond).String() + " (its ticket.created not seen)"
+	}
+	return fmt.Sprintf("%s (ticket.created published after %s, delivered to orders %s later)",
+		o.took().Round(100*time.Millisecond), at.Sub(o.created).Round(100*time.Millisecond),
+		o.ordered.Sub(at).Round(100*time.Millisecond))
 }
 
 func startTraffic(t *testing.T, c *client, seller user, buyers []user) *traffic {
@@ -270,7 +293,14 @@ func (tr *traffic) one(c *client, seller, buyer, rival user, pay bool) {
 	}
 	var tk apiclient.Ticket
 	r.JSON(&tk)
+	wait := orderable{ticket: tk.ID, created: time.Now()}
 	r = c.orderWhenReady(buyer, tk.ID)
+	wait.ordered = time.Now()
+	tr.mu.Lock()
+	if wait.took() > tr.slowest.took() {
+		tr.slowest = wait
+	}
+	tr.mu.Unlock()
 	if r.Status != 201 {
 		tr.fail("order: %d %s", r.Status, r.Body)
 		return
