@@ -450,10 +450,19 @@ func TestConnectWaitsForNATS(t *testing.T) {
 	}
 }
 
-// countingHandler counts the log records at warning level or above.
-type countingHandler struct{ n atomic.Int32 }
+// countingHandler counts the log records at warning level or above, only those saying msg
+// when it is set.
+type countingHandler struct {
+	n   atomic.Int32
+	msg string
+}
 
 func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (h *countingHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
-func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
-func (h *countingHandler) WithGroup(string) slog.Handler                { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if h.msg == "" || r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }

@@ -77,8 +77,9 @@ type RelayOptions struct {
 	Workers      int           // batches of notified documents in flight at once; 4 by default
 	BatchSize    int           // most documents whose events are published together; 64 by default
 	// RetryDelay is how long after a failed publish of notified events they are tried again
-	// (not left to the poll): doubled with each failure in a row, up to PollInterval;
-	// 250ms by default. A stream whose leader died has a new one within seconds.
+	// (not left to the poll): doubled with each failure in a row, and left to the poll once
+	// it would reach PollInterval; 250ms by default. A stream whose leader died has a new
+	// one within seconds.
 	RetryDelay time.Duration
 	Logger     *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before
@@ -327,19 +328,20 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 }
 
 // retryLater notifies the documents again, without their events (they are read back: some
-// may have been published meanwhile), after RetryDelay doubled for each failure in a row,
-// at most PollInterval. An event whose publish failed in a leader election thus goes out
-// once the stream has a new leader, not a poll and a poll interval later; a long outage
-// costs no more than the poll.
+// may have been published meanwhile), after RetryDelay doubled for each failure in a row. An
+// event whose publish failed in a leader election thus goes out once the stream has a new
+// leader, not a poll and a poll interval later. Once the delay would reach the poll
+// interval, the failures are an outage: they are left to the poll, not read and published
+// by both.
 func (r *Relay) retryLater(ids []string) {
 	if len(ids) == 0 {
 		r.failures.Store(0)
 		return
 	}
 	n := r.failures.Add(1)
-	delay := r.opts.PollInterval
-	if n < 20 {
-		delay = min(r.opts.RetryDelay<<(n-1), delay)
+	delay := r.opts.RetryDelay << min(n-1, 16)
+	if delay >= r.opts.PollInterval {
+		return
 	}
 	time.AfterFunc(delay, func() {
 		for _, id := range ids {

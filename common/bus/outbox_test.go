@@ -140,7 +140,8 @@ func TestOutboxRelayRetriesAFailedPublishBeforeThePoll(t *testing.T) {
 	if err := c.JS.DeleteStream(ctx, events.StreamTickets); err != nil {
 		t.Fatal(err)
 	}
-	warnings := &countingHandler{}
+	// The notified publish's failure, not the first pass's: that one schedules no retry.
+	warnings := &countingHandler{msg: "outbox publish failed; retrying"}
 	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: slog.New(warnings), PollInterval: time.Hour})
 	runRelay(t, r)
 
