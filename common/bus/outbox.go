@@ -47,8 +47,8 @@ func NewOutbox(envs ...Envelope) Outbox {
 
 // AddOutbox makes update, a document of update operators, also append envs to the outbox
 // and flag the document for the relay, so that the events are stored in the same
-// single-document write as the state change. It returns update. A $set in update must be a
-// bson.M. Stores do not call it: they write through a Writer, which does.
+// single-document write as the state change. It returns update. A $set or $push in update
+// must be a bson.M. Stores do not call it: they write through a Writer, which does.
 func AddOutbox(update bson.M, envs ...Envelope) bson.M {
 	if len(envs) == 0 {
 		return update
@@ -62,7 +62,15 @@ func AddOutbox(update bson.M, envs ...Envelope) bson.M {
 		update["$set"] = set
 	}
 	set[OutboxPendingField] = true
-	update["$push"] = bson.M{OutboxField: bson.M{"$each": envs}}
+	push, ok := update["$push"].(bson.M)
+	if !ok {
+		if update["$push"] != nil {
+			panic(fmt.Sprintf("bus.AddOutbox: $push is a %T, want bson.M", update["$push"]))
+		}
+		push = bson.M{}
+		update["$push"] = push
+	}
+	push[OutboxField] = bson.M{"$each": envs}
 	return update
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -377,6 +378,17 @@ func TestWriterStoresEventsWithTheChangeAndHandsThemToTheRelay(t *testing.T) {
 	}
 	if len(held.envs) != 1 || held.envs[0].ID != d.Events[0].ID {
 		t.Fatalf("handed over %+v, want the stored ticket.created", held.envs)
+	}
+	// An update that pushes to an array of its own keeps its push beside the outbox's.
+	if ok, err := bus.NewWriter(unrelayed, held).Update(ctx, "t0", nil, bson.M{"$push": bson.M{"tags": "a"}}, ticket("t0")); err != nil || !ok {
+		t.Fatalf("update with a $push = %t, %v", ok, err)
+	}
+	var tagged struct {
+		Tags   []string   `bson:"tags"`
+		Outbox []bson.Raw `bson:"outbox"`
+	}
+	if err := unrelayed.FindOne(ctx, bson.M{"_id": "t0"}).Decode(&tagged); err != nil || !slices.Equal(tagged.Tags, []string{"a"}) || len(tagged.Outbox) != 2 {
+		t.Fatalf("after an update with a $push: tags %v, %d events, %v; want [a] and 2", tagged.Tags, len(tagged.Outbox), err)
 	}
 
 	if err := w.Insert(ctx, "t1", &thing{ID: "t1", Title: "x"}, ticket("t1")); err != nil {

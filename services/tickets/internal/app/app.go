@@ -85,6 +85,13 @@ func (s *Service) stored(t ticket.Ticket, began time.Time, listed bool) {
 	}
 }
 
+// written records t, which an order event's usual case stored in one conditional write
+// that began at began, in the cache, and logs it.
+func (s *Service) written(ctx context.Context, t ticket.Ticket, began time.Time, what, orderID string) {
+	s.stored(t, began, false)
+	s.log.InfoContext(ctx, "ticket "+what, "ticket_id", t.ID, "order_id", orderID, "version", t.Version)
+}
+
 // NewID is a fresh ticket id: a time-ordered ObjectID in hex.
 func NewID() string { return bson.NewObjectID().Hex() }
 
@@ -173,8 +180,7 @@ func (s *Service) Reserve(ctx context.Context, ticketID, orderID string, seen *i
 		return err
 	}
 	if reserved {
-		s.stored(t, began, false)
-		s.log.InfoContext(ctx, "ticket reserved", "ticket_id", ticketID, "order_id", orderID)
+		s.written(ctx, t, began, "reserved", orderID)
 		return nil
 	}
 	return s.apply(ctx, ticketID, orderID, "reserved", func(t ticket.Ticket) (ticket.Ticket, error) {
@@ -190,6 +196,15 @@ func (s *Service) Reserve(ctx context.Context, ticketID, orderID string, seen *i
 // Release applies order.cancelled: the order is recorded as released, and the ticket freed
 // if that order holds it. Errors: ticket.ErrNotFound.
 func (s *Service) Release(ctx context.Context, ticketID, orderID string) error {
+	began := time.Now()
+	t, released, err := s.store.ReleaseHeld(ctx, ticketID, orderID)
+	if err != nil {
+		return err
+	}
+	if released {
+		s.written(ctx, t, began, "released", orderID)
+		return nil
+	}
 	return s.apply(ctx, ticketID, orderID, "released", func(t ticket.Ticket) (ticket.Ticket, error) {
 		return t.Release(orderID), nil
 	})

@@ -244,6 +244,28 @@ func (s *Store) ReserveFree(ctx context.Context, id, order string, seen *int64) 
 	return d.ticket(), true, nil
 }
 
+// ReleaseHeld frees ticket id from order, in one write conditional on order holding it
+// unsold and not yet recorded as released (with room in the list of released orders):
+// ticket.Release's usual case, order.cancelled's, decided without a read. It reports
+// whether it wrote, with the ticket as written; when not, the caller reads and decides
+// (Update with ticket.Release): a redelivery, an order that never held the ticket or lost
+// it, or a list of released orders that is full and must be trimmed.
+func (s *Store) ReleaseHeld(ctx context.Context, id, order string) (ticket.Ticket, bool, error) {
+	cond := bson.D{{Key: "orderId", Value: order}, {Key: "sold", Value: false},
+		{Key: "releasedOrders", Value: bson.M{"$ne": order}},
+		{Key: fmt.Sprintf("releasedOrders.%d", ticket.KeepReleased-1), Value: bson.M{"$exists": false}}}
+	var d document
+	ok, err := s.w.UpdateAndGet(ctx, id, cond, bson.M{
+		"$set":  bson.M{"orderId": ""},
+		"$inc":  bson.M{"version": int64(1)},
+		"$push": bson.M{"releasedOrders": order},
+	}, &d)
+	if err != nil || !ok {
+		return ticket.Ticket{}, false, err
+	}
+	return d.ticket(), true, nil
+}
+
 // Update reads ticket id, computes its next state with change, and applies it; when another
 // write wins the race it reads and computes again, at most attempts times (mongodb.Update).
 // It returns the stored state and whether this call stored a new version. An error from

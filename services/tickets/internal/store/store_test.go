@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -242,6 +243,48 @@ func TestReserveFree(t *testing.T) {
 	}
 }
 
+// ReleaseHeld writes only where ticket.Release would free the ticket: held unsold by the
+// order, which is not recorded as released yet; it never reads, and announces nothing.
+func TestReleaseHeld(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	tk := create(t, st, "Concert")
+	if _, ok, err := st.ReleaseHeld(ctx, tk.ID, "o1"); err != nil || ok {
+		t.Fatalf("ReleaseHeld of a free ticket = %t, %v; want false", ok, err)
+	}
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o1", nil); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, ok, err := st.ReleaseHeld(ctx, tk.ID, "o2"); err != nil || ok {
+		t.Fatalf("ReleaseHeld by an order that does not hold the ticket = %t, %v; want false", ok, err)
+	}
+	written, ok, err := st.ReleaseHeld(ctx, tk.ID, "o1")
+	if err != nil || !ok || written.OrderID != "" || written.Version != 2 || !written.Released("o1") || written.Title != "Concert" {
+		t.Fatalf("ReleaseHeld by the holder = %+v, %t, %v; want free at version 2 with o1 released", written, ok, err)
+	}
+	if got, _ := st.Get(ctx, tk.ID); !reflect.DeepEqual(got, written) {
+		t.Fatalf("stored %+v, ReleaseHeld returned %+v", got, written)
+	}
+	if _, ok, err := st.ReleaseHeld(ctx, tk.ID, "o1"); err != nil || ok {
+		t.Fatalf("ReleaseHeld redelivered = %t, %v; want false", ok, err)
+	}
+	if _, ok, err := st.ReserveFree(ctx, tk.ID, "o3", nil); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, _, err := st.Update(ctx, tk.ID, 1, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Sell("o3") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.ReleaseHeld(ctx, tk.ID, "o3"); err != nil || ok {
+		t.Fatalf("ReleaseHeld of a sold ticket = %t, %v; want false", ok, err)
+	}
+	if _, ok, err := st.ReleaseHeld(ctx, "missing", "o1"); err != nil || ok {
+		t.Fatalf("ReleaseHeld of a missing ticket = %t, %v; want false", ok, err)
+	}
+	if got, _ := st.Get(ctx, tk.ID); !got.Sold || got.OrderID != "o3" || got.Version != 4 || len(outbox(t, st, tk.ID)) != 1 {
+		t.Errorf("after the refused releases: %+v with %d events pending, want sold to o3 at version 4, only ticket.created", got, len(outbox(t, st, tk.ID)))
+	}
+}
+
 // An order that saw the ticket before its last edit is not reserved: the fast path misses,
 // and the domain's refusal is stored at the same version with one ticket.refused, once.
 func TestReserveRefusesAnOrderThatSawAnOlderEdit(t *testing.T) {
@@ -388,6 +431,9 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		if _, _, err := st.Update(ctx, tk.ID, 3, func(t ticket.Ticket) (ticket.Ticket, error) { return t.Reserve("o2", nil) }); err != nil {
 			t.Fatal(err) // o2 reserves after o1 was released: the write checks releasedOrders
 		}
+		if _, _, err := st.ReleaseHeld(ctx, tk.ID, "o2"); err != nil {
+			t.Fatal(err)
+		}
 		for _, after := range []string{"", tk.ID} {
 			if _, err := st.ListFree(ctx, "", after, 10); err != nil {
 				t.Fatal(err)
@@ -437,11 +483,27 @@ func TestReleasedOrdersStayBounded(t *testing.T) {
 		}
 	}
 
+	// Then each order holds the ticket and is released as the service does: by the one
+	// conditional write first, by reading and deciding when it misses, as it does once the
+	// list is full (the read-decide path trims it).
 	const total = ticket.KeepReleased + 40
+	read := 0
 	for i := concurrent; i < total; i++ {
-		if err := release(i); err != nil {
+		o := fmt.Sprintf("o%03d", i)
+		if _, ok, err := st.ReserveFree(ctx, tk.ID, o, nil); err != nil || !ok {
+			t.Fatalf("ReserveFree(%s) = %t, %v", o, ok, err)
+		}
+		_, ok, err := st.ReleaseHeld(ctx, tk.ID, o)
+		if err == nil && !ok {
+			read++
+			err = release(i)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if want := total - ticket.KeepReleased; read != want {
+		t.Errorf("%d releases read the ticket, want %d (those with the list full)", read, want)
 	}
 	if got, err = st.Get(ctx, tk.ID); err != nil {
 		t.Fatal(err)
