@@ -158,6 +158,7 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 func (s *Service) ExpireJob(ctx context.Context, id string, scheduled time.Time) error {
 	stale := false
 	err := s.cancel(ctx, id, causeExpired, func(o order.Order) (order.Order, error) {
+		stale = false
 		if o.Status.Live() {
 			if err := o.CheckExpiry(s.opts.Now()); err != nil {
 				if !scheduled.IsZero() && scheduled.Before(o.ExpiresAt) {

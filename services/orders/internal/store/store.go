@@ -41,6 +41,7 @@ type Store struct {
 	events  *mongo.Collection
 	slots   *mongo.Collection
 	held    *seenHeld
+	recent  *remembered
 
 	// eventOf remembers the event of the tickets seen to have one (ticket id -> event id),
 	// eventCount how many it holds.
@@ -52,7 +53,8 @@ type Store struct {
 func New(db *mongo.Database, relay bus.Notifier) *Store {
 	orders := db.Collection(OrdersCollection)
 	return &Store{orders: orders, w: bus.NewWriter(orders, relay), tickets: db.Collection(TicketsCollection),
-		events: db.Collection(EventsCollection), slots: db.Collection(SlotsCollection), held: &seenHeld{}}
+		events: db.Collection(EventsCollection), slots: db.Collection(SlotsCollection), held: &seenHeld{},
+		recent: &remembered{}}
 }
 
 // Orders is the orders collection, whose documents carry the outbox the relay publishes.
@@ -175,6 +177,7 @@ func (s *Store) InsertOrder(ctx context.Context, o order.Order) error {
 	if err != nil {
 		return fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
+	s.recent.stored(o)
 	return nil
 }
 
@@ -233,8 +236,9 @@ func liveStatuses() []string {
 
 // Transition stores n, o after a domain transition (its status, deadlines, version and
 // history), with the event that announces it, in one write conditional on o still being at
-// the status and version it was read at. It reports false when o changed in between (the
-// caller re-reads and decides again).
+// the status, version and length of history it was read at (a refund is recorded in the
+// history without a new version). It reports false when o changed in between (the caller
+// re-reads and decides again).
 func (s *Store) Transition(ctx context.Context, o, n order.Order) (bool, error) {
 	set := bson.M{"status": string(n.Status), "version": n.Version, "expiresAt": n.ExpiresAt.UTC(),
 		"paymentAttempt": n.PaymentAttempt, "history": historyDocs(n.History)}
@@ -244,19 +248,52 @@ func (s *Store) Transition(ctx context.Context, o, n order.Order) (bool, error) 
 	if !n.PaymentUntil.IsZero() {
 		set["paymentUntil"] = n.PaymentUntil.UTC()
 	}
-	ok, err := s.w.Update(ctx, o.ID, bson.D{{Key: "status", Value: string(o.Status)}, {Key: "version", Value: o.Version}},
+	ok, err := s.w.Update(ctx, o.ID, bson.D{{Key: "status", Value: string(o.Status)}, {Key: "version", Value: o.Version},
+		{Key: "history", Value: historyOfLength(len(o.History))}},
 		bson.M{"$set": set}, n.Event())
 	if err != nil {
+		s.recent.forget(o.ID)
 		return false, fmt.Errorf("order %s %s -> %s: %w", o.ID, o.Status, n.Status, err)
 	}
-	return ok, nil
+	if !ok {
+		s.recent.forget(o.ID)
+		return false, nil
+	}
+	s.recent.stored(n)
+	return true, nil
+}
+
+// historyOfLength matches a history of n changes; none matches an order stored before
+// histories were kept too.
+func historyOfLength(n int) bson.M {
+	if n == 0 {
+		return bson.M{"$exists": false}
+	}
+	return bson.M{"$size": n}
 }
 
 // UpdateOrder reads order id, computes its next state with change (a domain transition), and
 // stores it with Transition when it changed; when another write changed the order first it
 // reads and decides again (mongodb.Update). It returns the order as stored; when change
 // fails, the order read and change's error.
+//
+// An order this replica stored and still remembers is not read first: change runs on the
+// order as remembered, and only a transition that Transition stores from it counts. When
+// change fails or changes nothing there, or the order is no longer as remembered, the order
+// is read and change runs again on what is stored. So change may run twice, and must leave
+// its result to its last run.
 func (s *Store) UpdateOrder(ctx context.Context, id string, change func(order.Order) (order.Order, error)) (order.Order, error) {
+	if o, ok := s.recent.get(id); ok {
+		if next, err := change(o); err == nil && next.Version == o.Version+1 {
+			stored, err := s.Transition(ctx, o, next)
+			if err != nil {
+				return order.Order{}, err
+			}
+			if stored {
+				return next, nil
+			}
+		}
+	}
 	return mongodb.Update(ctx, attempts,
 		func(ctx context.Context) (order.Order, error) { return s.Order(ctx, id) },
 		change,
@@ -293,11 +330,7 @@ func (s *Store) AddToHistory(ctx context.Context, id string, cause order.Cause, 
 			return nil
 		}
 		h := append(slices.Clip(o.History), order.Change{Status: o.Status, At: at.UTC(), Cause: cause})
-		same := bson.M{"$size": len(o.History)}
-		if len(o.History) == 0 {
-			same = bson.M{"$exists": false} // an order stored before histories were kept
-		}
-		res, err := s.orders.UpdateOne(ctx, bson.M{"_id": id, "version": o.Version, "history": same},
+		res, err := s.orders.UpdateOne(ctx, bson.M{"_id": id, "version": o.Version, "history": historyOfLength(len(o.History))},
 			bson.M{"$set": bson.M{"history": historyDocs(h)}})
 		if err != nil {
 			return fmt.Errorf("add %s to the history of order %s: %w", cause, id, err)

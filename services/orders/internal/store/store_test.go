@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"ticketing/common/bus"
@@ -283,6 +284,61 @@ func TestOrderRoundTripAndConditionalTransition(t *testing.T) {
 	outbox := testkit.Outbox(t, st.Orders(), o.ID)
 	if len(outbox) != 2 || outbox[0].Subject != events.SubjectOrderCreated || outbox[1].Subject != events.SubjectOrderCompleted {
 		t.Errorf("outbox = %+v, want order.created then order.completed", outbox)
+	}
+}
+
+// A replica's next transition of an order it stored starts from what it wrote, without a
+// read. When another replica changed the order meanwhile (a new version, or a history entry
+// without one), the write misses and the order is read and decided again.
+func TestUpdateOrderStartsFromTheRememberedOrder(t *testing.T) {
+	db, queries := testkit.MongoRecording(t)
+	a, b := store.New(db, nil), store.New(db, nil)
+	ctx := t.Context()
+	reads := func() int { return queries.Count("find", bson.D{{Key: "_id", Value: ""}}) }
+	cancel := func(o order.Order) (order.Order, error) { return o.Apply(order.CancelByUser, time.Now()) }
+	exp := time.Now().UTC().Add(time.Minute).Truncate(time.Millisecond)
+	insert := func(st *store.Store) order.Order {
+		o := newOrder("u1", "t1", exp)
+		if err := st.InsertOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+
+	o := insert(a)
+	if got, err := a.UpdateOrder(ctx, o.ID, cancel); err != nil || got.Status != events.OrderStatusCancelled || got.Version != 1 {
+		t.Fatalf("UpdateOrder on the replica that stored it = %s v%d, %v; want cancelled v1", got.Status, got.Version, err)
+	}
+	if n := reads(); n != 0 {
+		t.Errorf("the order was read %d times, want none", n)
+	}
+
+	// b pays an order a stored: a's cancel starts from the order as a wrote it, misses, reads.
+	paid := insert(a)
+	if _, err := b.UpdateOrder(ctx, paid.ID, func(o order.Order) (order.Order, error) { return o.Apply(order.Pay, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UpdateOrder(ctx, paid.ID, cancel); !errors.Is(err, order.ErrComplete) {
+		t.Errorf("cancel of an order paid through another replica: %v, want ErrComplete", err)
+	}
+	if got, _ := a.Order(ctx, paid.ID); got.Status != events.OrderStatusComplete || got.Version != 1 {
+		t.Errorf("order = %s v%d, want complete v1", got.Status, got.Version)
+	}
+	if outbox := testkit.Outbox(t, a.Orders(), paid.ID); len(outbox) != 2 || outbox[1].Subject != events.SubjectOrderCompleted {
+		t.Errorf("outbox = %+v, want order.created then order.completed", outbox)
+	}
+
+	// b records a history entry without a new version: a's transition keeps it.
+	noted := insert(a)
+	if err := b.AddToHistory(ctx, noted.ID, order.CauseRefunded, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.UpdateOrder(ctx, noted.ID, cancel)
+	if err != nil || got.Status != events.OrderStatusCancelled || len(got.History) != 2 || got.History[0].Cause != order.CauseRefunded {
+		t.Fatalf("UpdateOrder after another replica's history entry = %+v, %v; want cancelled with both entries", got, err)
+	}
+	if stored, _ := a.Order(ctx, noted.ID); len(stored.History) != 2 || stored.History[0].Cause != order.CauseRefunded || stored.History[1].Cause != order.CauseCancelledByUser {
+		t.Errorf("stored history %+v, want refunded, then cancelled", stored.History)
 	}
 }
 
