@@ -359,7 +359,7 @@ func (s *Service) RefundIfCancelled(ctx context.Context, orderID string) error {
 	if o.Status != events.OrderStatusCancelled {
 		return nil
 	}
-	if err := s.Store.FlagOrderCancelled(ctx, orderID); err != nil {
+	if paid, err := s.Store.FlagOrderCancelled(ctx, orderID); err != nil || !paid {
 		return err
 	}
 	return s.Refund(ctx, orderID)
@@ -406,7 +406,9 @@ func (s *Service) OrderCancelled(ctx context.Context, id string, version int64) 
 			return out, nil
 		}
 	}
-	if err := s.Store.FlagOrderCancelled(ctx, id); err != nil {
+	// No payment yet: none to refund. One that starts later sees the order cancelled in the
+	// replica once it succeeds, and refunds itself.
+	if paid, err := s.Store.FlagOrderCancelled(ctx, id); err != nil || !paid {
 		return out, err
 	}
 	return out, s.Refund(ctx, id)

@@ -231,10 +231,14 @@ func (s *Store) RecordDecline(ctx context.Context, p payment.Payment, key string
 		bson.M{"$set": bson.M{"failure": p.Failure, "updatedAt": time.Now().UTC()}}, bus.WithID(eventID, e))
 }
 
-// FlagOrderCancelled marks the order's payment, if any, as belonging to a cancelled order.
-func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) error {
-	_, err := s.payments.UpdateOne(ctx, bson.M{"orderId": orderID}, bson.M{"$set": bson.M{"orderCancelled": true}})
-	return err
+// FlagOrderCancelled marks the order's payment, if any, as belonging to a cancelled order,
+// and reports whether there is one.
+func (s *Store) FlagOrderCancelled(ctx context.Context, orderID string) (bool, error) {
+	res, err := s.payments.UpdateOne(ctx, bson.M{"orderId": orderID}, bson.M{"$set": bson.M{"orderCancelled": true}})
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
 }
 
 // RefundsDue lists up to limit succeeded payments of cancelled orders: refunds that a

@@ -232,7 +232,13 @@ func TestEveryQueryUsesAnIndex(t *testing.T) {
 		add(err)
 		_, err = s.UpdatePayment(ctx, p.ID, func(p payment.Payment) (payment.Payment, error) { return p.Succeed(2, "pi_2") })
 		add(err)
-		add(s.FlagOrderCancelled(ctx, "o1"))
+		for order, want := range map[string]bool{"o1": true, "o-unpaid": false} {
+			paid, err := s.FlagOrderCancelled(ctx, order)
+			add(err)
+			if paid != want {
+				t.Errorf("FlagOrderCancelled(%s) says paid %t, want %t", order, paid, want)
+			}
+		}
 		_, err = s.RefundsDue(ctx, 10)
 		add(err)
 		_, err = s.Unsettled(ctx, time.Now(), time.Now().Add(-24*time.Hour), 10)
