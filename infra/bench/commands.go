@@ -149,9 +149,10 @@ func (m *Metrics) settledCommands(ctx context.Context, settle time.Duration) (st
 	}
 }
 
-// report waits until the count settles, at most settle, then reports the commands per order,
-// in total and per service, and each service's commands by name.
-func (w *commandWindow) report(ctx context.Context, res *Result, orders int, settle time.Duration) {
+// report waits until the count settles, at most settle, then reports the commands per
+// order (what names it: "order", "order placed and expired"), in total and per service, and
+// each service's commands by name.
+func (w *commandWindow) report(ctx context.Context, res *Result, what string, orders int, settle time.Duration) {
 	if !w.ok || orders == 0 {
 		return
 	}
@@ -162,7 +163,7 @@ func (w *commandWindow) report(ctx context.Context, res *Result, orders int, set
 	}
 	d := cur.minus(w.base)
 	n := float64(orders)
-	res.metric("store commands per order", round2(d.total()/n), "commands")
+	res.metric("store commands per "+what, round2(d.total()/n), "commands")
 	svcs := make([]string, 0, len(d))
 	for svc := range d {
 		svcs = append(svcs, svc)
@@ -175,8 +176,17 @@ func (w *commandWindow) report(ctx context.Context, res *Result, orders int, set
 			t += d[svc][cmd]
 			parts = append(parts, fmt.Sprintf("%s %.2f", cmd, d[svc][cmd]/n))
 		}
-		res.metric("store commands per order, "+svc, round2(t/n), "commands")
-		res.note("store commands per order, %s: %s", svc, strings.Join(parts, ", "))
+		res.metric("store commands per "+what+", "+svc, round2(t/n), "commands")
+		res.note("store commands per %s, %s: %s", what, svc, strings.Join(parts, ", "))
 	}
-	res.note("store commands counted from the settled setup until the count settled, %.1f s after the last order (background polls included)", waited.Seconds())
+	res.note("store commands counted from the settled setup until the count settled, %.1f s after the last %s (background polls included)", waited.Seconds(), what)
+}
+
+// stackMetrics is the metrics of the bench's own stack; nil (no counts) against a platform
+// that already runs.
+func (b *Bench) stackMetrics() *Metrics {
+	if b.stack == nil {
+		return nil
+	}
+	return b.stack.Metrics
 }

@@ -25,11 +25,7 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	}
 	rec := NewRecorder()
 	server := b.watchOrdersRoute(ctx)
-	var m *Metrics
-	if b.stack != nil {
-		m = b.stack.Metrics
-	}
-	cmds := m.watchCommands(ctx)
+	cmds := b.stackMetrics().watchCommands(ctx)
 	cpu := b.sampler.Start()
 	p := StartProgress("distinct", func() string {
 		return fmt.Sprintf("%d/%d orders  201:%d other:%d", rec.Total(), n, rec.Count(http.StatusCreated), rec.Total()-rec.Count(http.StatusCreated))
@@ -55,7 +51,7 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 	res.target("p99 POST /api/orders", "< 250ms", fmtMs(lat.P99), lat.P99 < 250)
 	res.target("orders refused or failed", "0", n-created, created == n)
 	lag.report(ctx, res, 30*time.Second)
-	cmds.report(ctx, res, created, 30*time.Second)
+	cmds.report(ctx, res, "order", created, 30*time.Second)
 	if notReplicated > 0 {
 		res.note("%d answers were 404 because a ticket was not replicated yet; each was sent again (counted in the statuses)", notReplicated)
 	}
@@ -65,9 +61,5 @@ func (b *Bench) distinct(ctx context.Context, res *Result) error {
 // watchOrdersRoute follows the server-side latency of POST /api/orders in the orders
 // replicas' metrics, when the stack exposes them.
 func (b *Bench) watchOrdersRoute(ctx context.Context) *routeWindow {
-	var m *Metrics
-	if b.stack != nil {
-		m = b.stack.Metrics
-	}
-	return m.watchRoute(ctx, "POST /api/orders", "orders", map[string]string{"route": "/api/orders|/api/orders/", "method": "POST"})
+	return b.stackMetrics().watchRoute(ctx, "POST /api/orders", "orders", map[string]string{"route": "/api/orders|/api/orders/", "method": "POST"})
 }

@@ -52,6 +52,7 @@ func (b *Bench) expiry(ctx context.Context, res *Result) error {
 	}
 	orders := make([]placed, n)
 	rec := NewRecorder()
+	cmds := b.stackMetrics().watchCommands(ctx)
 	var notReplicated atomic.Int64
 	cpu := b.sampler.Start()
 	p := StartProgress("expiry", func() string {
@@ -209,6 +210,7 @@ func (b *Bench) expiry(ctx context.Context, res *Result) error {
 	res.target(fmt.Sprintf("not cancelled within %s after expiresAt", b.cfg.ExpiryDeadline), "0", missing, missing == 0)
 	res.target("orders in another status", "0", other, other == 0)
 	lag.report(ctx, res, 5*time.Second)
+	cmds.report(ctx, res, "order placed and expired", n, 10*time.Second)
 	if v := pollErr.Load(); v != nil {
 		res.note("a list poll failed (and was retried): %v", v)
 	}
