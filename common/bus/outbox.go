@@ -109,6 +109,9 @@ type Relay struct {
 	removals chan removal // published events to take out of their documents
 	log      *slog.Logger
 	failures atomic.Int32 // notified publishes failed in a row
+	// queued counts, per document, the removals queued and not done yet: the poll leaves
+	// those documents alone, as their events are published already.
+	queued sync.Map // document id -> *atomic.Int32
 }
 
 // removal is a document whose first n events JetStream acknowledged.
@@ -323,7 +326,7 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 	published := make(map[string]int, len(rms))
 	for _, rm := range rms {
 		published[rm.doc.id] = rm.n
-		r.removals <- rm
+		r.queue(rm)
 	}
 	var failed []string
 	for _, d := range docs {
@@ -358,14 +361,41 @@ func (r *Relay) retryLater(ids []string) {
 	})
 }
 
-// removeQueued takes published events out of their documents until the queue is closed:
-// every removal waiting at once, merged per document, so that a document written often
+// queue queues rm's removal, and marks its document as having one in flight.
+func (r *Relay) queue(rm removal) {
+	n, _ := r.queued.LoadOrStore(rm.doc.id, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
+	r.removals <- rm
+}
+
+// dequeued marks the removals of rms as done.
+func (r *Relay) dequeued(rms []removal) {
+	for _, rm := range rms {
+		if n, ok := r.queued.Load(rm.doc.id); ok && n.(*atomic.Int32).Add(-1) <= 0 {
+			r.queued.CompareAndDelete(rm.doc.id, n)
+		}
+	}
+}
+
+// removing reports whether document id has a removal queued or running.
+func (r *Relay) removing(id string) bool {
+	n, ok := r.queued.Load(id)
+	return ok && n.(*atomic.Int32).Load() > 0
+}
+
+// removalBatch is the most removals one remover takes at once: enough to merge the removals
+// of a document written often, few enough that the removers share a backlog and write in
+// parallel rather than one of them taking it all.
+const removalBatch = 16
+
+// removeQueued takes published events out of their documents until the queue is closed: up
+// to removalBatch waiting at once, merged per document, so that a document written often
 // costs one removal for all its events published meanwhile, not one each.
 func (r *Relay) removeQueued(ctx context.Context) {
 	for rm := range r.removals {
 		batch := []removal{rm}
 	more:
-		for len(batch) < cap(r.removals) {
+		for len(batch) < removalBatch {
 			select {
 			case rm, ok := <-r.removals:
 				if !ok {
@@ -379,6 +409,7 @@ func (r *Relay) removeQueued(ctx context.Context) {
 		if err := r.remove(ctx, mergeRemovals(batch)); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox removal failed; the poll will publish again and remove", "err", err)
 		}
+		r.dequeued(batch)
 	}
 }
 
@@ -452,7 +483,7 @@ func (r *Relay) flush(ctx context.Context, filter bson.M, minAge time.Duration) 
 		if len(d.envs) > 0 && (oldest.IsZero() || d.envs[0].CreatedAt.Before(oldest)) {
 			oldest = d.envs[0].CreatedAt
 		}
-		if minAge > 0 && len(d.envs) > 0 && time.Since(d.envs[0].CreatedAt) < minAge {
+		if minAge > 0 && len(d.envs) > 0 && time.Since(d.envs[0].CreatedAt) < minAge || r.removing(d.id) {
 			continue
 		}
 		docs = append(docs, d)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,6 +304,47 @@ func read(t *testing.T, coll *mongo.Collection, id string) thing {
 func done(t *testing.T, coll *mongo.Collection, id string) bool {
 	d := read(t, coll, id)
 	return len(d.Events) == 0 && !d.Pending
+}
+
+// The poll leaves alone a document whose events this relay published and is removing:
+// publishing and removing them again would cost a publish and writes that find nothing.
+func TestOutboxPollLeavesADocumentWhoseRemovalIsQueued(t *testing.T) {
+	ctx := t.Context()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	// t0, written before the relay starts, is the first pass's: once it is removed, the
+	// first pass is over.
+	if _, err := coll.InsertOne(ctx, thing{ID: "t0", Outbox: bus.NewOutbox(updated(t, "t0", 1))}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	var removals atomic.Int32
+	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: quiet, PollInterval: time.Hour, AfterPublish: func(id string) error {
+		if id == "t1" && removals.Add(1) == 1 {
+			<-release
+		}
+		return nil
+	}})
+	runRelay(t, r)
+	testkit.Eventually(t, 30*time.Second, "the first pass removed t0", func() bool { return done(t, coll, "t0") })
+
+	if err := bus.NewWriter(coll, r).Insert(ctx, "t1", &thing{ID: "t1", Title: "x"}, ticket("t1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "t1 published and its removal begun", func() bool { return removals.Load() == 1 })
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := removals.Load(); n != 1 {
+		t.Errorf("the poll published t1 again and removed it (%d removals), while its removal was queued", n)
+	}
+	once.Do(func() { close(release) })
+	testkit.Eventually(t, 30*time.Second, "t1's outbox emptied", func() bool { return done(t, coll, "t1") })
+	if err := r.Flush(ctx); err != nil || removals.Load() != 1 {
+		t.Errorf("a poll after the removal: %v, %d removals; want nothing to do", err, removals.Load())
+	}
 }
 
 // The relay's poll and removals are answered from indexes (checked on MongoDB and on the
