@@ -179,6 +179,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg, removers sync.WaitGroup
 	for range r.opts.Workers {
 		wg.Go(func() { r.work(ctx) })
+	}
+	for range removersPerWorker * r.opts.Workers {
 		removers.Go(func() { r.removeQueued(removeCtx) })
 	}
 	if err := r.flush(ctx, bson.M{OutboxField + ".0": bson.M{"$exists": true}}, 0); err != nil && ctx.Err() == nil {
@@ -382,6 +384,12 @@ func (r *Relay) removing(id string) bool {
 	n, ok := r.queued.Load(id)
 	return ok && n.(*atomic.Int32).Load() > 0
 }
+
+// removersPerWorker is how many removers run for each publishing worker. A publish batch
+// takes one round trip to JetStream, its removals one write per document: on a busy store
+// the removals need more writes in flight to keep up, or they fall behind, the documents
+// stay flagged, and the polls publish and remove them again.
+const removersPerWorker = 2
 
 // removalBatch is the most removals one remover takes at once: enough to merge the removals
 // of a document written often, few enough that the removers share a backlog and write in
