@@ -53,25 +53,22 @@ func AddOutbox(update bson.M, envs ...Envelope) bson.M {
 	if len(envs) == 0 {
 		return update
 	}
-	set, ok := update["$set"].(bson.M)
-	if !ok {
-		if update["$set"] != nil {
-			panic(fmt.Sprintf("bus.AddOutbox: $set is a %T, want bson.M", update["$set"]))
-		}
-		set = bson.M{}
-		update["$set"] = set
-	}
-	set[OutboxPendingField] = true
-	push, ok := update["$push"].(bson.M)
-	if !ok {
-		if update["$push"] != nil {
-			panic(fmt.Sprintf("bus.AddOutbox: $push is a %T, want bson.M", update["$push"]))
-		}
-		push = bson.M{}
-		update["$push"] = push
-	}
-	push[OutboxField] = bson.M{"$each": envs}
+	operator(update, "$set")[OutboxPendingField] = true
+	operator(update, "$push")[OutboxField] = bson.M{"$each": envs}
 	return update
+}
+
+// operator is update's document for the update operator op (a bson.M), added when missing.
+func operator(update bson.M, op string) bson.M {
+	doc, ok := update[op].(bson.M)
+	if !ok {
+		if update[op] != nil {
+			panic(fmt.Sprintf("bus.AddOutbox: %s is a %T, want bson.M", op, update[op]))
+		}
+		doc = bson.M{}
+		update[op] = doc
+	}
+	return doc
 }
 
 // Notifier is told which document a write gave new events, and which: the outbox relay.
