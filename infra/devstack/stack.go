@@ -244,8 +244,8 @@ func (s *Stack) serviceEnv() (map[string]map[string]string, error) {
 		// The sweeper is a safety net; on the stand-in each sweep decodes every live order
 		// (FerretDB pushes no range filter down), which showed in the bench's tail latency
 		// when it ran every 5s. Its grace is the default: with 5s, once a burst of expiries
-		// ran seconds late, every replica's sweeper cancelled the same orders as the expiry
-		// handlers (1.46 more store commands per expired order in the bench).
+		// ran more than 5s late, every replica's sweeper would cancel the same orders as the
+		// expiry handlers.
 		"SWEEP_INTERVAL": "30s",
 		"SWEEP_GRACE":    "30s",
 		// Traces go to a local collector (Jaeger, Tempo...) when one is given.
