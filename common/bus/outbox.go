@@ -108,7 +108,8 @@ type Relay struct {
 	failures atomic.Int32 // notified publishes failed in a row
 	// queued counts, per document, the removals queued and not done yet: the poll leaves
 	// those documents alone, as their events are published already.
-	queued sync.Map // document id -> *atomic.Int32
+	queuedMu sync.Mutex
+	queued   map[string]int
 }
 
 // removal is a document whose first n events JetStream acknowledged.
@@ -147,6 +148,7 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 		wake:     make(chan notice, 4096),
 		removals: make(chan removal, 1024),
 		log:      opts.Logger.With("outbox", coll.Name()),
+		queued:   map[string]int{},
 	}
 }
 
@@ -362,24 +364,28 @@ func (r *Relay) retryLater(ids []string) {
 
 // queue queues rm's removal, and marks its document as having one in flight.
 func (r *Relay) queue(rm removal) {
-	n, _ := r.queued.LoadOrStore(rm.doc.id, new(atomic.Int32))
-	n.(*atomic.Int32).Add(1)
+	r.queuedMu.Lock()
+	r.queued[rm.doc.id]++
+	r.queuedMu.Unlock()
 	r.removals <- rm
 }
 
 // dequeued marks the removals of rms as done.
 func (r *Relay) dequeued(rms []removal) {
+	r.queuedMu.Lock()
+	defer r.queuedMu.Unlock()
 	for _, rm := range rms {
-		if n, ok := r.queued.Load(rm.doc.id); ok && n.(*atomic.Int32).Add(-1) <= 0 {
-			r.queued.CompareAndDelete(rm.doc.id, n)
+		if r.queued[rm.doc.id]--; r.queued[rm.doc.id] <= 0 {
+			delete(r.queued, rm.doc.id)
 		}
 	}
 }
 
 // removing reports whether document id has a removal queued or running.
 func (r *Relay) removing(id string) bool {
-	n, ok := r.queued.Load(id)
-	return ok && n.(*atomic.Int32).Load() > 0
+	r.queuedMu.Lock()
+	defer r.queuedMu.Unlock()
+	return r.queued[id] > 0
 }
 
 // removersPerWorker is how many removers run for each publishing worker. A publish batch
