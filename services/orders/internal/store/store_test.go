@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -340,6 +341,70 @@ func TestUpdateOrderStartsFromTheRememberedOrder(t *testing.T) {
 	if stored, _ := a.Order(ctx, noted.ID); len(stored.History) != 2 || stored.History[0].Cause != order.CauseRefunded || stored.History[1].Cause != order.CauseCancelledByUser {
 		t.Errorf("stored history %+v, want refunded, then cancelled", stored.History)
 	}
+}
+
+// The replica that placed the orders cancels them from what it remembers while another
+// replica pays them from what it read, all at once: each order takes exactly one of the two
+// transitions, and its outbox announces that one. A cancel that loses reads the paid order
+// and refuses (ErrComplete).
+func TestRememberedTransitionsRaceAnotherReplica(t *testing.T) {
+	db := testkit.Mongo(t)
+	a, b := store.New(db, nil), store.New(db, nil)
+	ctx := t.Context()
+	exp := time.Now().UTC().Add(time.Minute).Truncate(time.Millisecond)
+	const n = 40
+	orders := make([]order.Order, n)
+	for i := range orders {
+		orders[i] = newOrder("u1", fmt.Sprintf("t%d", i), exp)
+		if err := a.InsertOrder(ctx, orders[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cancelled, paid atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, o := range orders {
+		wg.Go(func() {
+			<-start
+			_, err := a.UpdateOrder(ctx, o.ID, func(o order.Order) (order.Order, error) { return o.Apply(order.CancelByUser, time.Now()) })
+			switch {
+			case err == nil:
+				cancelled.Add(1)
+			case !errors.Is(err, order.ErrComplete):
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			// b read the order before the start: its write races a's, neither reads.
+			next := to(o, order.Pay)
+			<-start
+			ok, err := b.Transition(ctx, o, next)
+			if err != nil {
+				t.Error(err)
+			} else if ok {
+				paid.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := cancelled.Load() + paid.Load(); got != n {
+		t.Fatalf("%d cancelled + %d paid = %d transitions, want one for each of %d orders", cancelled.Load(), paid.Load(), got, n)
+	}
+	for _, o := range orders {
+		got, err := a.Order(ctx, o.ID)
+		if err != nil || got.Version != 1 {
+			t.Fatalf("order %s = %s v%d, %v; want one transition", o.ID, got.Status, got.Version, err)
+		}
+		want := events.SubjectOrderCancelled
+		if got.Status == events.OrderStatusComplete {
+			want = events.SubjectOrderCompleted
+		}
+		if outbox := testkit.Outbox(t, a.Orders(), o.ID); len(outbox) != 2 || outbox[1].Subject != want {
+			t.Errorf("order %s %s: outbox %+v, want order.created then %s", o.ID, got.Status, outbox, want)
+		}
+	}
+	t.Logf("%d cancelled, %d paid", cancelled.Load(), paid.Load())
 }
 
 func TestListByUserAndOverdue(t *testing.T) {
