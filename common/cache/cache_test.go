@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,12 +17,12 @@ type item struct {
 	version int64
 }
 
-// newItems is a cache of at most max items (0: no limit) with a TTL of a second, on a
-// manual clock.
+// newItems is a cache of at most max items (0: no limit) with a TTL of a second and no
+// background refresh, on a manual clock.
 func newItems(max int) (*testkit.Clock, *Cache[string, item]) {
 	clk := testkit.NewClock(time.Unix(1000, 0))
-	return clk, New[string](testName(), Options[item]{TTL: time.Second, Max: max, Now: clk.Now,
-		Version: func(i item) int64 { return i.version }})
+	return clk, New[string](testName(), Options[item]{TTL: time.Second, Refresh: time.Second, Max: max,
+		Now: clk.Now, Version: func(i item) int64 { return i.version }})
 }
 
 var names atomic.Int64
@@ -81,6 +82,84 @@ func TestTTL(t *testing.T) {
 		t.Fatalf("failed load: %v", err)
 	}
 	wantVersion(t, c, "k", value(3), 3, "Get after a failed load = %v, want a load (3)")
+}
+
+// A read in the second half of an entry's life answers from the entry at once and reloads it
+// in the background, once however many read meanwhile; the reload's value answers after it.
+func TestRefresh(t *testing.T) {
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	c := New[string](testName(), Options[item]{TTL: time.Second, Now: clk.Now,
+		Version: func(i item) int64 { return i.version }})
+	wantVersion(t, c, "k", value(1), 1, "first Get = %v")
+	clk.Add(499 * time.Millisecond)
+	wantVersion(t, c, "k", func(context.Context) (item, error) {
+		t.Fatal("a young entry was reloaded")
+		return item{}, nil
+	}, 1, "Get before Refresh = %v, want the entry (1)")
+
+	clk.Add(time.Millisecond)
+	var loads atomic.Int64
+	reading, release := make(chan struct{}), make(chan struct{})
+	slow := func(context.Context) (item, error) {
+		if loads.Add(1) == 1 {
+			close(reading)
+		}
+		<-release
+		return item{"x", 2}, nil
+	}
+	wantVersion(t, c, "k", slow, 1, "Get at Refresh = %v, want the entry (1) while it reloads")
+	<-reading
+	for range 10 {
+		wantVersion(t, c, "k", slow, 1, "Get during the reload = %v, want the entry (1)")
+	}
+	close(release)
+	// Once the first entry has expired, a reader gets the reload's value: from the entry
+	// it made, or by waiting for it.
+	clk.Add(500 * time.Millisecond)
+	wantVersion(t, c, "k", value(3), 2, "Get after the reload = %v, want its value (2)")
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("%d reloads, want 1", n)
+	}
+}
+
+// A background reload that fails or panics keeps the entry until its TTL, and the reader
+// after that loads afresh; a panic is not raised in the process.
+func TestRefreshFailure(t *testing.T) {
+	for name, load := range map[string]func(context.Context) (item, error){
+		"error": func(context.Context) (item, error) { return item{}, errors.New("store down") },
+		"panic": func(context.Context) (item, error) { panic("load bug") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := testkit.NewClock(time.Unix(1000, 0))
+			c := New[string](testName(), Options[item]{TTL: time.Second, Now: clk.Now,
+				Log: slog.New(slog.DiscardHandler)})
+			wantVersion(t, c, "k", value(1), 1, "first Get = %v")
+			clk.Add(600 * time.Millisecond)
+			done := make(chan struct{})
+			wantVersion(t, c, "k", func(ctx context.Context) (item, error) {
+				defer close(done)
+				return load(ctx)
+			}, 1, "Get at Refresh = %v, want the entry (1)")
+			<-done
+			waitIdle(t, c)
+			clk.Add(399 * time.Millisecond)
+			wantVersion(t, c, "k", func(context.Context) (item, error) {
+				return item{}, errors.New("still failing")
+			}, 1, "Get before the TTL = %v, want the entry (1)")
+			waitIdle(t, c)
+			clk.Add(time.Second)
+			wantVersion(t, c, "k", value(2), 2, "Get after the TTL = %v, want a load (2)")
+		})
+	}
+}
+
+// waitIdle waits until no load of c runs.
+func waitIdle(t *testing.T, c *Cache[string, item]) {
+	testkit.Eventually(t, 10*time.Second, "the loads to end", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.flights) == 0
+	})
 }
 
 // A late or older value never rolls an entry back: not a Put of an older version, nor a
