@@ -81,8 +81,8 @@ type RelayOptions struct {
 	PollInterval time.Duration // how often flagged documents are checked (the safety net); 5s by default, jittered
 	Workers      int           // batches of notified documents in flight at once; 4 by default
 	BatchSize    int           // most documents whose events are published together; 64 by default
-	// RetryDelay is how long after a failed publish of notified events they are tried again
-	// (not left to the poll): doubled with each failure in a row, and left to the poll once
+	// RetryDelay is how long after a failed publish of notified events, or a failed read of
+	// a notified document, they are tried again (not left to the poll): doubled with each failure in a row, and left to the poll once
 	// it would reach PollInterval; 250ms by default. A stream whose leader died has a new
 	// one within seconds.
 	RetryDelay time.Duration
@@ -301,6 +301,7 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 			d.raw = append(d.raw, raw)
 		}
 	}
+	var failed []string // tried again by the relay, before the poll
 	for i := range docs {
 		d := &docs[i]
 		if !d.read {
@@ -314,6 +315,7 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 			*d = pendingDoc{}
 		case err != nil:
 			errs = append(errs, err)
+			failed = append(failed, d.id)
 			*d = pendingDoc{}
 		default:
 			if *d, err = od.pending(); err != nil {
@@ -329,7 +331,6 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 		published[rm.doc.id] = rm.n
 		r.queue(rm)
 	}
-	var failed []string
 	for _, d := range docs {
 		if published[d.id] < len(d.envs) {
 			failed = append(failed, d.id)
@@ -340,7 +341,8 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 }
 
 // retryLater notifies the documents again, without their events (they are read back: some
-// may have been published meanwhile), after RetryDelay doubled for each failure in a row. An
+// may have been published meanwhile), after RetryDelay doubled for each failure in a row:
+// those whose events failed to publish, and those whose read failed. An
 // event whose publish failed in a leader election thus goes out once the stream has a new
 // leader, not a poll and a poll interval later. Once the delay would reach the poll
 // interval, the failures are an outage: they are left to the poll, not read and published

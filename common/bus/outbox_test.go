@@ -168,6 +168,34 @@ func TestOutboxRelayRetriesAFailedPublishBeforeThePoll(t *testing.T) {
 	}
 }
 
+// A notified document whose read fails (here it cannot be decoded; in production, a
+// failover or a timeout) is read again by the relay itself, not left to the poll.
+func TestOutboxRelayRetriesAFailedReadBeforeThePoll(t *testing.T) {
+	ctx := context.Background()
+	c := connect(t, testkit.NATS(t))
+	coll := testkit.Mongo(t).Collection("things")
+	got := collect(t, c, events.StreamTickets, "ticket.>")
+	warnings := &countingHandler{msg: "outbox publish failed; retrying"}
+	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: slog.New(warnings), PollInterval: time.Hour})
+	runRelay(t, r)
+
+	if _, err := coll.InsertOne(ctx, bson.M{"_id": "t7", bus.OutboxField: "not a list of events"}); err != nil {
+		t.Fatal(err)
+	}
+	r.Notify("t7")
+	testkit.Eventually(t, 30*time.Second, "the read failed", func() bool { return warnings.n.Load() > 0 })
+
+	e := updated(t, "t7", 1)
+	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": "t7"}, thing{ID: "t7", Outbox: bus.NewOutbox(e)}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "published by a retry, an hour before the poll", func() bool { return len(got()) == 1 })
+	testkit.Eventually(t, 30*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t7") })
+	if id := got()[0].Headers().Get(bus.HeaderMsgID); id != e.ID {
+		t.Errorf("event %s published, want %s", id, e.ID)
+	}
+}
+
 // A write that lands after the relay published and before it removed keeps the document
 // flagged: its event is published by the next poll.
 func TestOutboxRelayKeepsTheFlagForAnEventWrittenMeanwhile(t *testing.T) {
