@@ -82,9 +82,9 @@ type RelayOptions struct {
 	Workers      int           // batches of notified documents in flight at once; 4 by default
 	BatchSize    int           // most documents whose events are published together; 64 by default
 	// RetryDelay is how long after a failed publish of notified events, or a failed read of
-	// a notified document, they are tried again (not left to the poll): doubled with each failure in a row, and left to the poll once
-	// it would reach PollInterval; 250ms by default. A stream whose leader died has a new
-	// one within seconds.
+	// a notified document, they are tried again (not left to the poll): doubled with each
+	// failure in a row, and left to the poll once it would reach PollInterval; 250ms by
+	// default. A stream whose leader died has a new one within seconds.
 	RetryDelay time.Duration
 	Logger     *slog.Logger
 	// AfterPublish, when set, runs after a document's events are acknowledged and before

@@ -30,16 +30,16 @@ var lookups = promauto.NewCounterVec(prometheus.CounterOpts{
 
 // Cache maps K to V. The zero value is not usable; see New.
 type Cache[K comparable, V any] struct {
-	ttl     time.Duration
-	refresh time.Duration
-	max     int
-	version func(V) int64
-	now     func() time.Time
-	log     *slog.Logger
-	hit     prometheus.Counter
-	reload  prometheus.Counter
-	load    prometheus.Counter
-	shared  prometheus.Counter
+	ttl       time.Duration
+	refresh   time.Duration
+	max       int
+	version   func(V) int64
+	now       func() time.Time
+	log       *slog.Logger
+	hit       prometheus.Counter
+	refreshes prometheus.Counter
+	load      prometheus.Counter
+	shared    prometheus.Counter
 
 	mu        sync.Mutex
 	entries   map[K]entry[V]
@@ -101,12 +101,12 @@ func New[K comparable, V any](name string, o Options[V]) *Cache[K, V] {
 	}
 	return &Cache[K, V]{
 		ttl: o.TTL, refresh: o.Refresh, max: o.Max, version: o.Version, now: o.Now,
-		log:     o.Log.With("cache", name),
-		hit:     lookups.WithLabelValues(name, "hit"),
-		reload:  lookups.WithLabelValues(name, "refresh"),
-		load:    lookups.WithLabelValues(name, "load"),
-		shared:  lookups.WithLabelValues(name, "shared"),
-		entries: map[K]entry[V]{}, flights: map[K]*flight[V]{},
+		log:       o.Log.With("cache", name),
+		hit:       lookups.WithLabelValues(name, "hit"),
+		refreshes: lookups.WithLabelValues(name, "refresh"),
+		load:      lookups.WithLabelValues(name, "load"),
+		shared:    lookups.WithLabelValues(name, "shared"),
+		entries:   map[K]entry[V]{}, flights: map[K]*flight[V]{},
 	}
 }
 
@@ -133,7 +133,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, load func(context.Context)
 			}
 			f, start := c.startFlight(key)
 			c.mu.Unlock()
-			c.reload.Inc()
+			c.refreshes.Inc()
 			go c.backgroundFill(context.WithoutCancel(ctx), key, f, start, load)
 			return e.v, nil
 		}
@@ -163,7 +163,7 @@ func (c *Cache[K, V]) startFlight(key K) (*flight[V], time.Time) {
 }
 
 // fill runs f, the load of key that started at start, keeps its value and hands it to the
-// readers waiting for it. A panic of load releases them with an error and goes on.
+// readers waiting for it. A panic of load releases them with an error, then goes up.
 func (c *Cache[K, V]) fill(ctx context.Context, key K, f *flight[V], start time.Time, load func(context.Context) (V, error)) (V, error) {
 	finished := false
 	defer func() {
