@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -105,7 +104,6 @@ type Relay struct {
 	wake     chan notice
 	removals chan removal // published events to take out of their documents
 	log      *slog.Logger
-	failures atomic.Int32 // notified publishes failed in a row
 	// queued counts, per document, the removals queued and not done yet: the poll leaves
 	// those documents alone, as their events are published already.
 	queuedMu sync.Mutex
@@ -118,10 +116,12 @@ type removal struct {
 	n   int
 }
 
-// notice is a document to relay and, when the writer gave them, the events it appended.
+// notice is a document to relay and, when the writer gave them, the events it appended;
+// tries counts the relay's failed tries in a row of the document before this notice.
 type notice struct {
-	id   string
-	envs []Envelope
+	id    string
+	envs  []Envelope
+	tries int
 }
 
 // NewRelay makes a relay for coll's outbox.
@@ -157,8 +157,12 @@ func NewRelay(conn *Conn, coll *mongo.Collection, opts RelayOptions) *Relay {
 // envs it reads the document's outbox. Notify never blocks: when the relay is busy the next
 // poll picks the document up.
 func (r *Relay) Notify(docID string, envs ...Envelope) {
+	r.notify(notice{id: docID, envs: envs})
+}
+
+func (r *Relay) notify(n notice) {
 	select {
-	case r.wake <- notice{id: docID, envs: envs}:
+	case r.wake <- n:
 	default:
 	}
 }
@@ -276,9 +280,11 @@ func (d outboxDoc) pending() (pendingDoc, error) {
 // relayNotices publishes the notified documents' events: those given, or else those read.
 func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 	byID := make(map[string]int, len(batch))
+	tries := make(map[string]int, len(batch))
 	var docs []pendingDoc
 	var errs []error
 	for _, n := range batch {
+		tries[n.id] = max(tries[n.id], n.tries)
 		i, seen := byID[n.id]
 		if !seen {
 			i = len(docs)
@@ -336,32 +342,27 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 			failed = append(failed, d.id)
 		}
 	}
-	r.retryLater(failed)
+	r.retryLater(failed, tries)
 	return errors.Join(append(errs, err)...)
 }
 
 // retryLater notifies the documents again, without their events (they are read back: some
-// may have been published meanwhile), after RetryDelay doubled for each failure in a row:
-// those whose events failed to publish, and those whose read failed. An
+// may have been published meanwhile): those whose events failed to publish, and those whose
+// read failed. Each is tried again after RetryDelay doubled for each of its failures in a row
+// (tries counts those before this one), whatever became of other documents meanwhile. An
 // event whose publish failed in a leader election thus goes out once the stream has a new
-// leader, not a poll and a poll interval later. Once the delay would reach the poll
-// interval, the failures are an outage: they are left to the poll, not read and published
-// by both.
-func (r *Relay) retryLater(ids []string) {
-	if len(ids) == 0 {
-		r.failures.Store(0)
-		return
-	}
-	n := r.failures.Add(1)
-	delay := r.opts.RetryDelay << min(n-1, 16)
-	if delay >= r.opts.PollInterval {
-		return
-	}
-	time.AfterFunc(delay, func() {
-		for _, id := range ids {
-			r.Notify(id)
+// leader, not a poll and a poll interval later. Once a document's delay would reach the poll
+// interval, its failures are an outage (or it cannot be published): it is left to the poll,
+// not read and published by both.
+func (r *Relay) retryLater(ids []string, tries map[string]int) {
+	for _, id := range ids {
+		n := tries[id] + 1
+		delay := r.opts.RetryDelay << min(n-1, 16)
+		if delay >= r.opts.PollInterval {
+			continue
 		}
-	})
+		time.AfterFunc(delay, func() { r.notify(notice{id: id, tries: n}) })
+	}
 }
 
 // queue queues rm's removal, and marks its document as having one in flight.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -168,31 +169,63 @@ func TestOutboxRelayRetriesAFailedPublishBeforeThePoll(t *testing.T) {
 	}
 }
 
-// A notified document whose read fails (here it cannot be decoded; in production, a
-// failover or a timeout) is read again by the relay itself, not left to the poll.
-func TestOutboxRelayRetriesAFailedReadBeforeThePoll(t *testing.T) {
-	ctx := context.Background()
+// relayBroken runs a relay with opts on a fresh collection, its failed batches counted, and
+// notifies it of document id, whose outbox cannot be decoded. It returns the collection, the
+// ticket events published, the count of failed batches and the relay.
+func relayBroken(t *testing.T, id string, opts bus.RelayOptions) (*mongo.Collection, func() []jetstream.Msg, *countingHandler, *bus.Relay) {
+	t.Helper()
 	c := connect(t, testkit.NATS(t))
 	coll := testkit.Mongo(t).Collection("things")
 	got := collect(t, c, events.StreamTickets, "ticket.>")
-	warnings := &countingHandler{msg: "outbox publish failed; retrying"}
-	r := bus.NewRelay(c, coll, bus.RelayOptions{Logger: slog.New(warnings), PollInterval: time.Hour})
+	failures := &countingHandler{msg: "outbox publish failed; retrying"}
+	opts.Logger = slog.New(failures)
+	r := bus.NewRelay(c, coll, opts)
 	runRelay(t, r)
-
-	if _, err := coll.InsertOne(ctx, bson.M{"_id": "t7", bus.OutboxField: "not a list of events"}); err != nil {
+	if _, err := coll.InsertOne(context.Background(), bson.M{"_id": id, bus.OutboxField: "not a list of events"}); err != nil {
 		t.Fatal(err)
 	}
-	r.Notify("t7")
-	testkit.Eventually(t, 30*time.Second, "the read failed", func() bool { return warnings.n.Load() > 0 })
+	r.Notify(id)
+	return coll, got, failures, r
+}
+
+// A notified document whose read fails (here it cannot be decoded; in production, a
+// failover or a timeout) is read again by the relay itself, not left to the poll.
+func TestOutboxRelayRetriesAFailedReadBeforeThePoll(t *testing.T) {
+	coll, got, failures, _ := relayBroken(t, "t7", bus.RelayOptions{PollInterval: time.Hour})
+	testkit.Eventually(t, 30*time.Second, "the read failed", func() bool { return failures.n.Load() > 0 })
 
 	e := updated(t, "t7", 1)
-	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": "t7"}, thing{ID: "t7", Outbox: bus.NewOutbox(e)}); err != nil {
+	if _, err := coll.ReplaceOne(context.Background(), bson.M{"_id": "t7"}, thing{ID: "t7", Outbox: bus.NewOutbox(e)}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 30*time.Second, "published by a retry, an hour before the poll", func() bool { return len(got()) == 1 })
 	testkit.Eventually(t, 30*time.Second, "outbox emptied and unflagged", func() bool { return done(t, coll, "t7") })
 	if id := got()[0].Headers().Get(bus.HeaderMsgID); id != e.ID {
 		t.Errorf("event %s published, want %s", id, e.ID)
+	}
+}
+
+// A notified document that keeps failing is tried again a bounded number of times, its delay
+// doubling with each of its own failures, however many other documents the relay publishes
+// meanwhile; then it is left to the poll.
+func TestOutboxRelayBacksOffPerDocument(t *testing.T) {
+	// Tried at once, then after 1, 2, 4, 8, 16 and 32 ms; a 64 ms delay is the poll's.
+	const tries = 7
+	coll, got, failures, r := relayBroken(t, "broken", bus.RelayOptions{RetryDelay: time.Millisecond,
+		PollInterval: 64 * time.Millisecond})
+	// Other documents' events go out meanwhile, for far longer than the broken one's delays.
+	const others = 200
+	for i := range others {
+		id := fmt.Sprintf("ok%d", i)
+		e := updated(t, id, 1)
+		if _, err := coll.InsertOne(context.Background(), thing{ID: id, Outbox: bus.NewOutbox(e)}); err != nil {
+			t.Fatal(err)
+		}
+		r.Notify(id, e)
+	}
+	testkit.Eventually(t, 30*time.Second, "the other documents' events published", func() bool { return len(got()) == others })
+	if n := failures.n.Load(); n < 1 || n > tries {
+		t.Fatalf("the broken document failed %d times, want 1 to %d", n, tries)
 	}
 }
 
