@@ -74,7 +74,7 @@ type Options[V any] struct {
 	// and a value that still does not fit is returned without being kept.
 	Max int
 	// Version, when set, orders the values of a key: an entry is never replaced by a value
-	// of a lower version.
+	// of a lower version. It runs under the cache's lock: it must not block or panic.
 	Version func(V) int64
 	// Now is the clock (time.Now by default).
 	Now func() time.Time
