@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -104,6 +105,7 @@ type Relay struct {
 	wake     chan notice
 	removals chan removal // published events to take out of their documents
 	log      *slog.Logger
+	failures atomic.Int32 // batches of notified documents that failed in a row
 	// queued counts, per document, the removals queued and not done yet: the poll leaves
 	// those documents alone, as their events are published already.
 	queuedMu sync.Mutex
@@ -348,15 +350,21 @@ func (r *Relay) relayNotices(ctx context.Context, batch []notice) error {
 
 // retryLater notifies the documents again, without their events (they are read back: some
 // may have been published meanwhile): those whose events failed to publish, and those whose
-// read failed. Each is tried again after RetryDelay doubled for each of its failures in a row
-// (tries counts those before this one), whatever became of other documents meanwhile. An
-// event whose publish failed in a leader election thus goes out once the stream has a new
-// leader, not a poll and a poll interval later. Once a document's delay would reach the poll
-// interval, its failures are an outage (or it cannot be published): it is left to the poll,
-// not read and published by both.
+// read failed. Each is tried again after RetryDelay doubled for each failure in a row: its
+// own (tries counts those before this one), which other documents going out meanwhile do
+// not reset, or the relay's batches', whichever is more. An event whose publish failed in a
+// leader election thus goes out once the stream has a new leader, not a poll and a poll
+// interval later. Once the delay would reach the poll interval, the failures are an outage
+// (or a document that cannot be published): they are left to the poll, not read and
+// published by both.
 func (r *Relay) retryLater(ids []string, tries map[string]int) {
+	if len(ids) == 0 {
+		r.failures.Store(0)
+		return
+	}
+	streak := int(r.failures.Add(1))
 	for _, id := range ids {
-		n := tries[id] + 1
+		n := max(tries[id]+1, streak)
 		delay := r.opts.RetryDelay << min(n-1, 16)
 		if delay >= r.opts.PollInterval {
 			continue
