@@ -25,6 +25,14 @@ func newItems(max int) (*testkit.Clock, *Cache[string, item]) {
 		Now: clk.Now, Version: func(i item) int64 { return i.version }})
 }
 
+// newRefreshing is newItems with the default background refresh (at half the TTL), no
+// bound, and the panics of background loads not logged.
+func newRefreshing() (*testkit.Clock, *Cache[string, item]) {
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	return clk, New[string](testName(), Options[item]{TTL: time.Second, Now: clk.Now,
+		Version: func(i item) int64 { return i.version }, Log: slog.New(slog.DiscardHandler)})
+}
+
 var names atomic.Int64
 
 func testName() string { return "test" + string(rune('a'+names.Add(1)%26)) }
@@ -87,9 +95,7 @@ func TestTTL(t *testing.T) {
 // A read in the second half of an entry's life answers from the entry at once and reloads it
 // in the background, once however many read meanwhile; the reload's value answers after it.
 func TestRefresh(t *testing.T) {
-	clk := testkit.NewClock(time.Unix(1000, 0))
-	c := New[string](testName(), Options[item]{TTL: time.Second, Now: clk.Now,
-		Version: func(i item) int64 { return i.version }})
+	clk, c := newRefreshing()
 	wantVersion(t, c, "k", value(1), 1, "first Get = %v")
 	clk.Add(499 * time.Millisecond)
 	wantVersion(t, c, "k", func(context.Context) (item, error) {
@@ -130,9 +136,7 @@ func TestRefreshFailure(t *testing.T) {
 		"panic": func(context.Context) (item, error) { panic("load bug") },
 	} {
 		t.Run(name, func(t *testing.T) {
-			clk := testkit.NewClock(time.Unix(1000, 0))
-			c := New[string](testName(), Options[item]{TTL: time.Second, Now: clk.Now,
-				Log: slog.New(slog.DiscardHandler)})
+			clk, c := newRefreshing()
 			wantVersion(t, c, "k", value(1), 1, "first Get = %v")
 			clk.Add(600 * time.Millisecond)
 			done := make(chan struct{})
